@@ -1,0 +1,199 @@
+/*
+ * hsvr.h - the whole public contract of libhsvr: the S_* low-level API and
+ * the serv_* inversion-of-control hooks, each documented where declared.
+ */
+#ifndef HSVR_H
+#define HSVR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HSVR_VERSION "0.1.0"
+
+/* Largest number of bytes one TYP_READ delivers. */
+#define HSVR_READ_MAX 64000
+/* S_send congestion marks (bytes of unsent output per session). */
+#define HSVR_HIGH_MARK (1024 * 1024)
+#define HSVR_LOW_MARK (128 * 1024)
+/* Upper bound of worker threads (-n, S_start's multi). */
+#define HSVR_MAX_THREADS 256
+
+/* Event types delivered to a CALLBACK_T, in the original hsvr order. */
+typedef enum {
+	TYP_ACCEPT,   /* connection established (on the session's worker) */
+	TYP_READ,     /* data received: buff/blen */
+	TYP_TERM,     /* connection closed; the last event of a session */
+	TYP_TIMEOUT,  /* no data received for the session's idle period */
+	TYP_SENDABLE  /* congestion over: S_send accepts data again */
+} CTYPE;
+
+/*
+ * One connection.  Every field but usr is read-only to the application.
+ * A SESSION * handed to a callback stays safe to pass to S_* until that
+ * callback returns, even if the connection closes meanwhile on another
+ * thread (S_* then return -1 or do nothing).
+ */
+typedef struct _session_t {
+	unsigned int id;        /* unique per process, from 1 */
+	int status;             /* HSVR_ST_* below */
+	size_t txoctet;         /* bytes written to the peer */
+	size_t tx;              /* S_send calls that queued data */
+	size_t rxoctet;         /* bytes received */
+	size_t rx;              /* TYP_READ callbacks */
+	size_t timeout;         /* TYP_TIMEOUT callbacks */
+	int writewait;          /* 1 while congested (S_send returns -4) */
+	unsigned char *buff;    /* TYP_READ: received data, NUL-terminated */
+	size_t blen;            /* TYP_READ: bytes in buff (NUL not counted) */
+	char host[46];          /* peer address text; "unix" for UNIX sockets */
+	unsigned short port;    /* peer port; 0 for UNIX sockets */
+	void *usr;              /* the application's per-connection pointer */
+	const void *hsvr_self_; /* private to the library */
+} SESSION;
+
+/* SESSION.status */
+#define HSVR_ST_OPEN 0      /* serving */
+#define HSVR_ST_CLOSING 1   /* S_close or peer EOF: flushing output */
+#define HSVR_ST_CLOSED 2    /* closed; TYP_TERM delivered or being delivered */
+
+typedef void (*CALLBACK_T)(CTYPE type, SESSION *session);
+
+/* S_send return codes */
+#define S_OK 0
+#define S_ERR_INTERNAL (-1)  /* internal error, session closed or not ours */
+#define S_ERR_PARAM (-2)     /* bad parameter */
+#define S_ERR_CONGESTED (-4) /* congested: data NOT queued, wait for TYP_SENDABLE */
+
+/*
+ * Start a TCP server on all IPv4 and IPv6 addresses at port, with at most
+ * limit simultaneous connections and multi worker threads; cb receives every
+ * event.  Blocks while the server runs; SIGINT or SIGTERM stop it, print the
+ * statistics on stdout and make S_start return 0.  Returns -1 (with a message
+ * on stderr) if the server cannot start.  tls=1 serves TLS with the PEM
+ * certificate cert and the unencrypted private key priv.
+ */
+int S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
+    char *cert, char *priv);
+
+/*
+ * Queue len bytes for the peer (copied; asynchronous).  Returns 0, -1 if the
+ * session is closing, closed or not one of ours, -2 for a NULL session or
+ * NULL data with len > 0, -4 if congested: the output already queued exceeds
+ * the high mark, the data is not queued, writewait is 1 and every S_send
+ * returns -4 until the output drains below the low mark and TYP_SENDABLE is
+ * delivered once.  len 0 is a no-op returning 0.  Safe from any hsvr thread.
+ */
+int S_send(SESSION *s, unsigned char *buff, size_t len);
+
+/*
+ * The live session whose peer is ip (IPv4 or IPv6 text) and port, or NULL.
+ * UNIX-domain sessions are never found.  Safe from any hsvr thread; the
+ * pointer is valid until the calling callback returns.
+ */
+SESSION *S_search(char *ip, uint16_t port);
+
+/*
+ * Close asynchronously: queued output (including sends still on their way
+ * from other threads) is written first, then the connection closes and
+ * TYP_TERM is delivered.  No TYP_SENDABLE after S_close.  Safe from any hsvr
+ * thread; a no-op on a session already closing or closed.
+ */
+void S_close(SESSION *s);
+
+/*
+ * Idle timeout of the session in seconds (default 60 or -T): TYP_TIMEOUT
+ * fires after sec seconds in which nothing was received and no queued output
+ * could be written.  sec <= 0 disables it.  Safe from any hsvr thread.
+ */
+void S_settimer(SESSION *s, int sec);
+
+/* Statistics snapshot (names of the original manual, 64-bit). */
+typedef struct hsvr_stats {
+	uint64_t session_gauge;    /* connections open now */
+	uint64_t session_high;     /* most connections open at once */
+	uint64_t accept_counter;   /* connections accepted and served */
+	uint64_t session_error;    /* connections refused (limit) or failed */
+	uint64_t rxoctet;          /* bytes received */
+	uint64_t rxcount;          /* TYP_READ callbacks */
+	uint64_t txoctet;          /* bytes written */
+	uint64_t txcount;          /* S_send calls that queued data */
+	uint64_t rxtimeout;        /* TYP_TIMEOUT callbacks */
+	uint64_t discarded_octet;  /* bytes refused (-4) or lost to a dead peer */
+	uint64_t discarded_packet; /* S_send calls refused with -4 */
+	uint64_t connect_error;    /* accept() failures */
+	int threads;               /* worker threads */
+	uint64_t thread_session[HSVR_MAX_THREADS]; /* connections per worker */
+} S_STATS;
+
+/*
+ * Fill st with a consistent snapshot: for every worker its counters are
+ * read at one instant, so accept_counter = terminated + session_gauge holds.
+ * Returns 0, or -1 if no server is running.  Safe from any thread.
+ */
+int S_stats(S_STATS *st);
+
+/* Print st as name=value lines (the original's format) on fp. */
+void S_stats_print(const S_STATS *st, FILE *fp);
+
+/* ---------------- inversion of control: the library's main() ---------- */
+
+/*
+ * Hooks the application may define (libhsvr supplies main()).  Only
+ * serv_on_read is required.  All run on hsvr threads:
+ *  serv_init        once, after options and -r, before listening
+ *  serv_exit        once, at orderly exit
+ *  serv_worker_init in each worker thread (0..n-1) before it serves
+ *  serv_on_accept   a connection is established (its worker, before reads)
+ *  serv_on_read     data received (s->buff, s->blen)
+ *  serv_on_timeout  idle period over; without this hook the session closes
+ *  serv_on_sendable congestion over
+ *  serv_on_term     connection closed
+ *  serv_options     returns the application's command-line options
+ */
+void serv_init(void);
+void serv_exit(void);
+void serv_worker_init(int worker);
+void serv_on_accept(SESSION *s);
+void serv_on_read(SESSION *s);
+void serv_on_timeout(SESSION *s);
+void serv_on_sendable(SESSION *s);
+void serv_on_term(SESSION *s);
+
+/*
+ * An application's own command-line option.  serv_options() returns an
+ * array ended by an entry whose name is NULL; the options are parsed with
+ * the library's and listed in --help.  set() receives the argument (NULL for
+ * a flag) and returns 0, or -1 to reject it: the server then prints
+ * "NAME: invalid argument for --name: VALUE" with the usage and exits 64.
+ */
+struct serv_option {
+	const char *name;  /* long name without "--" */
+	int key;           /* short option letter, 0 for none */
+	const char *arg;   /* argument name for --help, NULL for a flag */
+	const char *help;  /* one line for --help */
+	int (*set)(const char *arg);
+};
+const struct serv_option *serv_options(void);
+
+/* Name of the server (default "server"): log tag and pidfile name. */
+void serv_set_name(const char *name);
+/* From serv_init: call fn every seconds seconds on the main thread. */
+void serv_set_periodic(void (*fn)(void), int seconds);
+
+/* Read-only configuration, set from the command line before serv_init. */
+extern const char *serv_config_file; /* -f, NULL if not given */
+extern const char *serv_root_dir;    /* -r, NULL if not given */
+extern const char *serv_interface;   /* -i, "" for all addresses */
+extern const char *serv_port;        /* -p, "1966" */
+extern const char *serv_user;        /* -u, "nobody" */
+extern const char *serv_group;       /* -g, "nobody" */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HSVR_H */

@@ -1,0 +1,81 @@
+/*
+ * hooks.c - calls into the application: the serv_* hooks it may define
+ * (weak references, NULL when absent) or S_start's single CALLBACK_T.
+ */
+#include "hsvr-int.h"
+
+#pragma weak serv_init
+#pragma weak serv_exit
+#pragma weak serv_worker_init
+#pragma weak serv_on_accept
+#pragma weak serv_on_read
+#pragma weak serv_on_timeout
+#pragma weak serv_on_sendable
+#pragma weak serv_on_term
+#pragma weak serv_options
+
+static CALLBACK_T callback;
+static void (*hook[TYP_SENDABLE + 1])(SESSION *);
+
+/* Choose who receives events: cb, or the serv_on_* hooks when cb is NULL. */
+void
+hsvr_hooks_bind(CALLBACK_T cb)
+{
+	callback = cb;
+	hook[TYP_ACCEPT] = serv_on_accept;
+	hook[TYP_READ] = serv_on_read;
+	hook[TYP_TERM] = serv_on_term;
+	hook[TYP_TIMEOUT] = serv_on_timeout;
+	hook[TYP_SENDABLE] = serv_on_sendable;
+}
+
+void
+hsvr_deliver(struct hsvr_conn *c, CTYPE type)
+{
+	if (callback != NULL)
+		callback(type, &c->pub);
+	else if (hook[type] != NULL)
+		hook[type](&c->pub);
+}
+
+/* Without a timeout handler an idle session is closed by the library. */
+int
+hsvr_has_timeout_handler(void)
+{
+	return callback != NULL || hook[TYP_TIMEOUT] != NULL;
+}
+
+int
+hsvr_has_read_hook(void)
+{
+	return serv_on_read != NULL;
+}
+
+int
+hsvr_hook_init(void)
+{
+	if (serv_init == NULL)
+		return 0;
+	serv_init();
+	return 1;
+}
+
+void
+hsvr_hook_exit(void)
+{
+	if (serv_exit != NULL)
+		serv_exit();
+}
+
+void
+hsvr_hook_worker_init(int worker)
+{
+	if (callback == NULL && serv_worker_init != NULL)
+		serv_worker_init(worker);
+}
+
+const struct serv_option *
+hsvr_hook_options(void)
+{
+	return serv_options != NULL ? serv_options() : NULL;
+}

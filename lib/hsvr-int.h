@@ -1,0 +1,311 @@
+/*
+ * hsvr-int.h - what the parts of libhsvr share: configuration, the engine,
+ * workers, connections, messages, transports and the helpers between them.
+ */
+#ifndef HSVR_INT_H
+#define HSVR_INT_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "hsvr.h"
+
+#define HSVR_CACHELINE 64
+
+/* sysexits(3) codes used by the library's main() */
+#define HSVR_EX_USAGE 64
+#define HSVR_EX_UNAVAILABLE 69
+#define HSVR_EX_SOFTWARE 70
+#define HSVR_EX_OSERR 71
+#define HSVR_EX_CONFIG 78
+
+/* ---------------------------------------------------------------- config */
+
+struct hsvr_config {
+	const char *progname;     /* for messages: basename of argv[0] */
+	char name[64];            /* serv_set_name() */
+	const char *interface;    /* NULL or "" = every IPv4 and IPv6 address */
+	uint16_t port;
+	const char *unix_path;    /* -l: UNIX-domain socket instead of TCP */
+	int max_conn;             /* -m */
+	int threads;              /* -n */
+	int backlog;              /* -q */
+	int timeout;              /* -T: default idle timeout, seconds */
+	int foreground;           /* -x */
+	int terminate;            /* -t */
+	const char *user, *group; /* -u, -g */
+	const char *root_dir;     /* -r */
+	const char *config_file;  /* -f */
+	const char *tls_cert, *tls_key;
+	CALLBACK_T cb;            /* S_start's callback; NULL: serv_* hooks */
+	FILE *stats_out;          /* where the statistics go at exit */
+	void (*periodic)(void);
+	int periodic_sec;
+};
+
+void hsvr_config_defaults(struct hsvr_config *);
+/* Parse argv into cfg; on error, --help or --version it exits. */
+void hsvr_options_parse(struct hsvr_config *, int, char **);
+/* Raise RLIMIT_NOFILE toward what max_conn needs; warn once if short. */
+void hsvr_fd_limit(const struct hsvr_config *);
+
+/* ------------------------------------------------------------- logging */
+
+void hsvr_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void hsvr_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------ messages */
+
+enum hsvr_msg_type {
+	MSG_CONN,    /* a freshly accepted descriptor for this worker */
+	MSG_SEND,    /* data for a session (S_send from another thread) */
+	MSG_CLOSE,   /* S_close from another thread */
+	MSG_TIMER,   /* S_settimer from another thread */
+	MSG_KICK,    /* re-check a session's drain and close conditions */
+	MSG_STOP     /* the server stops: close every session, leave the loop */
+};
+
+struct hsvr_conn;
+
+struct hsvr_msg {
+	struct hsvr_msg *next;
+	enum hsvr_msg_type type;
+	struct hsvr_conn *c;
+	union {
+		struct {
+			int fd;
+			int is_unix;
+			socklen_t alen;
+			struct sockaddr_storage addr;
+		} conn;
+		size_t len;      /* MSG_SEND: bytes in data[] */
+		int sec;         /* MSG_TIMER */
+	} u;
+	unsigned char data[];
+};
+
+/* ---------------------------------------------------------------- qsbr */
+
+/*
+ * Quiescent-state reclamation.  Every hsvr thread owns a counter: odd while
+ * it runs callbacks (online), even between loop iterations (offline).  A
+ * retired connection is freed once every other thread was offline or moved
+ * on since the retirement, so no thread can still hold its SESSION *.
+ */
+struct hsvr_qsbr {
+	uint64_t ctr;                 /* atomic; written by the owner only */
+	struct hsvr_conn *retired;    /* retired during this iteration */
+	struct hsvr_batch *batches;   /* waiting for a grace period, FIFO */
+	struct hsvr_batch **tail;
+	struct hsvr_conn *deferred;   /* grace passed, messages still queued */
+	struct event retry;           /* retries reclamation when idle */
+	int retry_armed;
+} __attribute__((aligned(HSVR_CACHELINE)));
+
+extern _Thread_local struct hsvr_qsbr *hsvr_qs_self;
+
+static inline void
+hsvr_online(void)
+{
+	struct hsvr_qsbr *q = hsvr_qs_self;
+
+	if (q != NULL && (q->ctr & 1) == 0)
+		__atomic_store_n(&q->ctr, q->ctr + 1, __ATOMIC_SEQ_CST);
+}
+
+void hsvr_qsbr_init(struct hsvr_qsbr *, struct event_base *);
+void hsvr_qsbr_retire(struct hsvr_conn *);
+void hsvr_qsbr_end_iteration(void);
+void hsvr_qsbr_release(struct hsvr_conn *);
+void hsvr_qsbr_free_all(struct hsvr_qsbr *);
+
+/* ------------------------------------------------------------ counters */
+
+/* Per-worker counters under a sequence lock: one writer, any reader. */
+struct hsvr_counters {
+	uint64_t seq;
+	uint64_t accepted;
+	uint64_t terms;
+	uint64_t rxoctet;
+	uint64_t rxcount;
+	uint64_t txoctet;
+	uint64_t txcount;
+	uint64_t rxtimeout;
+};
+
+static inline void
+ctr_begin(struct hsvr_counters *k)
+{
+	__atomic_store_n(&k->seq, k->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void
+ctr_end(struct hsvr_counters *k)
+{
+	__atomic_store_n(&k->seq, k->seq + 1, __ATOMIC_RELEASE);
+}
+
+#define CTR_ADD(k, field, n) \
+	__atomic_store_n(&(k)->field, (k)->field + (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* Counters any thread may bump: rare events only. */
+struct hsvr_shared_counters {
+	uint64_t session_error;
+	uint64_t session_high;
+	uint64_t discarded_octet;
+	uint64_t discarded_packet;
+	uint64_t connect_error;
+};
+
+#define SHARED_ADD(field, n) \
+	__atomic_fetch_add(&hsvr_g.shared.field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* ---------------------------------------------------------- transports */
+
+/*
+ * How the engine reads, writes and closes a connection.  read and write
+ * return bytes moved, 0 for end of file (read), or -1 with errno set
+ * (EAGAIN when the socket is not ready).
+ */
+struct hsvr_transport {
+	const char *name;
+	int (*setup)(struct hsvr_conn *);
+	ssize_t (*read)(struct hsvr_conn *, void *, size_t);
+	ssize_t (*write)(struct hsvr_conn *, const void *, size_t);
+	ssize_t (*flush)(struct hsvr_conn *, struct evbuffer *);
+	void (*close)(struct hsvr_conn *);
+};
+
+extern const struct hsvr_transport hsvr_transport_tcp;
+extern const struct hsvr_transport hsvr_transport_unix;
+
+/* ------------------------------------------------------------- workers */
+
+struct hsvr_worker {
+	int index;
+	pthread_t thread;
+	struct event_base *base;
+	struct event wake;             /* made active to drain the inbox */
+	pthread_mutex_t inbox_lock;
+	struct hsvr_msg *inbox_head;
+	struct hsvr_msg **inbox_tail;
+	unsigned char *rbuf;           /* HSVR_READ_MAX + 1 bytes */
+	struct hsvr_conn *conns;       /* live sessions of this worker */
+	struct hsvr_msg *stop_msg;     /* allocated up front: stopping never fails */
+	int stop;
+	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));
+	struct hsvr_qsbr qs;
+} __attribute__((aligned(HSVR_CACHELINE)));
+
+extern _Thread_local struct hsvr_worker *hsvr_self;
+
+int hsvr_worker_init(struct hsvr_worker *, int);
+int hsvr_worker_start(struct hsvr_worker *);
+void hsvr_worker_post(struct hsvr_worker *, struct hsvr_msg *);
+void hsvr_worker_drain_inbox(struct hsvr_worker *);
+void hsvr_worker_free(struct hsvr_worker *);
+
+/* --------------------------------------------------------- connections */
+
+struct hsvr_conn {
+	SESSION pub;                   /* first: SESSION * is a conn * */
+	struct hsvr_worker *w;
+	const struct hsvr_transport *tp;
+	int fd;
+	int timeout_ms;                /* idle period, 0 = none */
+	uint64_t last_active;          /* ms, CLOCK_MONOTONIC_COARSE */
+	size_t pending;                /* atomic: unsent bytes (inbox + out) */
+	uint32_t refs;                 /* atomic: messages naming this conn */
+	unsigned wev_added : 1;
+	unsigned failed : 1;           /* the transport failed: abort */
+	unsigned eof : 1;              /* the peer closed its side */
+	unsigned indexed : 1;          /* in the address index */
+	unsigned reclaimable : 1;      /* grace period passed */
+	struct evbuffer *out;          /* queued output, NULL when never used */
+	struct event rev, wev, tev;
+	struct hsvr_conn *prev, *next; /* worker's live list */
+	struct hsvr_conn *hnext;       /* address index chain */
+	struct hsvr_conn *rnext;       /* retirement lists */
+	uint8_t key[16];               /* peer address, IPv4 mapped into IPv6 */
+};
+
+#define CONN(s) ((struct hsvr_conn *)(s))
+
+static inline int
+conn_state(const struct hsvr_conn *c)
+{
+	return __atomic_load_n(&c->pub.status, __ATOMIC_SEQ_CST);
+}
+
+void hsvr_conn_open(struct hsvr_worker *, struct hsvr_msg *);
+void hsvr_conn_close(struct hsvr_conn *);     /* S_close by the owner */
+void hsvr_conn_abort(struct hsvr_conn *);     /* close now, drop output */
+void hsvr_conn_settimer(struct hsvr_conn *, int);
+void hsvr_conn_kick(struct hsvr_conn *);
+void hsvr_conn_write(struct hsvr_conn *, const unsigned char *, size_t);
+void hsvr_conn_free(struct hsvr_conn *);
+uint64_t hsvr_now_ms(void);
+
+/* ------------------------------------------------------- address index */
+
+int hsvr_index_init(void);
+void hsvr_index_free(void);
+void hsvr_index_add(struct hsvr_conn *);
+void hsvr_index_del(struct hsvr_conn *);
+int hsvr_addr_key(const struct sockaddr *, uint8_t key[16], char *host,
+    size_t hostlen, unsigned short *port);
+
+/* ---------------------------------------------------------- listener */
+
+int hsvr_listen_open(struct hsvr_config *);
+int hsvr_listen_start(struct event_base *);
+void hsvr_listen_close(void);
+
+/* --------------------------------------------------------------- hooks */
+
+void hsvr_hooks_bind(CALLBACK_T);
+void hsvr_deliver(struct hsvr_conn *, CTYPE);
+int hsvr_has_timeout_handler(void);
+int hsvr_hook_init(void);
+void hsvr_hook_exit(void);
+void hsvr_hook_worker_init(int);
+int hsvr_has_read_hook(void);
+const struct serv_option *hsvr_hook_options(void);
+
+/* -------------------------------------------------------------- engine */
+
+struct hsvr_engine {
+	struct hsvr_config *cfg;
+	int running;                   /* atomic: S_stats may read */
+	int nworkers;
+	struct hsvr_worker *workers;
+	struct event_base *base;       /* main thread: listener, signals */
+	struct hsvr_qsbr main_qs;
+	struct hsvr_qsbr **qs_all;     /* every thread's record */
+	int nqs;
+	uint32_t live;                 /* atomic: connections counted for -m */
+	unsigned int next_id;
+	unsigned rr;                   /* round-robin cursor */
+	struct hsvr_shared_counters shared __attribute__((aligned(HSVR_CACHELINE)));
+};
+
+extern struct hsvr_engine hsvr_g;
+
+/* Run a server with cfg until SIGINT/SIGTERM: 0, or -1 after a message. */
+int hsvr_run(struct hsvr_config *);
+int hsvr_signals_start(struct event_base *);
+void hsvr_signals_stop(void);
+void hsvr_engine_stop(void);
+void hsvr_stats_collect(S_STATS *);
+
+#endif /* HSVR_INT_H */

@@ -1,0 +1,346 @@
+/*
+ * options.c - the command line of servers built on the library's main():
+ * defaults, getopt_long parsing with the application's own options, usage.
+ */
+#include "hsvr-int.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+const char *serv_config_file;
+const char *serv_root_dir;
+const char *serv_interface = "";
+const char *serv_port = "1966";
+const char *serv_user = "nobody";
+const char *serv_group = "nobody";
+
+/* Long-only options get codes above every character. */
+enum {
+	OPT_HELP = 0x100,
+	OPT_VERSION,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_APP         /* OPT_APP + i: the application's option i */
+};
+
+struct lib_option {
+	const char *name;
+	int key;
+	const char *arg;
+	const char *help;
+};
+
+static const struct lib_option lib_options[] = {
+	{ "port", 'p', "PORT", "TCP port to listen on (default 1966)" },
+	{ "interface", 'i', "ADDR", "listen on ADDR only (default: every IPv4 and IPv6 address)" },
+	{ "unix", 'l', "PATH", "listen on a UNIX-domain socket instead of TCP" },
+	{ "max-connections", 'm', "N", "at most N connections at once (default 1000)" },
+	{ "threads", 'n', "N", "N worker threads (default: online CPUs)" },
+	{ "backlog", 'q', "N", "listen queue length (default 1024)" },
+	{ "timeout", 'T', "SEC", "idle timeout in seconds, 0 for none (default 60)" },
+	{ "user", 'u', "USER", "run as USER when started as root (default nobody)" },
+	{ "group", 'g', "GROUP", "run as GROUP when started as root (default nobody)" },
+	{ "root", 'r', "DIR", "change to DIR before serv_init()" },
+	{ "config", 'f', "FILE", "configuration file for the application" },
+	{ "foreground", 'x', NULL, "stay in the foreground, log to stderr too" },
+	{ "terminate", 't', NULL, "exit at once on SIGTERM, without draining" },
+	{ "tls-cert", OPT_TLS_CERT, "FILE", "serve TLS with this PEM certificate chain" },
+	{ "tls-key", OPT_TLS_KEY, "FILE", "private key of --tls-cert" },
+	{ "help", OPT_HELP, NULL, "show this help and exit" },
+	{ "version", OPT_VERSION, NULL, "show the version and exit" },
+	{ NULL, 0, NULL, NULL }
+};
+
+static const struct serv_option *app_options;
+
+void
+hsvr_config_defaults(struct hsvr_config *cfg)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->progname = "hsvr";
+	snprintf(cfg->name, sizeof cfg->name, "server");
+	cfg->port = 1966;
+	cfg->max_conn = 1000;
+	cfg->threads = ncpu < 1 ? 1 : ncpu > HSVR_MAX_THREADS ?
+	    HSVR_MAX_THREADS : (int)ncpu;
+	cfg->backlog = 1024;
+	cfg->timeout = 60;
+	cfg->user = serv_user;
+	cfg->group = serv_group;
+}
+
+static void
+print_option(FILE *fp, int key, const char *name, const char *arg,
+    const char *help)
+{
+	char left[64];
+	int n;
+
+	if (key > 0 && key < 0x100)
+		n = snprintf(left, sizeof left, "  -%c, --%s%s%s", key, name,
+		    arg ? " " : "", arg ? arg : "");
+	else
+		n = snprintf(left, sizeof left, "      --%s%s%s", name,
+		    arg ? " " : "", arg ? arg : "");
+	fprintf(fp, "%s%*s%s\n", left, n < 30 ? 30 - n : 1, "", help);
+}
+
+static void
+usage(const struct hsvr_config *cfg, FILE *fp)
+{
+	const struct lib_option *o;
+	const struct serv_option *a;
+
+	fprintf(fp, "usage: %s [options]\n", cfg->progname);
+	for (o = lib_options; o->name != NULL; o++)
+		print_option(fp, o->key, o->name, o->arg, o->help);
+	if (app_options == NULL || app_options[0].name == NULL)
+		return;
+	fprintf(fp, "options of %s:\n", cfg->progname);
+	for (a = app_options; a->name != NULL; a++)
+		print_option(fp, a->key, a->name, a->arg,
+		    a->help ? a->help : "");
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+bad_usage(const struct hsvr_config *cfg, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", cfg->progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(cfg, stderr);
+	exit(HSVR_EX_USAGE);
+}
+
+/* A whole decimal number within [min, max], or bad_usage. */
+static long
+number(const struct hsvr_config *cfg, const char *opt, const char *s,
+    long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		bad_usage(cfg, "invalid argument for --%s: '%s' (%ld to %ld)",
+		    opt, s, min, max);
+	return v;
+}
+
+/* Build the getopt tables from the library's and the application's options. */
+static struct option *
+build_tables(const struct hsvr_config *cfg, char *shortopts, size_t cap)
+{
+	const struct lib_option *o;
+	const struct serv_option *a;
+	struct option *lo;
+	size_t n = 0, i = 0, len = 0;
+
+	for (a = app_options; a != NULL && a->name != NULL; a++)
+		n++;
+	lo = calloc(n + sizeof lib_options / sizeof lib_options[0],
+	    sizeof *lo);
+	if (lo == NULL) {
+		fprintf(stderr, "%s: out of memory\n", cfg->progname);
+		exit(HSVR_EX_OSERR);
+	}
+	shortopts[len++] = ':';
+	for (o = lib_options; o->name != NULL; o++, i++) {
+		lo[i] = (struct option){ o->name, o->arg ? required_argument :
+		    no_argument, NULL, o->key };
+		if (o->key < 0x100) {
+			shortopts[len++] = (char)o->key;
+			if (o->arg)
+				shortopts[len++] = ':';
+		}
+	}
+	for (n = 0, a = app_options; a != NULL && a->name != NULL; a++, n++) {
+		if (a->set == NULL || a->name[0] == '\0' ||
+		    (a->key != 0 && (a->key < 0x21 || a->key > 0x7e ||
+		    strchr(shortopts, a->key) != NULL || a->key == ':' ||
+		    a->key == '?'))) {
+			fprintf(stderr, "%s: application option '%s' is "
+			    "malformed or its letter '%c' is taken\n",
+			    cfg->progname, a->name, a->key ? a->key : ' ');
+			exit(HSVR_EX_SOFTWARE);
+		}
+		lo[i++] = (struct option){ a->name, a->arg ? required_argument :
+		    no_argument, NULL, OPT_APP + (int)n };
+		if (a->key != 0 && len + 3 < cap) {
+			shortopts[len++] = (char)a->key;
+			if (a->arg)
+				shortopts[len++] = ':';
+		}
+	}
+	shortopts[len] = '\0';
+	return lo;
+}
+
+static int
+app_index_of_key(int key)
+{
+	const struct serv_option *a;
+	int n = 0;
+
+	for (a = app_options; a != NULL && a->name != NULL; a++, n++)
+		if (a->key == key)
+			return n;
+	return -1;
+}
+
+static void
+apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
+{
+	switch (key) {
+	case 'p':
+		cfg->port = (uint16_t)number(cfg, "port", arg, 1, 65535);
+		serv_port = arg;
+		*tcp_given = 1;
+		break;
+	case 'i':
+		if (*arg == '\0')
+			bad_usage(cfg, "invalid argument for --interface: ''");
+		cfg->interface = serv_interface = arg;
+		*tcp_given = 1;
+		break;
+	case 'l':
+		if (*arg == '\0' || strlen(arg) >=
+		    sizeof(((struct sockaddr_un *)0)->sun_path))
+			bad_usage(cfg, "invalid argument for --unix: '%s' "
+			    "(empty or too long)", arg);
+		cfg->unix_path = arg;
+		break;
+	case 'm':
+		cfg->max_conn = (int)number(cfg, "max-connections", arg, 1,
+		    INT_MAX / 2);
+		break;
+	case 'n':
+		cfg->threads = (int)number(cfg, "threads", arg, 1,
+		    HSVR_MAX_THREADS);
+		break;
+	case 'q':
+		cfg->backlog = (int)number(cfg, "backlog", arg, 1, 65535);
+		break;
+	case 'T':
+		cfg->timeout = (int)number(cfg, "timeout", arg, 0,
+		    INT_MAX / 1000);
+		break;
+	case 'u':
+		cfg->user = serv_user = arg;
+		break;
+	case 'g':
+		cfg->group = serv_group = arg;
+		break;
+	case 'r':
+		cfg->root_dir = serv_root_dir = arg;
+		break;
+	case 'f':
+		cfg->config_file = serv_config_file = arg;
+		break;
+	case 'x':
+		cfg->foreground = 1;
+		break;
+	case 't':
+		cfg->terminate = 1;
+		break;
+	case OPT_TLS_CERT:
+		cfg->tls_cert = arg;
+		break;
+	case OPT_TLS_KEY:
+		cfg->tls_key = arg;
+		break;
+	}
+}
+
+void
+hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
+{
+	char shortopts[256];
+	struct option *lo;
+	const char *slash;
+	int key, tcp_given = 0, idx;
+
+	if (argc > 0 && argv[0] != NULL) {
+		slash = strrchr(argv[0], '/');
+		cfg->progname = slash ? slash + 1 : argv[0];
+	}
+	app_options = hsvr_hook_options();
+	lo = build_tables(cfg, shortopts, sizeof shortopts);
+	opterr = 0;
+	while ((key = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+		if (key == '?') {
+			if (optopt > 0 && optopt < 0x100)
+				bad_usage(cfg, "unknown option '-%c'", optopt);
+			bad_usage(cfg, "unknown option '%s'", argv[optind - 1]);
+		}
+		if (key == ':') {
+			if (optopt > 0 && optopt < 0x100)
+				bad_usage(cfg, "option '-%c' needs an argument",
+				    optopt);
+			bad_usage(cfg, "option '%s' needs an argument",
+			    argv[optind - 1]);
+		}
+		if (key == OPT_HELP) {
+			usage(cfg, stdout);
+			exit(0);
+		}
+		if (key == OPT_VERSION) {
+			printf("%s (hsvr %s)\n", cfg->progname, HSVR_VERSION);
+			exit(0);
+		}
+		idx = key >= OPT_APP ? key - OPT_APP : key < 0x100 ?
+		    app_index_of_key(key) : -1;
+		if (idx >= 0) {
+			if (app_options[idx].set(optarg) != 0)
+				bad_usage(cfg, "invalid argument for --%s: '%s'",
+				    app_options[idx].name,
+				    optarg ? optarg : "");
+			continue;
+		}
+		apply(cfg, key, optarg, &tcp_given);
+	}
+	free(lo);
+	if (optind < argc)
+		bad_usage(cfg, "unexpected argument '%s'", argv[optind]);
+	if (cfg->unix_path != NULL && tcp_given)
+		bad_usage(cfg, "--unix cannot be combined with --port or "
+		    "--interface");
+	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+		bad_usage(cfg, "--tls-cert and --tls-key go together");
+}
+
+/* Descriptors a server needs beyond its connections: listeners, wake-ups. */
+#define FD_OVERHEAD(cfg) (32 + 4 * (cfg)->threads)
+
+void
+hsvr_fd_limit(const struct hsvr_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)cfg->max_conn + (rlim_t)FD_OVERHEAD(cfg);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ?
+	    need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < need)
+		hsvr_warnx("warning: the descriptor limit %llu is below what "
+		    "%d connections need (%llu); connections past it will be "
+		    "refused", (unsigned long long)rl.rlim_cur, cfg->max_conn,
+		    (unsigned long long)need);
+}

@@ -1,0 +1,40 @@
+/*
+ * signals.c - the signals a running server answers, all received on the
+ * main thread's event base (workers block every signal).
+ */
+#include "hsvr-int.h"
+
+#include <signal.h>
+
+static struct event sigint_ev, sigterm_ev;
+static int added;
+
+static void
+on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig, (void)what, (void)arg;
+	hsvr_engine_stop();
+}
+
+int
+hsvr_signals_start(struct event_base *base)
+{
+	if (evsignal_assign(&sigint_ev, base, SIGINT, on_stop_signal, NULL) ||
+	    evsignal_assign(&sigterm_ev, base, SIGTERM, on_stop_signal, NULL) ||
+	    evsignal_add(&sigint_ev, NULL) || evsignal_add(&sigterm_ev, NULL)) {
+		hsvr_warnx("cannot install the signal handlers");
+		return -1;
+	}
+	added = 1;
+	return 0;
+}
+
+void
+hsvr_signals_stop(void)
+{
+	if (!added)
+		return;
+	evsignal_del(&sigint_ev);
+	evsignal_del(&sigterm_ev);
+	added = 0;
+}

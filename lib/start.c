@@ -1,0 +1,36 @@
+/*
+ * start.c - S_start, the low-level entry point of the original hsvr
+ * wrapper: one call that runs a server with a single CALLBACK_T.
+ */
+#include "hsvr-int.h"
+
+#include <stdio.h>
+
+int
+S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
+    char *cert, char *priv)
+{
+	static struct hsvr_config config;
+
+	hsvr_config_defaults(&config);
+	hsvr_g.cfg = &config;
+	if (cb == NULL || port == 0 || limit < 1 || multi < 1 ||
+	    multi > HSVR_MAX_THREADS) {
+		hsvr_warnx("S_start: bad parameter (port %u, limit %d, "
+		    "threads %d, callback %s)", port, limit, multi,
+		    cb ? "set" : "NULL");
+		return -1;
+	}
+	if (tls) {
+		hsvr_warnx("S_start: TLS (cert %s, key %s) is not available "
+		    "in this build", cert ? cert : "-", priv ? priv : "-");
+		return -1;
+	}
+	config.port = port;
+	config.max_conn = limit;
+	config.threads = multi;
+	config.cb = cb;
+	config.stats_out = stdout;
+	hsvr_hooks_bind(cb);
+	return hsvr_run(&config);
+}

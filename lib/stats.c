@@ -1,0 +1,96 @@
+/*
+ * stats.c - statistics: per-worker counters read under their sequence
+ * locks, plus the shared rare-event counters, summed into one snapshot.
+ */
+#include "hsvr-int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* One worker's counters as they were at a single instant. */
+static void
+read_worker(struct hsvr_counters *k, struct hsvr_counters *out)
+{
+	uint64_t s1, s2;
+
+	do {
+		s1 = __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE);
+		out->accepted = LOAD(&k->accepted);
+		out->terms = LOAD(&k->terms);
+		out->rxoctet = LOAD(&k->rxoctet);
+		out->rxcount = LOAD(&k->rxcount);
+		out->txoctet = LOAD(&k->txoctet);
+		out->txcount = LOAD(&k->txcount);
+		out->rxtimeout = LOAD(&k->rxtimeout);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		s2 = LOAD(&k->seq);
+	} while ((s1 & 1) != 0 || s1 != s2);
+}
+
+void
+hsvr_stats_collect(S_STATS *st)
+{
+	struct hsvr_counters k;
+	int i;
+
+	memset(st, 0, sizeof *st);
+	for (i = 0; i < hsvr_g.nworkers; i++) {
+		read_worker(&hsvr_g.workers[i].ctr, &k);
+		st->accept_counter += k.accepted;
+		st->session_gauge += k.accepted - k.terms;
+		st->rxoctet += k.rxoctet;
+		st->rxcount += k.rxcount;
+		st->txoctet += k.txoctet;
+		st->txcount += k.txcount;
+		st->rxtimeout += k.rxtimeout;
+		st->thread_session[i] = k.accepted;
+	}
+	st->threads = hsvr_g.nworkers;
+	st->session_error = LOAD(&hsvr_g.shared.session_error);
+	st->session_high = LOAD(&hsvr_g.shared.session_high);
+	st->discarded_octet = LOAD(&hsvr_g.shared.discarded_octet);
+	st->discarded_packet = LOAD(&hsvr_g.shared.discarded_packet);
+	st->connect_error = LOAD(&hsvr_g.shared.connect_error);
+	if (st->session_high < st->session_gauge)
+		st->session_high = st->session_gauge;
+}
+
+int
+S_stats(S_STATS *st)
+{
+	if (st == NULL || !__atomic_load_n(&hsvr_g.running, __ATOMIC_SEQ_CST))
+		return -1;
+	hsvr_stats_collect(st);
+	return 0;
+}
+
+void
+S_stats_print(const S_STATS *st, FILE *fp)
+{
+	int i;
+
+	fprintf(fp,
+	    "session_gauge=%" PRIu64 "\n"
+	    "session_high=%" PRIu64 "\n"
+	    "accept_counter=%" PRIu64 "\n"
+	    "session_error=%" PRIu64 "\n"
+	    "rxoctet=%" PRIu64 "\n"
+	    "rxcount=%" PRIu64 "\n"
+	    "txoctet=%" PRIu64 "\n"
+	    "txcount=%" PRIu64 "\n"
+	    "rxtimeout=%" PRIu64 "\n"
+	    "discarded_octet=%" PRIu64 "\n"
+	    "discarded_packet=%" PRIu64 "\n"
+	    "connect_error=%" PRIu64 "\n",
+	    st->session_gauge, st->session_high, st->accept_counter,
+	    st->session_error, st->rxoctet, st->rxcount, st->txoctet,
+	    st->txcount, st->rxtimeout, st->discarded_octet,
+	    st->discarded_packet, st->connect_error);
+	for (i = 0; i < st->threads && i < HSVR_MAX_THREADS; i++)
+		fprintf(fp, "thread %d session=%" PRIu64 "\n", i,
+		    st->thread_session[i]);
+	fflush(fp);
+}

@@ -1,0 +1,188 @@
+/*
+ * worker.c - a worker thread: its event base, its inbox of messages from
+ * other threads (new connections, cross-thread sends, closes, timers) and
+ * its loop, which passes a quiescent point after every iteration.
+ */
+#include "hsvr-int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+_Thread_local struct hsvr_worker *hsvr_self;
+
+static struct hsvr_msg *
+inbox_take(struct hsvr_worker *w)
+{
+	struct hsvr_msg *m;
+
+	pthread_mutex_lock(&w->inbox_lock);
+	m = w->inbox_head;
+	w->inbox_head = NULL;
+	w->inbox_tail = &w->inbox_head;
+	pthread_mutex_unlock(&w->inbox_lock);
+	return m;
+}
+
+/* Queue m for w; wake w only when its inbox was empty (one wake a batch). */
+void
+hsvr_worker_post(struct hsvr_worker *w, struct hsvr_msg *m)
+{
+	int was_empty;
+
+	m->next = NULL;
+	pthread_mutex_lock(&w->inbox_lock);
+	was_empty = w->inbox_head == NULL;
+	*w->inbox_tail = m;
+	w->inbox_tail = &m->next;
+	pthread_mutex_unlock(&w->inbox_lock);
+	if (was_empty)
+		event_active(&w->wake, EV_READ, 0);
+}
+
+static void
+stop(struct hsvr_worker *w)
+{
+	while (w->conns != NULL)
+		hsvr_conn_abort(w->conns);
+	w->stop = 1;
+}
+
+static void
+handle(struct hsvr_worker *w, struct hsvr_msg *m)
+{
+	struct hsvr_conn *c = m->c;
+
+	if (m->type == MSG_CONN) {
+		hsvr_conn_open(w, m);
+		return;
+	}
+	if (m->type == MSG_STOP) {
+		stop(w);
+		return;
+	}
+	if (conn_state(c) == HSVR_ST_CLOSED) {
+		if (m->type == MSG_SEND) {
+			__atomic_sub_fetch(&c->pending, m->u.len,
+			    __ATOMIC_SEQ_CST);
+			SHARED_ADD(discarded_octet, m->u.len);
+		}
+	} else if (m->type == MSG_SEND) {
+		c->pub.tx++;
+		ctr_begin(&w->ctr);
+		CTR_ADD(&w->ctr, txcount, 1);
+		ctr_end(&w->ctr);
+		hsvr_conn_write(c, m->data, m->u.len);
+	} else if (m->type == MSG_CLOSE) {
+		hsvr_conn_close(c);
+	} else if (m->type == MSG_TIMER) {
+		hsvr_conn_settimer(c, m->u.sec);
+	} else if (m->type == MSG_KICK) {
+		hsvr_conn_kick(c);
+	}
+	hsvr_qsbr_release(c);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct hsvr_worker *w = arg;
+	struct hsvr_msg *m, *next;
+
+	(void)fd, (void)what;
+	hsvr_online();
+	for (m = inbox_take(w); m != NULL; m = next) {
+		next = m->next;
+		handle(w, m);
+		if (m == w->stop_msg)
+			w->stop_msg = NULL;
+		free(m);
+	}
+}
+
+/*
+ * After the worker stopped: drop what is still queued.  Connections not yet
+ * opened are closed; sessions are all closed, so sends are discarded.
+ */
+void
+hsvr_worker_drain_inbox(struct hsvr_worker *w)
+{
+	struct hsvr_msg *m, *next;
+
+	for (m = inbox_take(w); m != NULL; m = next) {
+		next = m->next;
+		if (m->type == MSG_CONN) {
+			close(m->u.conn.fd);
+			__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+		} else if (m->type == MSG_SEND) {
+			SHARED_ADD(discarded_octet, m->u.len);
+		}
+		if (m->c != NULL)
+			__atomic_sub_fetch(&m->c->refs, 1, __ATOMIC_SEQ_CST);
+		if (m == w->stop_msg)
+			w->stop_msg = NULL;
+		free(m);
+	}
+}
+
+int
+hsvr_worker_init(struct hsvr_worker *w, int index)
+{
+	w->index = index;
+	w->inbox_tail = &w->inbox_head;
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	w->rbuf = malloc(HSVR_READ_MAX + 1);
+	w->stop_msg = calloc(1, sizeof *w->stop_msg);
+	w->base = event_base_new();
+	if (w->rbuf == NULL || w->stop_msg == NULL || w->base == NULL) {
+		hsvr_warnx("cannot set up worker %d: out of memory", index);
+		return -1;
+	}
+	event_assign(&w->wake, w->base, -1, 0, on_wake, w);
+	hsvr_qsbr_init(&w->qs, w->base);
+	return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct hsvr_worker *w = arg;
+
+	hsvr_self = w;
+	hsvr_qs_self = &w->qs;
+	hsvr_online();
+	hsvr_hook_worker_init(w->index);
+	while (!w->stop) {
+		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+		hsvr_qsbr_end_iteration();
+	}
+	hsvr_qs_self = NULL;
+	hsvr_self = NULL;
+	return NULL;
+}
+
+int
+hsvr_worker_start(struct hsvr_worker *w)
+{
+	int rc;
+
+	rc = pthread_create(&w->thread, NULL, worker_main, w);
+	if (rc != 0) {
+		w->thread = 0;
+		hsvr_warnx("cannot start worker %d: %s", w->index,
+		    strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void
+hsvr_worker_free(struct hsvr_worker *w)
+{
+	if (w->base != NULL)
+		event_base_free(w->base);
+	free(w->rbuf);
+	free(w->stop_msg);
+	pthread_mutex_destroy(&w->inbox_lock);
+	memset(w, 0, sizeof *w);
+}
