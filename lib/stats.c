@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 
 /* One worker's counters as they were at a single instant. */
 static void
@@ -25,8 +25,7 @@ read_worker(struct hsvr_counters *k, struct hsvr_counters *out)
 		out->txoctet = LOAD(&k->txoctet);
 		out->txcount = LOAD(&k->txcount);
 		out->rxtimeout = LOAD(&k->rxtimeout);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		s2 = LOAD(&k->seq);
+		s2 = __atomic_load_n(&k->seq, __ATOMIC_RELAXED);
 	} while ((s1 & 1) != 0 || s1 != s2);
 }
 

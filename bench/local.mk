@@ -1,0 +1,1 @@
+# bench/local.mk - placeholder, owned by the benchmark author
