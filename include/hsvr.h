@@ -162,6 +162,20 @@ void serv_on_read(SESSION *s);
 void serv_on_timeout(SESSION *s);
 void serv_on_sendable(SESSION *s);
 void serv_on_term(SESSION *s);
+/*
+ * serv_on_drain runs on the session's worker when the server stops
+ * gracefully (SIGTERM), once per session; the default is S_close(s), so
+ * queued output is flushed and the session closes.  An application that
+ * must finish a longer reply defines it and calls S_close when done; the
+ * drain is bounded by --drain-timeout.
+ */
+void serv_on_drain(SESSION *s);
+/*
+ * serv_on_reload runs on SIGHUP in the supervising process (as the user
+ * that started the server, before the fresh serving process is forked), so
+ * it may re-read configuration that the new serving process inherits.
+ */
+void serv_on_reload(void);
 
 /*
  * An application's own command-line option.  serv_options() returns an
@@ -178,6 +192,14 @@ struct serv_option {
 	int (*set)(const char *arg);
 };
 const struct serv_option *serv_options(void);
+
+/*
+ * Log a line with a syslog(3) priority (LOG_ERR, LOG_INFO, ...): to syslog
+ * under the server's name, and to stderr too while in the foreground (-x)
+ * or before start-up has finished.  Safe from any thread.
+ */
+void serv_log(int priority, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Name of the server (default "server"): log tag and pidfile name. */
 void serv_set_name(const char *name);

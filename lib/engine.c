@@ -1,6 +1,7 @@
 /*
- * engine.c - one server's life: threads set up, listener and workers
- * started, the main loop run until a stop signal, everything torn down.
+ * engine.c - one server's life in one process: threads set up, listener
+ * and workers started, the main loop run until the workers have stopped
+ * (at once, or after a bounded drain), everything torn down.
  */
 #include "hsvr-int.h"
 
@@ -8,14 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/thread.h>
 
 struct hsvr_engine hsvr_g;
 
-static struct event periodic_ev;
+static struct event periodic_ev, done_ev, drain_ev;
 static int main_stop;
+static int stopping;            /* 0 serving, 1 draining, 2 stopping now */
+static int workers_done;        /* atomic */
+static int posted[2];           /* stop, drain messages sent to workers */
 
 static void
 on_periodic(evutil_socket_t fd, short what, void *arg)
@@ -25,11 +30,80 @@ on_periodic(evutil_socket_t fd, short what, void *arg)
 	hsvr_g.cfg->periodic();
 }
 
-/* Called from the signal handler's event: leave the main loop. */
-void
-hsvr_engine_stop(void)
+static void
+post_control(int drain)
 {
-	main_stop = 1;
+	struct hsvr_msg *m;
+	int i;
+
+	if (posted[drain])
+		return;
+	posted[drain] = 1;
+	for (i = 0; i < hsvr_g.nworkers; i++) {
+		m = drain ? hsvr_g.workers[i].drain_msg :
+		    hsvr_g.workers[i].stop_msg;
+		m->type = drain ? MSG_DRAIN : MSG_STOP;
+		hsvr_worker_post(&hsvr_g.workers[i], m);
+	}
+}
+
+static void
+stop_now(void)
+{
+	stopping = 2;
+	hsvr_listen_close();
+	post_control(0);
+}
+
+static void
+on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	hsvr_log(LOG_WARNING, "drain timeout: closing the remaining "
+	    "connections");
+	stop_now();
+}
+
+/*
+ * SIGTERM or SIGINT.  The first one drains: listeners closed at once, every
+ * session asked to finish (serv_on_drain), bounded by --drain-timeout.  A
+ * second one, -t, or an S_start server stops at once.
+ */
+void
+hsvr_engine_term(void)
+{
+	struct timeval tv = { hsvr_g.cfg->drain_timeout, 0 };
+	S_STATS st;
+
+	if (stopping || hsvr_g.cfg->terminate || hsvr_g.cfg->cb != NULL ||
+	    hsvr_g.cfg->drain_timeout <= 0) {
+		stop_now();
+		return;
+	}
+	stopping = 1;
+	hsvr_listen_close();
+	hsvr_stats_collect(&st);
+	hsvr_log(LOG_INFO, "stopping: draining %llu connections (at most %d s)",
+	    (unsigned long long)st.session_gauge, hsvr_g.cfg->drain_timeout);
+	post_control(1);
+	evtimer_assign(&drain_ev, hsvr_g.base, on_drain_timeout, NULL);
+	event_add(&drain_ev, &tv);
+}
+
+/* A worker left its loop (from that worker's thread). */
+void
+hsvr_engine_worker_done(void)
+{
+	__atomic_add_fetch(&workers_done, 1, __ATOMIC_SEQ_CST);
+	event_active(&done_ev, EV_READ, 0);
+}
+
+static void
+on_worker_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	if (__atomic_load_n(&workers_done, __ATOMIC_SEQ_CST) >= hsvr_g.nworkers)
+		main_stop = 1;
 }
 
 static int
@@ -64,15 +138,9 @@ start_workers(struct hsvr_config *cfg)
 static void
 stop_workers(S_STATS *final)
 {
-	struct hsvr_msg *m;
 	int i;
 
-	for (i = 0; i < hsvr_g.nworkers; i++) {
-		if ((m = hsvr_g.workers[i].stop_msg) == NULL)
-			continue;       /* already stopping */
-		m->type = MSG_STOP;
-		hsvr_worker_post(&hsvr_g.workers[i], m);
-	}
+	post_control(0);
 	for (i = 0; i < hsvr_g.nworkers; i++)
 		if (hsvr_g.workers[i].thread != 0)
 			pthread_join(hsvr_g.workers[i].thread, NULL);
@@ -94,8 +162,13 @@ static void
 teardown(void)
 {
 	hsvr_signals_stop();
-	if (hsvr_g.cfg->periodic != NULL && hsvr_g.base != NULL)
-		event_del(&periodic_ev);
+	if (hsvr_g.base != NULL) {
+		if (hsvr_g.cfg->periodic != NULL)
+			event_del(&periodic_ev);
+		event_del(&done_ev);
+		if (stopping == 1)
+			event_del(&drain_ev);
+	}
 	hsvr_listen_close();
 	stop_workers(NULL);
 	hsvr_qsbr_free_all(&hsvr_g.main_qs);
@@ -108,10 +181,66 @@ teardown(void)
 	hsvr_index_free();
 }
 
+static void
+stats_line(const S_STATS *st, char *buf, size_t len)
+{
+	snprintf(buf, len, "statistics: session_gauge=%llu session_high=%llu "
+	    "accept_counter=%llu session_error=%llu rxoctet=%llu rxcount=%llu "
+	    "txoctet=%llu txcount=%llu rxtimeout=%llu discarded_octet=%llu "
+	    "discarded_packet=%llu connect_error=%llu",
+	    (unsigned long long)st->session_gauge,
+	    (unsigned long long)st->session_high,
+	    (unsigned long long)st->accept_counter,
+	    (unsigned long long)st->session_error,
+	    (unsigned long long)st->rxoctet, (unsigned long long)st->rxcount,
+	    (unsigned long long)st->txoctet, (unsigned long long)st->txcount,
+	    (unsigned long long)st->rxtimeout,
+	    (unsigned long long)st->discarded_octet,
+	    (unsigned long long)st->discarded_packet,
+	    (unsigned long long)st->connect_error);
+}
+
+/* SIGUSR1: the statistics to the log, the server goes on. */
+void
+hsvr_engine_log_stats(void)
+{
+	char line[512];
+	S_STATS st;
+
+	hsvr_stats_collect(&st);
+	stats_line(&st, line, sizeof line);
+	hsvr_log(LOG_INFO, "%s", line);
+}
+
+static void
+announce(const struct hsvr_config *cfg)
+{
+	char where[300];
+
+	if (cfg->report_fd >= 0) {
+		hsvr_log_report_to(-1);
+		close(cfg->report_fd);
+	}
+	hsvr_listen_describe(where, sizeof where);
+	if (cfg->cb == NULL)
+		hsvr_log(LOG_INFO, "hsvr %s serving on %s: %d threads, at most "
+		    "%d connections", HSVR_VERSION, where, cfg->threads,
+		    cfg->max_conn);
+	if (cfg->ready_fd >= 0) {
+		(void)!write(cfg->ready_fd, "READY\n", 6);
+		close(cfg->ready_fd);
+	}
+}
+
+/*
+ * Run a server with cfg on listening sockets already open (hsvr_listen_open)
+ * until it stops: 0, or -1 after a message.
+ */
 int
 hsvr_run(struct hsvr_config *cfg)
 {
 	struct timeval tv;
+	char line[512];
 	S_STATS st;
 
 	if (__atomic_load_n(&hsvr_g.running, __ATOMIC_SEQ_CST)) {
@@ -123,14 +252,15 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_g.live = 0;
 	hsvr_g.next_id = 0;
 	main_stop = 0;
+	stopping = 0;
+	workers_done = 0;
+	posted[0] = posted[1] = 0;
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0) {
 		hsvr_warnx("libevent has no pthreads support");
 		return -1;
 	}
 	hsvr_fd_limit(cfg);
-	if (hsvr_listen_open(cfg) != 0)
-		return -1;
 	hsvr_g.nqs = cfg->threads + 1;
 	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
 	if (hsvr_g.qs_all == NULL || hsvr_index_init() != 0 ||
@@ -141,6 +271,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_qsbr_init(&hsvr_g.main_qs, hsvr_g.base);
 	hsvr_g.qs_all[cfg->threads] = &hsvr_g.main_qs;
 	hsvr_qs_self = &hsvr_g.main_qs;
+	event_assign(&done_ev, hsvr_g.base, -1, 0, on_worker_done, NULL);
 	if (hsvr_signals_start(hsvr_g.base) != 0 || start_workers(cfg) != 0 ||
 	    hsvr_listen_start(hsvr_g.base) != 0)
 		goto fail;
@@ -152,6 +283,7 @@ hsvr_run(struct hsvr_config *cfg)
 		event_add(&periodic_ev, &tv);
 	}
 	__atomic_store_n(&hsvr_g.running, 1, __ATOMIC_SEQ_CST);
+	announce(cfg);
 	while (!main_stop) {
 		event_base_loop(hsvr_g.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
@@ -159,7 +291,14 @@ hsvr_run(struct hsvr_config *cfg)
 	__atomic_store_n(&hsvr_g.running, 0, __ATOMIC_SEQ_CST);
 	hsvr_listen_close();
 	stop_workers(&st);
-	S_stats_print(&st, cfg->stats_out ? cfg->stats_out : stderr);
+	if (cfg->stats_out != NULL)
+		S_stats_print(&st, cfg->stats_out);
+	if (cfg->cb == NULL) {
+		stats_line(&st, line, sizeof line);
+		hsvr_log_stderr(0);     /* already printed as name=value */
+		hsvr_log(LOG_INFO, "%s", line);
+		hsvr_log(LOG_INFO, "stopped");
+	}
 	teardown();
 	return 0;
 fail:

@@ -13,6 +13,8 @@
 #pragma weak serv_on_sendable
 #pragma weak serv_on_term
 #pragma weak serv_options
+#pragma weak serv_on_drain
+#pragma weak serv_on_reload
 
 static CALLBACK_T callback;
 static void (*hook[TYP_SENDABLE + 1])(SESSION *);
@@ -78,4 +80,21 @@ const struct serv_option *
 hsvr_hook_options(void)
 {
 	return serv_options != NULL ? serv_options() : NULL;
+}
+
+/* Graceful stop: the application's serv_on_drain, or S_close. */
+void
+hsvr_hook_drain(struct hsvr_conn *c)
+{
+	if (callback == NULL && serv_on_drain != NULL)
+		serv_on_drain(&c->pub);
+	else
+		S_close(&c->pub);
+}
+
+void
+hsvr_hook_reload(void)
+{
+	if (serv_on_reload != NULL)
+		serv_on_reload();
 }

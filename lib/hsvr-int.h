@@ -26,6 +26,7 @@
 #define HSVR_EX_UNAVAILABLE 69
 #define HSVR_EX_SOFTWARE 70
 #define HSVR_EX_OSERR 71
+#define HSVR_EX_CANTCREAT 73
 #define HSVR_EX_CONFIG 78
 
 /* ---------------------------------------------------------------- config */
@@ -43,6 +44,15 @@ struct hsvr_config {
 	int foreground;           /* -x */
 	int terminate;            /* -t */
 	const char *user, *group; /* -u, -g */
+	int group_given;          /* -g was given: else the user's group */
+	char group_name[64];
+	int drop;                 /* started as root: serve as uid:gid */
+	uid_t uid;
+	gid_t gid;
+	const char *pidfile;      /* --pidfile */
+	int drain_timeout;        /* --drain-timeout, seconds */
+	int report_fd;            /* start-up messages to the waiting parent */
+	int ready_fd;             /* serving process: READY to the supervisor */
 	const char *root_dir;     /* -r */
 	const char *config_file;  /* -f */
 	const char *tls_cert, *tls_key;
@@ -58,10 +68,31 @@ void hsvr_options_parse(struct hsvr_config *, int, char **);
 /* Raise RLIMIT_NOFILE toward what max_conn needs; warn once if short. */
 void hsvr_fd_limit(const struct hsvr_config *);
 
+/* ------------------------------------------------------ daemon duties */
+
+int hsvr_ids_resolve(struct hsvr_config *);
+int hsvr_ids_drop(const struct hsvr_config *);
+int hsvr_pidfile_open(const struct hsvr_config *);
+int hsvr_pidfile_write(void);
+void hsvr_pidfile_forget(void);
+void hsvr_pidfile_remove(void);
+int hsvr_daemon_detach(void);
+void hsvr_daemon_ready(int);
+void hsvr_daemon_failed(int, int);
+int hsvr_supervise(struct hsvr_config *,
+    void (*)(struct hsvr_config *, int), int);
+void hsvr_notify(const char *);
+
 /* ------------------------------------------------------------- logging */
 
 void hsvr_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void hsvr_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void hsvr_log(int, const char *, ...) __attribute__((format(printf, 2, 3)));
+void hsvr_vlog(int, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+void hsvr_log_open(const char *);
+void hsvr_log_stderr(int);
+void hsvr_log_report_to(int);
 
 /* ------------------------------------------------------------ messages */
 
@@ -71,6 +102,7 @@ enum hsvr_msg_type {
 	MSG_CLOSE,   /* S_close from another thread */
 	MSG_TIMER,   /* S_settimer from another thread */
 	MSG_KICK,    /* re-check a session's drain and close conditions */
+	MSG_DRAIN,   /* graceful stop: serv_on_drain for every session */
 	MSG_STOP     /* the server stops: close every session, leave the loop */
 };
 
@@ -205,6 +237,8 @@ struct hsvr_worker {
 	unsigned char *rbuf;           /* HSVR_READ_MAX + 1 bytes */
 	struct hsvr_conn *conns;       /* live sessions of this worker */
 	struct hsvr_msg *stop_msg;     /* allocated up front: stopping never fails */
+	struct hsvr_msg *drain_msg;
+	int draining;                  /* refuse new sessions, stop when empty */
 	int stop;
 	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));
 	struct hsvr_qsbr qs;
@@ -271,6 +305,7 @@ int hsvr_addr_key(const struct sockaddr *, uint8_t key[16], char *host,
 /* ---------------------------------------------------------- listener */
 
 int hsvr_listen_open(struct hsvr_config *);
+void hsvr_listen_describe(char *, size_t);
 int hsvr_listen_start(struct event_base *);
 void hsvr_listen_close(void);
 
@@ -282,6 +317,8 @@ int hsvr_has_timeout_handler(void);
 int hsvr_hook_init(void);
 void hsvr_hook_exit(void);
 void hsvr_hook_worker_init(int);
+void hsvr_hook_drain(struct hsvr_conn *);
+void hsvr_hook_reload(void);
 int hsvr_has_read_hook(void);
 const struct serv_option *hsvr_hook_options(void);
 
@@ -308,7 +345,9 @@ extern struct hsvr_engine hsvr_g;
 int hsvr_run(struct hsvr_config *);
 int hsvr_signals_start(struct event_base *);
 void hsvr_signals_stop(void);
-void hsvr_engine_stop(void);
+void hsvr_engine_term(void);
+void hsvr_engine_log_stats(void);
+void hsvr_engine_worker_done(void);
 void hsvr_stats_collect(S_STATS *);
 
 #endif /* HSVR_INT_H */

@@ -28,6 +28,7 @@ static int nlst;
 static struct event pause_ev;
 static int pause_armed;
 static const char *unix_path;
+static pid_t unix_owner;       /* only the creator removes the path */
 
 static void
 addr_text(const struct sockaddr *sa, char *buf, size_t len)
@@ -155,6 +156,7 @@ listen_unix(const struct hsvr_config *cfg)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
 	    chmod(cfg->unix_path, 0770) != 0 ||
+	    (cfg->drop && chown(cfg->unix_path, cfg->uid, cfg->gid) != 0) ||
 	    listen(fd, cfg->backlog) != 0) {
 		hsvr_warn("cannot listen on %s", cfg->unix_path);
 		if (fd >= 0)
@@ -165,6 +167,7 @@ listen_unix(const struct hsvr_config *cfg)
 	lst[0].is_unix = 1;
 	nlst = 1;
 	unix_path = cfg->unix_path;
+	unix_owner = getpid();
 	return 0;
 }
 
@@ -305,6 +308,31 @@ hsvr_listen_start(struct event_base *base)
 	return 0;
 }
 
+/* Where the server listens, for the log: "[::]:1966", "/run/x.sock". */
+void
+hsvr_listen_describe(char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	size_t used = 0;
+	int i;
+
+	buf[0] = '\0';
+	if (unix_path != NULL) {
+		snprintf(buf, len, "%s", unix_path);
+		return;
+	}
+	for (i = 0; i < nlst && used + 2 < len; i++) {
+		sl = sizeof ss;
+		if (getsockname(lst[i].fd, (struct sockaddr *)&ss, &sl) != 0)
+			continue;
+		if (used > 0)
+			buf[used++] = ' ';
+		addr_text((struct sockaddr *)&ss, buf + used, len - used);
+		used += strlen(buf + used);
+	}
+}
+
 /* Stop accepting: close every listening socket (new connections refused). */
 void
 hsvr_listen_close(void)
@@ -321,7 +349,7 @@ hsvr_listen_close(void)
 		lst[i].added = 0;
 		close(lst[i].fd);
 	}
-	if (unix_path != NULL)
+	if (unix_path != NULL && unix_owner == getpid())
 		unlink(unix_path);
 	unix_path = NULL;
 	nlst = 0;

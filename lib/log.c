@@ -1,23 +1,69 @@
-/* log.c - the library's error and warning lines, "name: message". */
+/*
+ * log.c - every line the library or the application logs: to syslog once
+ * it is opened, to stderr in the foreground, and during a daemon's start-up
+ * also to the starting command, which prints it and fails.
+ */
 #include "hsvr-int.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
+#include <unistd.h>
 
-static void
-vlog(int with_errno, const char *fmt, va_list ap)
+static int syslog_open;
+static int to_stderr = 1;
+static int report_fd = -1;
+
+void
+hsvr_log_open(const char *name)
+{
+	openlog(name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	syslog_open = 1;
+}
+
+void
+hsvr_log_stderr(int on)
+{
+	to_stderr = on;
+}
+
+/* While fd >= 0, lines also go to the command waiting for start-up. */
+void
+hsvr_log_report_to(int fd)
+{
+	report_fd = fd;
+}
+
+void
+hsvr_vlog(int priority, int with_errno, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	const char *name = hsvr_g.cfg != NULL ? hsvr_g.cfg->progname : "hsvr";
-	char msg[512];
+	char msg[1024];
+	size_t len;
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	len = strlen(msg);
 	if (with_errno)
-		fprintf(stderr, "%s: %s: %s\n", name, msg, strerror(saved));
-	else
+		snprintf(msg + len, sizeof msg - len, ": %s", strerror(saved));
+	if (syslog_open)
+		syslog(priority, "%s", msg);
+	if (to_stderr)
 		fprintf(stderr, "%s: %s\n", name, msg);
+	if (report_fd >= 0)
+		dprintf(report_fd, "%s: %s\n", name, msg);
 	errno = saved;
+}
+
+void
+hsvr_log(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hsvr_vlog(priority, 0, fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -26,7 +72,7 @@ hsvr_warnx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(0, fmt, ap);
+	hsvr_vlog(LOG_ERR, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -36,6 +82,16 @@ hsvr_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(1, fmt, ap);
+	hsvr_vlog(LOG_ERR, 1, fmt, ap);
+	va_end(ap);
+}
+
+void
+serv_log(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hsvr_vlog(priority, 0, fmt, ap);
 	va_end(ap);
 }

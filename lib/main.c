@@ -1,11 +1,13 @@
 /*
- * main.c - the main() of servers written as serv_* hooks: options, -r,
- * serv_init, then the engine until a stop signal, then serv_exit.
+ * main.c - the main() of servers written as serv_* hooks, in the start-up
+ * order of hsvr(8): options, -r, serv_init, listening sockets, pidfile,
+ * daemon, then the supervisor and its unprivileged serving process.
  */
 #include "hsvr-int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <syslog.h>
 #include <unistd.h>
 
 static struct hsvr_config config;
@@ -34,12 +36,23 @@ serv_set_periodic(void (*fn)(void), int seconds)
 	config.periodic_sec = seconds;
 }
 
-int
-main(int argc, char **argv)
+/* The serving process: drop root, serve until stopped, serv_exit. */
+static void __attribute__((noreturn))
+serve(struct hsvr_config *cfg, int ready_fd)
 {
-	hsvr_config_defaults(&config);
-	hsvr_g.cfg = &config;
-	hsvr_options_parse(&config, argc, argv);
+	if (hsvr_ids_drop(cfg) != 0)
+		exit(HSVR_EX_SOFTWARE);
+	cfg->ready_fd = ready_fd;
+	cfg->stats_out = cfg->foreground ? stderr : NULL;
+	if (hsvr_run(cfg) != 0)
+		exit(HSVR_EX_OSERR);
+	hsvr_hook_exit();
+	exit(0);
+}
+
+static int
+start_up(void)
+{
 	if (!hsvr_has_read_hook()) {
 		hsvr_warnx("this program defines no serv_on_read() hook");
 		return HSVR_EX_SOFTWARE;
@@ -48,6 +61,8 @@ main(int argc, char **argv)
 		hsvr_warnx("TLS (--tls-cert) is not available in this build");
 		return HSVR_EX_CONFIG;
 	}
+	if (hsvr_ids_resolve(&config) != 0)
+		return HSVR_EX_CONFIG;
 	if (config.root_dir != NULL && chdir(config.root_dir) != 0) {
 		hsvr_warn("cannot change to %s", config.root_dir);
 		return HSVR_EX_CONFIG;
@@ -56,13 +71,44 @@ main(int argc, char **argv)
 		hsvr_warn("cannot read %s", config.config_file);
 		return HSVR_EX_CONFIG;
 	}
-	config.stats_out = stderr;
 	hsvr_hooks_bind(NULL);
 	in_init = 1;
 	hsvr_hook_init();
 	in_init = 0;
-	if (hsvr_run(&config) != 0)
-		return HSVR_EX_OSERR;
-	hsvr_hook_exit();
+	hsvr_log_open(config.name);
 	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc, report_fd = -1;
+
+	hsvr_config_defaults(&config);
+	hsvr_g.cfg = &config;
+	hsvr_options_parse(&config, argc, argv);
+	if ((rc = start_up()) != 0)
+		return rc;
+	if (hsvr_listen_open(&config) != 0)
+		return HSVR_EX_OSERR;
+	if ((rc = hsvr_pidfile_open(&config)) != 0) {
+		hsvr_listen_close();
+		return rc;
+	}
+	if (!config.foreground && (report_fd = hsvr_daemon_detach()) < 0) {
+		hsvr_pidfile_remove();
+		return HSVR_EX_OSERR;
+	}
+	if (hsvr_pidfile_write() != 0) {
+		hsvr_daemon_failed(report_fd, HSVR_EX_CANTCREAT);
+		hsvr_pidfile_remove();
+		return HSVR_EX_CANTCREAT;
+	}
+	config.report_fd = report_fd;
+	rc = hsvr_supervise(&config, serve, report_fd);
+	hsvr_listen_close();
+	hsvr_pidfile_remove();
+	if (rc == 0)
+		hsvr_log(LOG_INFO, "exiting");
+	return rc;
 }

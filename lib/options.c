@@ -27,6 +27,8 @@ enum {
 	OPT_VERSION,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
+	OPT_PIDFILE,
+	OPT_DRAIN_TIMEOUT,
 	OPT_APP         /* OPT_APP + i: the application's option i */
 };
 
@@ -51,6 +53,8 @@ static const struct lib_option lib_options[] = {
 	{ "config", 'f', "FILE", "configuration file for the application" },
 	{ "foreground", 'x', NULL, "stay in the foreground, log to stderr too" },
 	{ "terminate", 't', NULL, "exit at once on SIGTERM, without draining" },
+	{ "pidfile", OPT_PIDFILE, "PATH", "pidfile (default /var/run/NAME.pid as root)" },
+	{ "drain-timeout", OPT_DRAIN_TIMEOUT, "SEC", "on SIGTERM, close what is left after SEC seconds (default 30)" },
 	{ "tls-cert", OPT_TLS_CERT, "FILE", "serve TLS with this PEM certificate chain" },
 	{ "tls-key", OPT_TLS_KEY, "FILE", "private key of --tls-cert" },
 	{ "help", OPT_HELP, NULL, "show this help and exit" },
@@ -74,6 +78,9 @@ hsvr_config_defaults(struct hsvr_config *cfg)
 	    HSVR_MAX_THREADS : (int)ncpu;
 	cfg->backlog = 1024;
 	cfg->timeout = 60;
+	cfg->drain_timeout = 30;
+	cfg->report_fd = -1;
+	cfg->ready_fd = -1;
 	cfg->user = serv_user;
 	cfg->group = serv_group;
 }
@@ -244,6 +251,7 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		break;
 	case 'g':
 		cfg->group = serv_group = arg;
+		cfg->group_given = 1;
 		break;
 	case 'r':
 		cfg->root_dir = serv_root_dir = arg;
@@ -256,6 +264,15 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		break;
 	case 't':
 		cfg->terminate = 1;
+		break;
+	case OPT_PIDFILE:
+		if (*arg == '\0')
+			bad_usage(cfg, "invalid argument for --pidfile: ''");
+		cfg->pidfile = arg;
+		break;
+	case OPT_DRAIN_TIMEOUT:
+		cfg->drain_timeout = (int)number(cfg, "drain-timeout", arg, 0,
+		    86400);
 		break;
 	case OPT_TLS_CERT:
 		cfg->tls_cert = arg;

@@ -71,7 +71,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 {
 	struct hsvr_conn *c;
 
-	if ((c = calloc(1, sizeof *c)) == NULL) {
+	if (w->draining || (c = calloc(1, sizeof *c)) == NULL) {
 		refuse(m);
 		return;
 	}
@@ -149,6 +149,8 @@ finish(struct hsvr_conn *c)
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 	hsvr_deliver(c, TYP_TERM);
 	hsvr_qsbr_retire(c);
+	if (w->draining && w->conns == NULL)
+		w->stop = 1;
 }
 
 void

@@ -32,5 +32,7 @@ S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
 	config.cb = cb;
 	config.stats_out = stdout;
 	hsvr_hooks_bind(cb);
+	if (hsvr_listen_open(&config) != 0)
+		return -1;
 	return hsvr_run(&config);
 }

@@ -48,6 +48,22 @@ stop(struct hsvr_worker *w)
 	w->stop = 1;
 }
 
+/* Graceful stop: ask every session to finish; stop once none is left. */
+static void
+drain(struct hsvr_worker *w)
+{
+	struct hsvr_conn *c, *next;
+
+	w->draining = 1;
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (conn_state(c) == HSVR_ST_OPEN)
+			hsvr_hook_drain(c);
+	}
+	if (w->conns == NULL)
+		w->stop = 1;
+}
+
 static void
 handle(struct hsvr_worker *w, struct hsvr_msg *m)
 {
@@ -59,6 +75,10 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 	}
 	if (m->type == MSG_STOP) {
 		stop(w);
+		return;
+	}
+	if (m->type == MSG_DRAIN) {
+		drain(w);
 		return;
 	}
 	if (conn_state(c) == HSVR_ST_CLOSED) {
@@ -83,6 +103,16 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 	hsvr_qsbr_release(c);
 }
 
+/* The preallocated control messages are freed once used. */
+static void
+forget(struct hsvr_worker *w, struct hsvr_msg *m)
+{
+	if (m == w->stop_msg)
+		w->stop_msg = NULL;
+	if (m == w->drain_msg)
+		w->drain_msg = NULL;
+}
+
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -94,8 +124,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	for (m = inbox_take(w); m != NULL; m = next) {
 		next = m->next;
 		handle(w, m);
-		if (m == w->stop_msg)
-			w->stop_msg = NULL;
+		forget(w, m);
 		free(m);
 	}
 }
@@ -119,8 +148,7 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 		}
 		if (m->c != NULL)
 			__atomic_sub_fetch(&m->c->refs, 1, __ATOMIC_SEQ_CST);
-		if (m == w->stop_msg)
-			w->stop_msg = NULL;
+		forget(w, m);
 		free(m);
 	}
 }
@@ -133,8 +161,10 @@ hsvr_worker_init(struct hsvr_worker *w, int index)
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	w->rbuf = malloc(HSVR_READ_MAX + 1);
 	w->stop_msg = calloc(1, sizeof *w->stop_msg);
+	w->drain_msg = calloc(1, sizeof *w->drain_msg);
 	w->base = event_base_new();
-	if (w->rbuf == NULL || w->stop_msg == NULL || w->base == NULL) {
+	if (w->rbuf == NULL || w->stop_msg == NULL || w->drain_msg == NULL ||
+	    w->base == NULL) {
 		hsvr_warnx("cannot set up worker %d: out of memory", index);
 		return -1;
 	}
@@ -158,6 +188,7 @@ worker_main(void *arg)
 	}
 	hsvr_qs_self = NULL;
 	hsvr_self = NULL;
+	hsvr_engine_worker_done();
 	return NULL;
 }
 
@@ -183,6 +214,7 @@ hsvr_worker_free(struct hsvr_worker *w)
 		event_base_free(w->base);
 	free(w->rbuf);
 	free(w->stop_msg);
+	free(w->drain_msg);
 	pthread_mutex_destroy(&w->inbox_lock);
 	memset(w, 0, sizeof *w);
 }

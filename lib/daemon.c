@@ -1,0 +1,93 @@
+/*
+ * daemon.c - leaving the terminal: the starting command stays until the
+ * server really listens, then exits 0, or prints why start-up failed and
+ * exits non-zero, as rc scripts expect.
+ */
+#include "hsvr-int.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READY_LINE "READY\n"
+
+/* The starting command: relay what the daemon says until it is ready. */
+static int __attribute__((noreturn))
+wait_for_daemon(int fd)
+{
+	FILE *fp = fdopen(fd, "r");
+	char line[1200];
+	int code = 1;
+
+	while (fp != NULL && fgets(line, sizeof line, fp) != NULL) {
+		if (strcmp(line, READY_LINE) == 0)
+			_exit(0);
+		if (sscanf(line, "EXIT %d", &code) == 1)
+			break;
+		fputs(line, stderr);
+	}
+	_exit(code == 0 ? 1 : code);
+}
+
+/*
+ * Become a daemon: fork (the parent waits as above), new session, umask
+ * 022, stdio on /dev/null.  Returns the descriptor on which to report
+ * readiness (hsvr_daemon_ready) or failure (hsvr_daemon_failed), or -1.
+ */
+int
+hsvr_daemon_detach(void)
+{
+	int p[2], null;
+	pid_t pid;
+
+	fflush(NULL);
+	if (pipe(p) != 0) {
+		hsvr_warn("cannot become a daemon: pipe");
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		hsvr_warn("cannot become a daemon: fork");
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		wait_for_daemon(p[0]);
+	}
+	close(p[0]);
+	fcntl(p[1], F_SETFD, FD_CLOEXEC);
+	setsid();
+	umask(022);
+	if ((null = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	hsvr_log_stderr(0);
+	hsvr_log_report_to(p[1]);
+	return p[1];
+}
+
+void
+hsvr_daemon_ready(int fd)
+{
+	if (fd < 0)
+		return;
+	hsvr_log_report_to(-1);
+	(void)!write(fd, READY_LINE, strlen(READY_LINE));
+	close(fd);
+}
+
+void
+hsvr_daemon_failed(int fd, int code)
+{
+	if (fd < 0)
+		return;
+	hsvr_log_report_to(-1);
+	dprintf(fd, "EXIT %d\n", code);
+	close(fd);
+}

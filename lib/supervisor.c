@@ -1,0 +1,352 @@
+/*
+ * supervisor.c - the process that keeps what needs root: the listening
+ * sockets and the pidfile.  It forks the unprivileged serving process,
+ * restarts it after a crash (rate-limited), replaces it on SIGHUP and
+ * stops it on SIGTERM.
+ */
+#include "hsvr-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_KIDS 8              /* the serving process and those retiring */
+#define RESTART_WINDOW 60       /* seconds */
+#define RESTART_MAX 5           /* crashes in a window before giving up */
+
+struct kid {
+	pid_t pid;
+	int ready_fd;           /* the serving process writes READY here */
+	int ready;
+	int retiring;           /* replaced by a newer one, draining */
+};
+
+static struct kid kids[MAX_KIDS];
+static int sigpipe_fd[2] = { -1, -1 };
+static volatile sig_atomic_t got_term, got_hup, got_usr1, got_chld;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGTERM || sig == SIGINT)
+		got_term++;
+	else if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else if (sig == SIGCHLD)
+		got_chld = 1;
+	(void)!write(sigpipe_fd[1], "", 1);
+	errno = saved;
+}
+
+static void
+set_handlers(void (*fn)(int))
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+static struct kid *
+current(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_KIDS; i++)
+		if (kids[i].pid > 0 && !kids[i].retiring)
+			return &kids[i];
+	return NULL;
+}
+
+static int
+live_kids(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < MAX_KIDS; i++)
+		n += kids[i].pid > 0;
+	return n;
+}
+
+/* Fork a serving process; in the child, serve() never returns. */
+static struct kid *
+spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
+{
+	struct kid *k = NULL;
+	int p[2], i;
+	pid_t pid;
+
+	for (i = 0; i < MAX_KIDS && k == NULL; i++)
+		if (kids[i].pid == 0)
+			k = &kids[i];
+	if (k == NULL) {
+		hsvr_warnx("too many serving processes still draining");
+		return NULL;
+	}
+	if (pipe(p) != 0) {
+		hsvr_warn("cannot start a serving process: pipe");
+		return NULL;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		hsvr_warn("cannot start a serving process: fork");
+		close(p[0]);
+		close(p[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		set_handlers(SIG_DFL);
+		close(sigpipe_fd[0]);
+		close(sigpipe_fd[1]);
+		for (i = 0; i < MAX_KIDS; i++)
+			if (kids[i].ready_fd >= 0 && kids[i].pid > 0)
+				close(kids[i].ready_fd);
+		close(p[0]);
+		/* Out of the terminal's process group: ^C reaches us only once. */
+		setpgid(0, 0);
+		hsvr_pidfile_forget();
+		serve(cfg, p[1]);
+		_exit(HSVR_EX_SOFTWARE);
+	}
+	close(p[1]);
+	k->pid = pid;
+	k->ready_fd = p[0];
+	k->ready = 0;
+	k->retiring = 0;
+	return k;
+}
+
+static void
+signal_kids(int sig, int retiring_too)
+{
+	int i;
+
+	for (i = 0; i < MAX_KIDS; i++)
+		if (kids[i].pid > 0 && (retiring_too || !kids[i].retiring))
+			kill(kids[i].pid, sig);
+}
+
+/* Allow RESTART_MAX crashes in RESTART_WINDOW seconds. */
+static int
+may_restart(void)
+{
+	static time_t crashes[RESTART_MAX];
+	static int n;
+	time_t now = time(NULL);
+	int i, recent = 0;
+
+	for (i = 0; i < RESTART_MAX; i++)
+		recent += crashes[i] != 0 && now - crashes[i] < RESTART_WINDOW;
+	crashes[n++ % RESTART_MAX] = now;
+	return recent < RESTART_MAX;
+}
+
+struct state {
+	struct hsvr_config *cfg;
+	void (*serve)(struct hsvr_config *, int);
+	int report_fd;          /* the starting command, until ready */
+	int stopping;
+	int status;             /* exit status of the supervisor */
+};
+
+static void
+reap(struct state *st)
+{
+	char why[64];
+	struct kid *k;
+	pid_t pid;
+	int i, ws;
+
+	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+		for (k = NULL, i = 0; i < MAX_KIDS; i++)
+			if (kids[i].pid == pid)
+				k = &kids[i];
+		if (k == NULL)
+			continue;
+		if (k->ready_fd >= 0)
+			close(k->ready_fd);
+		k->pid = 0;
+		k->ready_fd = -1;
+		if (WIFSIGNALED(ws))
+			snprintf(why, sizeof why, "killed by signal %d (%s)",
+			    WTERMSIG(ws), strsignal(WTERMSIG(ws)));
+		else
+			snprintf(why, sizeof why, "exited with status %d",
+			    WEXITSTATUS(ws));
+		if (k->retiring || (st->stopping && WIFEXITED(ws) &&
+		    WEXITSTATUS(ws) == 0))
+			continue;
+		if (st->stopping) {
+			hsvr_log(LOG_ERR, "serving process %ld %s", (long)pid,
+			    why);
+			st->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 1;
+			continue;
+		}
+		if (!k->ready) {
+			/* Start-up failed: the reason was logged by it. */
+			hsvr_log(LOG_ERR, "serving process %ld %s during "
+			    "start-up", (long)pid, why);
+			if (current() != NULL)
+				continue;       /* a reload failed: keep the old */
+			st->status = WIFEXITED(ws) && WEXITSTATUS(ws) != 0 ?
+			    WEXITSTATUS(ws) : HSVR_EX_SOFTWARE;
+			st->stopping = 1;
+			continue;
+		}
+		if (current() != NULL)
+			continue;
+		if (!WIFSIGNALED(ws)) {
+			hsvr_log(LOG_ERR, "serving process %ld %s", (long)pid,
+			    why);
+			st->status = WEXITSTATUS(ws);
+			st->stopping = 1;
+			continue;
+		}
+		if (!may_restart()) {
+			hsvr_log(LOG_ERR, "serving process %ld %s; %d crashes "
+			    "in %d s, giving up", (long)pid, why, RESTART_MAX,
+			    RESTART_WINDOW);
+			st->status = HSVR_EX_SOFTWARE;
+			st->stopping = 1;
+			continue;
+		}
+		hsvr_log(LOG_ERR, "serving process %ld %s; restarting",
+		    (long)pid, why);
+		(void)spawn(st->cfg, st->serve);
+	}
+}
+
+static void
+on_ready(struct state *st, struct kid *k)
+{
+	char buf[16];
+	ssize_t n = read(k->ready_fd, buf, sizeof buf);
+	int i;
+
+	if (n == 0) {           /* it died first: reap() will say how */
+		close(k->ready_fd);
+		k->ready_fd = -1;
+		return;
+	}
+	if (n < 0 || k->ready)
+		return;
+	k->ready = 1;
+	if (st->report_fd >= 0) {
+		hsvr_daemon_ready(st->report_fd);
+		st->report_fd = -1;
+	}
+	/* A reload's new process serves: the old ones drain and go. */
+	for (i = 0; i < MAX_KIDS; i++)
+		if (&kids[i] != k && kids[i].pid > 0 && !kids[i].retiring) {
+			kids[i].retiring = 1;
+			kill(kids[i].pid, SIGTERM);
+		}
+	hsvr_notify("READY=1");
+}
+
+static void
+handle_signals(struct state *st)
+{
+	static int terms_seen;
+	struct kid *k;
+
+	if (got_term > terms_seen) {
+		terms_seen = got_term;
+		if (!st->stopping) {
+			st->stopping = 1;
+			hsvr_notify("STOPPING=1");
+			/* New connections are refused from now on. */
+			hsvr_listen_close();
+			signal_kids(SIGTERM, 1);
+		} else {
+			signal_kids(SIGTERM, 1);        /* stop at once */
+		}
+	}
+	if (got_hup) {
+		got_hup = 0;
+		k = current();
+		if (!st->stopping && (k == NULL || k->ready)) {
+			hsvr_log(LOG_INFO, "reloading: starting a new serving "
+			    "process");
+			hsvr_notify("RELOADING=1");
+			hsvr_hook_reload();
+			(void)spawn(st->cfg, st->serve);
+		}
+	}
+	if (got_usr1) {
+		got_usr1 = 0;
+		signal_kids(SIGUSR1, 0);
+	}
+	if (got_chld) {
+		got_chld = 0;
+		reap(st);
+	}
+}
+
+/*
+ * Run the supervisor until the server stops: returns its exit status.
+ * serve(cfg, ready_fd) is the serving process's body.
+ */
+int
+hsvr_supervise(struct hsvr_config *cfg,
+    void (*serve)(struct hsvr_config *, int), int report_fd)
+{
+	struct pollfd pfd[MAX_KIDS + 1];
+	struct kid *map[MAX_KIDS + 1];
+	struct state st = { cfg, serve, report_fd, 0, 0 };
+	char drain[64];
+	int i, n;
+
+	for (i = 0; i < MAX_KIDS; i++)
+		kids[i].ready_fd = -1;
+	if (pipe2(sigpipe_fd, O_NONBLOCK | O_CLOEXEC) != 0) {
+		hsvr_warn("cannot start the supervisor: pipe");
+		return HSVR_EX_OSERR;
+	}
+	set_handlers(on_signal);
+	if (spawn(cfg, serve) == NULL)
+		return HSVR_EX_OSERR;
+	while (!st.stopping || live_kids() > 0) {
+		pfd[0].fd = sigpipe_fd[0];
+		pfd[0].events = POLLIN;
+		for (n = 1, i = 0; i < MAX_KIDS; i++)
+			if (kids[i].pid > 0 && !kids[i].ready &&
+			    kids[i].ready_fd >= 0) {
+				pfd[n].fd = kids[i].ready_fd;
+				pfd[n].events = POLLIN;
+				map[n++] = &kids[i];
+			}
+		if (poll(pfd, (nfds_t)n, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN)
+			while (read(sigpipe_fd[0], drain, sizeof drain) ==
+			    (ssize_t)sizeof drain)
+				;
+		for (i = 1; i < n; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP))
+				on_ready(&st, map[i]);
+		handle_signals(&st);
+	}
+	if (st.report_fd >= 0)
+		hsvr_daemon_failed(st.report_fd, st.status ? st.status : 1);
+	set_handlers(SIG_DFL);
+	return st.status;
+}
