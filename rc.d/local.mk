@@ -1,0 +1,1 @@
+# rc.d/local.mk - placeholder, owned by the service-scripts author

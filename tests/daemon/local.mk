@@ -1,0 +1,1 @@
+# tests/daemon/local.mk - placeholder, owned by the daemon-tests author
