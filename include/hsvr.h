@@ -125,6 +125,7 @@ typedef struct hsvr_stats {
 	uint64_t discarded_octet;  /* bytes refused (-4) or lost to a dead peer */
 	uint64_t discarded_packet; /* S_send calls refused with -4 */
 	uint64_t connect_error;    /* accept() failures */
+	uint64_t tls_handshake_error; /* TLS handshakes failed or timed out */
 	int threads;               /* worker threads */
 	uint64_t thread_session[HSVR_MAX_THREADS]; /* connections per worker */
 } S_STATS;
@@ -138,6 +139,28 @@ int S_stats(S_STATS *st);
 
 /* Print st as name=value lines (the original's format) on fp. */
 void S_stats_print(const S_STATS *st, FILE *fp);
+
+/* TLS details of a session, from S_tls_info. */
+typedef struct hsvr_tls_info {
+	char version[16];  /* "TLSv1.3" */
+	char cipher[64];
+	char alpn[32];     /* protocol chosen by ALPN, "" if none */
+	char peer[256];    /* client certificate subject, "" if none */
+	int verified;      /* 1 if a client certificate was verified */
+} S_TLS_INFO;
+
+/*
+ * Fill info for a TLS session: 0, or -1 if s is not a TLS session.  Call it
+ * only from s's own callbacks (it reads the connection's TLS state).
+ */
+int S_tls_info(SESSION *s, S_TLS_INFO *info);
+
+/*
+ * ALPN protocols the server accepts, in its order of preference, as a
+ * comma-separated list ("h2,http/1.1").  Call before the server starts
+ * (in serv_init, or before S_start).
+ */
+void serv_set_alpn(const char *protocols);
 
 /* ---------------- inversion of control: the library's main() ---------- */
 

@@ -187,7 +187,7 @@ stats_line(const S_STATS *st, char *buf, size_t len)
 	snprintf(buf, len, "statistics: session_gauge=%llu session_high=%llu "
 	    "accept_counter=%llu session_error=%llu rxoctet=%llu rxcount=%llu "
 	    "txoctet=%llu txcount=%llu rxtimeout=%llu discarded_octet=%llu "
-	    "discarded_packet=%llu connect_error=%llu",
+	    "discarded_packet=%llu connect_error=%llu tls_handshake_error=%llu",
 	    (unsigned long long)st->session_gauge,
 	    (unsigned long long)st->session_high,
 	    (unsigned long long)st->accept_counter,
@@ -197,7 +197,8 @@ stats_line(const S_STATS *st, char *buf, size_t len)
 	    (unsigned long long)st->rxtimeout,
 	    (unsigned long long)st->discarded_octet,
 	    (unsigned long long)st->discarded_packet,
-	    (unsigned long long)st->connect_error);
+	    (unsigned long long)st->connect_error,
+	    (unsigned long long)st->tls_handshake_error);
 }
 
 /* SIGUSR1: the statistics to the log, the server goes on. */

@@ -55,7 +55,12 @@ struct hsvr_config {
 	int ready_fd;             /* serving process: READY to the supervisor */
 	const char *root_dir;     /* -r */
 	const char *config_file;  /* -f */
-	const char *tls_cert, *tls_key;
+	const char *tls_cert, *tls_key;  /* -c, -k: both given = TLS */
+	const char *tls_ca;       /* --tls-ca: verify client certificates */
+	const char *tls_ciphers;  /* --tls-ciphers */
+	int tls_min13;            /* --tls-min 1.3 */
+	int tls_keep_buffers;     /* --tls-keep-buffers */
+	int tls_handshake_timeout; /* seconds */
 	CALLBACK_T cb;            /* S_start's callback; NULL: serv_* hooks */
 	FILE *stats_out;          /* where the statistics go at exit */
 	void (*periodic)(void);
@@ -200,6 +205,7 @@ struct hsvr_shared_counters {
 	uint64_t discarded_octet;
 	uint64_t discarded_packet;
 	uint64_t connect_error;
+	uint64_t tls_handshake_error;
 };
 
 #define SHARED_ADD(field, n) \
@@ -219,10 +225,18 @@ struct hsvr_transport {
 	ssize_t (*write)(struct hsvr_conn *, const void *, size_t);
 	ssize_t (*flush)(struct hsvr_conn *, struct evbuffer *);
 	void (*close)(struct hsvr_conn *);
+	/* NULL, or 1 when done, 0 while going on, -1 if it failed */
+	int (*handshake)(struct hsvr_conn *);
 };
 
 extern const struct hsvr_transport hsvr_transport_tcp;
 extern const struct hsvr_transport hsvr_transport_unix;
+extern const struct hsvr_transport hsvr_transport_tls;
+
+int hsvr_tls_init(const struct hsvr_config *);
+void hsvr_tls_reload(const struct hsvr_config *);
+int hsvr_tls_enabled(void);
+void hsvr_tls_free(void);
 
 /* ------------------------------------------------------------- workers */
 
@@ -268,6 +282,13 @@ struct hsvr_conn {
 	unsigned eof : 1;              /* the peer closed its side */
 	unsigned indexed : 1;          /* in the address index */
 	unsigned reclaimable : 1;      /* grace period passed */
+	unsigned accepted : 1;         /* TYP_ACCEPT delivered: TYP_TERM due */
+	unsigned is_unix : 1;          /* UNIX-domain: not in the index */
+	unsigned handshaking : 1;      /* TLS handshake under way */
+	unsigned tls_dirty : 1;        /* the peer left without close_notify */
+	unsigned tls_read_blocked : 1; /* a TLS read waits for writability */
+	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
+	struct ssl_st *ssl;            /* TLS sessions only */
 	struct evbuffer *out;          /* queued output, NULL when never used */
 	struct event rev, wev, tev;
 	struct hsvr_conn *prev, *next; /* worker's live list */

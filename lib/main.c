@@ -57,10 +57,6 @@ start_up(void)
 		hsvr_warnx("this program defines no serv_on_read() hook");
 		return HSVR_EX_SOFTWARE;
 	}
-	if (config.tls_cert != NULL) {
-		hsvr_warnx("TLS (--tls-cert) is not available in this build");
-		return HSVR_EX_CONFIG;
-	}
 	if (hsvr_ids_resolve(&config) != 0)
 		return HSVR_EX_CONFIG;
 	if (config.root_dir != NULL && chdir(config.root_dir) != 0) {
@@ -76,6 +72,9 @@ start_up(void)
 	hsvr_hook_init();
 	in_init = 0;
 	hsvr_log_open(config.name);
+	/* As the starting user: the key file may be readable by root only. */
+	if (hsvr_tls_init(&config) != 0)
+		return HSVR_EX_CONFIG;
 	return 0;
 }
 

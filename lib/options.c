@@ -25,8 +25,11 @@ const char *serv_group = "nobody";
 enum {
 	OPT_HELP = 0x100,
 	OPT_VERSION,
-	OPT_TLS_CERT,
-	OPT_TLS_KEY,
+	OPT_TLS_MIN,
+	OPT_TLS_CIPHERS,
+	OPT_TLS_CA,
+	OPT_TLS_HANDSHAKE,
+	OPT_TLS_KEEP,
 	OPT_PIDFILE,
 	OPT_DRAIN_TIMEOUT,
 	OPT_APP         /* OPT_APP + i: the application's option i */
@@ -55,8 +58,13 @@ static const struct lib_option lib_options[] = {
 	{ "terminate", 't', NULL, "exit at once on SIGTERM, without draining" },
 	{ "pidfile", OPT_PIDFILE, "PATH", "pidfile (default /var/run/NAME.pid as root)" },
 	{ "drain-timeout", OPT_DRAIN_TIMEOUT, "SEC", "on SIGTERM, close what is left after SEC seconds (default 30)" },
-	{ "tls-cert", OPT_TLS_CERT, "FILE", "serve TLS with this PEM certificate chain" },
-	{ "tls-key", OPT_TLS_KEY, "FILE", "private key of --tls-cert" },
+	{ "tls-cert", 'c', "FILE", "serve TLS with this PEM certificate chain" },
+	{ "tls-key", 'k', "FILE", "unencrypted PEM private key of --tls-cert" },
+	{ "tls-min", OPT_TLS_MIN, "VER", "lowest TLS version: 1.2 (default) or 1.3" },
+	{ "tls-ciphers", OPT_TLS_CIPHERS, "LIST", "OpenSSL cipher list or TLS 1.3 suites" },
+	{ "tls-ca", OPT_TLS_CA, "FILE", "require client certificates signed by these CAs" },
+	{ "tls-handshake-timeout", OPT_TLS_HANDSHAKE, "SEC", "TLS handshake time limit (default 10)" },
+	{ "tls-keep-buffers", OPT_TLS_KEEP, NULL, "keep TLS buffers of idle connections (more memory, fewer allocations)" },
 	{ "help", OPT_HELP, NULL, "show this help and exit" },
 	{ "version", OPT_VERSION, NULL, "show the version and exit" },
 	{ NULL, 0, NULL, NULL }
@@ -79,6 +87,7 @@ hsvr_config_defaults(struct hsvr_config *cfg)
 	cfg->backlog = 1024;
 	cfg->timeout = 60;
 	cfg->drain_timeout = 30;
+	cfg->tls_handshake_timeout = 10;
 	cfg->report_fd = -1;
 	cfg->ready_fd = -1;
 	cfg->user = serv_user;
@@ -274,11 +283,30 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		cfg->drain_timeout = (int)number(cfg, "drain-timeout", arg, 0,
 		    86400);
 		break;
-	case OPT_TLS_CERT:
+	case 'c':
 		cfg->tls_cert = arg;
 		break;
-	case OPT_TLS_KEY:
+	case 'k':
 		cfg->tls_key = arg;
+		break;
+	case OPT_TLS_MIN:
+		if (strcmp(arg, "1.2") != 0 && strcmp(arg, "1.3") != 0)
+			bad_usage(cfg, "invalid argument for --tls-min: '%s' "
+			    "(1.2 or 1.3)", arg);
+		cfg->tls_min13 = strcmp(arg, "1.3") == 0;
+		break;
+	case OPT_TLS_CIPHERS:
+		cfg->tls_ciphers = arg;
+		break;
+	case OPT_TLS_CA:
+		cfg->tls_ca = arg;
+		break;
+	case OPT_TLS_HANDSHAKE:
+		cfg->tls_handshake_timeout = (int)number(cfg,
+		    "tls-handshake-timeout", arg, 1, 3600);
+		break;
+	case OPT_TLS_KEEP:
+		cfg->tls_keep_buffers = 1;
 		break;
 	}
 }
@@ -338,6 +366,8 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		    "--interface");
 	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
 		bad_usage(cfg, "--tls-cert and --tls-key go together");
+	if (cfg->tls_cert == NULL && (cfg->tls_ca || cfg->tls_ciphers))
+		bad_usage(cfg, "--tls-ca and --tls-ciphers need --tls-cert");
 }
 
 /* Descriptors a server needs beyond its connections: listeners, wake-ups. */

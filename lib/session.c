@@ -1,7 +1,8 @@
 /*
- * session.c - a connection's life on its worker: opened from a hand-off,
- * read into the worker's buffer, written from its queue, timed out, closed
- * (after flushing when asked politely), retired and finally freed.
+ * session.c - a connection's life on its worker: opened from a hand-off
+ * (after a TLS handshake where there is one), read into the worker's
+ * buffer, written from its queue, timed out, closed (after flushing when
+ * asked politely), retired and finally freed.
  */
 #include "hsvr-int.h"
 
@@ -36,6 +37,16 @@ arm_timer(struct hsvr_conn *c, uint64_t ms)
 }
 
 static void
+want_write(struct hsvr_conn *c, int on)
+{
+	if (on && !c->wev_added)
+		event_add(&c->wev, NULL);
+	else if (!on && c->wev_added)
+		event_del(&c->wev);
+	c->wev_added = on != 0;
+}
+
+static void
 list_add(struct hsvr_worker *w, struct hsvr_conn *c)
 {
 	c->prev = NULL;
@@ -65,6 +76,30 @@ refuse(struct hsvr_msg *m)
 	SHARED_ADD(session_error, 1);
 }
 
+/* The connection is established (TLS: handshake done): it is a session. */
+static void
+accepted(struct hsvr_conn *c)
+{
+	struct hsvr_worker *w = c->w;
+
+	c->accepted = 1;
+	if (!c->is_unix) {
+		hsvr_index_add(c);
+		c->indexed = 1;
+	}
+	ctr_begin(&w->ctr);
+	CTR_ADD(&w->ctr, accepted, 1);
+	ctr_end(&w->ctr);
+	c->timeout_ms = hsvr_g.cfg->timeout * 1000;
+	c->last_active = hsvr_now_ms();
+	event_del(&c->tev);
+	if (c->timeout_ms > 0)
+		arm_timer(c, (uint64_t)c->timeout_ms);
+	hsvr_deliver(c, TYP_ACCEPT);
+	if (conn_state(c) == HSVR_ST_OPEN)
+		event_add(&c->rev, NULL);
+}
+
 /* A connection handed to w by the listener becomes a session. */
 void
 hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
@@ -78,43 +113,45 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	c->w = w;
 	c->fd = m->u.conn.fd;
 	c->pub.hsvr_self_ = c;
-	if (m->u.conn.is_unix) {
+	if (hsvr_tls_enabled())
+		c->tp = &hsvr_transport_tls;
+	else if (m->u.conn.is_unix)
 		c->tp = &hsvr_transport_unix;
-		strcpy(c->pub.host, "unix");
-	} else {
+	else
 		c->tp = &hsvr_transport_tcp;
+	c->is_unix = m->u.conn.is_unix != 0;
+	if (c->is_unix)
+		strcpy(c->pub.host, "unix");
+	else
 		hsvr_addr_key((struct sockaddr *)&m->u.conn.addr, c->key,
 		    c->pub.host, sizeof c->pub.host, &c->pub.port);
-	}
 	if (c->tp->setup(c) != 0) {
 		free(c);
 		refuse(m);
 		return;
 	}
 	c->pub.id = __atomic_add_fetch(&hsvr_g.next_id, 1, __ATOMIC_RELAXED);
-	c->timeout_ms = hsvr_g.cfg->timeout * 1000;
-	c->last_active = hsvr_now_ms();
 	event_assign(&c->rev, w->base, c->fd, EV_READ | EV_PERSIST,
 	    on_readable, c);
 	event_assign(&c->wev, w->base, c->fd, EV_WRITE | EV_PERSIST,
 	    on_writable, c);
 	evtimer_assign(&c->tev, w->base, on_timer, c);
 	list_add(w, c);
-	if (!m->u.conn.is_unix) {
-		hsvr_index_add(c);
-		c->indexed = 1;
+	if (c->tp->handshake == NULL) {
+		accepted(c);
+		return;
 	}
-	ctr_begin(&w->ctr);
-	CTR_ADD(&w->ctr, accepted, 1);
-	ctr_end(&w->ctr);
-	if (c->timeout_ms > 0)
-		arm_timer(c, (uint64_t)c->timeout_ms);
-	hsvr_deliver(c, TYP_ACCEPT);
-	if (conn_state(c) == HSVR_ST_OPEN)
-		event_add(&c->rev, NULL);
+	/* No callback runs before the handshake; it has its own timeout. */
+	c->handshaking = 1;
+	c->timeout_ms = hsvr_g.cfg->tls_handshake_timeout * 1000;
+	arm_timer(c, (uint64_t)c->timeout_ms);
+	event_add(&c->rev, NULL);
 }
 
-/* The end of every session: close, TYP_TERM, retire.  Owner only. */
+/*
+ * The end of every connection: close, TYP_TERM (for sessions the
+ * application saw accepted), retire.  Owner only.
+ */
 static void
 finish(struct hsvr_conn *c)
 {
@@ -142,12 +179,14 @@ finish(struct hsvr_conn *c)
 		hsvr_index_del(c);
 	c->indexed = 0;
 	list_del(w, c);
-	ctr_begin(&w->ctr);
-	CTR_ADD(&w->ctr, terms, 1);
-	ctr_end(&w->ctr);
 	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
-	hsvr_deliver(c, TYP_TERM);
+	if (c->accepted) {
+		ctr_begin(&w->ctr);
+		CTR_ADD(&w->ctr, terms, 1);
+		ctr_end(&w->ctr);
+		hsvr_deliver(c, TYP_TERM);
+	}
 	hsvr_qsbr_retire(c);
 	if (w->draining && w->conns == NULL)
 		w->stop = 1;
@@ -159,7 +198,11 @@ hsvr_conn_abort(struct hsvr_conn *c)
 	finish(c);
 }
 
-/* Decide, after any progress, whether to deliver TYP_SENDABLE or close. */
+/*
+ * Decide, after any progress, what the session's state calls for: close
+ * a failed one, finish a flushed close, deliver TYP_SENDABLE below the low
+ * mark, and close after the peer's end of file once nothing is left.
+ */
 void
 hsvr_conn_kick(struct hsvr_conn *c)
 {
@@ -180,8 +223,13 @@ hsvr_conn_kick(struct hsvr_conn *c)
 	}
 	if (pending < HSVR_LOW_MARK &&
 	    __atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST) &&
-	    __atomic_exchange_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST))
+	    __atomic_exchange_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST)) {
 		hsvr_deliver(c, TYP_SENDABLE);
+		pending = __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST);
+	}
+	if (c->eof && pending == 0 && conn_state(c) == HSVR_ST_OPEN &&
+	    !__atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST))
+		finish(c);
 }
 
 /* Run hsvr_conn_kick from the loop, not inside the caller's callback. */
@@ -204,11 +252,25 @@ sent(struct hsvr_conn *c, size_t n)
 	ctr_end(&w->ctr);
 }
 
+/* Bytes counted as pending that will never be written. */
+static void
+lose(struct hsvr_conn *c, size_t n)
+{
+	__atomic_sub_fetch(&c->pending, n, __ATOMIC_SEQ_CST);
+	SHARED_ADD(discarded_octet, n);
+}
+
 static void
 fail(struct hsvr_conn *c)
 {
 	c->failed = 1;
 	kick_later(c);
+}
+
+static int
+would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
 /*
@@ -221,46 +283,53 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 	ssize_t n = 0;
 
 	if (c->failed) {
-		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
-		SHARED_ADD(discarded_octet, len);
+		lose(c, len);
 		return;
 	}
 	if (c->out == NULL || evbuffer_get_length(c->out) == 0) {
+		c->tls_want = 0;
 		n = c->tp->write(c, data, len);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR) {
-				__atomic_sub_fetch(&c->pending, len,
-				    __ATOMIC_SEQ_CST);
-				SHARED_ADD(discarded_octet, len);
-				fail(c);
-				return;
-			}
-			n = 0;
+		if (n < 0 && !would_block()) {
+			lose(c, len);
+			fail(c);
+			return;
 		}
+		if (n < 0)
+			n = 0;
 		if (n > 0)
 			sent(c, (size_t)n);
 		if ((size_t)n == len)
 			return;
 	}
-	if (c->out == NULL && (c->out = evbuffer_new()) == NULL) {
-		__atomic_sub_fetch(&c->pending, len - (size_t)n,
-		    __ATOMIC_SEQ_CST);
-		SHARED_ADD(discarded_octet, len - (size_t)n);
+	if ((c->out == NULL && (c->out = evbuffer_new()) == NULL) ||
+	    evbuffer_add(c->out, data + n, len - (size_t)n) != 0) {
+		lose(c, len - (size_t)n);
 		fail(c);
 		return;
 	}
-	if (evbuffer_add(c->out, data + n, len - (size_t)n) != 0) {
-		__atomic_sub_fetch(&c->pending, len - (size_t)n,
-		    __ATOMIC_SEQ_CST);
-		SHARED_ADD(discarded_octet, len - (size_t)n);
-		fail(c);
+	/* TLS may need the peer's data before it can write: wait for that. */
+	want_write(c, c->tls_want != EV_READ);
+}
+
+static void
+handshake(struct hsvr_conn *c)
+{
+	int r;
+
+	c->tls_want = 0;
+	r = c->tp->handshake(c);
+	if (r == 0) {
+		want_write(c, c->tls_want == EV_WRITE);
 		return;
 	}
-	if (!c->wev_added) {
-		event_add(&c->wev, NULL);
-		c->wev_added = 1;
+	want_write(c, 0);
+	if (r < 0) {
+		SHARED_ADD(tls_handshake_error, 1);
+		finish(c);
+		return;
 	}
+	c->handshaking = 0;
+	accepted(c);
 }
 
 static void
@@ -271,18 +340,24 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	hsvr_online();
+	if (c->handshaking) {
+		handshake(c);
+		return;
+	}
+	if (c->tls_want == EV_WRITE && c->tls_read_blocked) {
+		c->tls_read_blocked = 0;
+		event_active(&c->rev, EV_READ, 0);
+	}
 	if (!c->failed && c->out != NULL && evbuffer_get_length(c->out) > 0) {
+		c->tls_want = 0;
 		n = c->tp->flush(c, c->out);
 		if (n > 0)
 			sent(c, (size_t)n);
-		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR)
+		else if (n < 0 && !would_block())
 			c->failed = 1;
 	}
-	if (c->wev_added && (c->out == NULL || evbuffer_get_length(c->out) == 0)) {
-		event_del(&c->wev);
-		c->wev_added = 0;
-	}
+	want_write(c, c->out != NULL && evbuffer_get_length(c->out) > 0 &&
+	    c->tls_want != EV_READ);
 	hsvr_conn_kick(c);
 }
 
@@ -309,7 +384,15 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	hsvr_online();
+	if (c->handshaking) {
+		handshake(c);
+		return;
+	}
+	c->tls_want = 0;
 	n = c->tp->read(c, w->rbuf, HSVR_READ_MAX);
+	if (c->tls_want == EV_READ && c->out != NULL &&
+	    evbuffer_get_length(c->out) > 0)
+		want_write(c, 1);       /* a write that waited for this read */
 	if (n > 0) {
 		w->rbuf[n] = '\0';
 		c->pub.buff = w->rbuf;
@@ -326,16 +409,25 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		c->pub.blen = 0;
 		return;
 	}
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
+	if (n < 0 && would_block()) {
+		if (c->tls_want == EV_WRITE) {
+			c->tls_read_blocked = 1;
+			want_write(c, 1);
+		}
 		return;
+	}
 	if (n < 0) {
 		finish(c);      /* reset or error: what is queued is lost */
 		return;
 	}
-	/* End of file: deliver what is queued, then close. */
+	/*
+	 * End of file: the peer will send no more, but may still read.  Stop
+	 * reading; the session closes once its output is written and the
+	 * application has nothing more to send (hsvr_conn_kick).
+	 */
 	c->eof = 1;
-	hsvr_conn_close(c);
+	event_del(&c->rev);
+	kick_later(c);
 }
 
 static void
@@ -347,6 +439,11 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	hsvr_online();
+	if (c->handshaking) {
+		SHARED_ADD(tls_handshake_error, 1);
+		finish(c);      /* a silent client cannot hold a slot */
+		return;
+	}
 	if (period == 0)
 		return;
 	if (idle + 10 < period) {       /* activity since: wait the rest */
@@ -372,10 +469,10 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 void
 hsvr_conn_settimer(struct hsvr_conn *c, int sec)
 {
-	if (conn_state(c) == HSVR_ST_CLOSED)
+	if (conn_state(c) == HSVR_ST_CLOSED || c->handshaking)
 		return;
-	c->timeout_ms = sec <= 0 ? 0 : sec > INT_MAX / 1000 ? INT_MAX / 1000 * 1000 :
-	    sec * 1000;
+	c->timeout_ms = sec <= 0 ? 0 : sec > INT_MAX / 1000 ?
+	    INT_MAX / 1000 * 1000 : sec * 1000;
 	c->last_active = hsvr_now_ms();
 	if (c->timeout_ms > 0)
 		arm_timer(c, (uint64_t)c->timeout_ms);

@@ -11,6 +11,7 @@ S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
     char *cert, char *priv)
 {
 	static struct hsvr_config config;
+	int rc;
 
 	hsvr_config_defaults(&config);
 	hsvr_g.cfg = &config;
@@ -21,18 +22,25 @@ S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
 		    cb ? "set" : "NULL");
 		return -1;
 	}
-	if (tls) {
-		hsvr_warnx("S_start: TLS (cert %s, key %s) is not available "
-		    "in this build", cert ? cert : "-", priv ? priv : "-");
+	if (tls && (cert == NULL || priv == NULL)) {
+		hsvr_warnx("S_start: TLS needs a certificate and a key");
 		return -1;
 	}
+	config.tls_cert = tls ? cert : NULL;
+	config.tls_key = tls ? priv : NULL;
 	config.port = port;
 	config.max_conn = limit;
 	config.threads = multi;
 	config.cb = cb;
 	config.stats_out = stdout;
 	hsvr_hooks_bind(cb);
-	if (hsvr_listen_open(&config) != 0)
+	if (hsvr_tls_init(&config) != 0)
 		return -1;
-	return hsvr_run(&config);
+	if (hsvr_listen_open(&config) != 0) {
+		hsvr_tls_free();
+		return -1;
+	}
+	rc = hsvr_run(&config);
+	hsvr_tls_free();
+	return rc;
 }

@@ -53,6 +53,7 @@ hsvr_stats_collect(S_STATS *st)
 	st->discarded_octet = LOAD(&hsvr_g.shared.discarded_octet);
 	st->discarded_packet = LOAD(&hsvr_g.shared.discarded_packet);
 	st->connect_error = LOAD(&hsvr_g.shared.connect_error);
+	st->tls_handshake_error = LOAD(&hsvr_g.shared.tls_handshake_error);
 	if (st->session_high < st->session_gauge)
 		st->session_high = st->session_gauge;
 }
@@ -88,6 +89,9 @@ S_stats_print(const S_STATS *st, FILE *fp)
 	    st->session_error, st->rxoctet, st->rxcount, st->txoctet,
 	    st->txcount, st->rxtimeout, st->discarded_octet,
 	    st->discarded_packet, st->connect_error);
+	if (hsvr_tls_enabled())
+		fprintf(fp, "tls_handshake_error=%" PRIu64 "\n",
+		    st->tls_handshake_error);
 	for (i = 0; i < st->threads && i < HSVR_MAX_THREADS; i++)
 		fprintf(fp, "thread %d session=%" PRIu64 "\n", i,
 		    st->thread_session[i]);

@@ -287,6 +287,7 @@ handle_signals(struct state *st)
 			hsvr_log(LOG_INFO, "reloading: starting a new serving "
 			    "process");
 			hsvr_notify("RELOADING=1");
+			hsvr_tls_reload(st->cfg);
 			hsvr_hook_reload();
 			(void)spawn(st->cfg, st->serve);
 		}

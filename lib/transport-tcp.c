@@ -50,10 +50,11 @@ stream_close(struct hsvr_conn *c)
 }
 
 const struct hsvr_transport hsvr_transport_tcp = {
-	"tcp", tcp_setup, stream_read, stream_write, stream_flush, stream_close
+	"tcp", tcp_setup, stream_read, stream_write, stream_flush, stream_close,
+	NULL
 };
 
 const struct hsvr_transport hsvr_transport_unix = {
 	"unix", unix_setup, stream_read, stream_write, stream_flush,
-	stream_close
+	stream_close, NULL
 };
