@@ -1,0 +1,1 @@
+# tests/tls/local.mk - placeholder, owned by the TLS-tests author
