@@ -21,6 +21,9 @@ static int main_stop;
 static int stopping;            /* 0 serving, 1 draining, 2 stopping now */
 static int workers_done;        /* atomic */
 static int posted[2];           /* stop, drain messages sent to workers */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t init_cond = PTHREAD_COND_INITIALIZER;
+static int workers_initialised;
 
 static void
 on_periodic(evutil_socket_t fd, short what, void *arg)
@@ -88,6 +91,26 @@ hsvr_engine_term(void)
 	post_control(1);
 	evtimer_assign(&drain_ev, hsvr_g.base, on_drain_timeout, NULL);
 	event_add(&drain_ev, &tv);
+}
+
+/* A worker ran serv_worker_init and is about to serve. */
+void
+hsvr_engine_worker_ready(void)
+{
+	pthread_mutex_lock(&init_lock);
+	workers_initialised++;
+	pthread_cond_broadcast(&init_cond);
+	pthread_mutex_unlock(&init_lock);
+}
+
+/* Start-up is over only when every worker has run serv_worker_init. */
+static void
+wait_workers_initialised(int n)
+{
+	pthread_mutex_lock(&init_lock);
+	while (workers_initialised < n)
+		pthread_cond_wait(&init_cond, &init_lock);
+	pthread_mutex_unlock(&init_lock);
 }
 
 /* A worker left its loop (from that worker's thread). */
@@ -214,13 +237,14 @@ hsvr_engine_log_stats(void)
 }
 
 static void
-announce(const struct hsvr_config *cfg)
+announce(struct hsvr_config *cfg)
 {
 	char where[300];
 
 	if (cfg->report_fd >= 0) {
 		hsvr_log_report_to(-1);
 		close(cfg->report_fd);
+		cfg->report_fd = -1;
 	}
 	hsvr_listen_describe(where, sizeof where);
 	if (cfg->cb == NULL)
@@ -230,6 +254,7 @@ announce(const struct hsvr_config *cfg)
 	if (cfg->ready_fd >= 0) {
 		(void)!write(cfg->ready_fd, "READY\n", 6);
 		close(cfg->ready_fd);
+		cfg->ready_fd = -1;
 	}
 }
 
@@ -255,6 +280,7 @@ hsvr_run(struct hsvr_config *cfg)
 	main_stop = 0;
 	stopping = 0;
 	workers_done = 0;
+	workers_initialised = 0;
 	posted[0] = posted[1] = 0;
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0) {
@@ -283,6 +309,7 @@ hsvr_run(struct hsvr_config *cfg)
 		    on_periodic, NULL);
 		event_add(&periodic_ev, &tv);
 	}
+	wait_workers_initialised(cfg->threads);
 	__atomic_store_n(&hsvr_g.running, 1, __ATOMIC_SEQ_CST);
 	announce(cfg);
 	while (!main_stop) {

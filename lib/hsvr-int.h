@@ -287,6 +287,9 @@ struct hsvr_conn {
 	unsigned handshaking : 1;      /* TLS handshake under way */
 	unsigned tls_dirty : 1;        /* the peer left without close_notify */
 	unsigned tls_read_blocked : 1; /* a TLS read waits for writability */
+	unsigned read_again : 1;       /* the transport holds more: read again */
+	unsigned tls_deferred : 1;     /* an end or error seen after data */
+	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
 	struct ssl_st *ssl;            /* TLS sessions only */
 	struct evbuffer *out;          /* queued output, NULL when never used */
@@ -369,6 +372,8 @@ void hsvr_signals_stop(void);
 void hsvr_engine_term(void);
 void hsvr_engine_log_stats(void);
 void hsvr_engine_worker_done(void);
+void hsvr_engine_worker_ready(void);
+void hsvr_listen_forget_path(void);
 void hsvr_stats_collect(S_STATS *);
 
 #endif /* HSVR_INT_H */

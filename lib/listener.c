@@ -28,7 +28,7 @@ static int nlst;
 static struct event pause_ev;
 static int pause_armed;
 static const char *unix_path;
-static pid_t unix_owner;       /* only the creator removes the path */
+static int unix_owner;         /* this process removes the path at close */
 
 static void
 addr_text(const struct sockaddr *sa, char *buf, size_t len)
@@ -167,7 +167,7 @@ listen_unix(const struct hsvr_config *cfg)
 	lst[0].is_unix = 1;
 	nlst = 1;
 	unix_path = cfg->unix_path;
-	unix_owner = getpid();
+	unix_owner = 1;
 	return 0;
 }
 
@@ -308,6 +308,13 @@ hsvr_listen_start(struct event_base *base)
 	return 0;
 }
 
+/* In a serving process: the path belongs to the supervisor. */
+void
+hsvr_listen_forget_path(void)
+{
+	unix_owner = 0;
+}
+
 /* Where the server listens, for the log: "[::]:1966", "/run/x.sock". */
 void
 hsvr_listen_describe(char *buf, size_t len)
@@ -349,7 +356,7 @@ hsvr_listen_close(void)
 		lst[i].added = 0;
 		close(lst[i].fd);
 	}
-	if (unix_path != NULL && unix_owner == getpid())
+	if (unix_path != NULL && unix_owner)
 		unlink(unix_path);
 	unix_path = NULL;
 	nlst = 0;

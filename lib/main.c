@@ -5,6 +5,7 @@
  */
 #include "hsvr-int.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
@@ -85,6 +86,8 @@ main(int argc, char **argv)
 
 	hsvr_config_defaults(&config);
 	hsvr_g.cfg = &config;
+	/* A starting command that is gone must not take the daemon with it. */
+	signal(SIGPIPE, SIG_IGN);
 	hsvr_options_parse(&config, argc, argv);
 	if ((rc = start_up()) != 0)
 		return rc;

@@ -407,6 +407,11 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		hsvr_deliver(c, TYP_READ);
 		c->pub.buff = NULL;
 		c->pub.blen = 0;
+		if (c->read_again) {
+			c->read_again = 0;
+			if (conn_state(c) == HSVR_ST_OPEN)
+				event_active(&c->rev, EV_READ, 0);
+		}
 		return;
 	}
 	if (n < 0 && would_block()) {

@@ -27,6 +27,8 @@ on_usr1(evutil_socket_t sig, short what, void *arg)
 int
 hsvr_signals_start(struct event_base *base)
 {
+	sigset_t set;
+
 	if (evsignal_assign(&sigint_ev, base, SIGINT, on_stop_signal, NULL) ||
 	    evsignal_assign(&sigterm_ev, base, SIGTERM, on_stop_signal, NULL) ||
 	    evsignal_assign(&sigusr1_ev, base, SIGUSR1, on_usr1, NULL) ||
@@ -36,6 +38,12 @@ hsvr_signals_start(struct event_base *base)
 		return -1;
 	}
 	added = 1;
+	/* A serving process is born with these blocked (supervisor.c). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	return 0;
 }
 

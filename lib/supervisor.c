@@ -50,10 +50,11 @@ on_signal(int sig)
 	errno = saved;
 }
 
+static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD };
+
 static void
 set_handlers(void (*fn)(int))
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD };
 	struct sigaction sa;
 	size_t i;
 
@@ -91,6 +92,7 @@ static struct kid *
 spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 {
 	struct kid *k = NULL;
+	sigset_t block, old;
 	int p[2], i;
 	pid_t pid;
 
@@ -105,8 +107,17 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 		hsvr_warn("cannot start a serving process: pipe");
 		return NULL;
 	}
+	/*
+	 * The child keeps these signals blocked until its engine handles
+	 * them: a SIGTERM sent early is then a drain, not a sudden death.
+	 */
+	sigemptyset(&block);
+	for (i = 0; i < (int)(sizeof sigs / sizeof sigs[0]); i++)
+		sigaddset(&block, sigs[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	fflush(NULL);
 	if ((pid = fork()) < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		hsvr_warn("cannot start a serving process: fork");
 		close(p[0]);
 		close(p[1]);
@@ -114,6 +125,8 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	}
 	if (pid == 0) {
 		set_handlers(SIG_DFL);
+		signal(SIGHUP, SIG_IGN);        /* the supervisor's business */
+		hsvr_listen_forget_path();
 		close(sigpipe_fd[0]);
 		close(sigpipe_fd[1]);
 		for (i = 0; i < MAX_KIDS; i++)
@@ -126,6 +139,7 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 		serve(cfg, p[1]);
 		_exit(HSVR_EX_SOFTWARE);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[1]);
 	k->pid = pid;
 	k->ready_fd = p[0];
@@ -252,6 +266,7 @@ on_ready(struct state *st, struct kid *k)
 	if (st->report_fd >= 0) {
 		hsvr_daemon_ready(st->report_fd);
 		st->report_fd = -1;
+		st->cfg->report_fd = -1;        /* later children: no one waits */
 	}
 	/* A reload's new process serves: the old ones drain and go. */
 	for (i = 0; i < MAX_KIDS; i++)

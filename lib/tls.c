@@ -264,13 +264,23 @@ tls_handshake(struct hsvr_conn *c)
 	return r < 0 && errno == EAGAIN ? 0 : -1;
 }
 
-/* Read records until buf is nearly full or the socket has no more. */
+/*
+ * Read records until buf is full or the socket has no more.  What the
+ * socket no longer shows must not be forgotten: an end of stream or error
+ * met after some data is kept for the next call, and data left in
+ * OpenSSL's buffers asks for another read (read_again).
+ */
 static ssize_t
 tls_read(struct hsvr_conn *c, void *buf, size_t len)
 {
 	size_t got = 0, n;
 	ssize_t r;
 
+	if (c->tls_deferred) {
+		c->tls_deferred = 0;
+		errno = c->tls_deferred_errno;
+		return errno == 0 ? 0 : -1;
+	}
 	while (got < len) {
 		errno = 0;
 		if (SSL_read_ex(c->ssl, (char *)buf + got, len - got, &n) == 1) {
@@ -278,10 +288,17 @@ tls_read(struct hsvr_conn *c, void *buf, size_t len)
 			continue;
 		}
 		r = result(c, 0);
-		if (got > 0)
-			return (ssize_t)got;    /* the rest comes next time */
-		return r;
+		if (got == 0)
+			return r;
+		if (r == 0 || errno != EAGAIN) {
+			c->tls_deferred = 1;
+			c->tls_deferred_errno = r == 0 ? 0 : errno;
+			c->read_again = 1;
+		}
+		return (ssize_t)got;
 	}
+	if (SSL_has_pending(c->ssl))
+		c->read_again = 1;
 	return (ssize_t)got;
 }
 

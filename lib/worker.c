@@ -182,6 +182,7 @@ worker_main(void *arg)
 	hsvr_qs_self = &w->qs;
 	hsvr_online();
 	hsvr_hook_worker_init(w->index);
+	hsvr_engine_worker_ready();
 	while (!w->stop) {
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
