@@ -45,7 +45,8 @@ typedef struct _session_t {
 	size_t tx;              /* S_send calls that queued data */
 	size_t rxoctet;         /* bytes received */
 	size_t rx;              /* TYP_READ callbacks */
-	size_t timeout;         /* TYP_TIMEOUT callbacks */
+	size_t timeout;         /* idle timeouts (TYP_TIMEOUT, or the close
+	                           of a server without serv_on_timeout) */
 	int writewait;          /* 1 while congested (S_send returns -4) */
 	unsigned char *buff;    /* TYP_READ: received data, NUL-terminated */
 	size_t blen;            /* TYP_READ: bytes in buff (NUL not counted) */
@@ -57,7 +58,7 @@ typedef struct _session_t {
 
 /* SESSION.status */
 #define HSVR_ST_OPEN 0      /* serving */
-#define HSVR_ST_CLOSING 1   /* S_close or peer EOF: flushing output */
+#define HSVR_ST_CLOSING 1   /* S_close: flushing output, then closed */
 #define HSVR_ST_CLOSED 2    /* closed; TYP_TERM delivered or being delivered */
 
 typedef void (*CALLBACK_T)(CTYPE type, SESSION *session);
@@ -121,7 +122,7 @@ typedef struct hsvr_stats {
 	uint64_t rxcount;          /* TYP_READ callbacks */
 	uint64_t txoctet;          /* bytes written */
 	uint64_t txcount;          /* S_send calls that queued data */
-	uint64_t rxtimeout;        /* TYP_TIMEOUT callbacks */
+	uint64_t rxtimeout;        /* idle timeouts of every session */
 	uint64_t discarded_octet;  /* bytes refused (-4) or lost to a dead peer */
 	uint64_t discarded_packet; /* S_send calls refused with -4 */
 	uint64_t connect_error;    /* accept() failures */
@@ -205,7 +206,7 @@ void serv_on_reload(void);
  * array ended by an entry whose name is NULL; the options are parsed with
  * the library's and listed in --help.  set() receives the argument (NULL for
  * a flag) and returns 0, or -1 to reject it: the server then prints
- * "NAME: invalid argument for --name: VALUE" with the usage and exits 64.
+ * "NAME: invalid argument for --name: 'VALUE'" with the usage, exits 64.
  */
 struct serv_option {
 	const char *name;  /* long name without "--" */
@@ -235,7 +236,8 @@ extern const char *serv_root_dir;    /* -r, NULL if not given */
 extern const char *serv_interface;   /* -i, "" for all addresses */
 extern const char *serv_port;        /* -p, "1966" */
 extern const char *serv_user;        /* -u, "nobody" */
-extern const char *serv_group;       /* -g, "nobody" */
+extern const char *serv_group;       /* -g; as root without -g: the
+                                        user's primary group ("nogroup") */
 
 #ifdef __cplusplus
 }

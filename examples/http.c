@@ -1,0 +1,321 @@
+/* http.c - hsvr-http: an HTTP/1.1 server whose GET / returns a body of --body-size bytes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hsvr.h"
+#include "http-parser.h"
+
+#define IN_MAX (64 * 1024)           /* unparsed input kept per connection */
+#define PIECE (256 * 1024)           /* body bytes handed to one S_send */
+#define BODY_MAX (1024 * 1024 * 1024)
+
+/* Where a connection is: reading a head, skipping a body, answering. */
+enum { C_HEAD, C_BODY, C_SEND, C_DONE };
+
+struct conn {
+	int state;
+	int stalled;               /* S_send said -4; wait for TYP_SENDABLE */
+	int keep_alive;            /* read another request after this answer */
+	int minor;                 /* of the request being answered */
+	int status;                /* its response status */
+	int head_only;             /* HEAD: no body */
+	struct http_body body;     /* the request body being skipped */
+	unsigned char out[512];    /* response head (and a small body) */
+	size_t outlen;             /* bytes of out still to queue */
+	unsigned char *data;       /* large body still to queue */
+	size_t datalen, dataoff;
+	size_t inlen;
+	unsigned char in[IN_MAX];  /* received, not yet parsed */
+};
+
+static size_t body_size = 1000000;
+static int hello;
+static unsigned char *body;
+static unsigned char hello_body[] = "Hello, world\n";
+static unsigned char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static int
+set_body_size(const char *arg)
+{
+	unsigned long long n;
+	char *end;
+
+	if (arg[0] < '0' || arg[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || n > BODY_MAX)
+		return -1;
+	body_size = (size_t)n;
+	return 0;
+}
+
+static int
+set_hello(const char *arg)
+{
+	(void)arg;
+	hello = 1;
+	return 0;
+}
+
+const struct serv_option *
+serv_options(void)
+{
+	static const struct serv_option options[] = {
+		{ "body-size", 'b', "N", "GET / returns N bytes (default 1000000)",
+		    set_body_size },
+		{ "hello", 0, NULL, "GET / returns \"Hello, world\\n\" instead",
+		    set_hello },
+		{ NULL, 0, NULL, NULL, NULL }
+	};
+
+	return options;
+}
+
+void
+serv_init(void)
+{
+	size_t i;
+
+	serv_set_name("hsvr-http");
+	if (hello)
+		return;
+	if ((body = malloc(body_size > 0 ? body_size : 1)) == NULL) {
+		fprintf(stderr, "hsvr-http: no memory for a %zu-byte body\n",
+		    body_size);
+		exit(71);
+	}
+	for (i = 0; i < body_size; i++)
+		body[i] = (unsigned char)('a' + i % 26);
+}
+
+void
+serv_exit(void)
+{
+	free(body);
+}
+
+void
+serv_on_accept(SESSION *s)
+{
+	struct conn *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL) {
+		S_close(s);
+		return;
+	}
+	c->state = C_HEAD;
+	c->stalled = 0;
+	c->inlen = 0;
+	s->usr = c;
+}
+
+void
+serv_on_term(SESSION *s)
+{
+	free(s->usr);
+	s->usr = NULL;
+}
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static const char *
+connection_field(const struct conn *c)
+{
+	if (!c->keep_alive)
+		return "Connection: close\r\n";
+	return c->minor == 0 ? "Connection: keep-alive\r\n" : "";
+}
+
+/* Prepare the answer to the request just read; write_response sends it. */
+static void
+respond(struct conn *c)
+{
+	unsigned char *data = hello ? hello_body : body;
+	size_t len = hello ? sizeof(hello_body) - 1 : body_size;
+	const char *type = "application/octet-stream";
+	char text[64];
+	int n;
+
+	if (c->status != 200) {
+		n = snprintf(text, sizeof(text), "%d %s\n", c->status,
+		    reason(c->status));
+		data = (unsigned char *)text;
+		len = (size_t)n;
+		type = "text/plain";
+	}
+	n = snprintf((char *)c->out, sizeof(c->out), "HTTP/1.1 %d %s\r\n"
+	    "Server: hsvr\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "%s\r\n", c->status, reason(c->status), type, len,
+	    connection_field(c));
+	c->outlen = (size_t)n;
+	if (c->head_only)
+		len = 0;
+	/* A small body (every error text) rides in the same S_send as the head. */
+	if (len <= sizeof(c->out) - c->outlen) {
+		memcpy(c->out + c->outlen, data, len);
+		c->outlen += len;
+		len = 0;
+	}
+	c->data = data;
+	c->datalen = len;
+	c->dataoff = 0;
+	c->state = C_SEND;
+}
+
+/* Answer with an error status and close: the request stream is lost. */
+static void
+fail(struct conn *c, int status)
+{
+	c->status = status;
+	c->keep_alive = 0;
+	c->head_only = 0;
+	respond(c);
+}
+
+static int
+read_head(SESSION *s, struct conn *c, size_t *off)
+{
+	struct http_request req;
+	size_t used;
+	int rc;
+
+	rc = http_parse_head(c->in + *off, c->inlen - *off, &req, &used);
+	if (rc == HTTP_MORE)
+		return 0;
+	if (rc != HTTP_OK) {
+		fail(c, rc);
+		return 1;
+	}
+	*off += used;
+	c->minor = req.minor;
+	c->keep_alive = req.keep_alive;
+	c->head_only = req.method == HTTP_HEAD;
+	c->status = http_path_is(&req, "/") ? 200 : 404;
+	http_body_init(&c->body, &req);
+	/* If congested, the client sends the body after its own delay anyway. */
+	if (req.expect_continue && (req.chunked || req.content_length > 0))
+		(void)S_send(s, continue_line, sizeof(continue_line) - 1);
+	c->state = C_BODY;
+	return 1;
+}
+
+/* The body is read and thrown away; the answer goes after its last byte. */
+static int
+read_body(struct conn *c, size_t *off)
+{
+	size_t used;
+	int rc;
+
+	rc = http_body_skip(&c->body, c->in + *off, c->inlen - *off, &used);
+	if (rc == HTTP_MORE || rc == HTTP_OK)
+		*off += used;
+	if (rc == HTTP_MORE)
+		return 0;
+	if (rc == HTTP_OK)
+		respond(c);
+	else
+		fail(c, rc);
+	return 1;
+}
+
+/* Queue the response in pieces until S_send pushes back. */
+static int
+write_response(SESSION *s, struct conn *c)
+{
+	size_t n;
+	int rc = 0;
+
+	if (c->outlen > 0 && (rc = S_send(s, c->out, c->outlen)) == 0)
+		c->outlen = 0;
+	while (rc == 0 && c->dataoff < c->datalen) {
+		n = c->datalen - c->dataoff < PIECE ? c->datalen - c->dataoff :
+		    PIECE;
+		if ((rc = S_send(s, c->data + c->dataoff, n)) == 0)
+			c->dataoff += n;
+	}
+	if (rc == S_ERR_CONGESTED) {
+		c->stalled = 1;
+		return 0;
+	}
+	if (rc != 0 || !c->keep_alive) {
+		S_close(s);
+		c->state = C_DONE;
+		return 0;
+	}
+	c->state = C_HEAD;
+	return 1;
+}
+
+/* Work through the buffered input, one request at a time. */
+static void
+serve(SESSION *s, struct conn *c)
+{
+	size_t off = 0;
+	int more = 1;
+
+	while (more && !c->stalled) {
+		switch (c->state) {
+		case C_HEAD:
+			more = read_head(s, c, &off);
+			break;
+		case C_BODY:
+			more = read_body(c, &off);
+			break;
+		case C_SEND:
+			more = write_response(s, c);
+			break;
+		default:
+			more = 0;
+		}
+	}
+	c->inlen -= off;
+	memmove(c->in, c->in + off, c->inlen);
+}
+
+void
+serv_on_read(SESSION *s)
+{
+	struct conn *c = s->usr;
+	size_t off = 0, n;
+
+	while (c != NULL && off < s->blen && c->state != C_DONE) {
+		n = s->blen - off < IN_MAX - c->inlen ? s->blen - off :
+		    IN_MAX - c->inlen;
+		if (n == 0) {
+			/* Pipelining far ahead of a slow answer: finish it, then close. */
+			c->keep_alive = 0;
+			return;
+		}
+		memcpy(c->in + c->inlen, s->buff + off, n);
+		c->inlen += n;
+		off += n;
+		serve(s, c);
+	}
+}
+
+void
+serv_on_sendable(SESSION *s)
+{
+	struct conn *c = s->usr;
+
+	if (c != NULL) {
+		c->stalled = 0;
+		serve(s, c);
+	}
+}

@@ -1,0 +1,158 @@
+/*
+ * client.h - what every test program needs: TAP-style verdict lines, test
+ * servers run as child processes (their stdout and stderr kept in files),
+ * blocking clients with deadlines, and the statistics the servers print.
+ *
+ * Nothing here sleeps for correctness: waits poll for a condition until a
+ * deadline.  Deadlines are multiplied by $HSVR_TEST_SCALE (set larger in
+ * sanitizer builds).
+ */
+#ifndef HSVR_TEST_CLIENT_H
+#define HSVR_TEST_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define T_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- verdicts ---------------------------------------------------------- */
+
+/* Starts a test program: SIGPIPE ignored, scratch dir, watchdog alarm. */
+void t_init(int argc, char **argv);
+/* Prints "ok N - what" or "not ok N - what"; returns cond. */
+int t_ok(int cond, const char *fmt, ...) T_PRINTF(2, 3);
+/* Prints "# ..." (goes to the test's .log). */
+void t_note(const char *fmt, ...) T_PRINTF(1, 2);
+/* Gives up: "Bail out! ...", servers are killed, exit 1. */
+_Noreturn void t_bail(const char *fmt, ...) T_PRINTF(1, 2);
+/* Prints the plan; returns the exit status: 0 all passed, 1 otherwise. */
+int t_done(void);
+int t_failed(void);
+
+double t_now(void);
+/* A deadline or a duration, scaled by $HSVR_TEST_SCALE. */
+double t_secs(double base);
+/* Pacing only (a slow client, a quiet period to watch), never to wait for
+ * something to happen. */
+void t_pause(double secs);
+/* A file name in the test's scratch directory (static buffer rotation). */
+const char *t_path(const char *name);
+const char *t_tmpdir(void);
+
+/* ---- text of server output --------------------------------------------- */
+
+/* Occurrences of needle in text. */
+int t_count(const char *text, const char *needle);
+/* Start of the n-th (from 0) line of text that begins with prefix, or NULL. */
+const char *t_line(const char *text, const char *prefix, int n);
+/* Integer value of "key=NUMBER" in the line starting at line, or dflt. */
+long long t_num(const char *line, const char *key, long long dflt);
+/* Text value of "key=WORD" in the line at line into buf; buf or NULL. */
+char *t_word(const char *line, const char *key, char *buf, size_t cap);
+
+/* ---- test servers -------------------------------------------------------- */
+
+struct srv {
+	pid_t pid;       /* 0 once reaped */
+	int status;      /* exit code, 128+signal, or -1 while running */
+	char name[64];
+	char out[4400];  /* file holding its stdout */
+	char err[4400];  /* file holding its stderr */
+};
+
+/* What to pass as -u/-g to IoC servers: the user and group running the
+ * test, or nobody and its group when that is root (which the library
+ * refuses to serve as). */
+const char *t_user(void);
+const char *t_group(void);
+
+/* Path of a program built next to the tests ($HSVR_TEST_BINDIR). */
+const char *t_prog(const char *name);
+/* Starts tests/<prog> with the NULL-terminated argv (without argv[0]). */
+int srv_start(struct srv *s, const char *prog, const char *const *args);
+/* 1 while the process runs (reaps it when it has exited). */
+int srv_alive(struct srv *s);
+/* Its stdout / stderr so far (malloc'd, never NULL). */
+char *srv_out(const struct srv *s);
+char *srv_err(const struct srv *s);
+/* Waits until stdout contains needle at least count times: 0, or -1. */
+int srv_wait_out(struct srv *s, const char *needle, int count, double timeout);
+/* Sends sig and waits for the exit: its exit code, 128+signal, or -1 if it
+ * was still running at the deadline (then it is killed). */
+int srv_stop(struct srv *s, int sig, double timeout);
+/* Waits for an exit without signalling it; as srv_stop. */
+int srv_wait_exit(struct srv *s, double timeout);
+/* Copies its stdout and stderr into the log as "# " lines. */
+void srv_dump(const struct srv *s);
+/* Runs prog to completion: exit code (128+signal), or -1 on timeout. */
+int srv_run(const char *prog, const char *const *args, double timeout,
+    char **out, char **err);
+
+/* Verdicts on a test server's event lines (see tserver.h): no VIOLATION
+ * line; at most one TERM per ACCEPT id (exactly one with T_ALL_CLOSED);
+ * in each TERM line the library's rx, rxoctet and timeout counters equal
+ * the application's, and with T_TX_EXACT tx and txoctet too. */
+#define T_ALL_CLOSED 1
+#define T_TX_EXACT 2
+#define T_NO_TIMEOUT_HOOK 4     /* no callback counts TYP_TIMEOUT */
+void t_check_events(const struct srv *s, int flags);
+/* The ACCEPT line of the connection from local port port, or NULL. */
+const char *t_accept_line(const char *out, int port);
+
+/* ---- clients --------------------------------------------------------------- */
+
+struct conn {
+	int fd;
+	size_t off, len;
+	unsigned char buf[65536];
+};
+
+/* A port that nothing listens on right now (IPv4 and IPv6). */
+int t_free_port(void);
+/* Connects, retrying while refused, until timeout; NULL on failure. */
+struct conn *conn_tcp(const char *ip, int port, double timeout);
+/* One attempt; rcvbuf > 0 sets SO_RCVBUF first.  NULL, errno set. */
+struct conn *conn_tcp_once(const char *ip, int port, int rcvbuf);
+struct conn *conn_unix(const char *path, double timeout);
+/* The local port of the connection. */
+int conn_port(const struct conn *c);
+int conn_send(struct conn *c, const void *p, size_t n);
+int conn_sendf(struct conn *c, const char *fmt, ...) T_PRINTF(2, 3);
+/* One line without its '\n': 0, or -1 on timeout, EOF or error. */
+int conn_line(struct conn *c, char *line, size_t cap, double timeout);
+/* Sends a line (fmt, '\n' added) and reads the reply line: 0 or -1. */
+int conn_cmd(struct conn *c, char *reply, size_t cap, const char *fmt, ...)
+    T_PRINTF(4, 5);
+/* Up to n bytes: > 0, 0 on EOF, -1 on timeout or error. */
+ssize_t conn_read(struct conn *c, void *p, size_t n, double timeout);
+/* Reads n bytes and checks them against the pattern from offset off.
+ * Returns the number of bytes that arrived and matched (n if all did);
+ * *why says what stopped it ("", "timeout", "eof", "reset", "mismatch"). */
+size_t conn_read_pattern(struct conn *c, uint64_t off, size_t n,
+    double timeout, const char **why);
+/* 1 on EOF, 2 on a reset, 0 if data arrived, -1 on timeout. */
+int conn_wait_eof(struct conn *c, double timeout);
+/* 1 if nothing at all arrives for secs, 0 otherwise. */
+int conn_quiet(struct conn *c, double secs);
+void conn_close(struct conn *c);
+
+/* ---- statistics as the servers print them ------------------------------------ */
+
+#define TSTATS_N 12
+extern const char *const tstats_names[TSTATS_N];
+
+struct tstats {
+	long long v[TSTATS_N];    /* -1 when absent */
+	int in_order;             /* the names appear in the documented order */
+	int nthreads;             /* "thread N session=M" lines */
+	int threads_numbered;     /* they are numbered 0, 1, ... in order */
+	long long thread[256];
+	long long thread_sum, thread_min, thread_max;
+};
+
+/* Parses name=value and thread lines; returns how many names were found. */
+int tstats_parse(const char *text, struct tstats *st);
+long long tstats(const struct tstats *st, const char *name);
+
+#endif /* HSVR_TEST_CLIENT_H */

@@ -1,0 +1,88 @@
+# tests/local.mk - the test suite (make check).
+#
+# Test programs (tests/t-*) are clients: each starts the test servers it
+# needs as child processes, talks to them over 127.0.0.1, ::1 or a UNIX
+# socket, and prints "ok N - ..." / "not ok N - ..." lines into its .log.
+# The test servers run the library: t-srv-lowlevel through S_start and a
+# CALLBACK_T, t-srv-ioc through the serv_* hooks and the library's main().
+# tests/link.sh links a server against the shared and the static library.
+
+TESTS += \
+	tests/t-events \
+	tests/t-congest \
+	tests/t-close \
+	tests/t-timeout \
+	tests/t-limit \
+	tests/t-search \
+	tests/t-cross \
+	tests/t-stats \
+	tests/t-options \
+	tests/link.sh
+
+check_PROGRAMS += \
+	tests/t-events \
+	tests/t-congest \
+	tests/t-close \
+	tests/t-timeout \
+	tests/t-limit \
+	tests/t-search \
+	tests/t-cross \
+	tests/t-stats \
+	tests/t-options \
+	tests/t-probe \
+	tests/t-srv-lowlevel \
+	tests/t-srv-ioc \
+	tests/t-srv-ioc-notimeout \
+	tests/t-srv-ioc-min
+
+EXTRA_DIST += tests/link.sh tests/README
+
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+
+if SANITIZED
+HSVR_TEST_SCALE = 4
+else
+HSVR_TEST_SCALE = 1
+endif
+
+# What the tests need to find the programs and to link (tests/link.sh).
+AM_TESTS_ENVIRONMENT = \
+	HSVR_TEST_BINDIR='$(abs_top_builddir)/tests'; \
+	HSVR_TEST_SCALE='$(HSVR_TEST_SCALE)'; \
+	top_builddir='$(abs_top_builddir)'; \
+	top_srcdir='$(abs_top_srcdir)'; \
+	LIBTOOL='$(SHELL) $(abs_top_builddir)/libtool'; \
+	CC='$(CC)'; \
+	PKG_CONFIG='$(PKG_CONFIG)'; \
+	PTHREAD_CFLAGS='$(PTHREAD_CFLAGS)'; \
+	SAN_CFLAGS='$(SAN_CFLAGS)'; \
+	SAN_LDFLAGS='$(SAN_LDFLAGS)'; \
+	EXEEXT='$(EXEEXT)'; \
+	export HSVR_TEST_BINDIR HSVR_TEST_SCALE top_builddir top_srcdir \
+	    LIBTOOL CC PKG_CONFIG PTHREAD_CFLAGS SAN_CFLAGS SAN_LDFLAGS EXEEXT;
+
+TEST_CLIENT = tests/client.c tests/client.h tests/pattern.h
+TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h
+
+tests_t_events_SOURCES = tests/events.c $(TEST_CLIENT)
+tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
+tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
+tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)
+tests_t_limit_SOURCES = tests/limit.c $(TEST_CLIENT)
+tests_t_search_SOURCES = tests/search.c $(TEST_CLIENT)
+tests_t_cross_SOURCES = tests/cross.c $(TEST_CLIENT)
+tests_t_cross_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+tests_t_stats_SOURCES = tests/stats.c $(TEST_CLIENT)
+tests_t_options_SOURCES = tests/options.c $(TEST_CLIENT)
+tests_t_probe_SOURCES = tests/probe.c $(TEST_CLIENT)
+
+tests_t_srv_lowlevel_SOURCES = tests/srv-lowlevel.c $(TEST_SERVER)
+tests_t_srv_lowlevel_LDADD = libhsvr.la
+tests_t_srv_ioc_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
+tests_t_srv_ioc_LDADD = libhsvr.la
+tests_t_srv_ioc_notimeout_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
+tests_t_srv_ioc_notimeout_CPPFLAGS = $(AM_CPPFLAGS) -DTS_NO_TIMEOUT_HOOK
+tests_t_srv_ioc_notimeout_LDADD = libhsvr.la
+tests_t_srv_ioc_min_SOURCES = tests/srv-ioc-min.c
+tests_t_srv_ioc_min_LDADD = libhsvr.la

@@ -1,0 +1,857 @@
+/*
+ * tserver.c - event handlers and line commands of the test servers.
+ *
+ * Every connection starts in line mode: each '\n'-terminated line is a
+ * command, answered with one line (unless said otherwise):
+ *
+ *   PING x              -> "PONG x"
+ *   ECHO                   from now on every byte received is sent back
+ *   SINK n                 the next n bytes are counted ->
+ *                          "SUNK n=.. hash=.. maxblen=.. reads=.."
+ *   SOURCE n [first]       sends n pattern bytes (first piece 'first' bytes
+ *                          in one S_send), honouring -4 and TYP_SENDABLE;
+ *                          prints "SOURCE-DONE id=.." when all is queued
+ *   CONGEST n first        as SOURCE, and at the first -4 checks that the
+ *                          session stays congested; prints "CONGEST id=.."
+ *   SOURCECLOSE n          as SOURCE, then keeps sending until a -4 and
+ *                          calls S_close; prints "CLOSEAT id=.. total=.."
+ *   DOWNLOAD n             one S_send of n pattern bytes; prints
+ *                          "DOWNLOAD id=.. rc=.."
+ *   COUNT               -> "COUNT timeouts=N" (timeouts of this session)
+ *   TRY                    one S_send of 1 byte; prints "TRY id=.. rc=.."
+ *   TIMER sec              S_settimer -> "TIMER sec"
+ *   SNDBUF bytes           shrinks the kernel send buffer of this socket
+ *                          -> "SNDBUF n" (n sockets changed)
+ *   SEARCH ip port      -> "FOUND id=.. host=.. port=.." or "NOTFOUND"
+ *   SENDTO ip port text    S_send "text\n" to that session -> "SENT rc=.."
+ *   SENDCLOSE ip port n    S_send n pattern bytes to that session, then
+ *                          S_close it -> "SENDCLOSE rc=.."
+ *   CLOSEWAIT ip port      S_close that session (on another worker), wait
+ *                          for its TYP_TERM, then S_send to it ->
+ *                          "CLOSEWAIT waited=.. rc=.. search=.."
+ *   SELFTEST            -> S_send return codes for bad arguments
+ *   CLOSESEND              "BYE", S_close, then S_send: prints
+ *                          "CLOSESEND id=.. rc_after=.."
+ *   STATS               -> "STATS rc=.. name=value ..."
+ *   PID                 -> "PID pid=.. uid=.. gid=.. cwd=.."
+ *   INFO                -> the serv_* configuration variables
+ *   QUIT                -> "BYE", then S_close
+ *
+ * On TYP_TIMEOUT a session in line mode is sent "TIMEOUT n".
+ */
+#include "tserver.h"
+#include "pattern.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PIECE (64 * 1024)
+#define EXTRA_MAX ((size_t)64 * 1024 * 1024) /* SOURCECLOSE: send until -4 */
+
+int ts_ioc;
+const char *ts_greeting;
+
+/* ---- threads ---------------------------------------------------------- */
+
+static _Thread_local int th_index = -1;
+static _Thread_local int th_main;
+static atomic_int th_next;
+
+/* Event lines reach the file as they are printed. */
+__attribute__((constructor)) static void
+line_buffered(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+void
+ts_mark_main(void)
+{
+	th_main = 1;
+}
+
+void
+ts_worker_init(int worker)
+{
+	th_index = worker;
+}
+
+/* The calling thread's number: its worker index in IoC servers, the order
+ * of first appearance in S_start servers. */
+static int
+th_id(void)
+{
+	if (th_index < 0 && !ts_ioc && !th_main)
+		th_index = atomic_fetch_add(&th_next, 1);
+	return th_index;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+void
+ts_say(const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	printf("%s\n", buf);
+	fflush(stdout);
+}
+
+void
+ts_violation(const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	ts_say("VIOLATION %s", buf);
+}
+
+/* ---- what every thread may know about a session --------------------------- */
+
+/* Shared record of a session, under mu; never freed. */
+struct rec {
+	unsigned id;
+	int thread;             /* th_id() at TYP_ACCEPT */
+	int terms;              /* TYP_TERM callbacks */
+	size_t tx, txoctet;     /* S_send calls that returned 0, their bytes */
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t term_cv = PTHREAD_COND_INITIALIZER;
+static struct rec **recs;
+static size_t nrecs;
+
+/* The record of id (mu held); created if create, else NULL when unknown. */
+static struct rec *
+rec_get(unsigned id, int create)
+{
+	size_t n;
+
+	if (id >= nrecs) {
+		if (!create)
+			return NULL;
+		n = nrecs ? nrecs : 1024;
+		while (n <= id)
+			n *= 2;
+		if ((recs = realloc(recs, n * sizeof *recs)) == NULL)
+			abort();
+		memset(recs + nrecs, 0, (n - nrecs) * sizeof *recs);
+		nrecs = n;
+	}
+	if (recs[id] == NULL && create) {
+		if ((recs[id] = calloc(1, sizeof *recs[id])) == NULL)
+			abort();
+		recs[id]->id = id;
+	}
+	return recs[id];
+}
+
+static void
+rec_sent(unsigned id, size_t len)
+{
+	struct rec *r;
+
+	pthread_mutex_lock(&mu);
+	if ((r = rec_get(id, 0)) != NULL) {
+		r->tx++;
+		r->txoctet += len;
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+/* ---- what only the owning worker knows (SESSION.usr) ---------------------- */
+
+enum { IN_LINE, IN_ECHO, IN_SINK };
+
+struct usr {
+	unsigned id;
+	int thread;
+	char line[2048];
+	size_t llen;
+	int in;                 /* IN_* */
+	size_t rx, rxoctet, maxblen, timeouts;
+	/* SINK */
+	size_t sink_n, sink_left, sink_reads;
+	uint64_t sink_hash;
+	/* ECHO output refused with -4, in order */
+	unsigned char *pend;
+	size_t plen, pcap;
+	/* SOURCE, CONGEST, SOURCECLOSE, DOWNLOAD */
+	int pumping, close_at_end, probe, quiet;
+	size_t target, off, first;
+	/* congestion as the application sees it */
+	int congested;          /* a -4 came and no TYP_SENDABLE yet */
+	size_t episodes, sendables, minus4, minus4_octets;
+	int closed;             /* the application called S_close */
+};
+
+static void
+check_thread(SESSION *s, const char *ev, struct usr *u)
+{
+	int me = th_id();
+
+	if (th_main)
+		ts_violation("%s id=%u on the main thread", ev, s->id);
+	if (ts_ioc && me < 0)
+		ts_violation("%s id=%u on a thread that had no "
+		    "serv_worker_init", ev, s->id);
+	if (u != NULL && u->thread != me)
+		ts_violation("%s id=%u on thread %d, accepted on thread %d",
+		    ev, s->id, me, u->thread);
+}
+
+/* s->usr, or NULL after a violation (an event before ACCEPT or after TERM). */
+static struct usr *
+usr_of(SESSION *s, const char *ev)
+{
+	struct usr *u = s->usr;
+
+	if (u == NULL || u->id != s->id) {
+		ts_violation("%s id=%u without a live TYP_ACCEPT'ed session "
+		    "(usr=%p)", ev, s->id, (void *)u);
+		return NULL;
+	}
+	return u;
+}
+
+/* S_send from the owner, with the application's bookkeeping. */
+static int
+own_send(SESSION *s, struct usr *u, const void *p, size_t len)
+{
+	int rc = S_send(s, (unsigned char *)p, len);
+
+	if (rc == S_OK && len > 0) {
+		rec_sent(s->id, len);
+	} else if (rc == S_ERR_CONGESTED) {
+		u->minus4++;
+		u->minus4_octets += len;
+		if (!u->congested) {
+			u->congested = 1;
+			u->episodes++;
+		}
+		if (s->writewait != 1)
+			ts_violation("S_send id=%u returned -4 but writewait=%d",
+			    s->id, s->writewait);
+	}
+	return rc;
+}
+
+static void
+reply(SESSION *s, struct usr *u, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+reply(SESSION *s, struct usr *u, const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof buf - 1)
+		n = (int)sizeof buf - 2;
+	buf[n++] = '\n';
+	if ((rc = own_send(s, u, buf, (size_t)n)) != S_OK)
+		ts_violation("reply to id=%u: S_send returned %d", s->id, rc);
+}
+
+/* ---- output pump (SOURCE, CONGEST, SOURCECLOSE) ---------------------------- */
+
+static void
+close_now(SESSION *s, struct usr *u)
+{
+	int rc, st;
+
+	S_close(s);
+	u->closed = 1;
+	st = s->status;
+	rc = S_send(s, (unsigned char *)"x", 1);
+	S_close(s);             /* a no-op now */
+	ts_say("CLOSEAT id=%u total=%zu congested=%d rc_after=%d status=%d",
+	    s->id, u->off, u->congested, rc, st);
+}
+
+/* After the first -4 of CONGEST: the session must stay congested. */
+static void
+probe_congestion(SESSION *s, struct usr *u)
+{
+	unsigned char *buf = malloc(PIECE);
+	int i, rc, all = 1;
+
+	if (buf == NULL)
+		abort();
+	pat_fill(buf, u->off, PIECE);
+	for (i = 0; i < 3; i++)
+		if ((rc = own_send(s, u, buf, PIECE)) != S_ERR_CONGESTED) {
+			ts_violation("CONGEST id=%u: S_send %d after -4 "
+			    "returned %d", s->id, i, rc);
+			all = 0;
+		}
+	if ((rc = own_send(s, u, buf, 1)) != S_ERR_CONGESTED) {
+		ts_violation("CONGEST id=%u: 1-byte S_send after -4 returned "
+		    "%d", s->id, rc);
+		all = 0;
+	}
+	free(buf);
+	ts_say("CONGEST id=%u first=%zu queued=%zu probes_ok=%d writewait=%d",
+	    s->id, u->first, u->off, all, s->writewait);
+	u->probe = 0;
+}
+
+static void
+pump(SESSION *s, struct usr *u)
+{
+	unsigned char *buf;
+	size_t want;
+	int rc;
+
+	while (u->pumping && !u->closed) {
+		if (u->off < u->target) {
+			want = u->off == 0 && u->first > 0 ? u->first : PIECE;
+			if (want > u->target - u->off)
+				want = u->target - u->off;
+		} else if (u->close_at_end && u->off - u->target < EXTRA_MAX) {
+			want = PIECE;   /* more, until S_send says -4 */
+		} else {
+			u->pumping = 0;
+			if (u->close_at_end)
+				close_now(s, u);
+			else
+				ts_say("SOURCE-DONE id=%u total=%zu "
+				    "episodes=%zu sendable=%zu minus4=%zu",
+				    s->id, u->off, u->episodes, u->sendables,
+				    u->minus4);
+			return;
+		}
+		if ((buf = malloc(want)) == NULL)
+			abort();
+		pat_fill(buf, u->off, want);
+		rc = own_send(s, u, buf, want);
+		free(buf);
+		if (rc == S_OK) {
+			u->off += want;
+			continue;
+		}
+		if (rc != S_ERR_CONGESTED) {
+			ts_violation("pump id=%u: S_send returned %d", s->id, rc);
+			u->pumping = 0;
+			return;
+		}
+		if (u->probe)
+			probe_congestion(s, u);
+		if (u->close_at_end && u->off >= u->target) {
+			u->pumping = 0;
+			close_now(s, u);
+		}
+		return;                 /* until TYP_SENDABLE */
+	}
+}
+
+/* ---- echo -------------------------------------------------------------------- */
+
+static void
+pend_add(struct usr *u, const unsigned char *p, size_t n)
+{
+	if (u->plen + n > u->pcap) {
+		u->pcap = (u->plen + n) * 2;
+		if ((u->pend = realloc(u->pend, u->pcap)) == NULL)
+			abort();
+	}
+	memcpy(u->pend + u->plen, p, n);
+	u->plen += n;
+}
+
+static void
+echo(SESSION *s, struct usr *u, const unsigned char *p, size_t n)
+{
+	if (u->plen > 0 || own_send(s, u, p, n) == S_ERR_CONGESTED)
+		pend_add(u, p, n);
+}
+
+static void
+echo_flush(SESSION *s, struct usr *u)
+{
+	if (u->plen > 0 && own_send(s, u, u->pend, u->plen) == S_OK)
+		u->plen = 0;
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+/* The socket of s, found by its peer address: for SNDBUF only. */
+static int
+shrink_sndbuf(SESSION *s, int bytes)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char host[INET6_ADDRSTRLEN];
+	const char *h;
+	int fd, port, n = 0;
+
+	for (fd = 3; fd < 4096; fd++) {
+		len = sizeof ss;
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+			continue;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+			port = ntohs(a->sin6_port);
+		} else {
+			continue;
+		}
+		h = strncmp(host, "::ffff:", 7) == 0 ? host + 7 : host;
+		if (port == s->port && strcmp(h, s->host) == 0 &&
+		    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes,
+		    sizeof bytes) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void
+cmd_closewait(SESSION *s, struct usr *u, char *ip, unsigned port)
+{
+	SESSION *x = S_search(ip, (uint16_t)port), *y;
+	struct rec *r;
+	struct timespec end;
+	unsigned xid;
+	int same, waited, rc;
+
+	if (x == NULL) {
+		reply(s, u, "NOTFOUND");
+		return;
+	}
+	xid = x->id;
+	pthread_mutex_lock(&mu);
+	r = rec_get(xid, 0);
+	same = r != NULL && r->thread == u->thread;
+	pthread_mutex_unlock(&mu);
+	if (r == NULL || same) {
+		reply(s, u, "CLOSEWAIT %s", r == NULL ? "norec" : "same-thread");
+		return;
+	}
+	S_close(x);
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 20;
+	pthread_mutex_lock(&mu);
+	while (r->terms == 0 &&
+	    pthread_cond_timedwait(&term_cv, &mu, &end) != ETIMEDOUT)
+		;
+	waited = r->terms > 0;
+	pthread_mutex_unlock(&mu);
+	/* x has closed, but stays valid until this callback returns. */
+	rc = S_send(x, (unsigned char *)"late\n", 5);
+	S_close(x);
+	S_settimer(x, 1);
+	y = S_search(ip, (uint16_t)port);
+	reply(s, u, "CLOSEWAIT waited=%d rc=%d search=%s", waited, rc,
+	    y == NULL ? "null" : y == x ? "same" : "other");
+}
+
+static void
+cmd_selftest(SESSION *s, struct usr *u)
+{
+	SESSION zero, fields, copy;
+	unsigned char b[4] = "abc";
+	int r_null, r_nullbuf, r_nullzero, r_zero, r_fzero, r_ffields, r_copy;
+
+	memset(&zero, 0, sizeof zero);
+	memset(&fields, 0, sizeof fields);
+	fields.id = s->id;
+	memcpy(fields.host, s->host, sizeof fields.host);
+	fields.port = s->port;
+	memcpy(&copy, s, sizeof copy);
+	r_null = S_send(NULL, b, 3);
+	r_nullbuf = S_send(s, NULL, 3);
+	r_nullzero = S_send(s, NULL, 0);
+	r_zero = S_send(s, b, 0);
+	r_fzero = S_send(&zero, b, 3);
+	r_ffields = S_send(&fields, b, 3);
+	r_copy = S_send(&copy, b, 3);
+	S_close(NULL);
+	S_settimer(NULL, 1);
+	S_close(&zero);
+	S_settimer(&zero, 1);
+	S_close(&fields);
+	reply(s, u, "SELFTEST null_session=%d null_buf=%d null_buf_zero=%d "
+	    "zero_len=%d app_zeroed=%d app_fields=%d app_copy=%d status=%d",
+	    r_null, r_nullbuf, r_nullzero, r_zero, r_fzero, r_ffields, r_copy,
+	    s->status);
+}
+
+static void
+cmd_stats(SESSION *s, struct usr *u)
+{
+	S_STATS st;
+	char buf[4096];
+	size_t len;
+	int rc, i;
+
+	memset(&st, 0, sizeof st);
+	rc = S_stats(&st);
+	len = (size_t)snprintf(buf, sizeof buf, "STATS rc=%d session_gauge=%llu "
+	    "session_high=%llu accept_counter=%llu session_error=%llu "
+	    "rxoctet=%llu rxcount=%llu txoctet=%llu txcount=%llu "
+	    "rxtimeout=%llu discarded_octet=%llu discarded_packet=%llu "
+	    "connect_error=%llu threads=%d", rc,
+	    (unsigned long long)st.session_gauge,
+	    (unsigned long long)st.session_high,
+	    (unsigned long long)st.accept_counter,
+	    (unsigned long long)st.session_error,
+	    (unsigned long long)st.rxoctet, (unsigned long long)st.rxcount,
+	    (unsigned long long)st.txoctet, (unsigned long long)st.txcount,
+	    (unsigned long long)st.rxtimeout,
+	    (unsigned long long)st.discarded_octet,
+	    (unsigned long long)st.discarded_packet,
+	    (unsigned long long)st.connect_error, st.threads);
+	for (i = 0; i < st.threads && i < HSVR_MAX_THREADS &&
+	    len < sizeof buf - 64; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len,
+		    " thread%d=%llu", i,
+		    (unsigned long long)st.thread_session[i]);
+	reply(s, u, "%s", buf);
+}
+
+static void
+command(SESSION *s, struct usr *u, char *line)
+{
+	char ip[128], text[1024], cwd[1024];
+	unsigned port;
+	size_t n, first;
+	int sec, rc, st;
+	SESSION *x;
+
+	if (strncmp(line, "PING", 4) == 0) {
+		reply(s, u, "PONG%s", line + 4);
+	} else if (strcmp(line, "ECHO") == 0) {
+		u->in = IN_ECHO;
+	} else if (sscanf(line, "SINK %zu", &n) == 1) {
+		u->in = IN_SINK;
+		u->sink_n = u->sink_left = n;
+		u->sink_reads = 0;
+		u->sink_hash = FNV64_INIT;
+	} else if (sscanf(line, "SOURCECLOSE %zu", &n) == 1) {
+		u->pumping = u->close_at_end = u->quiet = 1;
+		u->target = n;
+		pump(s, u);
+	} else if (sscanf(line, "CONGEST %zu %zu", &n, &first) == 2) {
+		u->pumping = u->probe = u->quiet = 1;
+		u->target = n;
+		u->first = first;
+		pump(s, u);
+	} else if (strncmp(line, "SOURCE ", 7) == 0 &&
+	    sscanf(line, "SOURCE %zu", &n) == 1) {
+		first = 0;
+		(void)sscanf(line, "SOURCE %zu %zu", &n, &first);
+		u->pumping = u->quiet = 1;
+		u->target = n;
+		u->first = first;
+		pump(s, u);
+	} else if (sscanf(line, "DOWNLOAD %zu", &n) == 1) {
+		unsigned char *buf = malloc(n ? n : 1);
+		if (buf == NULL)
+			abort();
+		pat_fill(buf, 0, n);
+		u->quiet = 1;
+		if ((rc = own_send(s, u, buf, n)) != S_OK)
+			ts_violation("DOWNLOAD id=%u: S_send of %zu returned %d",
+			    s->id, n, rc);
+		free(buf);
+		ts_say("DOWNLOAD id=%u n=%zu rc=%d", s->id, n, rc);
+	} else if (strcmp(line, "COUNT") == 0) {
+		u->quiet = 0;
+		reply(s, u, "COUNT timeouts=%zu", u->timeouts);
+	} else if (strcmp(line, "TRY") == 0) {
+		rc = own_send(s, u, "x", 1);
+		ts_say("TRY id=%u rc=%d writewait=%d", s->id, rc, s->writewait);
+	} else if (sscanf(line, "TIMER %d", &sec) == 1) {
+		S_settimer(s, sec);
+		reply(s, u, "TIMER %d", sec);
+	} else if (sscanf(line, "SNDBUF %d", &sec) == 1) {
+		reply(s, u, "SNDBUF %d", shrink_sndbuf(s, sec));
+	} else if (sscanf(line, "SEARCH %127s %u", ip, &port) == 2) {
+		if ((x = S_search(ip, (uint16_t)port)) == NULL)
+			reply(s, u, "NOTFOUND");
+		else
+			reply(s, u, "FOUND id=%u host=%s port=%u", x->id,
+			    x->host, x->port);
+	} else if (sscanf(line, "SENDTO %127s %u %1000s", ip, &port, text) == 3) {
+		if ((x = S_search(ip, (uint16_t)port)) == NULL) {
+			reply(s, u, "NOTFOUND");
+		} else {
+			strcat(text, "\n");
+			n = strlen(text);
+			if ((rc = S_send(x, (unsigned char *)text, n)) == S_OK)
+				rec_sent(x->id, n);
+			reply(s, u, "SENT rc=%d", rc);
+		}
+	} else if (sscanf(line, "SENDCLOSE %127s %u %zu", ip, &port, &n) == 3) {
+		unsigned char *buf = malloc(n ? n : 1);
+		if (buf == NULL)
+			abort();
+		pat_fill(buf, 0, n);
+		if ((x = S_search(ip, (uint16_t)port)) == NULL) {
+			reply(s, u, "NOTFOUND");
+		} else {
+			if ((rc = S_send(x, buf, n)) == S_OK && n > 0)
+				rec_sent(x->id, n);
+			S_close(x);
+			reply(s, u, "SENDCLOSE rc=%d", rc);
+		}
+		free(buf);
+	} else if (sscanf(line, "CLOSEWAIT %127s %u", ip, &port) == 2) {
+		cmd_closewait(s, u, ip, port);
+	} else if (strcmp(line, "SELFTEST") == 0) {
+		cmd_selftest(s, u);
+	} else if (strcmp(line, "CLOSESEND") == 0) {
+		reply(s, u, "BYE");
+		S_close(s);
+		u->closed = 1;
+		st = s->status;
+		rc = S_send(s, (unsigned char *)"x", 1);
+		S_close(s);
+		ts_say("CLOSESEND id=%u rc_after=%d status=%d", s->id, rc, st);
+	} else if (strcmp(line, "STATS") == 0) {
+		cmd_stats(s, u);
+	} else if (strcmp(line, "PID") == 0) {
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			snprintf(cwd, sizeof cwd, "?");
+		reply(s, u, "PID pid=%ld uid=%ld gid=%ld cwd=%s", (long)getpid(),
+		    (long)getuid(), (long)getgid(), cwd);
+	} else if (strcmp(line, "INFO") == 0) {
+		reply(s, u, "INFO port=%s interface=\"%s\" config=%s root=%s "
+		    "user=%s group=%s", serv_port ? serv_port : "(null)",
+		    serv_interface ? serv_interface : "(null)",
+		    serv_config_file ? serv_config_file : "(null)",
+		    serv_root_dir ? serv_root_dir : "(null)",
+		    serv_user ? serv_user : "(null)",
+		    serv_group ? serv_group : "(null)");
+	} else if (strcmp(line, "QUIT") == 0) {
+		reply(s, u, "BYE");
+		S_close(s);
+		u->closed = 1;
+	} else {
+		reply(s, u, "ERROR unknown command '%s'", line);
+	}
+}
+
+/* Bytes received, in order, through the session's current input mode. */
+static void
+feed(SESSION *s, struct usr *u, const unsigned char *p, size_t n)
+{
+	const unsigned char *nl;
+	size_t take;
+
+	while (n > 0 && !u->closed) {
+		switch (u->in) {
+		case IN_ECHO:
+			echo(s, u, p, n);
+			return;
+		case IN_SINK:
+			take = n < u->sink_left ? n : u->sink_left;
+			u->sink_hash = fnv64(u->sink_hash, p, take);
+			u->sink_reads++;
+			u->sink_left -= take;
+			p += take;
+			n -= take;
+			if (u->sink_left == 0) {
+				u->in = IN_LINE;
+				reply(s, u, "SUNK n=%zu hash=%016llx maxblen=%zu "
+				    "reads=%zu", u->sink_n,
+				    (unsigned long long)u->sink_hash,
+				    u->maxblen, u->sink_reads);
+			}
+			break;
+		default:
+			nl = memchr(p, '\n', n);
+			take = nl ? (size_t)(nl - p) : n;
+			if (u->llen + take < sizeof u->line) {
+				memcpy(u->line + u->llen, p, take);
+				u->llen += take;
+			}
+			p += take;
+			n -= take;
+			if (nl == NULL)
+				break;
+			p++;
+			n--;
+			if (u->llen > 0 && u->line[u->llen - 1] == '\r')
+				u->llen--;
+			u->line[u->llen] = '\0';
+			u->llen = 0;
+			command(s, u, u->line);
+			break;
+		}
+	}
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+void
+ts_accept(SESSION *s)
+{
+	struct usr *u;
+	struct rec *r;
+	int dup;
+
+	check_thread(s, "ACCEPT", NULL);
+	if (s->usr != NULL)
+		ts_violation("ACCEPT id=%u: usr is %p, not NULL", s->id, s->usr);
+	if (s->status != HSVR_ST_OPEN)
+		ts_violation("ACCEPT id=%u: status %d", s->id, s->status);
+	if (s->id == 0)
+		ts_violation("ACCEPT: id 0 (ids start from 1)");
+	if ((u = calloc(1, sizeof *u)) == NULL)
+		abort();
+	u->id = s->id;
+	u->thread = th_id();
+	pthread_mutex_lock(&mu);
+	dup = rec_get(s->id, 0) != NULL;
+	r = rec_get(s->id, 1);
+	r->thread = u->thread;
+	pthread_mutex_unlock(&mu);
+	if (dup)
+		ts_violation("ACCEPT id=%u: id given twice", s->id);
+	s->usr = u;
+	ts_say("ACCEPT id=%u host=%s port=%u thread=%d main=%d", s->id,
+	    s->host, s->port, u->thread, th_main);
+	if (ts_greeting != NULL)
+		reply(s, u, "HELLO %s", ts_greeting);
+}
+
+void
+ts_read(SESSION *s)
+{
+	struct usr *u = usr_of(s, "READ");
+	volatile unsigned char *b = s->buff;
+	unsigned char v;
+	size_t i;
+
+	check_thread(s, "READ", u);
+	if (u == NULL)
+		return;
+	if (s->buff == NULL) {
+		ts_violation("READ id=%u: buff is NULL", s->id);
+		return;
+	}
+	if (s->blen == 0)
+		ts_violation("READ id=%u: blen 0", s->id);
+	if (s->blen > HSVR_READ_MAX)
+		ts_violation("READ id=%u: blen %zu > %d", s->id, s->blen,
+		    HSVR_READ_MAX);
+	if (s->buff[s->blen] != '\0')
+		ts_violation("READ id=%u: buff[blen] is %d, not NUL", s->id,
+		    s->buff[s->blen]);
+	if (s->status == HSVR_ST_CLOSED)
+		ts_violation("READ id=%u: status CLOSED", s->id);
+	/* The buffer is the application's to write. */
+	for (i = 0; i < s->blen; i++) {
+		v = b[i];
+		b[i] = (unsigned char)~v;
+		b[i] = v;
+	}
+	u->rx++;
+	u->rxoctet += s->blen;
+	if (s->blen > u->maxblen)
+		u->maxblen = s->blen;
+	feed(s, u, s->buff, s->blen);
+}
+
+void
+ts_timeout(SESSION *s)
+{
+	struct usr *u = usr_of(s, "TIMEOUT");
+
+	check_thread(s, "TIMEOUT", u);
+	if (u == NULL)
+		return;
+	u->timeouts++;
+	ts_say("TIMEOUT id=%u n=%zu", s->id, u->timeouts);
+	if (!u->quiet && !u->pumping && !u->closed && u->in == IN_LINE)
+		reply(s, u, "TIMEOUT %zu", u->timeouts);
+}
+
+void
+ts_sendable(SESSION *s)
+{
+	struct usr *u = usr_of(s, "SENDABLE");
+
+	check_thread(s, "SENDABLE", u);
+	if (u == NULL)
+		return;
+	if (u->closed)
+		ts_violation("SENDABLE id=%u after S_close", s->id);
+	if (!u->congested)
+		ts_violation("SENDABLE id=%u without a -4 since the last one",
+		    s->id);
+	if (s->writewait != 0)
+		ts_violation("SENDABLE id=%u: writewait=%d", s->id,
+		    s->writewait);
+	u->congested = 0;
+	u->sendables++;
+	ts_say("SENDABLE id=%u n=%zu", s->id, u->sendables);
+	if (u->closed)
+		return;
+	echo_flush(s, u);
+	if (u->pumping)
+		pump(s, u);
+}
+
+void
+ts_term(SESSION *s)
+{
+	struct usr *u = usr_of(s, "TERM");
+	struct rec *r;
+	size_t tx = 0, txoctet = 0;
+	int terms = 0;
+
+	check_thread(s, "TERM", u);
+	if (s->status != HSVR_ST_CLOSED)
+		ts_violation("TERM id=%u: status %d, not CLOSED", s->id,
+		    s->status);
+	pthread_mutex_lock(&mu);
+	if ((r = rec_get(s->id, 0)) != NULL) {
+		terms = ++r->terms;
+		tx = r->tx;
+		txoctet = r->txoctet;
+	}
+	pthread_cond_broadcast(&term_cv);
+	pthread_mutex_unlock(&mu);
+	if (terms != 1)
+		ts_violation("TERM id=%u: TERM number %d", s->id, terms);
+	if (u == NULL)
+		return;
+	ts_say("TERM id=%u host=%s port=%u rx=%zu app_rx=%zu rxoctet=%zu "
+	    "app_rxoctet=%zu tx=%zu app_tx=%zu txoctet=%zu app_txoctet=%zu "
+	    "timeout=%zu app_timeout=%zu episodes=%zu sendable=%zu "
+	    "minus4=%zu minus4_octets=%zu closed=%d", s->id, s->host, s->port,
+	    s->rx, u->rx, s->rxoctet, u->rxoctet, s->tx, tx, s->txoctet,
+	    txoctet, s->timeout, u->timeouts, u->episodes, u->sendables,
+	    u->minus4, u->minus4_octets, u->closed);
+	free(u->pend);
+	free(u);
+	s->usr = NULL;
+}
