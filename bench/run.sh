@@ -1,0 +1,842 @@
+#!/usr/bin/env bash
+# bench/run.sh - hsvr's benchmark suite (make bench; see bench/README).
+#
+# Installs what is missing (nginx, wrk, ab, gnuplot), builds an optimised
+# copy of the tree in _build/bench (CFLAGS='-O2 -g', static libhsvr), then
+# runs every workload against hsvr's example servers and the anchors:
+# raw libevent (bench/echo-libevent, bench/http-libevent), the epoll limit
+# (bench/echo-epoll) and nginx.  Every comparison is measured side by side:
+# ROUNDS rounds, each running every server of the workload once in turn (the
+# order rotates each round), each server started fresh on a fresh port of
+# 127.0.0.1.  Medians and ratios go to bench/RESULTS.md, the ratios to
+# bench/results.png.  Loads go to 127.0.0.1 only and are bounded in count
+# and time; every server started is stopped on exit.
+#
+#   bench/run.sh            full run (12 to 15 minutes on 2 cores)
+#   QUICK=1 bench/run.sh    2 rounds, short loads: checks the suite works
+#
+# Environment: ROUNDS, DUR (seconds per timed load), THREADS (worker threads
+# of the multi-threaded servers; default nproc), IDLE_CONNS (default
+# 10000), BENCH_BUILD (default _build/bench), BENCH_OUT (where RESULTS.md
+# and results.png go; default bench/ of the source tree), BENCH_PORT (first
+# port tried, default 20100), ONLY (space-separated workload names to run:
+# echo64 echo64mt echo16k hello big close idle start; "build" only builds),
+# KEEP_TMP=1.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+QUICK=${QUICK:-0}
+if ((QUICK)); then
+	ROUNDS=${ROUNDS:-2}
+	DUR=${DUR:-1}
+	WARM=0.3
+	IDLE_CONNS=${IDLE_CONNS:-2000}
+	AB_BIG_N=1000
+	AB_CLOSE_N=5000
+else
+	ROUNDS=${ROUNDS:-5}
+	DUR=${DUR:-5}
+	WARM=1
+	IDLE_CONNS=${IDLE_CONNS:-10000}
+	AB_BIG_N=5000
+	AB_CLOSE_N=20000
+fi
+NPROC=$(nproc)
+THREADS=${THREADS:-$NPROC}
+BUILD=${BENCH_BUILD:-$top/_build/bench}
+OUT=${BENCH_OUT:-$top/bench}
+PORT_NEXT=${BENCH_PORT:-20100}
+ONLY=${ONLY:-}
+ALL_WORKLOADS="echo64 echo64mt echo16k hello big close idle start"
+START_BUDGET_MS=50
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 1
+}
+
+# Not /tmp/hsvr-*: test suites clean that pattern up, even while we run.
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-hsvr.XXXXXX")
+chmod 755 "$TMP" # nginx's workers read the body file in it
+RAW=$TMP/raw.tsv # workload server round metric value
+CMDS=$TMP/commands.tsv
+: >"$RAW"
+: >"$CMDS"
+PIDS=()
+POLICY_RCD=/usr/sbin/policy-rc.d
+POLICY_RCD_OURS=0
+
+cleanup() {
+	local p tree=""
+	for p in "${PIDS[@]}"; do
+		[[ -z ${B:-} ]] || tree="$tree $("$B/procstat" tree "$p" 2>/dev/null | tr '\n' ' ')"
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	((${#PIDS[@]} == 0)) || sleep 0.5
+	# shellcheck disable=SC2086 # a list of pids
+	for p in "${PIDS[@]}" $tree; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	if ((POLICY_RCD_OURS)); then
+		rm -f "$POLICY_RCD"
+	fi
+	if [[ ${KEEP_TMP:-0} == 1 ]]; then
+		say "kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------ packages
+
+PACKAGES=(build-essential autoconf automake libtool pkg-config libevent-dev
+	libssl-dev wrk apache2-utils gnuplot-nox curl iproute2 procps)
+
+missing_packages() {
+	local p st
+	for p in "${PACKAGES[@]}"; do
+		# shellcheck disable=SC2016 # a dpkg-query format
+		st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+		[[ $st == ?i* ]] || printf '%s\n' "$p"
+	done
+	if [[ ! -x /usr/sbin/nginx ]] && ! command -v nginx >/dev/null 2>&1; then
+		printf '%s\n' nginx-light
+	fi
+}
+
+install_packages() {
+	local missing
+	command -v dpkg-query >/dev/null 2>&1 || {
+		say "not Debian: install nginx, wrk, ab, gnuplot yourself"
+		return 0
+	}
+	mapfile -t missing < <(missing_packages)
+	((${#missing[@]})) || return 0
+	if ((EUID != 0)); then
+		say "missing packages (not root, not installing): ${missing[*]}; their workloads are skipped"
+		return 0
+	fi
+	say "installing ${missing[*]}"
+	# Installing must start no service (nginx's postinst would start one).
+	if [[ ! -e $POLICY_RCD ]]; then
+		printf '#!/bin/sh\n# written by hsvr bench/run.sh while installing\nexit 101\n' >"$POLICY_RCD"
+		chmod 755 "$POLICY_RCD"
+		POLICY_RCD_OURS=1
+	fi
+	apt-get -q update >"$TMP/apt.log" 2>&1 || say "apt-get update failed (see below)"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends \
+		"${missing[@]}" >>"$TMP/apt.log" 2>&1; then
+		# nginx-light is gone from newer Debian releases: try nginx.
+		missing=("${missing[@]/nginx-light/nginx}")
+		DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends \
+			"${missing[@]}" >>"$TMP/apt.log" 2>&1 || {
+			tail -n 20 "$TMP/apt.log" >&2
+			say "some packages could not be installed; their workloads are skipped"
+		}
+	fi
+	if ((POLICY_RCD_OURS)); then
+		rm -f "$POLICY_RCD"
+		POLICY_RCD_OURS=0
+	fi
+}
+
+# ------------------------------------------------------------ building
+
+build() {
+	local src=$top args="CFLAGS=-O2 -g --disable-shared --enable-static"
+	# A fresh clone has no configure; once there, make's rebuild rules
+	# keep it and the Makefile.in files up to date.
+	if [[ ! -x $top/configure || ! -f $top/Makefile.in ]]; then
+		say "autoreconf -fi in $top"
+		(cd "$top" && autoreconf -fi) >"$TMP/autoreconf.log" 2>&1 || {
+			cat "$TMP/autoreconf.log" >&2
+			die "autoreconf failed"
+		}
+		rm -f "$top/configure~"
+	fi
+	mkdir -p "$BUILD"
+	if [[ -f $top/config.status ]]; then
+		# Configured in place: configure refuses a second, out-of-tree
+		# build, so build a clean copy of the sources instead.
+		say "the source tree is configured in place; building a copy in $BUILD/src"
+		rm -rf "$BUILD/src"
+		mkdir -p "$BUILD/src"
+		tar -C "$top" --exclude=./_build --exclude=./.git -cf - . | tar -C "$BUILD/src" -xf -
+		make -C "$BUILD/src" distclean >/dev/null 2>&1 || true
+		src=$BUILD/src
+		BUILD=$BUILD/obj
+		mkdir -p "$BUILD"
+	fi
+	if [[ ! -f $BUILD/config.status || "$(cat "$BUILD/.bench-configure" 2>/dev/null)" != "$src $args" ]]; then
+		say "configuring in $BUILD: $src/configure CFLAGS='-O2 -g' --disable-shared --enable-static"
+		(cd "$BUILD" && "$src/configure" CFLAGS='-O2 -g' --disable-shared --enable-static) \
+			>"$TMP/configure.log" 2>&1 || {
+			tail -n 30 "$TMP/configure.log" >&2
+			die "configure failed in $BUILD"
+		}
+		printf '%s\n' "$src $args" >"$BUILD/.bench-configure"
+	fi
+	say "make -j$NPROC in $BUILD"
+	make -C "$BUILD" -j"$NPROC" >"$TMP/make.log" 2>&1 || {
+		tail -n 40 "$TMP/make.log" >&2
+		die "make failed in $BUILD"
+	}
+	HSVR_ECHO=$BUILD/examples/hsvr-echo
+	HSVR_HTTP=$BUILD/examples/hsvr-http
+	B=$BUILD/bench
+	local f
+	for f in "$HSVR_ECHO" "$HSVR_HTTP" "$B/echo-load" "$B/echo-libevent" \
+		"$B/http-libevent" "$B/echo-epoll" "$B/procstat" "$B/startstop"; do
+		[[ -x $f ]] || die "$f was not built"
+		# A libtool wrapper script would distort start-up times and PIDs.
+		[[ $(head -c 2 "$f") != '#!' ]] || die "$f is a libtool wrapper: the bench build must be static"
+	done
+}
+
+# ------------------------------------------------------------ servers
+
+NGINX=$(command -v nginx 2>/dev/null || true)
+[[ -n $NGINX || ! -x /usr/sbin/nginx ]] || NGINX=/usr/sbin/nginx
+
+# next_port: a port of 127.0.0.1 with no socket on it (not even TIME_WAIT).
+next_port() {
+	local p=$PORT_NEXT
+	while [[ -n $(ss -Htan "( sport = :$p )" 2>/dev/null) ]]; do
+		p=$((p + 1))
+	done
+	PORT_NEXT=$((p + 1))
+	PORT=$p
+}
+
+# nginx_conf DIR PORT MODE: a configuration for hello or body (1 MB file).
+nginx_conf() {
+	local dir=$1 port=$2 mode=$3 user=""
+	mkdir -p "$dir/logs" "$dir/tmp"
+	chmod 755 "$dir" "$dir/logs" "$dir/tmp"
+	((EUID != 0)) || user="user www-data;"
+	head -c 1000000 /dev/zero | tr '\0' 'a' >"$dir/body.bin"
+	chmod 644 "$dir/body.bin"
+	cat >"$dir/nginx.conf" <<EOF
+# generated by hsvr bench/run.sh: the same HTTP work as hsvr-http
+$user
+worker_processes $THREADS;
+worker_rlimit_nofile 20000;
+error_log $dir/logs/error.log warn;
+pid $dir/nginx.pid;
+events {
+    worker_connections 20000;
+}
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    keepalive_timeout 600s;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir;
+        location = / {
+EOF
+	if [[ $mode == hello ]]; then
+		printf '            return 200 "Hello, world\\n";\n' >>"$dir/nginx.conf"
+	else
+		echo '            try_files /body.bin =404;' >>"$dir/nginx.conf"
+	fi
+	cat >>"$dir/nginx.conf" <<EOF
+        }
+    }
+}
+EOF
+}
+
+# server_cmd NAME PORT: set CMD to the command line of server NAME.
+server_cmd() {
+	local name=$1 port=$2 dir
+	case $name in
+	hsvr-echo-1) CMD=("$HSVR_ECHO" -x -i 127.0.0.1 -p "$port" -n 1 -m 12000 -T 3600 --pidfile "$TMP/hsvr-$port.pid") ;;
+	hsvr-echo-N) CMD=("$HSVR_ECHO" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 12000 -T 3600 --pidfile "$TMP/hsvr-$port.pid") ;;
+	libevent-echo) CMD=("$B/echo-libevent" -p "$port") ;;
+	epoll-1) CMD=("$B/echo-epoll" -p "$port" -t 1) ;;
+	epoll-N) CMD=("$B/echo-epoll" -p "$port" -t "$THREADS") ;;
+	hsvr-http-hello) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello) ;;
+	hsvr-http-1mb) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --body-size 1000000) ;;
+	libevent-http-hello) CMD=("$B/http-libevent" -p "$port" --hello) ;;
+	libevent-http-1mb) CMD=("$B/http-libevent" -p "$port" -b 1000000) ;;
+	nginx-hello | nginx-1mb)
+		dir=$TMP/nginx-$port
+		nginx_conf "$dir" "$port" "${name#nginx-}"
+		CMD=("$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off; master_process on;')
+		;;
+	*) die "unknown server $name" ;;
+	esac
+}
+
+have_server() {
+	case $1 in
+	nginx-*) [[ -n $NGINX ]] ;;
+	*) return 0 ;;
+	esac
+}
+
+# show_cmd ARG...: the command as one would type it (arguments with blanks
+# or quotes in single quotes).
+show_cmd() {
+	local a out=""
+	for a in "$@"; do
+		if [[ $a == *[[:space:]\'\"\;]* ]]; then
+			a="'${a//\'/\'\\\'\'}'"
+		fi
+		out+="${out:+ }$a"
+	done
+	printf '%s' "$out"
+}
+
+# start_server NAME: start it on a fresh port; sets SRV_PID and PORT.
+start_server() {
+	local name=$1 log
+	next_port
+	server_cmd "$name" "$PORT"
+	log=$TMP/$name.log
+	printf '\n==== %s\n' "${CMD[*]}" >>"$log"
+	"${CMD[@]}" >>"$log" 2>&1 &
+	SRV_PID=$!
+	PIDS+=("$SRV_PID")
+	if ! "$B/procstat" wait "$PORT" 10000 >/dev/null; then
+		tail -n 20 "$log" >&2
+		die "$name did not start listening on 127.0.0.1:$PORT"
+	fi
+	# The command as the report shows it.
+	if ! grep -q "^$CUR_WL	$name	" "$CMDS"; then
+		printf '%s\t%s\t%s\n' "$CUR_WL" "$name" "$(show_cmd "${CMD[@]}")" |
+			sed "s#$TMP#TMPDIR#g; s/\b$PORT\b/PORT/g; s#$BUILD/##g" >>"$CMDS"
+	fi
+}
+
+# stop_server: SIGTERM to the server; after 5 s, SIGKILL to it and to every
+# process it had started (hsvr's serving process, nginx's workers).
+stop_server() {
+	local pid=$SRV_PID i tree
+	tree=$("$B/procstat" tree "$pid" 2>/dev/null | tr '\n' ' ')
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		say "WARNING: $pid did not exit 5 s after SIGTERM; killing it"
+	fi
+	# shellcheck disable=SC2086 # a list of pids
+	kill -KILL $tree 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	local keep=() p
+	for p in "${PIDS[@]}"; do
+		[[ $p == "$pid" ]] || keep+=("$p")
+	done
+	PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# ------------------------------------------------------------ recording
+
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$CUR_WL" "$1" "$ROUND" "$2" "$3" >>"$RAW"; }
+
+# kv KEY LINE: the value of KEY=value in LINE.
+kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' <<<"$2"; }
+
+cpu_ticks() { "$B/procstat" cpu "$1"; }
+HZ=100
+
+# Record the load command once per workload and server, as run.
+record_load_cmd() {
+	if ! grep -q "^$CUR_WL	load:$1	" "$CMDS"; then
+		printf '%s\tload:%s\t%s\n' "$CUR_WL" "$1" "$2" |
+			sed "s/-P $SRV_PID\b/-P PID/g; s/\b$PORT\b/PORT/g; s#$BUILD/##g" >>"$CMDS"
+	fi
+}
+
+# rounds SERVER...: every round runs each server once, in rotated order.
+rounds() {
+	local servers=("$@") n=$# i j s
+	for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+		for ((j = 0; j < n; j++)); do
+			i=$(((j + ROUND - 1) % n))
+			s=${servers[$i]}
+			have_server "$s" || continue
+			one_run "$s"
+		done
+	done
+}
+
+# ------------------------------------------------------------ workloads
+
+ECHO_CONNS=100 ECHO_SIZE=64 ECHO_LOADT=1
+
+echo_run() {
+	local s=$1 out cmd
+	start_server "$s"
+	cmd="$B/echo-load -p $PORT -c $ECHO_CONNS -s $ECHO_SIZE -d $DUR -w $WARM -t $ECHO_LOADT -P $SRV_PID"
+	record_load_cmd "$s" "$cmd"
+	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
+	if ! out=$(timeout $((${DUR%.*} + 90)) $cmd); then
+		stop_server
+		die "echo load against $s failed: $out"
+	fi
+	stop_server
+	say "$CUR_WL round $ROUND $s: $out"
+	record "$s" tps "$(kv trips_per_s "$out")"
+	record "$s" cpu_us "$(kv cpu_us_per_trip "$out")"
+	record "$s" util "$(kv cpu_util "$out")"
+}
+
+# A first short run with content checks (-V) of every echo server.
+echo_verify() {
+	local s out
+	for s in "$@"; do
+		start_server "$s"
+		if ! out=$(timeout 30 "$B/echo-load" -p "$PORT" -c 4 -s 20000 -d 0.3 -w 0 -V 2>&1) ||
+			! out=$(timeout 30 "$B/echo-load" -p "$PORT" -c 4 -s 64 -d 0.3 -w 0 -V 2>&1); then
+			stop_server
+			die "echo check of $s failed: $out"
+		fi
+		stop_server
+	done
+}
+
+wl_echo64() {
+	CUR_WL=echo64
+	ECHO_CONNS=100 ECHO_SIZE=64 ECHO_LOADT=1
+	echo_verify hsvr-echo-1 libevent-echo epoll-1
+	one_run() { echo_run "$1"; }
+	rounds hsvr-echo-1 libevent-echo epoll-1
+}
+
+wl_echo64mt() {
+	CUR_WL=echo64mt
+	ECHO_CONNS=100 ECHO_SIZE=64 ECHO_LOADT=$THREADS
+	one_run() { echo_run "$1"; }
+	rounds hsvr-echo-N epoll-N
+}
+
+wl_echo16k() {
+	CUR_WL=echo16k
+	ECHO_CONNS=10 ECHO_SIZE=16384 ECHO_LOADT=$THREADS
+	one_run() { echo_run "$1"; }
+	rounds hsvr-echo-N epoll-N libevent-echo
+}
+
+# http_check SERVER BYTES: one GET / must bring BYTES bytes of body.
+http_check() {
+	local got
+	command -v curl >/dev/null 2>&1 || return 0
+	got=$(curl -s --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$PORT/") || true
+	[[ $got == "200 $2" ]] || {
+		stop_server
+		die "$1: GET / gave '$got', not '200 $2'"
+	}
+}
+
+wrk_run() {
+	local s=$1 out c0 c1 reqs rps errs cmd
+	start_server "$s"
+	[[ $ROUND != 1 ]] || http_check "$s" 13
+	cmd="wrk -t $THREADS -c 100 -d ${DUR}s http://127.0.0.1:$PORT/"
+	record_load_cmd "$s" "$cmd"
+	c0=$(cpu_ticks "$SRV_PID")
+	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
+	out=$(timeout $((${DUR%.*} + 60)) $cmd 2>&1) || {
+		stop_server
+		die "wrk against $s failed: $out"
+	}
+	c1=$(cpu_ticks "$SRV_PID")
+	stop_server
+	reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+	errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' <<<"$out")
+	[[ -n $reqs && -n $rps ]] || die "cannot read wrk's output: $out"
+	((errs == 0)) || say "WARNING: $s: $errs errors in wrk's run"
+	say "$CUR_WL round $ROUND $s: $rps req/s, $reqs requests, cpu $((c1 - c0)) ticks, errors $errs"
+	record "$s" rps "$rps"
+	record "$s" cpu_us "$(awk -v t=$((c1 - c0)) -v r="$reqs" -v hz="$HZ" 'BEGIN { printf "%.3f", t * 1e6 / hz / r }')"
+	record "$s" errors "$errs"
+}
+
+# ab_run SERVER N C BYTES
+ab_run() {
+	local s=$1 n=$2 c=$3 bytes=$4 out c0 c1 rps ndone failed non2xx doclen cmd
+	start_server "$s"
+	[[ $ROUND != 1 ]] || http_check "$s" "$bytes"
+	cmd="ab -q -t 120 -n $n -c $c http://127.0.0.1:$PORT/"
+	record_load_cmd "$s" "$cmd"
+	c0=$(cpu_ticks "$SRV_PID")
+	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
+	out=$(timeout 150 $cmd 2>&1) || {
+		stop_server
+		die "ab against $s failed: $out"
+	}
+	c1=$(cpu_ticks "$SRV_PID")
+	stop_server
+	rps=$(awk '/^Requests per second:/ { print $4 }' <<<"$out")
+	ndone=$(awk '/^Complete requests:/ { print $3 }' <<<"$out")
+	failed=$(awk '/^Failed requests:/ { print $3 }' <<<"$out")
+	non2xx=$(awk '/^Non-2xx responses:/ { print $3 }' <<<"$out")
+	doclen=$(awk '/^Document Length:/ { print $3 }' <<<"$out")
+	[[ -n $rps && -n $ndone ]] || die "cannot read ab's output: $out"
+	[[ $doclen == "$bytes" ]] || die "$s: ab saw $doclen-byte documents, not $bytes"
+	((ndone == n)) || say "WARNING: $s: ab completed $ndone of $n requests"
+	((${failed:-0} + ${non2xx:-0} == 0)) || say "WARNING: $s: ab: $failed failed, ${non2xx:-0} non-2xx"
+	say "$CUR_WL round $ROUND $s: $rps req/s, $ndone requests, cpu $((c1 - c0)) ticks, failed ${failed:-0}"
+	record "$s" rps "$rps"
+	record "$s" cpu_us "$(awk -v t=$((c1 - c0)) -v r="$ndone" -v hz="$HZ" 'BEGIN { printf "%.3f", t * 1e6 / hz / r }')"
+	record "$s" errors "$((${failed:-0} + ${non2xx:-0}))"
+}
+
+wl_hello() {
+	CUR_WL=hello
+	command -v wrk >/dev/null || {
+		say "no wrk: hello skipped"
+		return 0
+	}
+	one_run() { wrk_run "$1"; }
+	rounds hsvr-http-hello nginx-hello libevent-http-hello
+}
+
+wl_big() {
+	CUR_WL=big
+	command -v ab >/dev/null || {
+		say "no ab: big skipped"
+		return 0
+	}
+	one_run() { ab_run "$1" "$AB_BIG_N" 100 1000000; }
+	rounds hsvr-http-1mb nginx-1mb libevent-http-1mb
+}
+
+wl_close() {
+	CUR_WL=close
+	command -v ab >/dev/null || {
+		say "no ab: close skipped"
+		return 0
+	}
+	one_run() { ab_run "$1" "$AB_CLOSE_N" 50 13; }
+	rounds hsvr-http-hello nginx-hello libevent-http-hello
+}
+
+idle_run() {
+	local s=$1 out cmd
+	start_server "$s"
+	cmd="$B/echo-load -i -c $IDLE_CONNS -P $SRV_PID -L 120"
+	cmd="$cmd -p $PORT"
+	record_load_cmd "$s" "$cmd"
+	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
+	out=$(timeout 150 $cmd) || {
+		stop_server
+		die "idle load against $s failed: $out"
+	}
+	stop_server
+	say "$CUR_WL round $ROUND $s: $out"
+	record "$s" rss_kb "$(kv rss_after_kb "$out")"
+	record "$s" base_kb "$(kv rss_before_kb "$out")"
+	record "$s" bpc "$(kv bytes_per_conn "$out")"
+	record "$s" pss_kb "$(kv pss_after_kb "$out")"
+	record "$s" anon_kb "$(kv anon_after_kb "$out")"
+	record "$s" abpc "$(kv anon_bytes_per_conn "$out")"
+}
+
+wl_idle() {
+	CUR_WL=idle
+	one_run() { idle_run "$1"; }
+	rounds hsvr-echo-1 libevent-echo epoll-1 hsvr-echo-N
+}
+
+start_run() {
+	local s=$1 out cmd earg=--version
+	next_port
+	server_cmd "$s" "{PORT}"
+	[[ $s == hsvr-* ]] || earg=-h # the anchors: usage message, exit 64
+	cmd="$B/startstop -p $PORT -r 1 -c 100 -e $earg -o $TMP/$s.log -- ${CMD[*]}"
+	# (no argument of these commands has blanks: word splitting is safe)
+	if ! grep -q "^$CUR_WL	$s	" "$CMDS"; then
+		printf '%s\t%s\t%s\n' "$CUR_WL" "$s" "$cmd" | sed "s/-p $PORT/-p PORT/; s#$TMP#TMPDIR#g; s#$BUILD/##g" >>"$CMDS"
+	fi
+	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
+	out=$(timeout 60 $cmd) || die "start/stop of $s failed: $out"
+	say "$CUR_WL round $ROUND $s: $out"
+	record "$s" listen_ms "$(kv listen_ms "$out")"
+	record "$s" serve_ms "$(kv serve_ms "$out")"
+	record "$s" exit_ms "$(kv exit_ms "$out")"
+	record "$s" exit_status "$(kv status "$out")"
+	record "$s" exec_ms "$(kv exec_ms "$out")"
+}
+
+# Start and stop times are short and noisy, and a round takes a fraction
+# of a second: three times as many rounds.
+wl_start() {
+	local saved=$ROUNDS
+	CUR_WL=start
+	ROUNDS=$((ROUNDS * 3))
+	one_run() { start_run "$1"; }
+	rounds hsvr-echo-N libevent-echo
+	ROUNDS=$saved
+}
+
+# ------------------------------------------------------------ report
+
+# med WL SERVER METRIC: median over the rounds (empty if none).
+med() {
+	awk -F'\t' -v w="$1" -v s="$2" -v m="$3" '$1 == w && $2 == s && $4 == m { print $5 }' "$RAW" |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# rrange WL HSVR ANCHOR METRIC: "min-max" of the per-round ratios.
+rrange() {
+	awk -F'\t' -v w="$1" -v a="$2" -v b="$3" -v m="$4" '
+		$1 == w && $4 == m && $2 == a { x[$3] = $5 }
+		$1 == w && $4 == m && $2 == b { y[$3] = $5 }
+		END {
+			for (r in x) if ((r in y) && y[r] > 0) {
+				q = x[r] / y[r]
+				if (n == 0 || q < lo) lo = q
+				if (n == 0 || q > hi) hi = q
+				n++
+			}
+			if (n) printf "%.2f–%.2f", lo, hi
+		}' "$RAW"
+}
+
+fmt() { # fmt VALUE: a readable number
+	awk -v v="$1" 'BEGIN {
+		if (v == "") { print "—"; exit }
+		a = v < 0 ? -v : v
+		if (a >= 100000) printf "%.0f", v
+		else if (a >= 1000) printf "%.0f", v
+		else if (a >= 100) printf "%.1f", v
+		else if (a >= 10) printf "%.2f", v
+		else printf "%.3f", v }'
+}
+
+# The comparisons: workload|label|metric|unit|hsvr server|anchor server|
+# anchor label|op (le, ge, or - for information)|target ratio|chart label
+COMPARISONS=(
+	"echo64|echo 64 B × 100 conns, 1 thread|cpu_us|µs server CPU/round trip|hsvr-echo-1|libevent-echo|raw libevent echo|le|0.9|echo64 CPU vs libevent"
+	"echo64|echo 64 B × 100 conns, 1 thread|cpu_us|µs server CPU/round trip|hsvr-echo-1|epoll-1|epoll limit -t 1|le|1.15|echo64 CPU vs epoll"
+	"echo64|echo 64 B × 100 conns, 1 thread|tps|round trips/s|hsvr-echo-1|libevent-echo|raw libevent echo|-||echo64 trips/s vs libevent"
+	"echo64|echo 64 B × 100 conns, 1 thread|tps|round trips/s|hsvr-echo-1|epoll-1|epoll limit -t 1|-||echo64 trips/s vs epoll"
+	"echo64mt|echo 64 B × 100 conns, $THREADS threads|tps|round trips/s|hsvr-echo-N|epoll-N|epoll limit -t $THREADS|-||echo64 ${THREADS}t trips/s vs epoll"
+	"echo64mt|echo 64 B × 100 conns, $THREADS threads|cpu_us|µs server CPU/round trip|hsvr-echo-N|epoll-N|epoll limit -t $THREADS|-||echo64 ${THREADS}t CPU vs epoll"
+	"echo16k|echo 16 KB × 10 conns, $THREADS threads|tps|round trips/s|hsvr-echo-N|epoll-N|epoll limit -t $THREADS|ge|0.8|echo16k trips/s vs epoll"
+	"echo16k|echo 16 KB × 10 conns, $THREADS threads|cpu_us|µs server CPU/round trip|hsvr-echo-N|epoll-N|epoll limit -t $THREADS|-||echo16k CPU vs epoll"
+	"echo16k|echo 16 KB × 10 conns, $THREADS threads|tps|round trips/s|hsvr-echo-N|libevent-echo|raw libevent echo (1 thread)|-||echo16k trips/s vs libevent"
+	"hello|HTTP keep-alive hello, wrk 100 conns|rps|requests/s|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|ge|1.0|hello req/s vs nginx"
+	"hello|HTTP keep-alive hello, wrk 100 conns|cpu_us|µs server CPU/request|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|le|1.0|hello CPU vs nginx"
+	"hello|HTTP keep-alive hello, wrk 100 conns|rps|requests/s|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||hello req/s vs evhttp"
+	"hello|HTTP keep-alive hello, wrk 100 conns|cpu_us|µs server CPU/request|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||hello CPU vs evhttp"
+	"big|HTTP 1 MB body, ab -n $AB_BIG_N -c 100|rps|requests/s|hsvr-http-1mb|nginx-1mb|nginx sendfile, $THREADS workers|ge|1.0|1MB req/s vs nginx"
+	"big|HTTP 1 MB body, ab -n $AB_BIG_N -c 100|cpu_us|µs server CPU/request|hsvr-http-1mb|nginx-1mb|nginx sendfile, $THREADS workers|-||1MB CPU vs nginx"
+	"big|HTTP 1 MB body, ab -n $AB_BIG_N -c 100|rps|requests/s|hsvr-http-1mb|libevent-http-1mb|libevent evhttp (1 thread)|-||1MB req/s vs evhttp"
+	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|ge|1.0|conn/s vs nginx"
+	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|cpu_us|µs server CPU/connection|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|-||conn CPU vs nginx"
+	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||conn/s vs evhttp"
+	"idle|$IDLE_CONNS idle connections, 1 thread|rss_kb|kB resident (total)|hsvr-echo-1|libevent-echo|raw libevent echo|le|1.0|idle RSS vs libevent"
+	"idle|$IDLE_CONNS idle connections, 1 thread|bpc|bytes/connection (RSS delta)|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle B/conn vs libevent"
+	"idle|$IDLE_CONNS idle connections, 1 thread|bpc|bytes/connection (RSS delta)|hsvr-echo-1|epoll-1|epoll limit -t 1|-||idle B/conn vs epoll"
+	"idle|$IDLE_CONNS idle connections, 1 thread|pss_kb|kB PSS (total)|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle PSS vs libevent"
+	"idle|$IDLE_CONNS idle connections, 1 thread|abpc|anonymous bytes/connection|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle anon B/conn vs libevent"
+	"idle|$IDLE_CONNS idle connections, $THREADS threads|rss_kb|kB resident (total)|hsvr-echo-N|libevent-echo|raw libevent echo (1 thread)|-||idle RSS ${THREADS}t vs libevent"
+	"start|start to listening (hsvr-echo -n $THREADS)|listen_ms|ms|hsvr-echo-N|@$START_BUDGET_MS|budget $START_BUDGET_MS ms|le|1.0|start vs 50 ms"
+	"start|start to listening|listen_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo|-||listen vs libevent"
+	"start|start to first echo|serve_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo|-||first echo vs libevent"
+	"start|exec + dynamic linking alone (--version)|exec_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo (-h)|-||exec vs libevent"
+	"start|SIGTERM to exit, 100 idle clients|exit_ms|ms|hsvr-echo-N|@$START_BUDGET_MS|budget $START_BUDGET_MS ms|le|1.0|exit vs 50 ms"
+)
+
+HIGHER_BETTER=" tps rps "
+
+report() {
+	local md=$OUT/RESULTS.md png=$OUT/results.png dat=$TMP/chart.dat
+	local line wl label metric unit hs an alabel op tgt clabel hv av ratio met range adv tadv cls
+	local when
+	when=$(date -u '+%Y-%m-%d %H:%M UTC')
+	mkdir -p "$OUT"
+	: >"$dat"
+	{
+		echo "# hsvr benchmark results"
+		echo
+		echo "Written by \`bench/run.sh\` ($( ((QUICK)) && echo 'QUICK mode: NOT a real run' || echo 'full run')) on $when, in $((SECONDS / 60)) min $((SECONDS % 60)) s."
+		echo
+		echo "| | |"
+		echo "|---|---|"
+		echo "| machine | $NPROC CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) |"
+		echo "| kernel | $(uname -srm) |"
+		echo "| hsvr | $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown), built \`CFLAGS='-O2 -g' --disable-shared\` with $(${CC:-cc} --version | head -n 1) |"
+		echo "| libevent | $(pkg-config --modversion libevent_core 2>/dev/null || echo unknown) |"
+		echo "| nginx | $([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/^nginx version: //' || echo 'not installed: nginx rows empty') |"
+		echo "| load generators | $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), ab $(ab -V 2>/dev/null | awk '/Version/ { print $5 }' | tr -d ,), bench/echo-load |"
+		echo "| load average | $LOADAVG at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min) |"
+		echo "| rounds | $ROUNDS per comparison ($((ROUNDS * 3)) for start/stop), servers alternating (order rotated each round), each server started fresh on a fresh port per round; median of the rounds |"
+		echo "| timed loads | echo: ${WARM} s warm-up then $DUR s measured; wrk: $DUR s; ab: fixed request counts |"
+		echo "| threads | multi-threaded servers: $THREADS (= nproc) worker threads / nginx workers; load generators share the same $NPROC CPUs |"
+		echo
+		if awk -v l="${LOADAVG%% *}" -v e="$(cut -d' ' -f1 /proc/loadavg)" -v n="$NPROC" 'BEGIN { exit !(l > n || e > n) }'; then
+			echo "**The machine was busy with other work during this run** (load average above its $NPROC CPUs): absolute throughputs are low and start/stop times inflated (the exec-only row shows how much), and single rounds vary widely (see the per-round ranges). The ratios, measured side by side, are the figures to read; the counted profile (\`bench/profile.sh\`: instructions and system calls per unit of work) does not depend on load."
+			echo
+		fi
+		echo "The machine is shared and noisy: read the ratios (hsvr ÷ anchor, both measured in the same rounds), not the absolute figures. Server CPU is utime+stime of the server's process tree from \`/proc/PID/stat\` (100 Hz ticks) across the measured interval, divided by the round trips or requests completed in it."
+		echo
+		echo "## Results"
+		echo
+		echo "Ratio = hsvr median ÷ anchor median; the range is the lowest and highest of the per-round ratios. Rows without a target are for information."
+		echo
+		echo "| workload | metric | hsvr | anchor | anchor figure | ratio (per-round range) | target | target met? |"
+		echo "|---|---|---:|---|---:|---|---|---|"
+		for line in "${COMPARISONS[@]}"; do
+			IFS='|' read -r wl label metric unit hs an alabel op tgt clabel <<<"$line"
+			hv=$(med "$wl" "$hs" "$metric")
+			if [[ $an == @* ]]; then
+				av=${an#@}
+				range=""
+			else
+				av=$(med "$wl" "$an" "$metric")
+				range=$(rrange "$wl" "$hs" "$an" "$metric")
+			fi
+			# A workload that did not run is left out.
+			[[ -n $hv ]] || continue
+			if [[ -z $av ]]; then
+				ratio="—" met="not measured"
+			else
+				ratio=$(awk -v a="$hv" -v b="$av" 'BEGIN { printf "%.2f", a / b }')
+				case $op in
+				le) met=$(awk -v r="$ratio" -v t="$tgt" 'BEGIN { print (r <= t) ? "**yes**" : "**NO**" }') ;;
+				ge) met=$(awk -v r="$ratio" -v t="$tgt" 'BEGIN { print (r >= t) ? "**yes**" : "**NO**" }') ;;
+				*) met="(info)" ;;
+				esac
+			fi
+			case $op in
+			le) tdesc="≤ $tgt ×" ;;
+			ge) tdesc="≥ $tgt ×" ;;
+			*) tdesc="" ;;
+			esac
+			printf '| %s | %s | %s | %s | %s | %s%s | %s | %s |\n' "$label" "$unit" "$(fmt "$hv")" \
+				"$alabel" "$(fmt "$av")" "$ratio" "${range:+ ($range)}" "$tdesc" "$met"
+			# Chart: hsvr's advantage (>1: hsvr better) and the target's.
+			if [[ $ratio != "—" ]]; then
+				if [[ $HIGHER_BETTER == *" $metric "* ]]; then
+					adv=$ratio
+					tadv=${tgt:-NaN}
+				else
+					adv=$(awk -v r="$ratio" 'BEGIN { printf "%.3f", (r > 0 ? 1 / r : 0) }')
+					tadv=$(awk -v t="$tgt" 'BEGIN { if (t == "") print "NaN"; else printf "%.3f", 1 / t }')
+				fi
+				cls=$([[ $op == - ]] && echo 2 || echo 1)
+				printf '"%s"\t%s\t%s\t%s\n' "$clabel" "$adv" "$tadv" "$cls" >>"$dat"
+			fi
+		done
+		echo
+		echo "![hsvr relative to each anchor](results.png)"
+		echo
+		echo "The chart shows hsvr's advantage over each anchor: the ratio for throughput, its inverse for CPU, memory and time, so that above 1 always means hsvr did better; a dot marks what the target asks for."
+		echo
+		echo "## Medians per server"
+		echo
+		echo "| workload | server | round trips or requests/s | µs server CPU per trip/request | server CPU use (cores) | RSS kB | PSS kB | bytes/conn (RSS) | bytes/conn (anon) | exec ms | listen ms | first echo ms | exit ms | errors |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		awk -F'\t' '!seen[$1 FS $2]++ { print $1 "\t" $2 }' "$RAW" | while IFS=$'\t' read -r wl hs; do
+			local tp
+			tp=$(med "$wl" "$hs" tps)
+			[[ -n $tp ]] || tp=$(med "$wl" "$hs" rps)
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$wl" "$hs" \
+				"$(fmt "$tp")" "$(fmt "$(med "$wl" "$hs" cpu_us)")" "$(fmt "$(med "$wl" "$hs" util)")" \
+				"$(fmt "$(med "$wl" "$hs" rss_kb)")" "$(fmt "$(med "$wl" "$hs" pss_kb)")" \
+				"$(fmt "$(med "$wl" "$hs" bpc)")" "$(fmt "$(med "$wl" "$hs" abpc)")" "$(fmt "$(med "$wl" "$hs" exec_ms)")" \
+				"$(fmt "$(med "$wl" "$hs" listen_ms)")" "$(fmt "$(med "$wl" "$hs" serve_ms)")" \
+				"$(fmt "$(med "$wl" "$hs" exit_ms)")" "$(awk -F'\t' -v w="$wl" -v s="$hs" '$1 == w && $2 == s && $4 == "errors" { n += $5 } END { print n + 0 }' "$RAW")"
+		done
+		echo
+		echo "## The servers and how they were run"
+		echo
+		echo "- **hsvr**: \`examples/hsvr-echo\` and \`examples/hsvr-http\` as shipped, linked statically with libhsvr built \`-O2 -g\`; \`-x\` (foreground), \`-i 127.0.0.1\`, \`-m\` above the connection count, \`-T\` long enough that no idle client times out. \`--pidfile\` in the run's temporary directory. \`-n 1\` in the one-thread rows, \`-n $THREADS\` elsewhere. Started as $( ((EUID == 0)) && echo 'root, hsvr runs as a supervisor and an unprivileged serving process' || echo "$(id -un)"); CPU time and RSS are always summed over a server's whole process tree (hsvr's supervisor and serving process, nginx's master and workers)."
+		echo "- **raw libevent echo** (\`bench/echo-libevent.c\`): single-threaded, the libevent book's evconnlistener + bufferevent echo (\`evbuffer_add_buffer(output, input)\` in the read callback), libevent's default 4 KB reads and writes. **TCP_NODELAY is set on every accepted socket** (without it a multi-segment echo waits ~40 ms for a delayed ACK), and the listen backlog is 1024 (hsvr's default) instead of libevent's 128."
+		echo "- **libevent evhttp** (\`bench/http-libevent.c\`): single-threaded evhttp responder, the body added by reference (no copy per request)."
+		echo "- **epoll limit** (\`bench/echo-epoll.c\`): the main thread accepts on one shared listener and hands connections round robin to \`-t\` epoll threads; each readiness: one \`read\` of up to 64 KB, \`write\` it back; only a short write is kept (and reading paused until it drains). TCP_NODELAY set."
+		echo "- **nginx**: Debian's package, our own configuration (generated per run, shown below for one of them): \`worker_processes $THREADS\`, \`access_log off\`, \`keepalive_requests 1000000\`, hello as \`return 200 \"Hello, world\\n\"\`, the 1 MB body (1,000,000 bytes, as hsvr-http's default) as a static file with \`sendfile on; tcp_nopush on\`; run as \`nginx -p DIR -c DIR/nginx.conf -g 'daemon off; master_process on;'\`, error log in the run's temporary directory."
+		echo "- **loads**: only 127.0.0.1. \`bench/echo-load\` keeps one message in flight per connection and checks the byte count of every echo (a mismatch stops the run); each echo server is first checked with content verification (\`-V\`, a '!' accepted in place of any byte). HTTP servers are checked with one \`curl\` GET (status 200 and body length) before their first round; ab's document length is checked each round."
+		echo "- **idle**: $IDLE_CONNS connections each send one 17-byte line and read its echo; the server's memory (summed over its process tree) before the first connection and 0.5 s after the last echo: VmRSS (the target's figure; a shared-library page mapped by hsvr's supervisor and its serving process counts twice), PSS (shared pages divided among the processes that map them) and RssAnon (memory the server wrote); bytes/connection = the difference ÷ $IDLE_CONNS."
+		echo "- **start/stop** (\`bench/startstop.c\`): fork+exec to the first completed connect() (polled every 0.1 ms), to the first echo, then 100 clients connected and echoed once stay idle while SIGTERM is sent: time to the process's exit. \"exec\" is fork to exit of the same binary run with \`--version\` (the anchors: \`-h\`), i.e. exec and dynamic linking alone. The libevent anchor rows are for comparison only."
+		echo
+		echo "### Commands (PORT and PID differ every run)"
+		echo
+		echo '```'
+		awk -F'\t' '{ printf "%-9s %-25s %s\n", $1, $2, $3 }' "$CMDS"
+		echo '```'
+		if [[ -n $(ls "$TMP"/nginx-*/nginx.conf 2>/dev/null) ]]; then
+			echo
+			echo "<details><summary>nginx.conf (the 1 MB variant; the hello variant has <code>return 200 \"Hello, world\\n\";</code> in place of try_files)</summary>"
+			echo
+			echo '```nginx'
+			sed "s#$TMP#TMPDIR#g" "$(grep -l try_files "$TMP"/nginx-*/nginx.conf 2>/dev/null | head -n 1 || ls "$TMP"/nginx-*/nginx.conf | head -n 1)"
+			echo '```'
+			echo
+			echo "</details>"
+		fi
+		echo
+		echo "## Appendix: every round"
+		echo
+		echo "<details><summary>raw figures (workload, server, round, metric, value)</summary>"
+		echo
+		echo "| workload | server | round | metric | value |"
+		echo "|---|---|---:|---|---:|"
+		sort -t$'\t' -k1,1 -k4,4 -k2,2 -k3,3n "$RAW" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
+		echo
+		echo "</details>"
+	} >"$md.tmp"
+	mv "$md.tmp" "$md"
+	say "wrote $md"
+	if command -v gnuplot >/dev/null 2>&1 && [[ -s $dat ]]; then
+		if gnuplot -e "datafile='$dat'; outfile='$png.tmp'; subtitle='$when, $NPROC CPUs$( ((QUICK)) && echo ', QUICK mode')'" "$top/bench/results.gp" 2>"$TMP/gnuplot.log"; then
+			mv "$png.tmp" "$png"
+			say "wrote $png"
+		else
+			cat "$TMP/gnuplot.log" >&2
+			say "gnuplot failed: no chart"
+		fi
+	else
+		say "no gnuplot or no data: no chart"
+	fi
+}
+
+# ------------------------------------------------------------ main
+
+want() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
+
+[[ $(uname -s) == Linux ]] || die "Linux only (epoll, /proc)"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if (($(ulimit -n) < IDLE_CONNS + 100)); then
+	IDLE_CONNS=$(($(ulimit -n) - 200))
+	say "descriptor limit $(ulimit -n): idle test with $IDLE_CONNS connections"
+fi
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+install_packages
+NGINX=$(command -v nginx 2>/dev/null || true)
+[[ -n $NGINX || ! -x /usr/sbin/nginx ]] || NGINX=/usr/sbin/nginx
+[[ -n $NGINX ]] || say "no nginx: its rows stay empty"
+build
+if [[ $ONLY == build ]]; then
+	say "built in $BUILD"
+	exit 0
+fi
+HZ=$("$B/procstat" hz)
+say "rounds $ROUNDS, $DUR s loads, $THREADS threads, results to $OUT"
+for w in $ALL_WORKLOADS; do
+	if want "$w"; then
+		say "---- $w"
+		"wl_$w"
+	fi
+done
+report
