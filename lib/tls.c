@@ -306,11 +306,16 @@ static ssize_t
 tls_write(struct hsvr_conn *c, const void *buf, size_t len)
 {
 	size_t n;
+	ssize_t r;
 
 	errno = 0;
 	if (SSL_write_ex(c->ssl, buf, len, &n) == 1)
 		return (ssize_t)n;
-	return result(c, 0);
+	if ((r = result(c, 0)) == 0) {
+		errno = EPIPE;  /* the peer is gone: a write cannot end well */
+		return -1;
+	}
+	return r;
 }
 
 static ssize_t
