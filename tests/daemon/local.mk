@@ -1,1 +1,31 @@
-# tests/daemon/local.mk - placeholder, owned by the daemon-tests author
+# tests/daemon/local.mk - the daemon tests (make check): a server that is a
+# well-behaved daemon, tested for real as root in private mount and pid
+# namespaces with a syslog daemon of their own (see tests/daemon/lib.sh).
+# Each test exits 77 (skipped) when not run as root, and only then.
+#
+#   t-dsrv     the test server (serv_* hooks tracing when and as whom they
+#              run; a line protocol to query, load, hold or crash it)
+#   t-dclient  the client side: free ports, connect and wait, commands,
+#              checked bulk transfers, HTTP, an sd_notify socket
+#   t-dinit    init of a test's pid namespace: reaps and records daemons
+
+DAEMON_TESTS = \
+	tests/daemon/startup.sh \
+	tests/daemon/privdrop.sh \
+	tests/daemon/pidfile.sh \
+	tests/daemon/syslog.sh \
+	tests/daemon/drain.sh \
+	tests/daemon/reload.sh \
+	tests/daemon/crash.sh \
+	tests/daemon/notify.sh \
+	tests/daemon/initscript.sh \
+	tests/daemon/service.sh
+
+TESTS += $(DAEMON_TESTS)
+check_PROGRAMS += tests/daemon/t-dsrv tests/daemon/t-dclient tests/daemon/t-dinit
+EXTRA_DIST += tests/daemon/lib.sh $(DAEMON_TESTS)
+
+tests_daemon_t_dsrv_SOURCES = tests/daemon/dsrv.c tests/daemon/dpattern.h
+tests_daemon_t_dsrv_LDADD = libhsvr.la
+tests_daemon_t_dclient_SOURCES = tests/daemon/dclient.c tests/daemon/dpattern.h
+tests_daemon_t_dinit_SOURCES = tests/daemon/dinit.c

@@ -1,0 +1,142 @@
+#!/bin/bash
+# tests/daemon/drain.sh - a clean and bounded stop:
+#  - SIGTERM during a 100 MB transfer to a slow reader: the listener closes
+#    at once (a new connection is refused while the transfer goes on),
+#    serv_on_drain runs for the session, the transfer completes (every
+#    byte checked), then TYP_TERM, serv_exit, the statistics, the pidfile
+#    removed, and the supervisor exits 0;
+#  - --drain-timeout 1 with a session serv_on_drain leaves open (SIGINT
+#    this time): the server closes it and exits 0 after about 1 s;
+#  - -t: SIGTERM stops at once, without serv_on_drain, yet in order
+#    (TYP_TERM for each session, serv_exit, statistics, pidfile removed);
+#  - a second SIGTERM during a drain stops at once.
+
+# ck and bash -c evaluate their single-quoted conditions themselves, with
+# variables set here, and functions run through check: shellcheck sees
+# none of it.
+# shellcheck disable=SC2016,SC2034,SC2317 source-path=SCRIPTDIR
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+dt_enter "$@"
+
+T=$DT_TMP
+mkdir "$T/pid"
+SIZE=100000000
+# "At once", in centiseconds: well below the default 30 s drain, with room
+# for a loaded machine and the sanitizers.
+quick=$((SCALE > 4 ? 2000 : 500 * SCALE))
+
+# --------------------------------- 1. SIGTERM during a long transfer
+port=$(free_port)
+: >"$T/trace"
+must "started" dsrv_start "$T/pid/drain.pid" -p "$port" -i 127.0.0.1 -f "$T/trace"
+# 32 KiB, then 0.5 ms of sleep: at most ~60 MB/s, so the server is paced by
+# S_send's -4 and the transfer takes a few seconds.
+"$DCLIENT" fetch "$port" "$SIZE" 500 10000000 "$T/mark" >"$T/fetch.out" 2>&1 &
+fetch=$!
+must "the transfer is under way (10 MB received)" wait_for 30 test -e "$T/mark"
+kill -TERM "$SUP"
+"$DCLIENT" wait "$port" refused 5
+refused=$?
+fetching=1
+alive "$fetch" || fetching=0
+check "during the drain, a new connection is refused" [ "$refused" -eq 0 ]
+check "... while the transfer still runs" [ "$fetching" -eq 1 ]
+check "the transfer completes" wait_for 60 gone "$fetch"
+wait "$fetch"
+rc=$?
+check "every one of the $SIZE bytes arrived, right ($(cat "$T/fetch.out"))" [ "$rc" -eq 0 ]
+check "the supervisor exits after the drain" wait_for 10 gone "$SUP"
+check "the supervisor exited 0 ($(wait_reaped "$SUP"))" [ "$(reaped "$SUP")" = exit=0 ]
+check "the pidfile is removed" [ ! -e "$T/pid/drain.pid" ]
+drain=$(trace_line "$T/trace" drain)
+ck "serv_on_drain ran once, for the busy session ($drain)" \
+	'[[ $(grep -c "^drain " "$T/trace") -eq 1 && $(field "$drain" busy) == 1 ]]'
+id=$(field "$drain" id)
+term=$(grep "^term .* id=$id " "$T/trace")
+check "TYP_TERM for it, after all $SIZE bytes" [ "$(field "$term" tx)" = "$SIZE" ]
+exitl=$(trace_line "$T/trace" exit)
+ck "serv_exit ran, after TYP_TERM" '[[ -n $exitl && $(field "$exitl" t) -gt $(field "$term" t) ]]'
+check "the log: 'stopping: draining 1 connections'" syslog_has "dsrv\[$SRV\]: stopping: draining 1 connections"
+check "the log: the final statistics" syslog_has "dsrv\[$SRV\]: statistics: session_gauge=0 .* txoctet=$SIZE"
+check "the log: 'stopped', then 'exiting'" wait_for 5 syslog_has "dsrv\[$SUP\]: exiting"
+check "no drain timeout" bash -c '! grep -q "drain timeout" "$1"' _ "$T/syslog"
+
+# ----------------------------------------- 2. the drain is bounded
+port=$(free_port)
+: >"$T/trace2"
+"$DSRV" -x -p "$port" -i 127.0.0.1 --drain-timeout 1 -f "$T/trace2" 2>"$T/fg2.err" &
+fg=$!
+dt_daemons+=("$fg")
+must "--drain-timeout 1: started" ready "$port"
+"$DCLIENT" hold "$port" keep >"$T/hold2.out" 2>&1 &
+hold=$!
+must "--drain-timeout 1: a session held open" wait_for 10 grep -q '^held' "$T/hold2.out"
+t0=$(now_cs)
+kill -INT "$fg"
+fg_stop_rc=0
+wait_for 10 gone "$fg" || fg_stop_rc=124
+t1=$(now_cs)
+if ((fg_stop_rc == 0)); then wait "$fg" || fg_stop_rc=$?; else fg_stop "$fg" 1 || true; fi
+check "--drain-timeout 1: SIGINT, exit 0 (got $fg_stop_rc)" [ "$fg_stop_rc" -eq 0 ]
+ck "--drain-timeout 1: it took about 1 s ($((t1 - t0))0 ms)" \
+	'((t1 - t0 >= 90 && t1 - t0 <= 100 + 200 * SCALE))'
+check "--drain-timeout 1: the held session was asked (serv_on_drain)" \
+	[ "$(field "$(trace_line "$T/trace2" drain)" keep)" = 1 ]
+check "--drain-timeout 1: then closed" wait_for 5 grep -q '^eof' "$T/hold2.out"
+ck "--drain-timeout 1: TYP_TERM and serv_exit ran" \
+	'grep -q "^term " "$T/trace2" && grep -q "^exit " "$T/trace2"'
+check "--drain-timeout 1: logged" grep -q "drain timeout" "$T/fg2.err"
+wait_for 5 gone "$hold"
+
+# -------------------------------------------------------------- 3. -t
+port=$(free_port)
+: >"$T/trace3"
+"$DSRV" -x -t -p "$port" -i 127.0.0.1 --pidfile "$T/pid/t.pid" -f "$T/trace3" 2>"$T/fg3.err" &
+fg=$!
+dt_daemons+=("$fg")
+must "-t: started" ready "$port"
+"$DCLIENT" hold "$port" keep >"$T/hold3.out" 2>&1 &
+hold=$!
+must "-t: a session held open" wait_for 10 grep -q '^held' "$T/hold3.out"
+t0=$(now_cs)
+fg_stop "$fg" 5
+rc=$?
+t1=$(now_cs)
+check "-t: SIGTERM, exit 0 (got $rc)" [ "$rc" -eq 0 ]
+check "-t: at once, not after the 30 s drain ($((t1 - t0))0 ms)" [ $((t1 - t0)) -le "$quick" ]
+check "-t: no serv_on_drain" bash -c '! grep -q "^drain " "$1"' _ "$T/trace3"
+check "-t: TYP_TERM for the session" grep -q '^term ' "$T/trace3"
+check "-t: serv_exit ran" grep -q '^exit ' "$T/trace3"
+check "-t: the statistics" grep -q '^accept_counter=' "$T/fg3.err"
+check "-t: the pidfile is removed" [ ! -e "$T/pid/t.pid" ]
+check "-t: the held connection was closed" wait_for 5 grep -q '^eof' "$T/hold3.out"
+wait_for 5 gone "$hold"
+
+# --------------------------------------------- 4. a second SIGTERM
+port=$(free_port)
+: >"$T/trace4"
+"$DSRV" -x -p "$port" -i 127.0.0.1 -f "$T/trace4" 2>"$T/fg4.err" &
+fg=$!
+dt_daemons+=("$fg")
+must "second SIGTERM: started" ready "$port"
+"$DCLIENT" hold "$port" keep >"$T/hold4.out" 2>&1 &
+hold=$!
+must "second SIGTERM: a session held open" wait_for 10 grep -q '^held' "$T/hold4.out"
+kill -TERM "$fg"
+check "second SIGTERM: the first one drains (new connections refused)" "$DCLIENT" wait "$port" refused 5
+sleep 0.5
+check "second SIGTERM: still draining half a second later" alive "$fg"
+t0=$(now_cs)
+fg_stop "$fg" 5
+rc=$?
+t1=$(now_cs)
+check "second SIGTERM: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+check "second SIGTERM: at once, not after the 30 s drain ($((t1 - t0))0 ms)" [ $((t1 - t0)) -le "$quick" ]
+check "second SIGTERM: the held connection was closed" wait_for 5 grep -q '^eof' "$T/hold4.out"
+ck "second SIGTERM: TYP_TERM and serv_exit ran" \
+	'grep -q "^term " "$T/trace4" && grep -q "^exit " "$T/trace4"'
+wait_for 5 gone "$hold"
+
+dt_finish
