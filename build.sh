@@ -16,13 +16,15 @@ set -euo pipefail
 # (bench/run.sh installs what the benchmarks need besides).  libsystemd-dev
 # is optional to configure; listed so that every machine builds sd_notify.
 # openssl makes the TLS tests' certificates; busybox is the syslogd of the
-# daemon tests (tests/daemon/lib.sh).
+# daemon tests (tests/daemon/lib.sh); systemd brings systemd-analyze, which
+# verifies the unit (no systemd runs: packages start no services here), and
+# shellcheck checks the instantiated service scripts.
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libssl-dev libbsd-dev libsystemd-dev
 	git ca-certificates openssl mandoc file
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
-	busybox
+	busybox systemd shellcheck
 )
 
 JOBS=2
