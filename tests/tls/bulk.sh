@@ -1,0 +1,101 @@
+#!/bin/bash
+# tests/tls/bulk.sh - large transfers over TLS arrive intact (byte by byte
+# and by SHA-256): 10 MB from the server to a slow reader, so that S_send
+# says -4 and TYP_SENDABLE resumes it (back-pressure); 10 MB to the server;
+# 10 MB echoed both ways at once; echoes of 2 to 10 MB to clients that
+# read only once they sent everything (the output waits in the server's
+# queue); TLS 1.2 and 1.3, several at a time, with
+# and without --tls-keep-buffers; a TLS 1.3 key update during an echo; and
+# what arrives in one burst, more than one TYP_READ holds (64000 bytes),
+# is all delivered without waiting for more.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+t_setup
+
+MB10=10000000
+C=$PKI/server.crt K=$PKI/server.key
+
+must "t-tsrv starts" 'ioc B -c "$C" -k "$K"'
+
+# Four 10 MB transfers at once, on both workers.
+printf '!gen %s 11\n' $MB10 | tls "$B_PORT" --tls 1.3 --slow --rcvbuf 32768 >"$T/gen13" &
+g13=$!
+printf '!gen %s 12\n' $MB10 | tls "$B_PORT" --tls 1.2 --slow --rcvbuf 32768 >"$T/gen12" &
+g12=$!
+printf '!sink %s 13\n' $MB10 | tls "$B_PORT" --tls 1.3 >"$T/sink13" &
+s13=$!
+printf '!echo %s 14\n' $MB10 | tls "$B_PORT" --tls 1.2 >"$T/echo12" &
+e12=$!
+wait $g13 $g12 $s13 $e12
+
+for f in gen13 gen12; do
+	out=$(<"$T/$f")
+	ck "$f: 10 MB to a slow reader arrive intact (SHA-256)" 'has "$out" "GEN-OK n=$MB10 "'
+	has "$out" GEN-OK || say "$(line_of "$out" GEN-)"
+	lport=$(field "$(line_of "$out" CONNECTED)" lport)
+	id=$(field "$(grep "port=$lport " "$T/B.out" | line_of "$(cat)" ACCEPT)" id)
+	done_line=$(grep "^GEN-DONE id=$id " "$T/B.out")
+	ck "$f: under back-pressure: S_send said -4, TYP_SENDABLE resumed it ($done_line)" \
+		'[[ $(field "$done_line" refused) -ge 1 && $(field "$done_line" sendables) -ge 1 ]]'
+done
+out=$(<"$T/sink13")
+ck "sink13: 10 MB to the server arrive intact (SHA-256 computed by the server)" 'has "$out" "SINK-OK n=$MB10 "'
+has "$out" SINK-OK || say "$(line_of "$out" SINK-)"
+out=$(<"$T/echo12")
+ck "echo12: 10 MB echoed while sending arrive intact" 'has "$out" "ECHO-OK n=$MB10 "'
+has "$out" ECHO-OK || say "$(line_of "$out" ECHO-)"
+
+# Echoes to clients that send everything before they read (and read
+# slowly): the output waits in the server's queue, short of the high mark
+# for the smaller ones, beyond it (S_send -4, TYP_SENDABLE) for the larger.
+pids=()
+for n in 2000000 2500000 3000000 3500000 10000000; do
+	for v in 1.2 1.3; do
+		printf '!echo %s 3%s late\n' "$n" "${v/./}" |
+			tls "$B_PORT" --tls "$v" --rcvbuf 32768 --timeout "$((3 * SCALE))" >"$T/late.$n.$v" &
+		pids+=($!)
+	done
+done
+wait "${pids[@]}"
+for n in 2000000 2500000 3000000 3500000 10000000; do
+	for v in 1.2 1.3; do
+		out=$(<"$T/late.$n.$v")
+		ck "TLS $v: $n bytes echoed to a client that reads only after sending all, intact" \
+			'has "$out" "ECHO-OK n=$n "'
+		has "$out" ECHO-OK || say "$(line_of "$out" ECHO-)"
+	done
+done
+
+out=$(printf '!keyupdate\n!echo 2000000 15\nINFO\n' | tls "$B_PORT" --tls 1.3)
+ck "TLS 1.3 key update requested by the client, then 2 MB echoed intact" \
+	'has "$out" "KEYUPDATE 1" && has "$out" "ECHO-OK n=2000000 " && has "$out" "INFO id="'
+
+# The server's worker sleeps while the next request and its data (65000
+# bytes, more than one TYP_READ) pile up in its socket: after the first
+# 64000 bytes, the rest is already decrypted inside OpenSSL and the socket
+# has nothing more to say.
+for v in 1.3 1.2; do
+	out=$(printf 'SLEEP 300\n!sink 65000 16\n' | tls "$B_PORT" --tls "$v" --timeout "$((3 * SCALE))")
+	ck "TLS $v: 65000 bytes that arrived in one burst are all delivered" 'has "$out" "SINK-OK n=65000 "'
+	has "$out" SINK-OK || say "$(line_of "$out" SINK-)"
+	out=$(printf 'SLEEP 300\n!lines 2000 a-line-of-some-length-to-fill-the-records\n' |
+		tls "$B_PORT" --tls "$v" --timeout "$((3 * SCALE))")
+	ck "TLS $v: 2000 pipelined lines (96 kB in one burst) all answered" 'has "$out" "LINES-OK k=2000"'
+	has "$out" LINES-OK || say "$(line_of "$out" LINES-)"
+done
+
+out=$(printf 'STATS\n' | tls "$B_PORT")
+ck "B: no session left but the asking one, no failed handshake" \
+	'[[ $(field "$out" session_gauge) == 1 && $(field "$out" tls_handshake_error) == 0 ]]'
+srv_finish B
+
+must "t-tsrv starts with --tls-keep-buffers" 'ioc KB -c "$C" -k "$K" --tls-keep-buffers'
+printf '!gen %s 21\n' $MB10 | tls "$KB_PORT" --tls 1.3 --slow --rcvbuf 32768 >"$T/kgen" &
+kg=$!
+out=$(printf '!echo %s 22\n' $MB10 | tls "$KB_PORT" --tls 1.2)
+ck "--tls-keep-buffers: 10 MB echoed intact" 'has "$out" "ECHO-OK n=$MB10 "'
+wait $kg
+ck "--tls-keep-buffers: 10 MB to a slow reader intact" 'has "$(<"$T/kgen")" "GEN-OK n=$MB10 "'
+srv_finish KB
+
+t_finish

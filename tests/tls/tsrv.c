@@ -1,0 +1,594 @@
+/*
+ * tsrv.c - the TLS test server.  Built twice: t-tsrv on the serv_* hooks
+ * and the library's main() (run with -x -p PORT -c CERT -k KEY ...), and
+ * t-tsrv-low (TSRV_LOWLEVEL) on S_start with one CALLBACK_T:
+ *     t-tsrv-low PORT CERT KEY THREADS [ALPN|none]
+ *
+ * It speaks a line protocol over TLS; every request line gets exactly one
+ * reply line, except where said:
+ *   INFO           "INFO id=N version=V cipher=C alpn=A verified=0|1 peer=P"
+ *                  (S_tls_info of this session)
+ *   PID            "PID pid=N uid=N euid=N gid=N egid=N" of the serving process
+ *   STATS          "STATS tls_handshake_error=N accept_counter=N ..." (S_stats)
+ *   SLEEP MS       "SLEEPING", then the worker sleeps MS ms in the callback
+ *                  (lets a client's next data pile up in the socket)
+ *   GEN N SEED [close]  no reply line: N bytes of stream SEED (tpattern.h),
+ *                  pushed with back-pressure (S_send -4, TYP_SENDABLE), then
+ *                  S_close if "close"
+ *   SINK N         the next N bytes are data; "SUM n=N sha256=HEX" after them
+ *   ECHO N         the next N bytes are data, echoed back as they come (kept
+ *                  in a backlog while S_send says -4); no reply line
+ *   CLOSE          "BYE", then S_close
+ *   anything else  echoed back as it came, with its '\n'
+ * What it observes goes to stdout, one line per event (one write(2) each):
+ *   INIT, ACCEPT, TERM, TIMEOUT, DRAIN, GEN-DONE, SINK-DONE, ECHO-DONE, and
+ *   VIOLATION lines where the library broke a promise (the tests fail on
+ *   any).
+ * IoC options: --alpn LIST (serv_set_alpn in serv_init; default
+ * "h2,http/1.1", "none" for no call); --keep-on-drain (serv_on_drain leaves
+ * sessions open instead of S_close: they survive a reload until the client
+ * ends them or --drain-timeout).
+ */
+#include "hsvr.h"
+#include "tpattern.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define LINE_MAX_ 4096
+#define GEN_CHUNK 16384
+#define FLUSH_CHUNK 65536
+
+enum mode { M_LINE, M_SINK, M_ECHO };
+
+struct sess {
+	char line[LINE_MAX_];
+	size_t llen;
+	enum mode mode;
+	uint64_t remain;          /* M_SINK, M_ECHO: data bytes still due */
+	uint64_t total;
+	EVP_MD_CTX *md;           /* M_SINK */
+	unsigned long long app_rxoctet;
+	/* output that S_send refused (-4), in order */
+	unsigned char *backlog;
+	size_t blen, bcap, bmax;
+	/* GEN */
+	uint64_t gen_left, gen_off, gen_n, gen_seed;
+	int gen_close;
+	unsigned long refused, sendables;
+	int term_seen;
+};
+
+static const char *alpn_list = "h2,http/1.1";
+
+static void __attribute__((format(printf, 1, 2)))
+say(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof buf - 2)
+		n = (int)sizeof buf - 2;
+	buf[n++] = '\n';
+	(void)!write(STDOUT_FILENO, buf, (size_t)n);
+}
+
+static void
+info_text(SESSION *s, char *buf, size_t cap)
+{
+	S_TLS_INFO ti;
+	int rc = S_tls_info(s, &ti);
+
+	if (rc != 0) {
+		snprintf(buf, cap, "none rc=%d", rc);
+		return;
+	}
+	snprintf(buf, cap, "version=%s cipher=%s alpn=%s verified=%d peer=%s",
+	    ti.version, ti.cipher, ti.alpn, ti.verified, ti.peer);
+}
+
+/* Keep n bytes of refused output for TYP_SENDABLE. */
+static void
+keep(struct sess *st, const unsigned char *p, size_t n)
+{
+	size_t cap = st->bcap ? st->bcap : 65536;
+	unsigned char *nb;
+
+	while (cap < st->blen + n)
+		cap *= 2;
+	if (cap != st->bcap) {
+		if ((nb = realloc(st->backlog, cap)) == NULL) {
+			say("VIOLATION out of memory for a backlog of %zu", cap);
+			abort();
+		}
+		st->backlog = nb;
+		st->bcap = cap;
+	}
+	memcpy(st->backlog + st->blen, p, n);
+	st->blen += n;
+	if (st->blen > st->bmax)
+		st->bmax = st->blen;
+}
+
+/* Send in order: after what is kept, or now (kept if S_send says -4). */
+static void
+out(SESSION *s, struct sess *st, const void *p, size_t n)
+{
+	int r;
+
+	if (n == 0)
+		return;
+	if (st->blen > 0) {
+		keep(st, p, n);
+		return;
+	}
+	r = S_send(s, (unsigned char *)(uintptr_t)p, n);
+	if (r == S_ERR_CONGESTED) {
+		st->refused++;
+		keep(st, p, n);
+	} else if (r != S_OK && s->status == HSVR_ST_OPEN) {
+		say("VIOLATION id=%u S_send returned %d on an open session",
+		    s->id, r);
+	}
+}
+
+static void __attribute__((format(printf, 3, 4)))
+reply(SESSION *s, struct sess *st, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof buf - 2)
+		n = (int)sizeof buf - 2;
+	buf[n++] = '\n';
+	out(s, st, buf, (size_t)n);
+}
+
+/* Push the kept output; 1 when nothing is left. */
+static int
+flush_backlog(SESSION *s, struct sess *st)
+{
+	size_t done = 0, n;
+	int r;
+
+	while (done < st->blen) {
+		n = st->blen - done < FLUSH_CHUNK ? st->blen - done : FLUSH_CHUNK;
+		r = S_send(s, st->backlog + done, n);
+		if (r == S_ERR_CONGESTED) {
+			st->refused++;
+			break;
+		}
+		if (r != S_OK)
+			break;  /* closing: the rest can never go */
+		done += n;
+	}
+	if (done > 0 && done < st->blen)
+		memmove(st->backlog, st->backlog + done, st->blen - done);
+	st->blen -= done;
+	return st->blen == 0;
+}
+
+static void
+gen_pump(SESSION *s, struct sess *st)
+{
+	unsigned char buf[GEN_CHUNK];
+	size_t n;
+	int r;
+
+	while (st->gen_left > 0) {
+		n = st->gen_left < sizeof buf ? (size_t)st->gen_left : sizeof buf;
+		tp_fill(buf, st->gen_seed, st->gen_off, n);
+		r = S_send(s, buf, n);
+		if (r == S_ERR_CONGESTED) {
+			st->refused++;
+			return;         /* TYP_SENDABLE goes on */
+		}
+		if (r != S_OK) {
+			say("GEN-ABORTED id=%u at=%llu rc=%d", s->id,
+			    (unsigned long long)st->gen_off, r);
+			st->gen_left = 0;
+			return;
+		}
+		st->gen_off += n;
+		st->gen_left -= n;
+	}
+	say("GEN-DONE id=%u n=%llu refused=%lu sendables=%lu", s->id,
+	    (unsigned long long)st->gen_n, st->refused, st->sendables);
+	if (st->gen_close)
+		S_close(s);
+}
+
+static void
+hex(const unsigned char *d, size_t n, char *buf)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		buf[2 * i] = digits[d[i] >> 4];
+		buf[2 * i + 1] = digits[d[i] & 15];
+	}
+	buf[2 * n] = '\0';
+}
+
+static int
+parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	unsigned long long x;
+
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (*s == '\0' || errno != 0 || (*end != '\0' && *end != ' '))
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static void
+command(SESSION *s, struct sess *st, char *line, size_t len)
+{
+	char text[700], word[16];
+	unsigned long long gn, gseed;
+	uint64_t n, ms;
+	S_STATS sst;
+	struct timespec ts;
+
+	if (strcmp(line, "INFO") == 0) {
+		info_text(s, text, sizeof text);
+		reply(s, st, "INFO id=%u %s", s->id, text);
+	} else if (strcmp(line, "PID") == 0) {
+		reply(s, st, "PID pid=%ld uid=%ld euid=%ld gid=%ld egid=%ld",
+		    (long)getpid(), (long)getuid(), (long)geteuid(),
+		    (long)getgid(), (long)getegid());
+	} else if (strcmp(line, "STATS") == 0) {
+		if (S_stats(&sst) != 0) {
+			reply(s, st, "STATS none");
+			return;
+		}
+		reply(s, st, "STATS tls_handshake_error=%llu accept_counter=%llu "
+		    "session_gauge=%llu session_error=%llu discarded_octet=%llu "
+		    "discarded_packet=%llu",
+		    (unsigned long long)sst.tls_handshake_error,
+		    (unsigned long long)sst.accept_counter,
+		    (unsigned long long)sst.session_gauge,
+		    (unsigned long long)sst.session_error,
+		    (unsigned long long)sst.discarded_octet,
+		    (unsigned long long)sst.discarded_packet);
+	} else if (strncmp(line, "SLEEP ", 6) == 0 &&
+	    parse_u64(line + 6, &ms) == 0 && ms <= 5000) {
+		reply(s, st, "SLEEPING");
+		ts.tv_sec = (time_t)(ms / 1000);
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	} else if (strncmp(line, "GEN ", 4) == 0 &&
+	    sscanf(line + 4, "%llu %llu %15s", &gn, &gseed, word) >= 2) {
+		st->gen_n = st->gen_left = gn;
+		st->gen_off = 0;
+		st->gen_seed = gseed;
+		st->gen_close = strstr(line + 4, " close") != NULL;
+		st->refused = st->sendables = 0;
+		if (st->blen == 0)
+			gen_pump(s, st);
+	} else if (strncmp(line, "SINK ", 5) == 0 &&
+	    parse_u64(line + 5, &n) == 0) {
+		if ((st->md = EVP_MD_CTX_new()) == NULL ||
+		    EVP_DigestInit_ex(st->md, EVP_sha256(), NULL) != 1) {
+			say("VIOLATION cannot start a digest");
+			abort();
+		}
+		st->mode = M_SINK;
+		st->remain = st->total = n;
+	} else if (strncmp(line, "ECHO ", 5) == 0 &&
+	    parse_u64(line + 5, &n) == 0) {
+		st->mode = M_ECHO;
+		st->remain = st->total = n;
+		st->refused = st->sendables = 0;
+		st->bmax = 0;
+	} else if (strcmp(line, "CLOSE") == 0) {
+		reply(s, st, "BYE");
+		S_close(s);
+	} else {
+		line[len] = '\n';
+		out(s, st, line, len + 1);
+	}
+}
+
+static void
+data_done(SESSION *s, struct sess *st)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dl = 0;
+	char h[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (st->mode == M_SINK) {
+		EVP_DigestFinal_ex(st->md, d, &dl);
+		EVP_MD_CTX_free(st->md);
+		st->md = NULL;
+		hex(d, dl, h);
+		say("SINK-DONE id=%u n=%llu", s->id,
+		    (unsigned long long)st->total);
+		reply(s, st, "SUM n=%llu sha256=%s",
+		    (unsigned long long)st->total, h);
+	} else {
+		say("ECHO-DONE id=%u n=%llu refused=%lu sendables=%lu "
+		    "backlog_max=%zu", s->id, (unsigned long long)st->total,
+		    st->refused, st->sendables, st->bmax);
+	}
+	st->mode = M_LINE;
+}
+
+static void
+on_data(SESSION *s, struct sess *st, const unsigned char *p, size_t n)
+{
+	size_t i, take;
+	char *nl;
+
+	while (n > 0) {
+		if (st->mode != M_LINE) {
+			if (st->remain == 0) {
+				data_done(s, st);
+				continue;
+			}
+			take = n < st->remain ? n : (size_t)st->remain;
+			if (st->mode == M_SINK)
+				EVP_DigestUpdate(st->md, p, take);
+			else
+				out(s, st, p, take);
+			st->remain -= take;
+			p += take;
+			n -= take;
+			if (st->remain == 0)
+				data_done(s, st);
+			continue;
+		}
+		nl = memchr(p, '\n', n);
+		take = nl ? (size_t)((const unsigned char *)nl - p) + 1 : n;
+		for (i = 0; i < take; i++) {
+			if (p[i] == '\n' || st->llen == sizeof st->line - 2) {
+				while (st->llen > 0 &&
+				    st->line[st->llen - 1] == '\r')
+					st->llen--;
+				st->line[st->llen] = '\0';
+				command(s, st, st->line, st->llen);
+				st->llen = 0;
+				if (p[i] != '\n')
+					st->line[st->llen++] = (char)p[i];
+			} else {
+				st->line[st->llen++] = (char)p[i];
+			}
+		}
+		p += take;
+		n -= take;
+	}
+	if (st->mode != M_LINE && st->remain == 0)
+		data_done(s, st);
+}
+
+static struct sess *
+sess_of(SESSION *s, const char *event)
+{
+	struct sess *st = s->usr;
+
+	if (st == NULL)
+		say("VIOLATION id=%u %s before TYP_ACCEPT", s->id, event);
+	return st;
+}
+
+static void
+ev_accept(SESSION *s)
+{
+	char text[700];
+	struct sess *st;
+
+	if (s->usr != NULL)
+		say("VIOLATION id=%u second TYP_ACCEPT", s->id);
+	if ((st = calloc(1, sizeof *st)) == NULL)
+		abort();
+	s->usr = st;
+	info_text(s, text, sizeof text);
+	if (strncmp(text, "none", 4) == 0)
+		say("VIOLATION id=%u S_tls_info failed in TYP_ACCEPT", s->id);
+	say("ACCEPT id=%u port=%u %s", s->id, s->port, text);
+}
+
+static void
+ev_read(SESSION *s)
+{
+	struct sess *st = sess_of(s, "TYP_READ");
+
+	if (st == NULL)
+		return;
+	if (s->buff == NULL || s->blen == 0 || s->buff[s->blen] != '\0')
+		say("VIOLATION id=%u TYP_READ buff/blen", s->id);
+	st->app_rxoctet += s->blen;
+	on_data(s, st, s->buff, s->blen);
+}
+
+static void
+ev_sendable(SESSION *s)
+{
+	struct sess *st = sess_of(s, "TYP_SENDABLE");
+
+	if (st == NULL)
+		return;
+	st->sendables++;
+	if (flush_backlog(s, st) && st->gen_left > 0)
+		gen_pump(s, st);
+}
+
+static void
+ev_timeout(SESSION *s)
+{
+	say("TIMEOUT id=%u", s->id);
+}
+
+static void
+ev_term(SESSION *s)
+{
+	struct sess *st = sess_of(s, "TYP_TERM");
+
+	if (st == NULL)
+		return;
+	if (s->rxoctet != st->app_rxoctet)
+		say("VIOLATION id=%u TERM rxoctet=%zu but %llu delivered",
+		    s->id, s->rxoctet, st->app_rxoctet);
+	say("TERM id=%u port=%u rx=%zu rxoctet=%zu txoctet=%zu backlog=%zu",
+	    s->id, s->port, s->rx, s->rxoctet, s->txoctet, st->blen);
+	if (st->md != NULL)
+		EVP_MD_CTX_free(st->md);
+	free(st->backlog);
+	free(st);
+	s->usr = NULL;
+}
+
+#ifdef TSRV_LOWLEVEL
+
+static void
+callback(CTYPE type, SESSION *s)
+{
+	switch (type) {
+	case TYP_ACCEPT:
+		ev_accept(s);
+		break;
+	case TYP_READ:
+		ev_read(s);
+		break;
+	case TYP_TERM:
+		ev_term(s);
+		break;
+	case TYP_TIMEOUT:
+		ev_timeout(s);
+		break;
+	case TYP_SENDABLE:
+		ev_sendable(s);
+		break;
+	default:
+		say("VIOLATION event type %d", (int)type);
+		break;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	int port, threads, rc;
+
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: %s PORT CERT KEY THREADS [ALPN|none]\n",
+		    argv[0]);
+		return 2;
+	}
+	port = atoi(argv[1]);
+	threads = atoi(argv[4]);
+	if (argc == 6)
+		alpn_list = argv[5];
+	if (strcmp(alpn_list, "none") != 0)
+		serv_set_alpn(alpn_list);
+	say("INIT pid=%ld euid=%ld", (long)getpid(), (long)geteuid());
+	rc = S_start((uint16_t)port, 100, threads, callback, 1, argv[2],
+	    argv[3]);
+	say("S_START_RETURNED %d", rc);
+	return rc == 0 ? 0 : 1;
+}
+
+#else
+
+static int keep_on_drain;
+
+static int
+opt_alpn(const char *arg)
+{
+	alpn_list = arg;
+	return 0;
+}
+
+static int
+opt_keep(const char *arg)
+{
+	(void)arg;
+	keep_on_drain = 1;
+	return 0;
+}
+
+const struct serv_option *
+serv_options(void)
+{
+	static const struct serv_option opts[] = {
+		{ "alpn", 0, "LIST", "ALPN protocols (serv_set_alpn), or none",
+		    opt_alpn },
+		{ "keep-on-drain", 0, NULL, "leave sessions open on a drain",
+		    opt_keep },
+		{ NULL, 0, NULL, NULL, NULL }
+	};
+	return opts;
+}
+
+void
+serv_init(void)
+{
+	if (strcmp(alpn_list, "none") != 0)
+		serv_set_alpn(alpn_list);
+	say("INIT pid=%ld euid=%ld", (long)getpid(), (long)geteuid());
+}
+
+void
+serv_on_accept(SESSION *s)
+{
+	ev_accept(s);
+}
+
+void
+serv_on_read(SESSION *s)
+{
+	ev_read(s);
+}
+
+void
+serv_on_sendable(SESSION *s)
+{
+	ev_sendable(s);
+}
+
+void
+serv_on_timeout(SESSION *s)
+{
+	ev_timeout(s);
+}
+
+void
+serv_on_term(SESSION *s)
+{
+	ev_term(s);
+}
+
+void
+serv_on_drain(SESSION *s)
+{
+	say("DRAIN id=%u pid=%ld keep=%d", s->id, (long)getpid(),
+	    keep_on_drain);
+	if (!keep_on_drain)
+		S_close(s);
+}
+
+#endif
