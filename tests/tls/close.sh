@@ -16,7 +16,7 @@ C=$PKI/server.crt K=$PKI/server.key
 must "t-tsrv starts" 'ioc E -c "$C" -k "$K"'
 
 # term_of LPORT: the TYP_TERM line of the session from local port LPORT,
-# once it is there (at most WAIT s).
+# once it is there (at most 5 * SCALE s).
 term_of() {
 	wait_for 5 grep -q "^TERM id=[0-9]* port=$1 " "$T/E.out" || return 1
 	grep "^TERM id=[0-9]* port=$1 " "$T/E.out"
@@ -33,6 +33,9 @@ for v in 1.2 1.3; do
 	ck "TLS $v: S_close right after 10 MB under back-pressure: all of it, then close_notify" \
 		'has "$out" "GEN-OK n=10000000 " && has_line "$out" "EOF close_notify"'
 	has_line "$out" "EOF close_notify" || say "$(tail -n 2 <<<"$out")"
+	ck "TLS $v: ... the transfer met back-pressure (S_send -4, TYP_SENDABLE)" \
+		'backpressured E "$(field "$out" lport)"'
+
 
 	out=$(printf 'hello\n!shutdown\n' | tls "$E_PORT" --tls "$v")
 	ck "TLS $v: the client's close_notify is answered with the server's" \

@@ -255,6 +255,23 @@ count_in() {
 out_has() { grep -qF -- "$2" "$T/$1.out" 2>/dev/null; }
 err_has() { grep -qF -- "$2" "$T/$1.err" 2>/dev/null; }
 
+# session_id NAME LPORT: the id of server NAME's session from local port
+# LPORT (its ACCEPT line).
+session_id() {
+	local l
+	l=$(grep -m1 "^ACCEPT id=[0-9]* port=$2 " "$T/$1.out") || return 1
+	field "$l" id
+}
+
+# backpressured NAME LPORT: server NAME's GEN for the session from LPORT
+# met S_send -4 and went on after TYP_SENDABLE (its GEN-DONE line).
+backpressured() {
+	local id l
+	id=$(session_id "$1" "$2") || return 1
+	l=$(grep -m1 "^GEN-DONE id=$id " "$T/$1.out") || return 1
+	(($(field "$l" refused) >= 1 && $(field "$l" sendables) >= 1))
+}
+
 # tls PORT [OPTIONS...]: a t-tlsc session to PORT, stdin its script;
 # prints its output (stderr into $T/clients.err).
 tls() {
