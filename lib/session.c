@@ -281,6 +281,7 @@ void
 hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 {
 	ssize_t n = 0;
+	short want = 0;         /* what this call's own write waited for */
 
 	if (c->failed) {
 		lose(c, len);
@@ -289,6 +290,7 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 	if (c->out == NULL || evbuffer_get_length(c->out) == 0) {
 		c->tls_want = 0;
 		n = c->tp->write(c, data, len);
+		want = c->tls_want;
 		if (n < 0 && !would_block()) {
 			lose(c, len);
 			fail(c);
@@ -307,8 +309,11 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 		fail(c);
 		return;
 	}
-	/* TLS may need the peer's data before it can write: wait for that. */
-	want_write(c, c->tls_want != EV_READ);
+	/*
+	 * TLS may need the peer's data before it can write: wait for that.
+	 * Only this call's write says so; c->tls_want may be a read's.
+	 */
+	want_write(c, want != EV_READ);
 }
 
 static void
