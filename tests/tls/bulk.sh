@@ -68,6 +68,7 @@ done
 out=$(printf '!keyupdate\n!echo 2000000 15\nINFO\n' | tls "$B_PORT" --tls 1.3)
 ck "TLS 1.3 key update requested by the client, then 2 MB echoed intact" \
 	'has "$out" "KEYUPDATE 1" && has "$out" "ECHO-OK n=2000000 " && has "$out" "INFO id="'
+has "$out" ECHO-OK || say "$(line_of "$out" ECHO-)"
 
 # The server's worker sleeps while the next request and its data (65000
 # bytes, more than one TYP_READ) pile up in its socket: after the first

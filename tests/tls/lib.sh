@@ -156,13 +156,13 @@ free_port() { "$TLSC" freeport; }
 # srv_start NAME PROG ARG...: start PROG in the background, its stdout in
 # $T/NAME.out and stderr in $T/NAME.err, stdin from /dev/null; an ARG
 # @PORT@ becomes a free port.  Waits until the port listens (a fresh port
-# is tried again if it was taken meanwhile).  Sets PORT and NAME_PORT,
-# NAME_PID; 1 if the server did not come up.  (The listening socket must
-# be the server's own.)
+# is tried again if it was taken meanwhile).  Sets NAME_PORT and NAME_PID;
+# 1 if the server did not come up.  (The listening socket must be the
+# server's own.)
 srv_start() {
-	local name=$1 prog=$2 try a port pid args
+	local name=$1 prog=$2 a port pid args
 	shift 2
-	for try in 1 2 3; do
+	for _ in 1 2 3; do
 		port=$(free_port) || return 1
 		args=()
 		for a in "$@"; do args+=("${a//@PORT@/$port}"); done
@@ -171,7 +171,6 @@ srv_start() {
 		printf -v "${name}_PID" %s "$pid"
 		printf -v "${name}_PORT" %s "$port"
 		t_servers+=("$name")
-		PORT=$port
 		if wait_for 10 listens "$pid" "$port"; then
 			return 0
 		fi
@@ -427,15 +426,15 @@ hold_open() {
 hold() {
 	local reply
 	[[ -n ${HOLD[1]:-} ]] || { echo "(no session)"; return 1; }
-	printf '%s\n' "$1" >&"${HOLD[1]}" 2>/dev/null || { echo "(no session)"; return 1; }
+	printf '%s\n' "$1" 2>/dev/null 1>&"${HOLD[1]}" || { echo "(no session)"; return 1; }
 	IFS= read -r -t "$WAIT" reply <&"${HOLD[0]}" || { echo "(no reply)"; return 1; }
 	echo "$reply"
 }
 
 # hold_close: end the held session (close_notify) and wait for it.
 hold_close() {
-	local pid=${HOLD_PID:-}
-	[[ -n ${HOLD[1]:-} ]] && exec {HOLD[1]}>&-
+	local pid=${HOLD_PID:-} fd=${HOLD[1]:-}
+	[[ -n $fd ]] && exec {fd}>&-
 	[[ -n $pid ]] && wait_for 10 gone "$pid"
 	wait "$pid" 2>/dev/null
 	return 0
