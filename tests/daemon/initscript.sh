@@ -79,6 +79,9 @@ ck "start: $pidf holds the supervisor's pid ($sup)" \
 run status
 check "status when running: exit 0" [ "$rc" -eq 0 ]
 check "status when running: names the pid" grep -q "$sup" <<<"$out"
+out=$(cd / && setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups sh "$init" status 2>&1)
+rc=$?
+check "status when running, asked by nobody: exit 0 ($out)" [ "$rc" -eq 0 ]
 
 run start
 check "start when running: exit 0" [ "$rc" -eq 0 ]
