@@ -127,6 +127,10 @@ typedef struct hsvr_stats {
 	uint64_t discarded_packet; /* S_send calls refused with -4 */
 	uint64_t connect_error;    /* accept() failures */
 	uint64_t tls_handshake_error; /* TLS handshakes failed or timed out */
+	uint64_t session_error_per_ip; /* refused by --max-per-ip (in session_error too) */
+	uint64_t write_timeout;    /* sessions closed by --write-timeout */
+	uint64_t fd_exhausted;     /* accept() calls that found no descriptor free */
+	uint64_t alloc_error;      /* allocations that failed (the library coped) */
 	int threads;               /* worker threads */
 	uint64_t thread_session[HSVR_MAX_THREADS]; /* connections per worker */
 } S_STATS;

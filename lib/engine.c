@@ -202,6 +202,7 @@ teardown(void)
 	free(hsvr_g.qs_all);
 	hsvr_g.qs_all = NULL;
 	hsvr_index_free();
+	hsvr_perip_free();
 }
 
 static void
@@ -210,7 +211,9 @@ stats_line(const S_STATS *st, char *buf, size_t len)
 	snprintf(buf, len, "statistics: session_gauge=%llu session_high=%llu "
 	    "accept_counter=%llu session_error=%llu rxoctet=%llu rxcount=%llu "
 	    "txoctet=%llu txcount=%llu rxtimeout=%llu discarded_octet=%llu "
-	    "discarded_packet=%llu connect_error=%llu tls_handshake_error=%llu",
+	    "discarded_packet=%llu connect_error=%llu tls_handshake_error=%llu "
+	    "session_error_per_ip=%llu write_timeout=%llu fd_exhausted=%llu "
+	    "alloc_error=%llu",
 	    (unsigned long long)st->session_gauge,
 	    (unsigned long long)st->session_high,
 	    (unsigned long long)st->accept_counter,
@@ -221,7 +224,11 @@ stats_line(const S_STATS *st, char *buf, size_t len)
 	    (unsigned long long)st->discarded_octet,
 	    (unsigned long long)st->discarded_packet,
 	    (unsigned long long)st->connect_error,
-	    (unsigned long long)st->tls_handshake_error);
+	    (unsigned long long)st->tls_handshake_error,
+	    (unsigned long long)st->session_error_per_ip,
+	    (unsigned long long)st->write_timeout,
+	    (unsigned long long)st->fd_exhausted,
+	    (unsigned long long)st->alloc_error);
 }
 
 /* SIGUSR1: the statistics to the log, the server goes on. */
@@ -283,6 +290,7 @@ hsvr_run(struct hsvr_config *cfg)
 	workers_initialised = 0;
 	posted[0] = posted[1] = 0;
 	signal(SIGPIPE, SIG_IGN);
+	hsvr_alloc_init();
 	if (evthread_use_pthreads() != 0) {
 		hsvr_warnx("libevent has no pthreads support");
 		return -1;
@@ -291,6 +299,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_g.nqs = cfg->threads + 1;
 	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
 	if (hsvr_g.qs_all == NULL || hsvr_index_init() != 0 ||
+	    hsvr_perip_init() != 0 ||
 	    (hsvr_g.base = event_base_new()) == NULL) {
 		hsvr_warnx("cannot set up the server: out of memory");
 		goto fail;
@@ -311,12 +320,14 @@ hsvr_run(struct hsvr_config *cfg)
 	}
 	wait_workers_initialised(cfg->threads);
 	__atomic_store_n(&hsvr_g.running, 1, __ATOMIC_SEQ_CST);
+	hsvr_alloc_arm(1);
 	announce(cfg);
 	while (!main_stop) {
 		event_base_loop(hsvr_g.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
 	}
 	__atomic_store_n(&hsvr_g.running, 0, __ATOMIC_SEQ_CST);
+	hsvr_alloc_arm(0);
 	hsvr_listen_close();
 	stop_workers(&st);
 	if (cfg->stats_out != NULL)

@@ -51,6 +51,8 @@ struct hsvr_config {
 	gid_t gid;
 	const char *pidfile;      /* --pidfile */
 	int drain_timeout;        /* --drain-timeout, seconds */
+	int max_per_ip;           /* --max-per-ip: sessions per address, 0 = any */
+	int write_timeout;        /* --write-timeout: seconds, 0 = none */
 	int report_fd;            /* start-up messages to the waiting parent */
 	int ready_fd;             /* serving process: READY to the supervisor */
 	const char *root_dir;     /* -r */
@@ -121,6 +123,7 @@ struct hsvr_msg {
 		struct {
 			int fd;
 			int is_unix;
+			int perip;       /* counted against --max-per-ip */
 			socklen_t alen;
 			struct sockaddr_storage addr;
 		} conn;
@@ -206,6 +209,10 @@ struct hsvr_shared_counters {
 	uint64_t discarded_packet;
 	uint64_t connect_error;
 	uint64_t tls_handshake_error;
+	uint64_t session_error_per_ip;
+	uint64_t write_timeout;
+	uint64_t fd_exhausted;
+	uint64_t alloc_error;
 };
 
 #define SHARED_ADD(field, n) \
@@ -275,6 +282,7 @@ struct hsvr_conn {
 	int fd;
 	int timeout_ms;                /* idle period, 0 = none */
 	uint64_t last_active;          /* ms, CLOCK_MONOTONIC_COARSE */
+	uint64_t wstalled;             /* ms: output queued, none written since */
 	size_t pending;                /* atomic: unsent bytes (inbox + out) */
 	uint32_t refs;                 /* atomic: messages naming this conn */
 	unsigned wev_added : 1;
@@ -289,6 +297,7 @@ struct hsvr_conn {
 	unsigned tls_read_blocked : 1; /* a TLS read waits for writability */
 	unsigned read_again : 1;       /* the transport holds more: read again */
 	unsigned tls_deferred : 1;     /* an end or error seen after data */
+	unsigned perip : 1;            /* counted against --max-per-ip */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
 	struct ssl_st *ssl;            /* TLS sessions only */
@@ -313,7 +322,7 @@ void hsvr_conn_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_conn_abort(struct hsvr_conn *);     /* close now, drop output */
 void hsvr_conn_settimer(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);
-void hsvr_conn_write(struct hsvr_conn *, const unsigned char *, size_t);
+int hsvr_conn_write(struct hsvr_conn *, const unsigned char *, size_t);
 void hsvr_conn_free(struct hsvr_conn *);
 uint64_t hsvr_now_ms(void);
 
@@ -325,6 +334,22 @@ void hsvr_index_add(struct hsvr_conn *);
 void hsvr_index_del(struct hsvr_conn *);
 int hsvr_addr_key(const struct sockaddr *, uint8_t key[16], char *host,
     size_t hostlen, unsigned short *port);
+
+/* ------------------------------------------- sessions per peer address */
+
+int hsvr_perip_init(void);
+void hsvr_perip_free(void);
+int hsvr_perip_take(const uint8_t key[16]);
+void hsvr_perip_give(const uint8_t key[16]);
+
+/* ----------------------------------------------------------- allocator */
+
+void *hsvr_malloc(size_t);
+void *hsvr_calloc(size_t, size_t);
+void *hsvr_realloc(void *, size_t);
+void hsvr_free(void *);
+void hsvr_alloc_init(void);
+void hsvr_alloc_arm(int);
 
 /* ---------------------------------------------------------- listener */
 

@@ -12,11 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define MAX_LISTENERS 8
 #define ACCEPT_BATCH 64
 #define EMFILE_PAUSE_MS 100
+#define EMFILE_LOG_SEC 10       /* at most one warning per this period */
 
 static struct {
 	int fd;
@@ -27,6 +29,8 @@ static struct {
 static int nlst;
 static struct event pause_ev;
 static int pause_armed;
+static uint64_t emfile_logged_ms;  /* when the last warning went out */
+static uint64_t emfile_unlogged;   /* exhaustions since that warning */
 static const char *unix_path;
 static int unix_owner;         /* this process removes the path at close */
 
@@ -210,12 +214,28 @@ on_pause_over(evutil_socket_t fd, short what, void *arg)
 	listeners_enable(1);
 }
 
-/* Out of descriptors: stop accepting for a moment instead of spinning. */
+/*
+ * Out of descriptors (or kernel memory): stop accepting for a moment
+ * instead of spinning on a listener that stays readable, and say so in the
+ * log at most once per EMFILE_LOG_SEC.  The connections wait in the
+ * listen queue and are accepted once descriptors are free again.
+ */
 static void
-pause_accepting(void)
+pause_accepting(int err)
 {
 	struct timeval tv = { 0, EMFILE_PAUSE_MS * 1000 };
+	uint64_t now = hsvr_now_ms();
 
+	emfile_unlogged++;
+	if (emfile_logged_ms == 0 ||
+	    now - emfile_logged_ms >= EMFILE_LOG_SEC * 1000) {
+		hsvr_log(LOG_WARNING, "accept: %s: new connections wait; "
+		    "%llu time%s since the last warning", strerror(err),
+		    (unsigned long long)emfile_unlogged,
+		    emfile_unlogged == 1 ? "" : "s");
+		emfile_logged_ms = now;
+		emfile_unlogged = 0;
+	}
 	if (pause_armed)
 		return;
 	listeners_enable(0);
@@ -231,14 +251,32 @@ hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
 	struct hsvr_worker *w;
 	uint32_t live;
 	uint64_t high;
+	uint8_t key[16];
+	char host[INET6_ADDRSTRLEN];
+	unsigned short port;
+	int perip = 0;
 
 	live = __atomic_add_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
-	if (live > (uint32_t)hsvr_g.cfg->max_conn ||
-	    (m = malloc(sizeof *m)) == NULL) {
-		__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
-		SHARED_ADD(session_error, 1);
-		close(fd);
-		return;
+	if (live > (uint32_t)hsvr_g.cfg->max_conn)
+		goto refuse;
+	if (hsvr_g.cfg->max_per_ip > 0 && !is_unix &&
+	    hsvr_addr_key((const struct sockaddr *)ss, key, host, sizeof host,
+	    &port) == 0) {
+		switch (hsvr_perip_take(key)) {
+		case 0:
+			perip = 1;
+			break;
+		case 1:
+			SHARED_ADD(session_error_per_ip, 1);
+			goto refuse;
+		default:
+			goto refuse;
+		}
+	}
+	if ((m = hsvr_malloc(sizeof *m)) == NULL) {
+		if (perip)
+			hsvr_perip_give(key);
+		goto refuse;
 	}
 	high = __atomic_load_n(&hsvr_g.shared.session_high, __ATOMIC_RELAXED);
 	if (live > high)
@@ -249,10 +287,16 @@ hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
 	m->c = NULL;
 	m->u.conn.fd = fd;
 	m->u.conn.is_unix = is_unix;
+	m->u.conn.perip = perip;
 	m->u.conn.alen = alen;
 	memcpy(&m->u.conn.addr, ss, sizeof *ss);
 	w = &hsvr_g.workers[hsvr_g.rr++ % (unsigned)hsvr_g.nworkers];
 	hsvr_worker_post(w, m);
+	return;
+refuse:
+	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+	SHARED_ADD(session_error, 1);
+	close(fd);
 }
 
 static void
@@ -280,10 +324,13 @@ on_acceptable(evutil_socket_t lfd, short what, void *arg)
 			return;
 		case EMFILE:
 		case ENFILE:
+			SHARED_ADD(fd_exhausted, 1);
+			pause_accepting(errno);
+			return;
 		case ENOBUFS:
 		case ENOMEM:
 			SHARED_ADD(connect_error, 1);
-			pause_accepting();
+			pause_accepting(errno);
 			return;
 		default:
 			SHARED_ADD(connect_error, 1);

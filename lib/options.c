@@ -32,6 +32,8 @@ enum {
 	OPT_TLS_KEEP,
 	OPT_PIDFILE,
 	OPT_DRAIN_TIMEOUT,
+	OPT_MAX_PER_IP,
+	OPT_WRITE_TIMEOUT,
 	OPT_APP         /* OPT_APP + i: the application's option i */
 };
 
@@ -50,8 +52,10 @@ static const struct lib_option lib_options[] = {
 	{ "threads", 'n', "N", "N worker threads (default: online CPUs)" },
 	{ "backlog", 'q', "N", "listen queue length (default 1024)" },
 	{ "timeout", 'T', "SEC", "idle timeout in seconds, 0 for none (default 60)" },
+	{ "max-per-ip", OPT_MAX_PER_IP, "N", "at most N connections from one address (default: no limit)" },
+	{ "write-timeout", OPT_WRITE_TIMEOUT, "SEC", "close a session whose output made no progress for SEC seconds (default: never)" },
 	{ "user", 'u', "USER", "run as USER when started as root (default nobody)" },
-	{ "group", 'g', "GROUP", "run as GROUP when started as root (default nobody)" },
+	{ "group", 'g', "GROUP", "run as GROUP when started as root (default: USER's group)" },
 	{ "root", 'r', "DIR", "change to DIR before serv_init()" },
 	{ "config", 'f', "FILE", "configuration file for the application" },
 	{ "foreground", 'x', NULL, "stay in the foreground, log to stderr too" },
@@ -278,6 +282,14 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		if (*arg == '\0')
 			bad_usage(cfg, "invalid argument for --pidfile: ''");
 		cfg->pidfile = arg;
+		break;
+	case OPT_MAX_PER_IP:
+		cfg->max_per_ip = (int)number(cfg, "max-per-ip", arg, 0,
+		    INT_MAX / 2);
+		break;
+	case OPT_WRITE_TIMEOUT:
+		cfg->write_timeout = (int)number(cfg, "write-timeout", arg, 0,
+		    INT_MAX / 1000);
 		break;
 	case OPT_DRAIN_TIMEOUT:
 		cfg->drain_timeout = (int)number(cfg, "drain-timeout", arg, 0,

@@ -103,7 +103,7 @@ seal_batch(struct hsvr_qsbr *q)
 	struct hsvr_batch *b;
 	int i;
 
-	b = malloc(sizeof *b + sizeof b->snap[0] * (size_t)hsvr_g.nqs);
+	b = hsvr_malloc(sizeof *b + sizeof b->snap[0] * (size_t)hsvr_g.nqs);
 	if (b == NULL)
 		return;         /* keep them on the retired list; try again */
 	for (i = 0; i < hsvr_g.nqs; i++)
@@ -140,7 +140,7 @@ hsvr_qsbr_end_iteration(void)
 			next = c->rnext;
 			reclaim(q, c);
 		}
-		free(b);
+		hsvr_free(b);
 	}
 	if (q->batches != NULL && !q->retry_armed) {
 		event_add(&q->retry, &tv);
@@ -166,7 +166,7 @@ hsvr_qsbr_free_all(struct hsvr_qsbr *q)
 			next = c->rnext;
 			hsvr_conn_free(c);
 		}
-		free(b);
+		hsvr_free(b);
 	}
 	q->tail = &q->batches;
 	for (c = q->retired; c != NULL; c = next) {

@@ -30,7 +30,7 @@ post(struct hsvr_conn *c, enum hsvr_msg_type type, const void *data,
 {
 	struct hsvr_msg *m;
 
-	m = malloc(sizeof *m + (type == MSG_SEND ? len : 0));
+	m = hsvr_malloc(sizeof *m + (type == MSG_SEND ? len : 0));
 	if (m == NULL)
 		return -1;
 	m->type = type;
@@ -102,7 +102,8 @@ S_send(SESSION *s, unsigned char *buff, size_t len)
 		ctr_begin(&w->ctr);
 		CTR_ADD(&w->ctr, txcount, 1);
 		ctr_end(&w->ctr);
-		hsvr_conn_write(c, buff, len);
+		if (hsvr_conn_write(c, buff, len) != 0)
+			return S_ERR_INTERNAL;  /* lost and closing */
 		return S_OK;
 	}
 	if (post(c, MSG_SEND, buff, len, 0) != 0) {

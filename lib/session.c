@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +27,21 @@ hsvr_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void fail(struct hsvr_conn *);
+
+/*
+ * event_add allocates (timer heap, descriptor map) and can fail: a session
+ * that cannot wait for its events would hang, so it is closed instead.
+ */
+static void
+add_or_fail(struct hsvr_conn *c, struct event *ev, const struct timeval *tv)
+{
+	if (event_add(ev, tv) != 0) {
+		SHARED_ADD(alloc_error, 1);
+		fail(c);
+	}
+}
+
 static void
 arm_timer(struct hsvr_conn *c, uint64_t ms)
 {
@@ -33,17 +49,62 @@ arm_timer(struct hsvr_conn *c, uint64_t ms)
 
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	event_add(&c->tev, &tv);
+	add_or_fail(c, &c->tev, &tv);
+}
+
+static uint64_t
+queued(const struct hsvr_conn *c)
+{
+	return c->out == NULL ? 0 : evbuffer_get_length(c->out);
+}
+
+/*
+ * Milliseconds from now to the session's next deadline: the end of its
+ * idle period, or --write-timeout after its queued output last moved.
+ * 0: none.
+ */
+static uint64_t
+next_deadline(const struct hsvr_conn *c, uint64_t now)
+{
+	uint64_t next = 0, idle, stall, wt;
+
+	wt = (uint64_t)hsvr_g.cfg->write_timeout * 1000;
+	if (c->timeout_ms > 0) {
+		idle = now - c->last_active;
+		next = idle < (uint64_t)c->timeout_ms ?
+		    (uint64_t)c->timeout_ms - idle : 1;
+	}
+	if (wt > 0 && queued(c) > 0) {
+		stall = now - c->wstalled;
+		stall = stall < wt ? wt - stall : 1;
+		if (next == 0 || stall < next)
+			next = stall;
+	}
+	return next;
+}
+
+/* (Re)arm the session's one timer for its next deadline, if any. */
+static void
+rearm(struct hsvr_conn *c, uint64_t now)
+{
+	uint64_t ms = next_deadline(c, now);
+
+	if (ms > 0)
+		arm_timer(c, ms);
+	else
+		event_del(&c->tev);
 }
 
 static void
 want_write(struct hsvr_conn *c, int on)
 {
-	if (on && !c->wev_added)
-		event_add(&c->wev, NULL);
-	else if (!on && c->wev_added)
+	if (on && !c->wev_added) {
+		c->wev_added = 1;
+		add_or_fail(c, &c->wev, NULL);
+	} else if (!on && c->wev_added) {
 		event_del(&c->wev);
-	c->wev_added = on != 0;
+		c->wev_added = 0;
+	}
 }
 
 static void
@@ -71,6 +132,14 @@ list_del(struct hsvr_worker *w, struct hsvr_conn *c)
 static void
 refuse(struct hsvr_msg *m)
 {
+	uint8_t key[16];
+	char host[INET6_ADDRSTRLEN];
+	unsigned short port;
+
+	if (m->u.conn.perip &&
+	    hsvr_addr_key((struct sockaddr *)&m->u.conn.addr, key, host,
+	    sizeof host, &port) == 0)
+		hsvr_perip_give(key);
 	close(m->u.conn.fd);
 	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
 	SHARED_ADD(session_error, 1);
@@ -92,12 +161,10 @@ accepted(struct hsvr_conn *c)
 	ctr_end(&w->ctr);
 	c->timeout_ms = hsvr_g.cfg->timeout * 1000;
 	c->last_active = hsvr_now_ms();
-	event_del(&c->tev);
-	if (c->timeout_ms > 0)
-		arm_timer(c, (uint64_t)c->timeout_ms);
+	rearm(c, c->last_active);
 	hsvr_deliver(c, TYP_ACCEPT);
 	if (conn_state(c) == HSVR_ST_OPEN)
-		event_add(&c->rev, NULL);
+		add_or_fail(c, &c->rev, NULL);
 }
 
 /* A connection handed to w by the listener becomes a session. */
@@ -106,7 +173,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 {
 	struct hsvr_conn *c;
 
-	if (w->draining || (c = calloc(1, sizeof *c)) == NULL) {
+	if (w->draining || (c = hsvr_calloc(1, sizeof *c)) == NULL) {
 		refuse(m);
 		return;
 	}
@@ -125,8 +192,9 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	else
 		hsvr_addr_key((struct sockaddr *)&m->u.conn.addr, c->key,
 		    c->pub.host, sizeof c->pub.host, &c->pub.port);
+	c->perip = m->u.conn.perip != 0;
 	if (c->tp->setup(c) != 0) {
-		free(c);
+		hsvr_free(c);
 		refuse(m);
 		return;
 	}
@@ -145,7 +213,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	c->handshaking = 1;
 	c->timeout_ms = hsvr_g.cfg->tls_handshake_timeout * 1000;
 	arm_timer(c, (uint64_t)c->timeout_ms);
-	event_add(&c->rev, NULL);
+	add_or_fail(c, &c->rev, NULL);
 }
 
 /*
@@ -178,6 +246,9 @@ finish(struct hsvr_conn *c)
 	if (c->indexed)
 		hsvr_index_del(c);
 	c->indexed = 0;
+	if (c->perip)
+		hsvr_perip_give(c->key);
+	c->perip = 0;
 	list_del(w, c);
 	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
@@ -246,7 +317,7 @@ sent(struct hsvr_conn *c, size_t n)
 
 	__atomic_sub_fetch(&c->pending, n, __ATOMIC_SEQ_CST);
 	c->pub.txoctet += n;
-	c->last_active = hsvr_now_ms();
+	c->last_active = c->wstalled = hsvr_now_ms();
 	ctr_begin(&w->ctr);
 	CTR_ADD(&w->ctr, txoctet, n);
 	ctr_end(&w->ctr);
@@ -276,16 +347,19 @@ would_block(void)
 /*
  * Write len bytes, already counted in c->pending: straight to the socket
  * when nothing is queued, the rest into the output queue.  Owner only.
+ * 0, or -1 if the session failed (reset, out of memory): the data is lost
+ * (counted in discarded_octet) and the session closes.
  */
-void
+int
 hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 {
 	ssize_t n = 0;
 	short want = 0;         /* what this call's own write waited for */
+	int starts;             /* the output queue was empty */
 
 	if (c->failed) {
 		lose(c, len);
-		return;
+		return -1;
 	}
 	if (c->out == NULL || evbuffer_get_length(c->out) == 0) {
 		c->tls_want = 0;
@@ -294,26 +368,33 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 		if (n < 0 && !would_block()) {
 			lose(c, len);
 			fail(c);
-			return;
+			return -1;
 		}
 		if (n < 0)
 			n = 0;
 		if (n > 0)
 			sent(c, (size_t)n);
 		if ((size_t)n == len)
-			return;
+			return 0;
 	}
+	starts = queued(c) == 0;
 	if ((c->out == NULL && (c->out = evbuffer_new()) == NULL) ||
 	    evbuffer_add(c->out, data + n, len - (size_t)n) != 0) {
 		lose(c, len - (size_t)n);
 		fail(c);
-		return;
+		return -1;
+	}
+	if (starts && hsvr_g.cfg->write_timeout > 0 && !c->handshaking) {
+		/* Output starts to queue: its write deadline starts now. */
+		c->wstalled = hsvr_now_ms();
+		rearm(c, c->wstalled);
 	}
 	/*
 	 * TLS may need the peer's data before it can write: wait for that.
 	 * Only this call's write says so; c->tls_want may be a read's.
 	 */
 	want_write(c, want != EV_READ);
+	return c->failed ? -1 : 0;
 }
 
 static void
@@ -444,7 +525,7 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct hsvr_conn *c = arg;
-	uint64_t now = hsvr_now_ms(), idle = now - c->last_active;
+	uint64_t now = hsvr_now_ms(), wt;
 	uint64_t period = (uint64_t)c->timeout_ms;
 
 	(void)fd, (void)what;
@@ -454,10 +535,14 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		finish(c);      /* a silent client cannot hold a slot */
 		return;
 	}
-	if (period == 0)
+	wt = (uint64_t)hsvr_g.cfg->write_timeout * 1000;
+	if (wt > 0 && queued(c) > 0 && now - c->wstalled + 10 >= wt) {
+		SHARED_ADD(write_timeout, 1);
+		finish(c);      /* the peer reads nothing: drop its output */
 		return;
-	if (idle + 10 < period) {       /* activity since: wait the rest */
-		arm_timer(c, period - idle);
+	}
+	if (period == 0 || now - c->last_active + 10 < period) {
+		rearm(c, now);  /* activity since, or only a write deadline */
 		return;
 	}
 	if (conn_state(c) == HSVR_ST_CLOSING) {
@@ -465,7 +550,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->last_active = now;
-	arm_timer(c, period);
+	rearm(c, now);
 	c->pub.timeout++;
 	ctr_begin(&c->w->ctr);
 	CTR_ADD(&c->w->ctr, rxtimeout, 1);
@@ -484,15 +569,12 @@ hsvr_conn_settimer(struct hsvr_conn *c, int sec)
 	c->timeout_ms = sec <= 0 ? 0 : sec > INT_MAX / 1000 ?
 	    INT_MAX / 1000 * 1000 : sec * 1000;
 	c->last_active = hsvr_now_ms();
-	if (c->timeout_ms > 0)
-		arm_timer(c, (uint64_t)c->timeout_ms);
-	else
-		event_del(&c->tev);
+	rearm(c, c->last_active);
 }
 
 void
 hsvr_conn_free(struct hsvr_conn *c)
 {
 	c->pub.hsvr_self_ = NULL;
-	free(c);
+	hsvr_free(c);
 }

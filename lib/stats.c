@@ -54,6 +54,10 @@ hsvr_stats_collect(S_STATS *st)
 	st->discarded_packet = LOAD(&hsvr_g.shared.discarded_packet);
 	st->connect_error = LOAD(&hsvr_g.shared.connect_error);
 	st->tls_handshake_error = LOAD(&hsvr_g.shared.tls_handshake_error);
+	st->session_error_per_ip = LOAD(&hsvr_g.shared.session_error_per_ip);
+	st->write_timeout = LOAD(&hsvr_g.shared.write_timeout);
+	st->fd_exhausted = LOAD(&hsvr_g.shared.fd_exhausted);
+	st->alloc_error = LOAD(&hsvr_g.shared.alloc_error);
 	if (st->session_high < st->session_gauge)
 		st->session_high = st->session_gauge;
 }
@@ -84,11 +88,16 @@ S_stats_print(const S_STATS *st, FILE *fp)
 	    "rxtimeout=%" PRIu64 "\n"
 	    "discarded_octet=%" PRIu64 "\n"
 	    "discarded_packet=%" PRIu64 "\n"
-	    "connect_error=%" PRIu64 "\n",
+	    "connect_error=%" PRIu64 "\n"
+	    "session_error_per_ip=%" PRIu64 "\n"
+	    "write_timeout=%" PRIu64 "\n"
+	    "fd_exhausted=%" PRIu64 "\n"
+	    "alloc_error=%" PRIu64 "\n",
 	    st->session_gauge, st->session_high, st->accept_counter,
 	    st->session_error, st->rxoctet, st->rxcount, st->txoctet,
 	    st->txcount, st->rxtimeout, st->discarded_octet,
-	    st->discarded_packet, st->connect_error);
+	    st->discarded_packet, st->connect_error, st->session_error_per_ip,
+	    st->write_timeout, st->fd_exhausted, st->alloc_error);
 	if (hsvr_tls_enabled())
 		fprintf(fp, "tls_handshake_error=%" PRIu64 "\n",
 		    st->tls_handshake_error);

@@ -92,7 +92,7 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 		ctr_begin(&w->ctr);
 		CTR_ADD(&w->ctr, txcount, 1);
 		ctr_end(&w->ctr);
-		hsvr_conn_write(c, m->data, m->u.len);
+		(void)hsvr_conn_write(c, m->data, m->u.len);
 	} else if (m->type == MSG_CLOSE) {
 		hsvr_conn_close(c);
 	} else if (m->type == MSG_TIMER) {
@@ -125,7 +125,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		next = m->next;
 		handle(w, m);
 		forget(w, m);
-		free(m);
+		hsvr_free(m);
 	}
 }
 
@@ -149,7 +149,7 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 		if (m->c != NULL)
 			__atomic_sub_fetch(&m->c->refs, 1, __ATOMIC_SEQ_CST);
 		forget(w, m);
-		free(m);
+		hsvr_free(m);
 	}
 }
 
