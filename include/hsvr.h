@@ -156,7 +156,8 @@ typedef struct hsvr_tls_info {
 
 /*
  * Fill info for a TLS session: 0, or -1 if s is not a TLS session.  Call it
- * only from s's own callbacks (it reads the connection's TLS state).
+ * only from s's own callbacks, TYP_TERM included (it reads the connection's
+ * TLS state, which is freed after TYP_TERM).
  */
 int S_tls_info(SESSION *s, S_TLS_INFO *info);
 

@@ -234,11 +234,14 @@ struct hsvr_transport {
 	void (*close)(struct hsvr_conn *);
 	/* NULL, or 1 when done, 0 while going on, -1 if it failed */
 	int (*handshake)(struct hsvr_conn *);
+	/* NULL, or frees what close kept for TYP_TERM (S_tls_info) */
+	void (*release)(struct hsvr_conn *);
 };
 
 extern const struct hsvr_transport hsvr_transport_tcp;
 extern const struct hsvr_transport hsvr_transport_unix;
 extern const struct hsvr_transport hsvr_transport_tls;
+void hsvr_tls_log_failure(const struct hsvr_conn *, const char *);
 
 int hsvr_tls_init(const struct hsvr_config *);
 void hsvr_tls_reload(const struct hsvr_config *);

@@ -258,6 +258,8 @@ finish(struct hsvr_conn *c)
 		ctr_end(&w->ctr);
 		hsvr_deliver(c, TYP_TERM);
 	}
+	if (c->tp->release != NULL)
+		c->tp->release(c);
 	hsvr_qsbr_retire(c);
 	if (w->draining && w->conns == NULL)
 		w->stop = 1;
@@ -532,6 +534,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	hsvr_online();
 	if (c->handshaking) {
 		SHARED_ADD(tls_handshake_error, 1);
+		hsvr_tls_log_failure(c, "timed out");
 		finish(c);      /* a silent client cannot hold a slot */
 		return;
 	}

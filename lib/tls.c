@@ -86,7 +86,7 @@ select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	(void)ssl, (void)arg;
 	if (SSL_select_next_proto(&sel, outlen, alpn_wire,
 	    (unsigned int)alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_NOACK;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;     /* RFC 7301, 3.2 */
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
 }
@@ -251,17 +251,51 @@ result(struct hsvr_conn *c, int r)
 	}
 }
 
+/*
+ * A failed handshake, for the log: at most one line per HANDSHAKE_LOG_SEC
+ * from all workers together, saying how many were not logged, so that a
+ * scan or flood of garbage is visible without flooding the log.
+ */
+#define HANDSHAKE_LOG_SEC 10
+
+void
+hsvr_tls_log_failure(const struct hsvr_conn *c, const char *why)
+{
+	static uint64_t last_ms, unlogged;
+	uint64_t now = hsvr_now_ms(), last, n;
+
+	n = __atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
+	last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
+	if ((last != 0 && now - last < HANDSHAKE_LOG_SEC * 1000) ||
+	    !__atomic_compare_exchange_n(&last_ms, &last, now, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	n = __atomic_exchange_n(&unlogged, 0, __ATOMIC_RELAXED);
+	hsvr_log(LOG_NOTICE, "TLS handshake with %s failed: %s (%llu failed "
+	    "handshake%s since the last such message)", c->pub.host, why,
+	    (unsigned long long)n, n == 1 ? "" : "s");
+}
+
 /* 1 when the handshake is done, 0 while it goes on, -1 if it failed. */
 static int
 tls_handshake(struct hsvr_conn *c)
 {
 	ssize_t r;
+	unsigned long e;
+	const char *why;
 
 	errno = 0;
-	r = result(c, SSL_do_handshake(c->ssl));
+	r = SSL_do_handshake(c->ssl);
+	e = ERR_peek_last_error();
+	r = result(c, (int)r);
 	if (r > 0)
 		return 1;
-	return r < 0 && errno == EAGAIN ? 0 : -1;
+	if (r < 0 && errno == EAGAIN)
+		return 0;
+	why = e != 0 ? ERR_reason_error_string(e) : NULL;
+	hsvr_tls_log_failure(c, why != NULL ? why : r == 0 ?
+	    "the peer closed the connection" : strerror(errno));
+	return -1;
 }
 
 /*
@@ -334,23 +368,29 @@ tls_flush(struct hsvr_conn *c, struct evbuffer *out)
 	return total;
 }
 
-/* Send close_notify (once, without waiting for the peer's), then close. */
+/*
+ * Send close_notify (once, without waiting for the peer's), then close.
+ * The TLS state stays for TYP_TERM's S_tls_info; tls_release frees it.
+ */
 static void
 tls_close(struct hsvr_conn *c)
 {
-	if (c->ssl != NULL) {
-		if (!c->tls_dirty && !c->failed && c->accepted)
-			(void)SSL_shutdown(c->ssl);
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-	}
+	if (c->ssl != NULL && !c->tls_dirty && !c->failed && c->accepted)
+		(void)SSL_shutdown(c->ssl);
 	ERR_clear_error();
 	hsvr_transport_tcp.close(c);
 }
 
+static void
+tls_release(struct hsvr_conn *c)
+{
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+}
+
 const struct hsvr_transport hsvr_transport_tls = {
 	"tls", tls_setup, tls_read, tls_write, tls_flush, tls_close,
-	tls_handshake
+	tls_handshake, tls_release
 };
 
 int

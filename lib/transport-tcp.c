@@ -51,10 +51,10 @@ stream_close(struct hsvr_conn *c)
 
 const struct hsvr_transport hsvr_transport_tcp = {
 	"tcp", tcp_setup, stream_read, stream_write, stream_flush, stream_close,
-	NULL
+	NULL, NULL
 };
 
 const struct hsvr_transport hsvr_transport_unix = {
 	"unix", unix_setup, stream_read, stream_write, stream_flush,
-	stream_close, NULL
+	stream_close, NULL, NULL
 };

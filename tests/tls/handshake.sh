@@ -61,13 +61,17 @@ alpn_of() { # OFFER...
 ck "ALPN: the client offers http/1.1: S_tls_info alpn=http/1.1" '[[ $(alpn_of --alpn http/1.1) == http/1.1/http/1.1 ]]'
 ck "ALPN: the client offers http/1.1,h2: the server's preference, h2" '[[ $(alpn_of --alpn http/1.1,h2) == h2/h2 ]]'
 ck "ALPN: the client offers h2 over TLS 1.2: h2" '[[ $(alpn_of --alpn h2 --tls 1.2) == h2/h2 ]]'
-ck "ALPN: nothing in common: no protocol, the session still works" '[[ $(alpn_of --alpn spdy/3) == / ]]'
+out=$(printf 'INFO\n' | tls "$A_PORT" --alpn spdy/3)
+ck "ALPN: nothing in common: refused with the no_application_protocol alert (RFC 7301)" \
+	'has "$out" HANDSHAKE-FAILED && has "$out" "no application protocol"'
 ck "ALPN: nothing offered: alpn is empty" '[[ $(alpn_of) == / ]]'
 
 srv_finish A
 ck "A: one TYP_ACCEPT per session, each with its TYP_TERM" \
-	'[[ $(count_in "$T/A.out" ACCEPT) == 9 && $(count_in "$T/A.out" "TERM id=") == 9 ]]'
-ck "A: statistics: no failed handshake" 'err_has A tls_handshake_error=0'
+	'[[ $(count_in "$T/A.out" ACCEPT) == 8 && $(count_in "$T/A.out" "TERM id=") == 8 ]]'
+ck "A: S_tls_info works in TYP_TERM" \
+	'[[ $(grep "TERM id=" "$T/A.out" | grep -c " tls=TLSv1\.[23]") == 8 ]]'
+ck "A: statistics: the ALPN refusal is the one failed handshake" 'err_has A tls_handshake_error=1'
 
 # ---- --tls-min 1.3
 must "t-tsrv starts with --tls-min 1.3" 'ioc M -c "$CERT" -k "$KEY" --tls-min 1.3'

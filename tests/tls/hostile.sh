@@ -74,6 +74,9 @@ ck "accept_counter counts the good sessions only ($good)" \
 hold_close
 srv_finish G
 ck "TYP_ACCEPT only for the good sessions" '[[ $(count_in "$T/G.out" "ACCEPT id=") == "$good" ]]'
+nlog=$(grep -c "TLS handshake with 127.0.0.1 failed: " "$T/G.err")
+ck "failed handshakes are logged, at most once per 10 s ($nlog lines for $bad failures)" \
+	'((nlog >= 1 && nlog <= 1 + 60 * SCALE / 10))'
 
 # ---- handshake timeout
 must "t-tsrv starts with --tls-handshake-timeout 1" 'ioc H -c "$C" -k "$K" --tls-handshake-timeout 1'

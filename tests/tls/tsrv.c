@@ -447,14 +447,18 @@ static void
 ev_term(SESSION *s)
 {
 	struct sess *st = sess_of(s, "TYP_TERM");
+	S_TLS_INFO ti;
 
 	if (st == NULL)
 		return;
+	if (S_tls_info(s, &ti) != 0)
+		snprintf(ti.version, sizeof ti.version, "none");
 	if (s->rxoctet != st->app_rxoctet)
 		say("VIOLATION id=%u TERM rxoctet=%zu but %llu delivered",
 		    s->id, s->rxoctet, st->app_rxoctet);
-	say("TERM id=%u port=%u rx=%zu rxoctet=%zu txoctet=%zu backlog=%zu",
-	    s->id, s->port, s->rx, s->rxoctet, s->txoctet, st->blen);
+	say("TERM id=%u port=%u rx=%zu rxoctet=%zu txoctet=%zu backlog=%zu "
+	    "tls=%s", s->id, s->port, s->rx, s->rxoctet, s->txoctet, st->blen,
+	    ti.version);
 	if (st->md != NULL)
 		EVP_MD_CTX_free(st->md);
 	free(st->backlog);
