@@ -88,19 +88,21 @@ S_stats_print(const S_STATS *st, FILE *fp)
 	    "rxtimeout=%" PRIu64 "\n"
 	    "discarded_octet=%" PRIu64 "\n"
 	    "discarded_packet=%" PRIu64 "\n"
-	    "connect_error=%" PRIu64 "\n"
+	    "connect_error=%" PRIu64 "\n",
+	    st->session_gauge, st->session_high, st->accept_counter,
+	    st->session_error, st->rxoctet, st->rxcount, st->txoctet,
+	    st->txcount, st->rxtimeout, st->discarded_octet,
+	    st->discarded_packet, st->connect_error);
+	if (hsvr_tls_enabled())
+		fprintf(fp, "tls_handshake_error=%" PRIu64 "\n",
+		    st->tls_handshake_error);
+	fprintf(fp,
 	    "session_error_per_ip=%" PRIu64 "\n"
 	    "write_timeout=%" PRIu64 "\n"
 	    "fd_exhausted=%" PRIu64 "\n"
 	    "alloc_error=%" PRIu64 "\n",
-	    st->session_gauge, st->session_high, st->accept_counter,
-	    st->session_error, st->rxoctet, st->rxcount, st->txoctet,
-	    st->txcount, st->rxtimeout, st->discarded_octet,
-	    st->discarded_packet, st->connect_error, st->session_error_per_ip,
-	    st->write_timeout, st->fd_exhausted, st->alloc_error);
-	if (hsvr_tls_enabled())
-		fprintf(fp, "tls_handshake_error=%" PRIu64 "\n",
-		    st->tls_handshake_error);
+	    st->session_error_per_ip, st->write_timeout, st->fd_exhausted,
+	    st->alloc_error);
 	for (i = 0; i < st->threads && i < HSVR_MAX_THREADS; i++)
 		fprintf(fp, "thread %d session=%" PRIu64 "\n", i,
 		    st->thread_session[i]);
