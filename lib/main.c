@@ -1,6 +1,6 @@
 /*
  * main.c - the main() of servers written as serv_* hooks, in the start-up
- * order of hsvr(8): options, -r, serv_init, listening sockets, pidfile,
+ * order of hsvr(8): options, -r, serv_init, pidfile, listening sockets,
  * daemon, then the supervisor and its unprivileged serving process.
  */
 #include "hsvr-int.h"
@@ -91,11 +91,12 @@ main(int argc, char **argv)
 	hsvr_options_parse(&config, argc, argv);
 	if ((rc = start_up()) != 0)
 		return rc;
-	if (hsvr_listen_open(&config) != 0)
-		return HSVR_EX_OSERR;
-	if ((rc = hsvr_pidfile_open(&config)) != 0) {
-		hsvr_listen_close();
+	/* The pidfile first: a second instance is "already running" (69). */
+	if ((rc = hsvr_pidfile_open(&config)) != 0)
 		return rc;
+	if (hsvr_listen_open(&config) != 0) {
+		hsvr_pidfile_remove();
+		return HSVR_EX_OSERR;
 	}
 	if (!config.foreground && (report_fd = hsvr_daemon_detach()) < 0) {
 		hsvr_pidfile_remove();

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bsd/libutil.h>
@@ -37,8 +38,11 @@ hsvr_pidfile_open(const struct hsvr_config *cfg)
 	else
 		return 0;
 	pfh = pidfile_open(path, 0644, &other);
-	if (pfh != NULL)
+	if (pfh != NULL) {
+		/* Readable by all (status checks), whatever the umask. */
+		(void)fchmod(pidfile_fileno(pfh), 0644);
 		return 0;
+	}
 	if (errno == EEXIST) {
 		hsvr_warnx("already running, pid %ld (%s)", (long)other, path);
 		return HSVR_EX_UNAVAILABLE;

@@ -5,8 +5,9 @@
 #    at exit;
 #  - it is locked for the server's life: a second instance with the same
 #    pidfile exits 69 with "already running, pid N", closes what it opened
-#    and leaves the first alone; a second instance on the same port fails
-#    too (at listening, before the pidfile) and leaves the first alone;
+#    and leaves the first alone; the same command line again (same port)
+#    also says "already running" (69): the pidfile is locked before the
+#    sockets are bound;
 #  - a stale pidfile (dead pid, or the live pid of an unrelated process,
 #    but no lock) is taken over;
 #  - a pidfile that cannot be created: exit 73, nothing left listening;
@@ -42,9 +43,14 @@ check "default pidfile: removed at exit" [ ! -e /var/run/pftest.pid ]
 # --------------------------------------- --pidfile, locked, one instance
 pidf=$T/pid/a.pid
 port=$(free_port)
-must "--pidfile: started" dsrv_start "$pidf" -p "$port" -i 127.0.0.1
+old_umask=$(umask)
+umask 077
+must "--pidfile: started (umask 077)" dsrv_start "$pidf" -p "$port" -i 127.0.0.1
+umask "$old_umask"
 first=$SUP
 check "--pidfile: it holds the supervisor's pid" [ "$(cat "$pidf")" = "$first" ]
+check "--pidfile: mode 644 whatever the umask (got $(stat -c %a "$pidf"))" \
+	[ "$(stat -c %a "$pidf")" = 644 ]
 check "--pidfile: no default pidfile" [ ! -e /var/run/dsrv.pid ]
 
 port2=$(free_port)
@@ -61,8 +67,8 @@ check "a second instance: the first still holds the lock" \
 
 "$DSRV" -p "$port" -i 127.0.0.1 --pidfile "$pidf" 2>"$T/same.err"
 rc=$?
-ck "the same command line again: fails (exit $rc: $(head -n 1 "$T/same.err"))" \
-	'[[ $rc -ne 0 && -s $T/same.err ]]'
+ck "the same command line again: exit 69, already running (exit $rc: $(head -n 1 "$T/same.err"))" \
+	'[[ $rc -eq 69 ]] && grep -q "already running, pid $first\b" "$T/same.err"'
 ck "the same command line again: the first is untouched" \
 	'[[ $(cat "$pidf") == "$first" ]] && "$DCLIENT" cmd "$port" pid >/dev/null'
 
