@@ -2,7 +2,7 @@
  * supervisor.c - the process that keeps what needs root: the listening
  * sockets and the pidfile.  It forks the unprivileged serving process,
  * restarts it after a crash (rate-limited), replaces it on SIGHUP and
- * stops it on SIGTERM.
+ * stops it on SIGTERM, killing it if it has not stopped in time.
  */
 #include "hsvr-int.h"
 
@@ -21,12 +21,19 @@
 #define MAX_KIDS 8              /* the serving process and those retiring */
 #define RESTART_WINDOW 60       /* seconds */
 #define RESTART_MAX 5           /* crashes in a window before giving up */
+/*
+ * A serving process told to stop has its drain timeout and then this long
+ * to exit before it is killed: its own drain timer closes every session,
+ * so only a hook that never returns makes it overstay.
+ */
+#define KILL_GRACE_MS 5000
 
 struct kid {
 	pid_t pid;
 	int ready_fd;           /* the serving process writes READY here */
 	int ready;
 	int retiring;           /* replaced by a newer one, draining */
+	uint64_t kill_at;       /* ms (hsvr_now_ms): SIGKILL then; 0 = never */
 };
 
 static struct kid kids[MAX_KIDS];
@@ -145,7 +152,42 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	k->ready_fd = p[0];
 	k->ready = 0;
 	k->retiring = 0;
+	k->kill_at = 0;
 	return k;
+}
+
+/* k was told to stop (drain unless drain is 0): give it a deadline. */
+static void
+set_deadline(struct kid *k, int drain_sec)
+{
+	uint64_t at = hsvr_now_ms() + (uint64_t)drain_sec * 1000 +
+	    KILL_GRACE_MS;
+
+	if (k->kill_at == 0 || at < k->kill_at)
+		k->kill_at = at;
+}
+
+/* Kill what overstayed its deadline; ms until the next one, or -1. */
+static int
+kill_overdue(void)
+{
+	uint64_t now = hsvr_now_ms(), next = 0;
+	int i;
+
+	for (i = 0; i < MAX_KIDS; i++) {
+		if (kids[i].pid <= 0 || kids[i].kill_at == 0)
+			continue;
+		if (now >= kids[i].kill_at) {
+			hsvr_log(LOG_ERR, "serving process %ld did not stop in "
+			    "time (a hook that does not return?); killing it",
+			    (long)kids[i].pid);
+			kill(kids[i].pid, SIGKILL);
+			kids[i].kill_at = 0;
+		} else if (next == 0 || kids[i].kill_at < next) {
+			next = kids[i].kill_at;
+		}
+	}
+	return next == 0 ? -1 : (int)(next - now);
 }
 
 static void
@@ -177,6 +219,7 @@ struct state {
 	struct hsvr_config *cfg;
 	void (*serve)(struct hsvr_config *, int);
 	int report_fd;          /* the starting command, until ready */
+	int reload_again;       /* SIGHUP while a reload was starting */
 	int stopping;
 	int status;             /* exit status of the supervisor */
 };
@@ -216,6 +259,7 @@ reap(struct state *st)
 		}
 		if (!k->ready) {
 			/* Start-up failed: the reason was logged by it. */
+			st->reload_again = 0;
 			hsvr_log(LOG_ERR, "serving process %ld %s during "
 			    "start-up", (long)pid, why);
 			if (current() != NULL)
@@ -273,32 +317,54 @@ on_ready(struct state *st, struct kid *k)
 		if (&kids[i] != k && kids[i].pid > 0 && !kids[i].retiring) {
 			kids[i].retiring = 1;
 			kill(kids[i].pid, SIGTERM);
+			set_deadline(&kids[i], st->cfg->drain_timeout);
 		}
 	hsvr_notify("READY=1");
+	if (st->reload_again) {         /* SIGHUPs that came meanwhile */
+		st->reload_again = 0;
+		got_hup = 1;
+	}
+}
+
+/* One serving process starting at a time; it replaces the ready ones. */
+static int
+reload_under_way(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_KIDS; i++)
+		if (kids[i].pid > 0 && !kids[i].retiring && !kids[i].ready)
+			return 1;
+	return 0;
 }
 
 static void
 handle_signals(struct state *st)
 {
 	static int terms_seen;
-	struct kid *k;
+	int i, drain;
 
 	if (got_term > terms_seen) {
+		/* A second signal, or -t: the serving process stops at once. */
+		drain = st->stopping || st->cfg->terminate ? 0 :
+		    st->cfg->drain_timeout;
 		terms_seen = got_term;
 		if (!st->stopping) {
 			st->stopping = 1;
 			hsvr_notify("STOPPING=1");
 			/* New connections are refused from now on. */
 			hsvr_listen_close();
-			signal_kids(SIGTERM, 1);
-		} else {
-			signal_kids(SIGTERM, 1);        /* stop at once */
 		}
+		signal_kids(SIGTERM, 1);
+		for (i = 0; i < MAX_KIDS; i++)
+			if (kids[i].pid > 0)
+				set_deadline(&kids[i], drain);
 	}
 	if (got_hup) {
 		got_hup = 0;
-		k = current();
-		if (!st->stopping && (k == NULL || k->ready)) {
+		if (reload_under_way()) {
+			st->reload_again = 1;   /* once the new one is ready */
+		} else if (!st->stopping) {
 			hsvr_log(LOG_INFO, "reloading: starting a new serving "
 			    "process");
 			hsvr_notify("RELOADING=1");
@@ -327,9 +393,9 @@ hsvr_supervise(struct hsvr_config *cfg,
 {
 	struct pollfd pfd[MAX_KIDS + 1];
 	struct kid *map[MAX_KIDS + 1];
-	struct state st = { cfg, serve, report_fd, 0, 0 };
+	struct state st = { cfg, serve, report_fd, 0, 0, 0 };
 	char drain[64];
-	int i, n;
+	int i, n, wait_ms;
 
 	for (i = 0; i < MAX_KIDS; i++)
 		kids[i].ready_fd = -1;
@@ -350,7 +416,8 @@ hsvr_supervise(struct hsvr_config *cfg,
 				pfd[n].events = POLLIN;
 				map[n++] = &kids[i];
 			}
-		if (poll(pfd, (nfds_t)n, -1) < 0 && errno != EINTR)
+		wait_ms = kill_overdue();
+		if (poll(pfd, (nfds_t)n, wait_ms) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents & POLLIN)
 			while (read(sigpipe_fd[0], drain, sizeof drain) ==
@@ -360,6 +427,7 @@ hsvr_supervise(struct hsvr_config *cfg,
 			if (pfd[i].revents & (POLLIN | POLLHUP))
 				on_ready(&st, map[i]);
 		handle_signals(&st);
+		(void)kill_overdue();
 	}
 	if (st.report_fd >= 0)
 		hsvr_daemon_failed(st.report_fd, st.status ? st.status : 1);

@@ -139,4 +139,28 @@ ck "second SIGTERM: TYP_TERM and serv_exit ran" \
 	'grep -q "^term " "$T/trace4" && grep -q "^exit " "$T/trace4"'
 wait_for 5 gone "$hold"
 
+# ------------------------------ 5. a hook that never returns
+# The serving process cannot finish its drain; the supervisor kills it
+# after --drain-timeout plus its 5 s grace, and exits non-zero.
+port=$(free_port)
+: >"$T/trace5"
+"$DSRV" -x -p "$port" -i 127.0.0.1 --drain-timeout 1 -f "$T/trace5" 2>"$T/fg5.err" &
+fg=$!
+dt_daemons+=("$fg")
+must "a hook that hangs: started" ready "$port"
+"$DCLIENT" hold "$port" hang >"$T/hold5.out" 2>&1 &
+hold=$!
+must "a hook that hangs: the hook hangs" wait_for 10 grep -q 'hanging' "$T/hold5.out"
+t0=$(now_cs)
+kill -TERM "$fg"
+rc=0
+wait_for $((10 + 10 * SCALE)) gone "$fg" || rc=124
+t1=$(now_cs)
+if ((rc == 0)); then wait "$fg" || rc=$?; else fg_stop "$fg" 1 || true; fi
+ck "a hook that hangs: the server still stops, after 1 s + 5 s grace ($((t1 - t0))0 ms, exit $rc)" \
+	'((rc != 0 && rc != 124 && t1 - t0 >= 550 && t1 - t0 <= 700 + 200 * SCALE))'
+check "a hook that hangs: the kill is logged" grep -q "did not stop in time" "$T/fg5.err"
+kill "$hold" 2>/dev/null
+wait_for 5 gone "$hold"
+
 dt_finish

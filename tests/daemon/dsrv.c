@@ -36,6 +36,8 @@
  *                 neither a sanitizer's handler nor the workers' signal
  *                 mask turns it into something else
  *   echo TEXT     "TEXT"
+ *   hang          "hanging", then the hook never returns (its worker is
+ *                 stuck: only the supervisor's SIGKILL ends the process)
  * Application options: --name NAME (serv_set_name, default "dsrv"),
  * --probe-pidfile PATH, --probe-unix PATH, --slow-start MS (each
  * serv_worker_init first sleeps MS milliseconds, then traces), --fail-start
@@ -457,6 +459,10 @@ command(SESSION *s, struct sess *st, char *line)
 		reply(s, "still alive after signal %d", sig);
 	} else if (strncmp(line, "echo ", 5) == 0) {
 		reply(s, "%s", line + 5);
+	} else if (strcmp(line, "hang") == 0) {
+		reply(s, "hanging");
+		for (;;)        /* a hook that never returns */
+			pause();
 	} else {
 		reply(s, "unknown command '%s'", line);
 	}

@@ -83,6 +83,29 @@ check "a second SIGHUP: the previous one exits (no connection left)" wait_for 10
 check "a second SIGHUP: serv_on_reload ran twice" [ "$(grep -c '^reload ' "$T/trace")" -eq 2 ]
 check "a second SIGHUP: one serving process left" [ "$(serving_pid "$sup")" = "$new" ]
 
+# ------------------------------------------ a burst of SIGHUPs
+# One new serving process starts at a time; the SIGHUPs that come while
+# it starts (slowly: --slow-start) make one more reload once it is ready,
+# not one serving process each.
+pidb=$T/pid/burst.pid
+portb=$(free_port)
+: >"$T/traceb"
+must "burst: started (--slow-start 600)" dsrv_start "$pidb" -p "$portb" -i 127.0.0.1 -f "$T/traceb" --slow-start 600
+supb=$SUP
+for _ in 1 2 3 4 5; do kill -HUP "$supb"; sleep 0.15; done
+settled() { [[ -n $(serving_pid "$supb") && $(grep -c '^reload ' "$T/traceb") -ge 2 ]]; }
+must "a burst of SIGHUPs: settles on one serving process" wait_for 20 settled
+sleep 2
+must "a burst of SIGHUPs: still one serving process later" wait_for 20 settled
+reloads=$(grep -c '^reload ' "$T/traceb")
+# (Two, or three when the first new process is ready before the last
+# signal; one serving process per signal would make five.)
+ck "a burst of five SIGHUPs 150 ms apart: two or three reloads, not five ($reloads)" \
+	'((reloads == 2 || reloads == 3))'
+check "a burst of SIGHUPs: the server serves" "$DCLIENT" cmd "$portb" pid
+kill -TERM "$supb"
+check "burst: the supervisor exits on SIGTERM" wait_for 10 gone "$supb"
+
 kill -TERM "$sup"
 check "SIGTERM: the supervisor exits" wait_for 10 gone "$sup"
 check "SIGTERM: exit 0 ($(wait_reaped "$sup"))" [ "$(reaped "$sup")" = exit=0 ]
