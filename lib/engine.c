@@ -143,7 +143,8 @@ start_workers(struct hsvr_config *cfg)
 	}
 	memset(hsvr_g.workers, 0, sizeof *hsvr_g.workers * (size_t)cfg->threads);
 	for (i = 0; i < cfg->threads; i++) {
-		if (hsvr_worker_init(&hsvr_g.workers[i], i) != 0)
+		if (hsvr_worker_init(&hsvr_g.workers[i], i) != 0 ||
+		    hsvr_listen_start_worker(&hsvr_g.workers[i]) != 0)
 			return -1;
 		hsvr_g.nworkers = i + 1;
 		hsvr_g.qs_all[i] = &hsvr_g.workers[i].qs;
@@ -194,6 +195,7 @@ teardown(void)
 	}
 	hsvr_listen_close();
 	stop_workers(NULL);
+	hsvr_listen_close();    /* what the workers watched, now closed */
 	hsvr_qsbr_free_all(&hsvr_g.main_qs);
 	hsvr_qs_self = NULL;
 	if (hsvr_g.base != NULL)

@@ -53,6 +53,7 @@ struct hsvr_config {
 	int drain_timeout;        /* --drain-timeout, seconds */
 	int max_per_ip;           /* --max-per-ip: sessions per address, 0 = any */
 	int write_timeout;        /* --write-timeout: seconds, 0 = none */
+	int reuseport;            /* --reuseport: a listening socket per worker */
 	int report_fd;            /* start-up messages to the waiting parent */
 	int ready_fd;             /* serving process: READY to the supervisor */
 	const char *root_dir;     /* -r */
@@ -359,6 +360,8 @@ void hsvr_alloc_arm(int);
 int hsvr_listen_open(struct hsvr_config *);
 void hsvr_listen_describe(char *, size_t);
 int hsvr_listen_start(struct event_base *);
+int hsvr_listen_start_worker(struct hsvr_worker *);
+void hsvr_listen_stop_worker(struct hsvr_worker *);
 void hsvr_listen_close(void);
 
 /* --------------------------------------------------------------- hooks */

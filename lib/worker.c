@@ -43,6 +43,7 @@ hsvr_worker_post(struct hsvr_worker *w, struct hsvr_msg *m)
 static void
 stop(struct hsvr_worker *w)
 {
+	hsvr_listen_stop_worker(w);
 	while (w->conns != NULL)
 		hsvr_conn_abort(w->conns);
 	w->stop = 1;
@@ -54,6 +55,7 @@ drain(struct hsvr_worker *w)
 {
 	struct hsvr_conn *c, *next;
 
+	hsvr_listen_stop_worker(w);
 	w->draining = 1;
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
@@ -211,6 +213,8 @@ hsvr_worker_start(struct hsvr_worker *w)
 void
 hsvr_worker_free(struct hsvr_worker *w)
 {
+	/* Its thread is gone (or never ran): its listening sockets too. */
+	hsvr_listen_stop_worker(w);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	free(w->rbuf);
