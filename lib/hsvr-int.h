@@ -110,6 +110,7 @@ enum hsvr_msg_type {
 	MSG_CLOSE,   /* S_close from another thread */
 	MSG_TIMER,   /* S_settimer from another thread */
 	MSG_KICK,    /* re-check a session's drain and close conditions */
+	MSG_PAUSE,   /* S_pause_read from another thread (u.sec: paused) */
 	MSG_DRAIN,   /* graceful stop: serv_on_drain for every session */
 	MSG_STOP     /* the server stops: close every session, leave the loop */
 };
@@ -302,6 +303,7 @@ struct hsvr_conn {
 	unsigned read_again : 1;       /* the transport holds more: read again */
 	unsigned tls_deferred : 1;     /* an end or error seen after data */
 	unsigned perip : 1;            /* counted against --max-per-ip */
+	unsigned read_paused : 1;      /* S_pause_read: rev is not added */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
 	struct ssl_st *ssl;            /* TLS sessions only */
@@ -325,6 +327,7 @@ void hsvr_conn_open(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_conn_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_conn_abort(struct hsvr_conn *);     /* close now, drop output */
 void hsvr_conn_settimer(struct hsvr_conn *, int);
+void hsvr_conn_pause_read(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);
 int hsvr_conn_write(struct hsvr_conn *, const unsigned char *, size_t);
 void hsvr_conn_free(struct hsvr_conn *);

@@ -126,6 +126,20 @@ S_close(SESSION *s)
 		(void)post(c, MSG_CLOSE, NULL, 0, 0);
 }
 
+int
+S_pause_read(SESSION *s, int paused)
+{
+	struct hsvr_conn *c = conn_of(s);
+
+	if (c == NULL || conn_state(c) != HSVR_ST_OPEN)
+		return S_ERR_INTERNAL;
+	if (hsvr_self == c->w)
+		hsvr_conn_pause_read(c, paused);
+	else if (post(c, MSG_PAUSE, NULL, 0, paused != 0) != 0)
+		return S_ERR_INTERNAL;
+	return S_OK;
+}
+
 void
 S_settimer(SESSION *s, int sec)
 {

@@ -163,7 +163,7 @@ accepted(struct hsvr_conn *c)
 	c->last_active = hsvr_now_ms();
 	rearm(c, c->last_active);
 	hsvr_deliver(c, TYP_ACCEPT);
-	if (conn_state(c) == HSVR_ST_OPEN)
+	if (conn_state(c) == HSVR_ST_OPEN && !c->read_paused)
 		add_or_fail(c, &c->rev, NULL);
 }
 
@@ -432,7 +432,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 		handshake(c);
 		return;
 	}
-	if (c->tls_want == EV_WRITE && c->tls_read_blocked) {
+	if (c->tls_want == EV_WRITE && c->tls_read_blocked && !c->read_paused) {
 		c->tls_read_blocked = 0;
 		event_active(&c->rev, EV_READ, 0);
 	}
@@ -495,7 +495,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		hsvr_deliver(c, TYP_READ);
 		c->pub.buff = NULL;
 		c->pub.blen = 0;
-		if (c->read_again) {
+		if (c->read_again && !c->read_paused) {
 			c->read_again = 0;
 			if (conn_state(c) == HSVR_ST_OPEN)
 				event_active(&c->rev, EV_READ, 0);
@@ -573,6 +573,28 @@ hsvr_conn_settimer(struct hsvr_conn *c, int sec)
 	    INT_MAX / 1000 * 1000 : sec * 1000;
 	c->last_active = hsvr_now_ms();
 	rearm(c, c->last_active);
+}
+
+/*
+ * S_pause_read by the owner.  Resuming also reads at once: TLS may hold
+ * decrypted data that no socket event would announce.
+ */
+void
+hsvr_conn_pause_read(struct hsvr_conn *c, int paused)
+{
+	if (conn_state(c) != HSVR_ST_OPEN || c->eof || c->handshaking ||
+	    (paused != 0) == c->read_paused)
+		return;
+	c->read_paused = paused != 0;
+	if (!c->accepted)
+		return;         /* during TYP_ACCEPT: accepted() decides */
+	if (paused) {
+		event_del(&c->rev);
+		return;
+	}
+	c->read_again = 0;
+	add_or_fail(c, &c->rev, NULL);
+	event_active(&c->rev, EV_READ, 0);
 }
 
 void

@@ -99,6 +99,8 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 		hsvr_conn_close(c);
 	} else if (m->type == MSG_TIMER) {
 		hsvr_conn_settimer(c, m->u.sec);
+	} else if (m->type == MSG_PAUSE) {
+		hsvr_conn_pause_read(c, m->u.sec);
 	} else if (m->type == MSG_KICK) {
 		hsvr_conn_kick(c);
 	}
