@@ -53,6 +53,8 @@ hsvr_daemon_detach(void)
 		return -1;
 	}
 	if (pid > 0) {
+		/* The waiting command: ^C and kill work on it as usual. */
+		hsvr_hold_signals(0);
 		close(p[1]);
 		wait_for_daemon(p[0]);
 	}

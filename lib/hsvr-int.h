@@ -90,6 +90,7 @@ void hsvr_daemon_failed(int, int);
 int hsvr_supervise(struct hsvr_config *,
     void (*)(struct hsvr_config *, int), int);
 void hsvr_notify(const char *);
+void hsvr_hold_signals(int);
 
 /* ------------------------------------------------------------- logging */
 

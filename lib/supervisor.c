@@ -73,6 +73,25 @@ set_handlers(void (*fn)(int))
 		sigaction(sigs[i], &sa, NULL);
 }
 
+/*
+ * Hold (block) or release the supervisor's signals.  main() holds them
+ * from the moment the server listens, so that a SIGTERM sent as soon as a
+ * connection is accepted waits for the handlers instead of killing the
+ * supervisor before it can clean up.
+ */
+void
+hsvr_hold_signals(int hold)
+{
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (sigs[i] != SIGCHLD)
+			sigaddset(&set, sigs[i]);
+	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 static struct kid *
 current(void)
 {
@@ -404,6 +423,7 @@ hsvr_supervise(struct hsvr_config *cfg,
 		return HSVR_EX_OSERR;
 	}
 	set_handlers(on_signal);
+	hsvr_hold_signals(0);   /* what came since main() held them: now */
 	if (spawn(cfg, serve) == NULL)
 		return HSVR_EX_OSERR;
 	while (!st.stopping || live_kids() > 0) {
