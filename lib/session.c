@@ -420,6 +420,17 @@ handshake(struct hsvr_conn *c)
 	accepted(c);
 }
 
+/* Every socket event starts here: 1 if it was the TLS handshake's. */
+static int
+in_handshake(struct hsvr_conn *c)
+{
+	hsvr_online();
+	if (!c->handshaking)
+		return 0;
+	handshake(c);
+	return 1;
+}
+
 static void
 on_writable(evutil_socket_t fd, short what, void *arg)
 {
@@ -427,11 +438,8 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)fd, (void)what;
-	hsvr_online();
-	if (c->handshaking) {
-		handshake(c);
+	if (in_handshake(c))
 		return;
-	}
 	if (c->tls_want == EV_WRITE && c->tls_read_blocked && !c->read_paused) {
 		c->tls_read_blocked = 0;
 		event_active(&c->rev, EV_READ, 0);
@@ -471,11 +479,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)fd, (void)what;
-	hsvr_online();
-	if (c->handshaking) {
-		handshake(c);
+	if (in_handshake(c))
 		return;
-	}
 	c->tls_want = 0;
 	n = c->tp->read(c, w->rbuf, HSVR_READ_MAX);
 	if (c->tls_want == EV_READ && c->out != NULL &&
