@@ -1,4 +1,4 @@
-# tests/fuzz/local.mk - fuzzing the http example with libFuzzer: briefly in make check, at length in make fuzz.
+# tests/fuzz/local.mk - fuzzing the http example with libFuzzer (make check, make fuzz) and its limits against the real server.
 #
 # The fuzz targets are built by $(CLANG), which configure found able to
 # link -fsanitize=fuzzer, not by $(CC): hence the explicit rules.
@@ -10,8 +10,10 @@
 # each, keeping new inputs in tests/fuzz/corpus-TARGET/ of the build
 # directory.  To add those to the committed seeds, minimised:
 #   tests/fuzz/fuzz-http -merge=1 $(srcdir)/tests/fuzz/corpus/http tests/fuzz/corpus-fuzz-http
+# tests/fuzz/http-limits.sh: the real hsvr-http answers oversized and
+# malformed requests with 414, 431 or 400 and closes, and still serves.
 
-FUZZ_TESTS = tests/fuzz/fuzz.sh
+FUZZ_TESTS = tests/fuzz/fuzz.sh tests/fuzz/http-limits.sh
 TESTS += $(FUZZ_TESTS)
 EXTRA_DIST += $(FUZZ_TESTS) tests/fuzz/fuzz-http.c \
 	tests/fuzz/fuzz-http-server.c tests/fuzz/http.dict tests/fuzz/corpus
