@@ -263,9 +263,11 @@ struct hsvr_worker {
 	struct hsvr_msg **inbox_tail;
 	unsigned char *rbuf;           /* HSVR_READ_MAX + 1 bytes */
 	struct hsvr_conn *conns;       /* live sessions of this worker */
+	struct hsvr_conn *lingering;   /* closed, discarding input (linger) */
 	struct hsvr_msg *stop_msg;     /* allocated up front: stopping never fails */
 	struct hsvr_msg *drain_msg;
 	int draining;                  /* refuse new sessions, stop when empty */
+	int stopping_now;              /* no lingering closes any more */
 	int stop;
 	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));
 	struct hsvr_qsbr qs;
@@ -327,6 +329,7 @@ conn_state(const struct hsvr_conn *c)
 void hsvr_conn_open(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_conn_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_conn_abort(struct hsvr_conn *);     /* close now, drop output */
+void hsvr_conn_linger_stop(struct hsvr_worker *);
 void hsvr_conn_settimer(struct hsvr_conn *, int);
 void hsvr_conn_pause_read(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);

@@ -44,6 +44,7 @@ static void
 stop(struct hsvr_worker *w)
 {
 	hsvr_listen_stop_worker(w);
+	hsvr_conn_linger_stop(w);
 	while (w->conns != NULL)
 		hsvr_conn_abort(w->conns);
 	w->stop = 1;
@@ -191,6 +192,7 @@ worker_main(void *arg)
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
 	}
+	hsvr_conn_linger_stop(w);      /* a drain does not wait for them */
 	hsvr_qs_self = NULL;
 	hsvr_self = NULL;
 	hsvr_engine_worker_done();
