@@ -195,7 +195,7 @@ teardown(void)
 	}
 	hsvr_listen_close();
 	stop_workers(NULL);
-	hsvr_listen_close();    /* what the workers watched, now closed */
+	hsvr_listen_free();     /* the workers are gone: all of them */
 	hsvr_qsbr_free_all(&hsvr_g.main_qs);
 	hsvr_qs_self = NULL;
 	if (hsvr_g.base != NULL)

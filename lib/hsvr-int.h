@@ -370,6 +370,7 @@ int hsvr_listen_start(struct event_base *);
 int hsvr_listen_start_worker(struct hsvr_worker *);
 void hsvr_listen_stop_worker(struct hsvr_worker *);
 void hsvr_listen_close(void);
+void hsvr_listen_free(void);
 
 /* --------------------------------------------------------------- hooks */
 

@@ -232,7 +232,7 @@ hsvr_listen_open(struct hsvr_config *cfg)
 	else
 		rc = listen_any(cfg);
 	if (rc != 0)
-		hsvr_listen_close();
+		hsvr_listen_free();
 	return rc;
 }
 
@@ -503,22 +503,26 @@ hsvr_listen_describe(char *buf, size_t len)
 void
 hsvr_listen_close(void)
 {
-	int i, left = 0;
+	int i;
 
-	for (i = 0; i < nlst; i++) {
-		if (lst[i].worker >= 0 && lst[i].started) {
-			left += !__atomic_load_n(&lst[i].closed,
-			    __ATOMIC_ACQUIRE);
-			continue;
-		}
-		stop_one(&lst[i]);
-	}
+	for (i = 0; i < nlst; i++)
+		if (lst[i].worker < 0 || !lst[i].started)
+			stop_one(&lst[i]);
 	if (unix_path != NULL && unix_owner)
 		unlink(unix_path);
 	unix_path = NULL;
-	if (left == 0) {
-		free(lst);
-		lst = NULL;
-		nlst = lcap = 0;
-	}
+}
+
+/* Close everything and forget the sockets; no worker may run any more. */
+void
+hsvr_listen_free(void)
+{
+	int i;
+
+	hsvr_listen_close();
+	for (i = 0; i < nlst; i++)
+		stop_one(&lst[i]);
+	free(lst);
+	lst = NULL;
+	nlst = lcap = 0;
 }

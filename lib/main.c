@@ -111,7 +111,7 @@ main(int argc, char **argv)
 	}
 	config.report_fd = report_fd;
 	rc = hsvr_supervise(&config, serve, report_fd);
-	hsvr_listen_close();
+	hsvr_listen_free();
 	hsvr_pidfile_remove();
 	if (rc == 0)
 		hsvr_log(LOG_INFO, "exiting");
