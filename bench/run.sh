@@ -775,6 +775,7 @@ COMPARISONS=(
 	"tlsidle|$IDLE_TLS_CONNS idle TLS connections (echo, 1 thread)|bpc|bytes/connection (RSS delta)|hsvr-echo-tls-1|hsvr-echo-tls-keep-1|hsvr-echo --tls-keep-buffers|-||idle TLS B/conn: released vs kept"
 	"tlsidle|$IDLE_TLS_CONNS idle TLS connections (echo, 1 thread)|abpc|anonymous bytes/connection|hsvr-echo-tls-1|hsvr-echo-tls-keep-1|hsvr-echo --tls-keep-buffers|-||idle TLS anon B/conn: released vs kept"
 	"tlsidle|$IDLE_TLS_CONNS idle TLS keep-alive connections after one GET|bpc|bytes/connection (RSS delta)|hsvr-http-hello-tls|nginx-hello-tls|nginx ssl, $THREADS workers|-||idle TLS B/conn vs nginx"
+	"tlsidle|$IDLE_TLS_CONNS idle TLS connections: the engine (echo) against nginx (HTTP)|abpc|anonymous bytes/connection|hsvr-echo-tls-1|nginx-hello-tls|nginx ssl, $THREADS workers|-||idle TLS anon B/conn, echo vs nginx"
 	"start|start to listening (hsvr-echo -n $THREADS)|listen_ms|ms|hsvr-echo-N|@$START_BUDGET_MS|budget $START_BUDGET_MS ms|le|1.0|start vs 50 ms"
 	"start|start to listening|listen_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo|-||listen vs libevent"
 	"start|start to first echo|serve_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo|-||first echo vs libevent"
