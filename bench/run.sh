@@ -873,6 +873,8 @@ report() {
 		echo
 		echo "The chart shows hsvr's advantage over each anchor: the ratio for throughput, its inverse for CPU, memory and time, so that above 1 always means hsvr did better; a dot marks what the target asks for."
 		echo
+		echo "Where a target is missed, [PROFILE.md](PROFILE.md) says where the cost goes, counted (instructions and system calls per unit of work, \`bench/profile.sh\`) and measured at full speed: connect-request-close, TLS handshakes and keep-alive TLS requests, idle TLS memory."
+		echo
 		echo "## Medians per server"
 		echo
 		echo "| workload | server | round trips or requests/s | µs server CPU per trip/request | server CPU use (cores) | RSS kB | PSS kB | bytes/conn (RSS) | bytes/conn (anon) | exec ms | listen ms | first echo ms | exit ms | errors |"
