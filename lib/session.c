@@ -506,6 +506,10 @@ handshake(struct hsvr_conn *c)
 	}
 	c->handshaking = 0;
 	accepted(c);
+	if (c->read_again && conn_state(c) == HSVR_ST_OPEN && !c->read_paused) {
+		c->read_again = 0;      /* read ahead: data already buffered */
+		event_active(&c->rev, EV_READ, 0);
+	}
 }
 
 /* Every socket event starts here: 1 if it was the TLS handshake's. */
