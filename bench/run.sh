@@ -320,6 +320,7 @@ server_cmd() {
 	epoll-1) CMD=("$B/echo-epoll" -p "$port" -t 1) ;;
 	epoll-N) CMD=("$B/echo-epoll" -p "$port" -t "$THREADS") ;;
 	hsvr-http-hello) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello) ;;
+	hsvr-http-hello-rp) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello --reuseport) ;;
 	hsvr-http-1mb) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --body-size 1000000) ;;
 	libevent-http-hello) CMD=("$B/http-libevent" -p "$port" --hello) ;;
 	libevent-http-1mb) CMD=("$B/http-libevent" -p "$port" -b 1000000) ;;
@@ -590,7 +591,7 @@ wl_close() {
 		return 0
 	}
 	one_run() { ab_run "$1" "$AB_CLOSE_N" 50 13; }
-	rounds hsvr-http-hello nginx-hello libevent-http-hello
+	rounds hsvr-http-hello hsvr-http-hello-rp nginx-hello libevent-http-hello
 }
 
 idle_run() {
@@ -762,6 +763,9 @@ COMPARISONS=(
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|ge|1.0|conn/s vs nginx"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|cpu_us|µs server CPU/connection|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|-||conn CPU vs nginx"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||conn/s vs evhttp"
+	"close|connect, request, close, hsvr --reuseport|rps|connections/s|hsvr-http-hello-rp|nginx-hello|nginx, $THREADS workers|-||conn/s --reuseport vs nginx"
+	"close|connect, request, close, hsvr --reuseport|cpu_us|µs server CPU/connection|hsvr-http-hello-rp|nginx-hello|nginx, $THREADS workers|-||conn CPU --reuseport vs nginx"
+	"close|connect, request, close: --reuseport against round-robin hand-off|rps|connections/s|hsvr-http-hello-rp|hsvr-http-hello|hsvr-http, round-robin|-||conn/s reuseport vs round-robin"
 	"idle|$IDLE_CONNS idle connections, 1 thread|rss_kb|kB resident (total)|hsvr-echo-1|libevent-echo|raw libevent echo|le|1.0|idle RSS vs libevent"
 	"idle|$IDLE_CONNS idle connections, 1 thread|bpc|bytes/connection (RSS delta)|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle B/conn vs libevent"
 	"idle|$IDLE_CONNS idle connections, 1 thread|bpc|bytes/connection (RSS delta)|hsvr-echo-1|epoll-1|epoll limit -t 1|-||idle B/conn vs epoll"
