@@ -207,7 +207,8 @@ teardown(void)
 static void
 stats_line(const S_STATS *st, char *buf, size_t len)
 {
-	snprintf(buf, len, "statistics: session_gauge=%llu session_high=%llu "
+	(void)snprintf(buf, len,
+	    "statistics: session_gauge=%llu session_high=%llu "
 	    "accept_counter=%llu session_error=%llu rxoctet=%llu rxcount=%llu "
 	    "txoctet=%llu txcount=%llu rxtimeout=%llu discarded_octet=%llu "
 	    "discarded_packet=%llu connect_error=%llu tls_handshake_error=%llu",
@@ -282,7 +283,7 @@ hsvr_run(struct hsvr_config *cfg)
 	workers_done = 0;
 	workers_initialised = 0;
 	posted[0] = posted[1] = 0;
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0) {
 		hsvr_warnx("libevent has no pthreads support");
 		return -1;

@@ -39,11 +39,11 @@ addr_text(const struct sockaddr *sa, char *buf, size_t len)
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
 	    host, sizeof host, serv, sizeof serv,
 	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, len, "?");
+		(void)snprintf(buf, len, "?");
 	else if (sa->sa_family == AF_INET6)
-		snprintf(buf, len, "[%s]:%s", host, serv);
+		(void)snprintf(buf, len, "[%s]:%s", host, serv);
 	else
-		snprintf(buf, len, "%s:%s", host, serv);
+		(void)snprintf(buf, len, "%s:%s", host, serv);
 }
 
 static int
@@ -113,7 +113,7 @@ listen_interface(const struct hsvr_config *cfg)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof port, "%u", cfg->port);
+	(void)snprintf(port, sizeof port, "%u", cfg->port);
 	rc = getaddrinfo(cfg->interface, port, &hints, &res);
 	if (rc != 0) {
 		hsvr_warnx("cannot listen on %s: %s", cfg->interface,
@@ -143,7 +143,7 @@ listen_unix(const struct hsvr_config *cfg)
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", cfg->unix_path);
+	(void)snprintf(sun.sun_path, sizeof sun.sun_path, "%s", cfg->unix_path);
 	/* Replace a stale socket, never another kind of file. */
 	if (lstat(cfg->unix_path, &sb) == 0) {
 		if (!S_ISSOCK(sb.st_mode)) {
@@ -326,7 +326,7 @@ hsvr_listen_describe(char *buf, size_t len)
 
 	buf[0] = '\0';
 	if (unix_path != NULL) {
-		snprintf(buf, len, "%s", unix_path);
+		(void)snprintf(buf, len, "%s", unix_path);
 		return;
 	}
 	for (i = 0; i < nlst && used + 2 < len; i++) {

@@ -155,7 +155,7 @@ hsvr_addr_key(const struct sockaddr *sa, uint8_t key[16], char *host,
 		memcpy(key, &s6->sin6_addr, 16);
 		*port = ntohs(s6->sin6_port);
 	} else {
-		snprintf(host, hostlen, "?");
+		(void)snprintf(host, hostlen, "?");
 		*port = 0;
 		return -1;
 	}
