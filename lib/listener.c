@@ -214,7 +214,7 @@ on_pause_over(evutil_socket_t fd, short what, void *arg)
 static void
 pause_accepting(void)
 {
-	struct timeval tv = { 0, EMFILE_PAUSE_MS * 1000 };
+	struct timeval tv = { 0, EMFILE_PAUSE_MS * 1000L };
 
 	if (pause_armed)
 		return;

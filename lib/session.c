@@ -221,7 +221,7 @@ hsvr_conn_kick(struct hsvr_conn *c)
 			finish(c);
 		return;
 	}
-	if (pending < HSVR_LOW_MARK &&
+	if (pending < (size_t)HSVR_LOW_MARK &&
 	    __atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST)) {
 		hsvr_deliver(c, TYP_SENDABLE);
