@@ -290,6 +290,7 @@ hsvr_run(struct hsvr_config *cfg)
 	}
 	hsvr_fd_limit(cfg);
 	hsvr_g.nqs = cfg->threads + 1;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
 	if (hsvr_g.qs_all == NULL || hsvr_index_init() != 0 ||
 	    (hsvr_g.base = event_base_new()) == NULL) {

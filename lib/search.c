@@ -82,6 +82,7 @@ grow(struct stripe *st)
 	size_t i, n = st->nbucket ? st->nbucket * 2 : INITIAL_BUCKETS;
 	size_t old = st->nbucket;
 
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	if ((nb = calloc(n, sizeof *nb)) == NULL)
 		return;         /* longer chains, still correct */
 	st->nbucket = n;
