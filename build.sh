@@ -24,7 +24,7 @@ PACKAGES=(
 	libevent-dev libssl-dev libbsd-dev libsystemd-dev
 	git ca-certificates openssl mandoc file
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
-	busybox systemd shellcheck
+	busybox systemd shellcheck cppcheck clang-tidy
 )
 
 JOBS=2
