@@ -38,6 +38,8 @@ typedef enum {
  * callback returns, even if the connection closes meanwhile on another
  * thread (S_* then return -1 or do nothing).
  */
+/* _session_t is the original library's name, kept for its programs. */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 typedef struct _session_t {
 	unsigned int id;        /* unique per process, from 1 */
 	int status;             /* HSVR_ST_* below */

@@ -210,7 +210,8 @@ teardown(void)
 static void
 stats_line(const S_STATS *st, char *buf, size_t len)
 {
-	snprintf(buf, len, "statistics: session_gauge=%llu session_high=%llu "
+	(void)snprintf(buf, len,
+	    "statistics: session_gauge=%llu session_high=%llu "
 	    "accept_counter=%llu session_error=%llu rxoctet=%llu rxcount=%llu "
 	    "txoctet=%llu txcount=%llu rxtimeout=%llu discarded_octet=%llu "
 	    "discarded_packet=%llu connect_error=%llu tls_handshake_error=%llu "
@@ -291,7 +292,7 @@ hsvr_run(struct hsvr_config *cfg)
 	workers_done = 0;
 	workers_initialised = 0;
 	posted[0] = posted[1] = 0;
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	hsvr_alloc_init();
 	if (evthread_use_pthreads() != 0) {
 		hsvr_warnx("libevent has no pthreads support");
@@ -299,6 +300,7 @@ hsvr_run(struct hsvr_config *cfg)
 	}
 	hsvr_fd_limit(cfg);
 	hsvr_g.nqs = cfg->threads + 1;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
 	if (hsvr_g.qs_all == NULL || hsvr_index_init() != 0 ||
 	    hsvr_perip_init() != 0 ||

@@ -50,15 +50,17 @@ addr_text(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 
+	/* The analyzer misses that getsockname() sets the family. */
+	/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult) */
 	if (getnameinfo(sa, sa->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
 	    host, sizeof host, serv, sizeof serv,
 	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, len, "?");
+		(void)snprintf(buf, len, "?");
 	else if (sa->sa_family == AF_INET6)
-		snprintf(buf, len, "[%s]:%s", host, serv);
+		(void)snprintf(buf, len, "[%s]:%s", host, serv);
 	else
-		snprintf(buf, len, "%s:%s", host, serv);
+		(void)snprintf(buf, len, "%s:%s", host, serv);
 }
 
 static int
@@ -162,7 +164,7 @@ listen_interface(const struct hsvr_config *cfg)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof port, "%u", cfg->port);
+	(void)snprintf(port, sizeof port, "%u", cfg->port);
 	rc = getaddrinfo(cfg->interface, port, &hints, &res);
 	if (rc != 0) {
 		hsvr_warnx("cannot listen on %s: %s", cfg->interface,
@@ -192,7 +194,7 @@ listen_unix(const struct hsvr_config *cfg)
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", cfg->unix_path);
+	(void)snprintf(sun.sun_path, sizeof sun.sun_path, "%s", cfg->unix_path);
 	/* Replace a stale socket, never another kind of file. */
 	if (lstat(cfg->unix_path, &sb) == 0) {
 		if (!S_ISSOCK(sb.st_mode)) {
@@ -258,12 +260,12 @@ static void
 pause_accepting(struct lsock *l, int err)
 {
 	static uint64_t logged_ms, unlogged;    /* atomic */
-	struct timeval tv = { 0, EMFILE_PAUSE_MS * 1000 };
+	struct timeval tv = { 0, EMFILE_PAUSE_MS * 1000L };
 	uint64_t now = hsvr_now_ms(), last, n;
 
 	__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
 	last = __atomic_load_n(&logged_ms, __ATOMIC_RELAXED);
-	if ((last == 0 || now - last >= EMFILE_LOG_SEC * 1000) &&
+	if ((last == 0 || now - last >= (uint64_t)EMFILE_LOG_SEC * 1000) &&
 	    __atomic_compare_exchange_n(&logged_ms, &last, now, 0,
 	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
 		n = __atomic_exchange_n(&unlogged, 0, __ATOMIC_RELAXED);
@@ -478,7 +480,7 @@ hsvr_listen_describe(char *buf, size_t len)
 
 	buf[0] = '\0';
 	if (unix_path != NULL) {
-		snprintf(buf, len, "%s", unix_path);
+		(void)snprintf(buf, len, "%s", unix_path);
 		return;
 	}
 	for (i = 0; i < nlst && used + 2 < len; i++) {

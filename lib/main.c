@@ -19,7 +19,8 @@ serv_set_name(const char *name)
 {
 	if (name == NULL || *name == '\0')
 		return;
-	snprintf(config.name, sizeof config.name, "%s", name);
+	/* At most 63 bytes, as documented: a longer name is cut. */
+	(void)snprintf(config.name, sizeof config.name, "%s", name);
 }
 
 void
@@ -87,7 +88,7 @@ main(int argc, char **argv)
 	hsvr_config_defaults(&config);
 	hsvr_g.cfg = &config;
 	/* A starting command that is gone must not take the daemon with it. */
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	hsvr_options_parse(&config, argc, argv);
 	if ((rc = start_up()) != 0)
 		return rc;

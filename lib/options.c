@@ -85,7 +85,7 @@ hsvr_config_defaults(struct hsvr_config *cfg)
 
 	memset(cfg, 0, sizeof *cfg);
 	cfg->progname = "hsvr";
-	snprintf(cfg->name, sizeof cfg->name, "server");
+	(void)snprintf(cfg->name, sizeof cfg->name, "server");
 	cfg->port = 1966;
 	cfg->max_conn = 1000;
 	cfg->threads = ncpu < 1 ? 1 : ncpu > HSVR_MAX_THREADS ?

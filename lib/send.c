@@ -89,7 +89,7 @@ S_send(SESSION *s, unsigned char *buff, size_t len)
 			(void)post(c, MSG_KICK, NULL, 0, 0);
 		return S_ERR_INTERNAL;
 	}
-	if (before > HSVR_HIGH_MARK) {
+	if (before > (size_t)HSVR_HIGH_MARK) {
 		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
 		congested(c, len, owner);
 		return S_ERR_CONGESTED;

@@ -281,7 +281,7 @@ on_linger(evutil_socket_t fd, short what, void *arg)
 static int
 linger(struct hsvr_conn *c)
 {
-	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
+	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000L };
 	int unread = 0;
 
 	if (c->tp != &hsvr_transport_tcp || c->failed || c->eof ||
@@ -388,7 +388,7 @@ hsvr_conn_kick(struct hsvr_conn *c)
 			finish_as(c, 1);        /* S_close, all written */
 		return;
 	}
-	if (pending < HSVR_LOW_MARK &&
+	if (pending < (size_t)HSVR_LOW_MARK &&
 	    __atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST)) {
 		hsvr_deliver(c, TYP_SENDABLE);

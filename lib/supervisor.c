@@ -151,7 +151,7 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	}
 	if (pid == 0) {
 		set_handlers(SIG_DFL);
-		signal(SIGHUP, SIG_IGN);        /* the supervisor's business */
+		(void)signal(SIGHUP, SIG_IGN);  /* the supervisor's business */
 		hsvr_listen_forget_path();
 		close(sigpipe_fd[0]);
 		close(sigpipe_fd[1]);
@@ -262,10 +262,11 @@ reap(struct state *st)
 		k->pid = 0;
 		k->ready_fd = -1;
 		if (WIFSIGNALED(ws))
-			snprintf(why, sizeof why, "killed by signal %d (%s)",
-			    WTERMSIG(ws), strsignal(WTERMSIG(ws)));
+			(void)snprintf(why, sizeof why,
+			    "killed by signal %d (%s)", WTERMSIG(ws),
+			    strsignal(WTERMSIG(ws)));
 		else
-			snprintf(why, sizeof why, "exited with status %d",
+			(void)snprintf(why, sizeof why, "exited with status %d",
 			    WEXITSTATUS(ws));
 		if (k->retiring || (st->stopping && WIFEXITED(ws) &&
 		    WEXITSTATUS(ws) == 0))

@@ -110,7 +110,7 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 
 /* The preallocated control messages are freed once used. */
 static void
-forget(struct hsvr_worker *w, struct hsvr_msg *m)
+forget(struct hsvr_worker *w, const struct hsvr_msg *m)
 {
 	if (m == w->stop_msg)
 		w->stop_msg = NULL;
