@@ -464,8 +464,16 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 			n = 0;
 		if (n > 0)
 			sent(c, (size_t)n);
-		if ((size_t)n == len)
+		if ((size_t)n == len) {
+			/*
+			 * A send that was pending when the peer's end of file
+			 * was seen (from another worker, say): now that it is
+			 * out, the session may be done.
+			 */
+			if (c->eof)
+				kick_later(c);
 			return 0;
+		}
 	}
 	starts = queued(c) == 0;
 	if ((c->out == NULL && (c->out = evbuffer_new()) == NULL) ||
