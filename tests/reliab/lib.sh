@@ -25,6 +25,9 @@ RLOAD=$t_builddir/tests/reliab/t-rload
 if [[ -x $t_builddir/tests/reliab/.libs/t-rsrv && -e $t_builddir/.libs/libhsvr.so ]]; then
 	RSRV=$t_builddir/tests/reliab/.libs/t-rsrv
 	LD_LIBRARY_PATH=$t_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	# RELIAB_LIBDIR: a libhsvr.so built with a protection taken out, to
+	# show that a test fails without it (see tests/reliab/README).
+	LD_LIBRARY_PATH=${RELIAB_LIBDIR:+$RELIAB_LIBDIR:}$LD_LIBRARY_PATH
 	export LD_LIBRARY_PATH
 fi
 

@@ -13,7 +13,8 @@
 #            watcher of the server's /proc
 
 RELIAB_TESTS = \
-	tests/reliab/vanish.sh
+	tests/reliab/vanish.sh \
+	tests/reliab/fdexhaust.sh
 
 TESTS += $(RELIAB_TESTS)
 check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload

@@ -936,7 +936,7 @@ struct xconn {
 };
 
 struct xstate {
-	int ep, n, answered, closed;
+	int ep, n, answered, lost;      /* lost: ended without an answer */
 	struct xconn *x;
 };
 
@@ -962,7 +962,7 @@ fdx_pump(struct xstate *s, double until)
 					epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 					close(c->fd);
 					c->state = F_CLOSED;
-					s->closed++;
+					s->lost++;
 					continue;
 				}
 				c->state = F_OPEN;
@@ -983,7 +983,7 @@ fdx_pump(struct xstate *s, double until)
 				epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 				close(c->fd);
 				c->state = F_CLOSED;
-				s->closed++;
+				s->lost += !c->answered;
 				continue;
 			}
 			for (i = 0; i < n; i++) {
@@ -1035,6 +1035,7 @@ cmd_fdx(const struct opts *o)
 	double tmo = o->timeout * scale, t0, c0, c1, t1, ms, keep_max = 0;
 	double resume, resume_max = 0, w_end, wt0;
 	struct cn *f;
+	struct lat lat = { NULL, 0, 0 };
 
 	if (parse_addr(o->addr, o->port, &ss, &alen) != 0)
 		die("bad address %s", o->addr);
@@ -1058,7 +1059,7 @@ cmd_fdx(const struct opts *o)
 		s.x[i].fd = connect_nb(&ss, alen, 0);
 		if (s.x[i].fd < 0) {
 			s.x[i].state = F_CLOSED;
-			s.closed++;
+			s.lost++;
 			continue;
 		}
 		s.x[i].state = F_CONNECTING;
@@ -1080,6 +1081,7 @@ cmd_fdx(const struct opts *o)
 			ms = ping(keep[i], "k", pings);
 			if (ms >= 0) {
 				pings_ok++;
+				lat_add(&lat, ms);
 				if (ms > keep_max)
 					keep_max = ms;
 			}
@@ -1089,14 +1091,13 @@ cmd_fdx(const struct opts *o)
 	c1 = cpu_secs(o->pid);
 	t1 = now();
 	/* Descriptors freed: the waiting connections must be taken. */
-	for (round = 0; s.answered + s.closed < s.n && round < 50; round++) {
+	for (round = 0; s.answered + s.lost < s.n && round < 100; round++) {
 		before = s.answered;
 		for (i = 0; i < s.n; i++)
 			if (s.x[i].state == F_OPEN && s.x[i].answered) {
 				epoll_ctl(s.ep, EPOLL_CTL_DEL, s.x[i].fd, NULL);
 				close(s.x[i].fd);
 				s.x[i].state = F_CLOSED;
-				s.closed++;
 			}
 		t0 = now();
 		while (s.answered == before && now() - t0 < 5 * scale)
@@ -1123,16 +1124,17 @@ cmd_fdx(const struct opts *o)
 		if (keep[i] != NULL)
 			cn_close(keep[i]);
 	printf("FDX keep=%d flood=%d answered_first=%d cpu_pct=%.1f "
-	    "window_s=%.2f keep_pings=%lu keep_ok=%lu keep_max_ms=%.1f "
-	    "waves=%d resume_max_ms=%.0f all_answered=%d fresh_ok=%d "
-	    "fresh_ms=%.0f\n", o->keep, s.n, first,
+	    "window_s=%.2f keep_pings=%lu keep_ok=%lu keep_p99_ms=%.2f "
+	    "keep_max_ms=%.1f waves=%d resume_max_ms=%.0f all_answered=%d "
+	    "lost=%d fresh_ok=%d fresh_ms=%.0f\n", o->keep, s.n, first,
 	    c0 >= 0 && c1 >= 0 ? (c1 - c0) / (t1 - wt0) * 100 : -1,
-	    t1 - wt0, pings, pings_ok, keep_max, waves,
-	    resume_max * 1000, s.answered == s.n, fresh_ok,
+	    t1 - wt0, pings, pings_ok, lat_q(&lat, 0.99), keep_max, waves,
+	    resume_max * 1000, s.answered == s.n, s.lost, fresh_ok,
 	    (now() - t0) * 1000);
 	close(s.ep);
 	free(s.x);
 	free(keep);
+	free(lat.v);
 	return 0;
 }
 
