@@ -205,14 +205,12 @@ rsrv_finish() {
 }
 
 # cmd NAME LINE: send LINE to server NAME on a fresh connection (TLS if
-# it serves TLS), print the reply line (nothing if none came).
+# it serves TLS; from NAME_ADDR, default 127.0.0.1), print the reply line
+# (nothing if none came).
 cmd() {
-	local p=${1}_PORT tls=${1}_TLS
-	if [[ -n ${!tls:-} ]]; then
-		"$RLOAD" cmd -p "${!p}" --tls "$2" 2>/dev/null
-	else
-		"$RLOAD" cmd -p "${!p}" "$2" 2>/dev/null
-	fi
+	local p=${1}_PORT tls=${1}_TLS a=${1}_ADDR opt=()
+	[[ -z ${!tls:-} ]] || opt=(--tls)
+	"$RLOAD" cmd -p "${!p}" -a "${!a:-127.0.0.1}" "${opt[@]}" "$2" 2>/dev/null
 }
 
 # stats NAME: server NAME's STATS line (S_stats and the app_* counts).

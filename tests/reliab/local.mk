@@ -14,7 +14,8 @@
 
 RELIAB_TESTS = \
 	tests/reliab/vanish.sh \
-	tests/reliab/fdexhaust.sh
+	tests/reliab/fdexhaust.sh \
+	tests/reliab/slow.sh
 
 TESTS += $(RELIAB_TESTS)
 check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload

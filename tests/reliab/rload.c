@@ -693,8 +693,13 @@ cmd_flood(const struct opts *o)
 				    MSG_NOSIGNAL) > 0)
 					sent += strlen(req);
 				if (garbage) {
-					for (i = 0; i < (int)sizeof junk; i++)
+					/* Binary junk; every other one a line
+					 * too long for any command. */
+					for (i = 0; i < (int)sizeof junk; i++) {
 						junk[i] = (char)random();
+						if (evs[k].data.u32 % 2 && junk[i] == '\n')
+							junk[i] = 'x';
+					}
 					if (send(c->fd, junk, sizeof junk,
 					    MSG_NOSIGNAL) > 0)
 						sent += sizeof junk;
