@@ -219,6 +219,13 @@ stats() { cmd "$1" STATS; }
 # stat_is NAME KEY VALUE: the counter KEY of server NAME is VALUE now.
 stat_is() { [[ $(field "$(stats "$1")" "$2") == "$3" ]]; }
 
+# stat_ge NAME KEY N: the counter KEY of server NAME is at least N now.
+stat_ge() {
+	local v
+	v=$(field "$(stats "$1")" "$2") || return 1
+	((v >= $3))
+}
+
 # gauge_back NAME N: server NAME has N sessions open (besides the STATS
 # connection that asks).
 gauge_back() { stat_is "$1" session_gauge "$(($2 + 1))"; }

@@ -15,17 +15,18 @@
 RELIAB_TESTS = \
 	tests/reliab/vanish.sh \
 	tests/reliab/fdexhaust.sh \
-	tests/reliab/slow.sh
+	tests/reliab/slow.sh \
+	tests/reliab/slowread.sh
 
 TESTS += $(RELIAB_TESTS)
 check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload
 EXTRA_DIST += tests/reliab/lib.sh $(RELIAB_TESTS)
 
-tests_reliab_t_rsrv_SOURCES = tests/reliab/rsrv.c tests/pattern.h
+tests_reliab_t_rsrv_SOURCES = tests/reliab/rsrv.c tests/reliab/rpattern.h tests/pattern.h
 tests_reliab_t_rsrv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_reliab_t_rsrv_LDADD = libhsvr.la
 
-tests_reliab_t_rload_SOURCES = tests/reliab/rload.c tests/pattern.h
+tests_reliab_t_rload_SOURCES = tests/reliab/rload.c tests/reliab/rpattern.h tests/pattern.h
 tests_reliab_t_rload_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_reliab_t_rload_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_reliab_t_rload_LDADD = $(OPENSSL_LIBS)

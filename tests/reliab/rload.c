@@ -38,7 +38,7 @@
  * do its job (the scripts judge the figures).  Time limits are multiplied
  * by $HSVR_TEST_SCALE.
  */
-#include "pattern.h"
+#include "rpattern.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -454,7 +454,7 @@ cn_pattern(struct cn *c, uint64_t off, uint64_t n, int *corrupt)
 		take = c->len - c->off;
 		if (take > n - got)
 			take = (size_t)(n - got);
-		bad = pat_check(c->buf + c->off, off + got, take);
+		bad = pat_check4(c->buf + c->off, off + got, take);
 		c->off += bad;
 		got += bad;
 		if (bad < take) {
@@ -1198,7 +1198,7 @@ cmd_half(const struct opts *o)
 
 	if ((data = malloc(o->put ? o->put : 1)) == NULL)
 		die("out of memory");
-	pat_fill(data, 7, o->put);
+	pat_fill4(data, 7, o->put);
 	h = fnv64(FNV64_INIT, data, o->put);
 	snprintf(want, sizeof want, "GOT n=%llu hash=%016llx", o->put,
 	    (unsigned long long)h);
@@ -1745,7 +1745,7 @@ mix_op(struct mixres *r, struct cn *c, int op)
 		h = FNV64_INIT;
 		for (k = 0; k < len; k += chunk) {
 			chunk = len - k < sizeof buf ? len - k : sizeof buf;
-			pat_fill(buf, k, chunk);
+			pat_fill4(buf, k, chunk);
 			h = fnv64(h, buf, chunk);
 			if (cn_write(c, buf, chunk) != 0)
 				return c->timed_out ? -2 : 0;
@@ -1776,7 +1776,7 @@ mix_op(struct mixres *r, struct cn *c, int op)
 		len = (size_t)rand_r(&r->seed) % (512 * 1024);
 		for (k = 0; k < len; k += chunk) {
 			chunk = len - k < 16384 ? len - k : 16384;
-			pat_fill(buf, k, chunk);
+			pat_fill4(buf, k, chunk);
 			if (cn_write(c, buf, chunk) != 0)
 				return c->timed_out ? -2 : 0;
 			got = cn_pattern(c, k, chunk, &corrupt);

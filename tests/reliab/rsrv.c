@@ -28,7 +28,7 @@
  * library's SIGPIPE protection, which the tests must catch.
  */
 #include "hsvr.h"
-#include "pattern.h"
+#include "rpattern.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -184,7 +184,7 @@ pump(SESSION *s, struct sess *u)
 	while (!u->closed && u->get_off < u->get_n) {
 		n = u->get_n - u->get_off > PIECE ? PIECE :
 		    (size_t)(u->get_n - u->get_off);
-		pat_fill(piece, u->get_off, n);
+		pat_fill4(piece, u->get_off, n);
 		rc = send_counted(s, u, piece, n);
 		if (rc == S_ERR_CONGESTED)
 			return;         /* until TYP_SENDABLE */
