@@ -213,8 +213,17 @@ cmd() {
 	"$RLOAD" cmd -p "${!p}" -a "${!a:-127.0.0.1}" "${opt[@]}" "$2" 2>/dev/null
 }
 
-# stats NAME: server NAME's STATS line (S_stats and the app_* counts).
-stats() { cmd "$1" STATS; }
+# stats NAME: server NAME's STATS line (S_stats and the app_* counts);
+# tried again a few times, as a connection may be refused (limits, faults).
+stats() {
+	local line i
+	for i in 1 2 3 4 5; do
+		line=$(cmd "$1" STATS)
+		[[ -z $line ]] || break
+		sleep 0.1
+	done
+	printf '%s\n' "$line"
+}
 
 # stat_is NAME KEY VALUE: the counter KEY of server NAME is VALUE now.
 stat_is() { [[ $(field "$(stats "$1")" "$2") == "$3" ]]; }

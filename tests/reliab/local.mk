@@ -16,7 +16,8 @@ RELIAB_TESTS = \
 	tests/reliab/vanish.sh \
 	tests/reliab/fdexhaust.sh \
 	tests/reliab/slow.sh \
-	tests/reliab/slowread.sh
+	tests/reliab/slowread.sh \
+	tests/reliab/oom.sh
 
 TESTS += $(RELIAB_TESTS)
 check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload

@@ -24,8 +24,11 @@
  *   t-rload tlsabort -p PORT -n K --mode partial|close|rst|garbage|silent
  *       handshakes abandoned half-way; "TLSABORT ..."
  *   t-rload churn -p PORT --pairs P --churners C --duration SEC
+ *           [--interval MSGS_PER_SEC] [--tolerant]
  *       cross-session traffic through TO while churners come and go;
- *       checks delivery, order and the server's counters; "CHURN ..."
+ *       checks delivery, order and the server's counters; "CHURN ...";
+ *       --tolerant: a session the server closes is opened again and its
+ *       pair left unchecked (for allocation failures)
  *   t-rload mix -p PORT --clients K --duration SEC [--tls]
  *       well-behaved sessions (PING, PUT, GET, ECHO) checking every byte,
  *       tolerant of sessions the server closes; "MIX ..."
@@ -495,7 +498,7 @@ cn_reset(struct cn *c)
 
 struct opts {
 	int port, n, keep, flood, pairs, churners, clients, tls, put_first;
-	int rcvbuf, fresh;
+	int rcvbuf, fresh, tolerant;
 	long pid;
 	const char *addr, *mode;
 	double interval, hold, duration, window, timeout;
@@ -529,6 +532,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "churners", required_argument, NULL, 'c' },
 		{ "clients", required_argument, NULL, 'C' },
 		{ "tls", no_argument, NULL, 'T' },
+		{ "tolerant", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -565,6 +569,7 @@ parse(int argc, char **argv, struct opts *o)
 		case 'c': o->churners = atoi(optarg); break;
 		case 'C': o->clients = atoi(optarg); break;
 		case 'T': o->tls = 1; break;
+		case 'L': o->tolerant = 1; break;
 		default: die("bad option");
 		}
 	}
@@ -1332,6 +1337,8 @@ enum { R_PAIR, R_CHURN, R_CTL };
 struct ch {
 	int fd, role, port, partner;    /* partner: index of the other half */
 	int alive;
+	int broken;                     /* --tolerant: the server closed it
+	                                   or its partner; not checked */
 	char in[8192];
 	size_t inlen;
 	char *out;
@@ -1350,8 +1357,11 @@ struct churn {
 	struct sockaddr_storage ss;
 	socklen_t alen;
 	uint64_t msgs, bytes, reconnects, bad, reordered, from_churn;
-	uint64_t nak_nf, nak_m1, nak_m4, nak_pair;
+	uint64_t nak_nf, nak_m1, nak_m4, nak_pair, server_closed;
 	int *port_to;                   /* port -> index + 1 (pairs only) */
+	int tolerant;
+	const char *ip;
+	int port;
 };
 
 static void
@@ -1493,11 +1503,18 @@ ch_read(struct churn *w, int i)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
-			if (c->role != R_CHURN)
+			if (c->role != R_CHURN && !w->tolerant)
 				die("churn: the server closed a %s session "
 				    "(port %d)", c->role == R_PAIR ? "pair" :
 				    "control", c->port);
 			ch_drop(w, i, 0);
+			if (c->role == R_CHURN)
+				return;
+			/* Tolerated: a fresh session, the pair unchecked. */
+			w->server_closed++;
+			if (c->role == R_PAIR)
+				c->broken = w->c[c->partner].broken = 1;
+			ch_open(w, i, w->ip, w->port);
 			return;
 		}
 		c->inlen += (size_t)n;
@@ -1543,7 +1560,8 @@ pairs_settled(const struct churn *w, int npair)
 	for (i = 0; i < npair; i++) {
 		const struct ch *p = &w->c[w->c[i].partner];
 
-		if (w->c[i].sent - w->c[i].naked != p->received)
+		if (!w->c[i].broken && w->c[i].sent - w->c[i].naked !=
+		    p->received)
 			return 0;
 	}
 	return 1;
@@ -1601,13 +1619,16 @@ cmd_churn(const struct opts *o)
 	struct churn w;
 	char stats[4096] = "";
 	int npair = 2 * o->pairs, n = npair + o->churners + 1, ctl = n - 1;
-	int i, j, mismatched = 0, settled, live, invariant = 0;
+	int i, j, mismatched = 0, broken = 0, settled, live, invariant = 0;
 	double end, t, next_tick, rate = o->interval > 0 ? o->interval : 50;
 	long long acc = -1, terms = -1, gauge = -1, app_acc = -1, dup = -1;
 	uint64_t delivered = 0, expected = 0;
 
 	memset(&w, 0, sizeof w);
 	w.n = n;
+	w.tolerant = o->tolerant;
+	w.ip = o->addr;
+	w.port = o->port;
 	if ((w.c = calloc((size_t)n, sizeof *w.c)) == NULL ||
 	    (w.port_to = calloc(65536, sizeof *w.port_to)) == NULL)
 		die("out of memory");
@@ -1660,6 +1681,10 @@ cmd_churn(const struct opts *o)
 	for (i = 0; i < npair; i++) {
 		const struct ch *p = &w.c[w.c[i].partner];
 
+		if (w.c[i].broken) {
+			broken++;
+			continue;
+		}
 		if (w.c[i].sent - w.c[i].naked != p->received)
 			mismatched++;
 		expected += w.c[i].sent - w.c[i].naked;
@@ -1686,13 +1711,14 @@ cmd_churn(const struct opts *o)
 	invariant = gauge == live && acc == app_acc && acc == terms + gauge &&
 	    dup == 0;
 	printf("CHURN pairs=%d churners=%d secs=%.0f msgs=%llu bytes=%llu "
-	    "expected=%llu delivered=%llu mismatched=%d reordered=%llu "
-	    "bad=%llu nak_pair=%llu nak_nf=%llu nak_m1=%llu nak_m4=%llu "
+	    "expected=%llu delivered=%llu mismatched=%d broken=%d "
+	    "server_closed=%llu reordered=%llu bad=%llu nak_pair=%llu nak_nf=%llu nak_m1=%llu nak_m4=%llu "
 	    "from_churn=%llu reconnects=%llu accept_counter=%lld terms=%lld "
 	    "gauge=%lld app_accepts=%lld dup=%lld invariant=%d\n", o->pairs,
 	    o->churners, o->duration, (unsigned long long)w.msgs,
 	    (unsigned long long)w.bytes, (unsigned long long)expected,
-	    (unsigned long long)delivered, mismatched,
+	    (unsigned long long)delivered, mismatched, broken,
+	    (unsigned long long)w.server_closed,
 	    (unsigned long long)w.reordered, (unsigned long long)w.bad,
 	    (unsigned long long)w.nak_pair, (unsigned long long)w.nak_nf,
 	    (unsigned long long)w.nak_m1, (unsigned long long)w.nak_m4,

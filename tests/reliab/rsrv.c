@@ -17,6 +17,8 @@
  *                       "FROM <this port> <seq> <text>\n"; when that is
  *                       not done -> "NAK <port> <seq> <rc|nf>" to the sender
  *   STATS            -> "STATS name=value ..." (S_stats, then app_* counts)
+ *   LIVE             -> "LIVE n=N" and up to 20 of the sessions the
+ *                       application holds: " id:port:status:closed
  *   QUIT             -> "BYE", then S_close
  *   anything else    -> "ERR"
  * On stdout: "SERVING pid=N" once the serving process runs, "VIOLATION ..."
@@ -58,6 +60,8 @@ struct sess {
 	size_t blen, bcap;
 	int congested;          /* a -4 and no TYP_SENDABLE since */
 	int closed;             /* S_close called */
+	SESSION *s;
+	struct sess *prev, *next;       /* live sessions, under rec_lock */
 };
 
 static int sigpipe_default;
@@ -66,6 +70,8 @@ static int sigpipe_default;
 static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char *recs;
 static size_t nrecs;
+static struct sess *live;
+static unsigned long long nlive;
 
 static atomic_ullong n_accepts, n_terms, n_dup, n_send_err, n_send_cong,
     n_naks, n_overlong, n_echo_overflow, n_violations;
@@ -296,6 +302,27 @@ cmd_stats(SESSION *s, struct sess *u)
 	    atomic_load(&n_violations));
 }
 
+/* The sessions between TYP_ACCEPT and TYP_TERM: what is left over. */
+static void
+cmd_live(SESSION *s, struct sess *u)
+{
+	char buf[1024];
+	struct sess *x;
+	size_t len;
+	int n = 0;
+
+	pthread_mutex_lock(&rec_lock);
+	len = (size_t)snprintf(buf, sizeof buf, "LIVE n=%llu", nlive);
+	for (x = live; x != NULL && n < 20 && len < sizeof buf - 48;
+	    x = x->next, n++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len,
+		    " %u:%u:%d:%d", x->id, x->s->port,
+		    __atomic_load_n(&x->s->status, __ATOMIC_RELAXED),
+		    x->closed);
+	pthread_mutex_unlock(&rec_lock);
+	reply(s, u, "%s", buf);
+}
+
 static void
 command(SESSION *s, struct sess *u, char *line)
 {
@@ -328,6 +355,8 @@ command(SESSION *s, struct sess *u, char *line)
 		cmd_to(s, u, port, seq, line + off);
 	} else if (strcmp(line, "STATS") == 0) {
 		cmd_stats(s, u);
+	} else if (strcmp(line, "LIVE") == 0) {
+		cmd_live(s, u);
 	} else if (strcmp(line, "QUIT") == 0) {
 		reply(s, u, "BYE");
 		close_session(s, u);
@@ -475,7 +504,15 @@ serv_on_accept(SESSION *s)
 	if ((u = calloc(1, sizeof *u)) == NULL)
 		abort();
 	u->id = s->id;
+	u->s = s;
 	s->usr = u;
+	pthread_mutex_lock(&rec_lock);
+	u->next = live;
+	if (live != NULL)
+		live->prev = u;
+	live = u;
+	nlive++;
+	pthread_mutex_unlock(&rec_lock);
 	atomic_fetch_add(&n_accepts, 1);
 }
 
@@ -533,6 +570,15 @@ serv_on_term(SESSION *s)
 	}
 	if (u == NULL || u->id != s->id)
 		return;
+	pthread_mutex_lock(&rec_lock);
+	if (u->prev != NULL)
+		u->prev->next = u->next;
+	else
+		live = u->next;
+	if (u->next != NULL)
+		u->next->prev = u->prev;
+	nlive--;
+	pthread_mutex_unlock(&rec_lock);
 	free(u->blog);
 	free(u);
 	s->usr = NULL;
