@@ -1418,6 +1418,8 @@ ch_drop(struct churn *w, int i, int reset)
 {
 	struct ch *c = &w->c[i];
 
+	if (!c->alive)
+		return;
 	epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (reset)
 		rst_close(c->fd);
@@ -1503,10 +1505,13 @@ ch_read(struct churn *w, int i)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
+			if (c->role == R_CTL) {
+				ch_drop(w, i, 0);       /* reopened at the end */
+				return;
+			}
 			if (c->role != R_CHURN && !w->tolerant)
-				die("churn: the server closed a %s session "
-				    "(port %d)", c->role == R_PAIR ? "pair" :
-				    "control", c->port);
+				die("churn: the server closed a pair session "
+				    "(port %d)", c->port);
 			ch_drop(w, i, 0);
 			if (c->role == R_CHURN)
 				return;
@@ -1694,6 +1699,9 @@ cmd_churn(const struct opts *o)
 	for (i = npair; i < ctl; i++)
 		if (w.c[i].alive)
 			ch_drop(&w, i, 0);
+	/* A fresh control session: an idle one may have timed out. */
+	ch_drop(&w, ctl, 0);
+	ch_open(&w, ctl, o->addr, o->port);
 	live = npair + 1;
 	end = now() + 10 * scale;
 	while (now() < end) {
