@@ -17,7 +17,9 @@ RELIAB_TESTS = \
 	tests/reliab/fdexhaust.sh \
 	tests/reliab/slow.sh \
 	tests/reliab/slowread.sh \
-	tests/reliab/oom.sh
+	tests/reliab/oom.sh \
+	tests/reliab/leaks.sh \
+	tests/reliab/churn.sh
 
 TESTS += $(RELIAB_TESTS)
 check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload

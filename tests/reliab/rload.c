@@ -24,11 +24,12 @@
  *   t-rload tlsabort -p PORT -n K --mode partial|close|rst|garbage|silent
  *       handshakes abandoned half-way; "TLSABORT ..."
  *   t-rload churn -p PORT --pairs P --churners C --duration SEC
- *           [--interval MSGS_PER_SEC] [--tolerant]
+ *           [--interval MSGS_PER_SEC] [--tolerant] [--shared]
  *       cross-session traffic through TO while churners come and go;
  *       checks delivery, order and the server's counters; "CHURN ...";
  *       --tolerant: a session the server closes is opened again and its
- *       pair left unchecked (for allocation failures)
+ *       pair left unchecked (for allocation failures); --shared: other
+ *       clients use the server too, its counters are not checked
  *   t-rload mix -p PORT --clients K --duration SEC [--tls]
  *       well-behaved sessions (PING, PUT, GET, ECHO) checking every byte,
  *       tolerant of sessions the server closes; "MIX ..."
@@ -498,7 +499,7 @@ cn_reset(struct cn *c)
 
 struct opts {
 	int port, n, keep, flood, pairs, churners, clients, tls, put_first;
-	int rcvbuf, fresh, tolerant;
+	int rcvbuf, fresh, tolerant, shared;
 	long pid;
 	const char *addr, *mode;
 	double interval, hold, duration, window, timeout;
@@ -533,6 +534,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "clients", required_argument, NULL, 'C' },
 		{ "tls", no_argument, NULL, 'T' },
 		{ "tolerant", no_argument, NULL, 'L' },
+		{ "shared", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -570,6 +572,7 @@ parse(int argc, char **argv, struct opts *o)
 		case 'C': o->clients = atoi(optarg); break;
 		case 'T': o->tls = 1; break;
 		case 'L': o->tolerant = 1; break;
+		case 'S': o->shared = 1; break;
 		default: die("bad option");
 		}
 	}
@@ -1357,7 +1360,8 @@ struct churn {
 	struct sockaddr_storage ss;
 	socklen_t alen;
 	uint64_t msgs, bytes, reconnects, bad, reordered, from_churn;
-	uint64_t nak_nf, nak_m1, nak_m4, nak_pair, server_closed;
+	uint64_t nak_nf, nak_m1, nak_m4, nak_pair, nak_pair_lost;
+	uint64_t server_closed, ready;
 	int *port_to;                   /* port -> index + 1 (pairs only) */
 	int tolerant;
 	const char *ip;
@@ -1486,8 +1490,15 @@ ch_line(struct churn *w, struct ch *c, char *line)
 		idx = dst > 0 && dst < 65536 ? w->port_to[dst] - 1 : -1;
 		if (c->role == R_PAIR && idx == c->partner && seq < c->seq) {
 			w->nak_pair++;
+			/* Only congestion may refuse a live partner. */
+			if (strcmp(rc, "-4") != 0)
+				w->nak_pair_lost++;
 			c->naked += c->lens[seq];
 		}
+		return;
+	}
+	if (strcmp(line, "PONG ready") == 0) {
+		w->ready++;
 		return;
 	}
 	w->bad++;
@@ -1646,6 +1657,16 @@ cmd_churn(const struct opts *o)
 		w.c[i].partner = i < npair ? i ^ 1 : -1;
 		ch_open(&w, i, o->addr, o->port);
 	}
+	/* Every pair session accepted (in the server's index) before any
+	 * message names it. */
+	for (i = 0; i < npair; i++)
+		ch_queue(&w, &w.c[i], "PING ready\n", 11);
+	end = now() + 10 * scale;
+	while (w.ready < (uint64_t)npair && now() < end)
+		ch_events(&w, 10);
+	if (w.ready < (uint64_t)npair)
+		die("churn: only %llu of %d sessions answered",
+		    (unsigned long long)w.ready, npair);
 	end = now() + o->duration;
 	next_tick = now();
 	/* Every tick (10 ms): messages at `rate` per second per pair member,
@@ -1712,7 +1733,8 @@ cmd_churn(const struct opts *o)
 		terms = field(stats, "app_terms");
 		app_acc = field(stats, "app_accepts");
 		dup = field(stats, "app_dup");
-		if (gauge == live && acc == app_acc && acc == terms + gauge)
+		if (o->shared || (gauge == live && acc == app_acc &&
+		    acc == terms + gauge))
 			break;
 		sleep_s(0.05);
 	}
@@ -1720,7 +1742,8 @@ cmd_churn(const struct opts *o)
 	    dup == 0;
 	printf("CHURN pairs=%d churners=%d secs=%.0f msgs=%llu bytes=%llu "
 	    "expected=%llu delivered=%llu mismatched=%d broken=%d "
-	    "server_closed=%llu reordered=%llu bad=%llu nak_pair=%llu nak_nf=%llu nak_m1=%llu nak_m4=%llu "
+	    "server_closed=%llu reordered=%llu bad=%llu nak_pair=%llu "
+	    "nak_pair_lost=%llu nak_nf=%llu nak_m1=%llu nak_m4=%llu "
 	    "from_churn=%llu reconnects=%llu accept_counter=%lld terms=%lld "
 	    "gauge=%lld app_accepts=%lld dup=%lld invariant=%d\n", o->pairs,
 	    o->churners, o->duration, (unsigned long long)w.msgs,
@@ -1728,7 +1751,8 @@ cmd_churn(const struct opts *o)
 	    (unsigned long long)delivered, mismatched, broken,
 	    (unsigned long long)w.server_closed,
 	    (unsigned long long)w.reordered, (unsigned long long)w.bad,
-	    (unsigned long long)w.nak_pair, (unsigned long long)w.nak_nf,
+	    (unsigned long long)w.nak_pair,
+	    (unsigned long long)w.nak_pair_lost, (unsigned long long)w.nak_nf,
 	    (unsigned long long)w.nak_m1, (unsigned long long)w.nak_m4,
 	    (unsigned long long)w.from_churn,
 	    (unsigned long long)w.reconnects, acc, terms, gauge, app_acc, dup,
