@@ -70,13 +70,13 @@ rsrv_finish srv
 
 figures churn \
 	"conns=$acc" \
-	"requests=$(($(field "$c4" msgs) + $(field "$c6" msgs) + $(field "$probe" requests)))" \
-	"bytes=$(field "$st" txoctet)" \
-	"faults=random-close/reset:$(($(field "$c4" reconnects) + $(field "$c6" reconnects))),workers:$WORKERS" \
+	"requests=$(($(n "$c4" msgs) + $(n "$c6" msgs) + $(n "$probe" requests)))" \
+	"bytes=$(n "$st" txoctet)" \
+	"faults=random-close/reset:$(($(n "$c4" reconnects) + $(n "$c6" reconnects))),workers:$WORKERS" \
 	"bad=-" \
-	"lost=$(($(field "$c4" expected) - $(field "$c4" delivered) + $(field "$c6" expected) - $(field "$c6" delivered)))" \
-	"delivered=$(($(field "$c4" delivered) + $(field "$c6" delivered)))" \
-	"rss_kb=$(field "$WATCH" peak_rss_kb)" \
-	"fds=$(field "$WATCH" peak_fds)" \
-	"p99_ms=$(field "$probe" p99_ms)" \
+	"lost=$(($(n "$c4" expected) - $(n "$c4" delivered) + $(n "$c6" expected) - $(n "$c6" delivered)))" \
+	"delivered=$(($(n "$c4" delivered) + $(n "$c6" delivered)))" \
+	"rss_kb=$(n "$WATCH" peak_rss_kb)" \
+	"fds=$(n "$WATCH" peak_fds)" \
+	"p99_ms=$(n "$probe" p99_ms)" \
 	"result=$( ((t_failed)) && echo FAIL || echo pass)"

@@ -53,14 +53,14 @@ rsrv_finish srv
 
 figures fdexhaust \
 	"conns=$((KEEP + FLOOD))" \
-	"requests=$(($(field "$out" keep_pings) + FLOOD))" \
-	"bytes=$(field "$st" txoctet)" \
+	"requests=$(($(n "$out" keep_pings) + FLOOD))" \
+	"bytes=$(n "$st" txoctet)" \
 	"faults=RLIMIT_NOFILE=$LIMIT,accept-EMFILE:$fdx" \
 	"bad=-" \
-	"lost=$(field "$out" lost)" \
-	"cpu_pct=$(field "$out" cpu_pct)" \
-	"resume_ms=$(field "$out" resume_max_ms)" \
-	"rss_kb=$(field "$WATCH" peak_rss_kb)" \
-	"fds=$(field "$WATCH" peak_fds)" \
-	"p99_ms=$(field "$out" keep_p99_ms)" \
+	"lost=$(n "$out" lost)" \
+	"cpu_pct=$(n "$out" cpu_pct)" \
+	"resume_ms=$(n "$out" resume_max_ms)" \
+	"rss_kb=$(n "$WATCH" peak_rss_kb)" \
+	"fds=$(n "$WATCH" peak_fds)" \
+	"p99_ms=$(n "$out" keep_p99_ms)" \
 	"result=$( ((t_failed)) && echo FAIL || echo pass)"

@@ -87,9 +87,9 @@ if ((${#VG[@]})); then
 	leak=$(grep -h 'definitely lost:' "${logs[@]}" | awk '{ s += $4 } END { print s + 0 }')B
 fi
 figures leaks \
-	"conns=$(($(field "$st" accept_counter) + $(field "$tst" accept_counter)))" \
+	"conns=$(($(n "$st" accept_counter) + $(n "$tst" accept_counter)))" \
 	"requests=-" \
-	"bytes=$(($(field "$st" txoctet) + $(field "$tst" txoctet)))" \
+	"bytes=$(($(n "$st" txoctet) + $(n "$tst" txoctet)))" \
 	"faults=rst,half-close,write-timeout,idle-timeout,per-ip,tls-abandoned" \
 	"bad=garbage-handshake:3" \
 	"lost=0" \

@@ -107,6 +107,9 @@ field() {
 	echo "${BASH_REMATCH[2]}"
 }
 
+# n TEXT KEY: like field, 0 when absent (for figures).
+n() { field "$1" "$2" || echo 0; }
+
 # Something of ours listens on TCP port PORT.
 listening() {
 	local hex

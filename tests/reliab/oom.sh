@@ -60,15 +60,15 @@ rsrv_finish srv
 rsrv_finish tls
 
 figures alloc-failure \
-	"conns=$(($(field "$mix" sessions) + $(field "$tmix" sessions) + $(field "$churn" reconnects) + 21))" \
-	"requests=$(($(field "$mix" ops) + $(field "$tmix" ops) + $(field "$churn" msgs) + $(field "$probe" requests)))" \
-	"bytes=$(($(field "$mix" bytes) + $(field "$tmix" bytes) + $(field "$churn" bytes)))" \
-	"faults=every-${EVERY}th-allocation:$(($(field "$st" alloc_error) + $(field "$tst" alloc_error)))" \
+	"conns=$(($(n "$mix" sessions) + $(n "$tmix" sessions) + $(n "$churn" reconnects) + 21))" \
+	"requests=$(($(n "$mix" ops) + $(n "$tmix" ops) + $(n "$churn" msgs) + $(n "$probe" requests)))" \
+	"bytes=$(($(n "$mix" bytes) + $(n "$tmix" bytes) + $(n "$churn" bytes)))" \
+	"faults=every-${EVERY}th-allocation:$(($(n "$st" alloc_error) + $(n "$tst" alloc_error)))" \
 	"bad=-" \
-	"lost=$(($(field "$mix" corrupt) + $(field "$churn" mismatched)))" \
-	"cut_short=$(($(field "$mix" failed) + $(field "$tmix" failed) + $(field "$churn" server_closed)))" \
-	"send_err=$(field "$st" app_send_err)" \
-	"rss_kb=$(field "$WATCH" peak_rss_kb)" \
-	"fds=$(field "$WATCH" peak_fds)" \
-	"p99_ms=$(field "$probe" p99_ms)" \
+	"lost=$(($(n "$mix" corrupt) + $(n "$churn" mismatched)))" \
+	"cut_short=$(($(n "$mix" failed) + $(n "$tmix" failed) + $(n "$churn" server_closed)))" \
+	"send_err=$(n "$st" app_send_err)" \
+	"rss_kb=$(n "$WATCH" peak_rss_kb)" \
+	"fds=$(n "$WATCH" peak_fds)" \
+	"p99_ms=$(n "$probe" p99_ms)" \
 	"result=$( ((t_failed)) && echo FAIL || echo pass)"

@@ -1342,6 +1342,7 @@ struct ch {
 	int alive;
 	int broken;                     /* --tolerant: the server closed it
 	                                   or its partner; not checked */
+	int is_ready;                   /* its "PING ready" was answered */
 	char in[8192];
 	size_t inlen;
 	char *out;
@@ -1413,8 +1414,11 @@ ch_open(struct churn *w, int i, const char *ip, int port)
 	ev.events = EPOLLIN | EPOLLRDHUP;
 	ev.data.u32 = (uint32_t)i;
 	epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev);
-	if (c->role == R_PAIR)
+	if (c->role == R_PAIR) {
 		w->port_to[c->port] = i + 1;
+		if (!c->is_ready)
+			ch_queue(w, c, "PING ready\n", 11);
+	}
 }
 
 static void
@@ -1498,7 +1502,9 @@ ch_line(struct churn *w, struct ch *c, char *line)
 		return;
 	}
 	if (strcmp(line, "PONG ready") == 0) {
-		w->ready++;
+		if (!c->is_ready)
+			w->ready++;
+		c->is_ready = 1;
 		return;
 	}
 	w->bad++;
@@ -1658,9 +1664,7 @@ cmd_churn(const struct opts *o)
 		ch_open(&w, i, o->addr, o->port);
 	}
 	/* Every pair session accepted (in the server's index) before any
-	 * message names it. */
-	for (i = 0; i < npair; i++)
-		ch_queue(&w, &w.c[i], "PING ready\n", 11);
+	 * message names it (ch_open asked each: PING ready). */
 	end = now() + 10 * scale;
 	while (w.ready < (uint64_t)npair && now() < end)
 		ch_events(&w, 10);

@@ -47,14 +47,14 @@ ck "every session gone afterwards" 'wait_for 10 gauge_back slow 0'
 rsrv_finish slow
 figures slowloris \
 	"conns=$((SLOW + JUNK))+probe" \
-	"requests=$(field "$out" requests)" \
-	"bytes=$(($(field "$loris" sent) + $(field "$junk" sent)))" \
+	"requests=$(n "$out" requests)" \
+	"bytes=$(($(n "$loris" sent) + $(n "$junk" sent)))" \
 	"faults=slow-1B/2s:$SLOW" \
 	"bad=binary-junk:$JUNK,overlong-lines:$((JUNK / 2))" \
 	"lost=0" \
-	"probe_failed=$(field "$out" failed)" \
-	"rss_kb=$(field "$WATCH" peak_rss_kb)" \
-	"fds=$(field "$WATCH" peak_fds)" \
+	"probe_failed=$(n "$out" failed)" \
+	"rss_kb=$(n "$WATCH" peak_rss_kb)" \
+	"fds=$(n "$WATCH" peak_fds)" \
 	"p99_ms=$p99" \
 	"result=$( ((t_failed)) && echo FAIL || echo pass)"
 fails=$t_failed
@@ -91,16 +91,16 @@ ck "a client from another address was served every time" \
 rsrv_finish perip
 figures max-per-ip \
 	"conns=$SLOW+probe" \
-	"requests=$(field "$PROBE" requests)" \
-	"bytes=$(field "$FLOOD" sent)" \
+	"requests=$(n "$PROBE" requests)" \
+	"bytes=$(n "$FLOOD" sent)" \
 	"faults=one-address-flood:$SLOW" \
 	"bad=-" \
 	"lost=0" \
-	"refused=$(field "$ST" session_error_per_ip)" \
-	"probe_failed=$(field "$PROBE" failed)" \
-	"rss_kb=$(field "$WATCH" peak_rss_kb)" \
-	"fds=$(field "$WATCH" peak_fds)" \
-	"p99_ms=$(field "$PROBE" p99_ms)" \
+	"refused=$(n "$ST" session_error_per_ip)" \
+	"probe_failed=$(n "$PROBE" failed)" \
+	"rss_kb=$(n "$WATCH" peak_rss_kb)" \
+	"fds=$(n "$WATCH" peak_fds)" \
+	"p99_ms=$(n "$PROBE" p99_ms)" \
 	"result=$( ((t_failed > fails)) && echo FAIL || echo pass)"
 fails=$t_failed
 
@@ -147,7 +147,7 @@ ck "afterwards newcomers are served" '[[ $(field "$PROBE" failed) == 0 ]]'
 rsrv_finish idle
 figures idle-flood \
 	"conns=$SILENT" \
-	"requests=$(field "$PROBE" requests)" \
+	"requests=$(n "$PROBE" requests)" \
 	"bytes=0" \
 	"faults=silent-flood:$SILENT,limit:$LIMIT" \
 	"bad=-" \
@@ -155,7 +155,7 @@ figures idle-flood \
 	"reclaimed_s=$((reclaim / 100))" \
 	"rss_kb=-" \
 	"fds=-" \
-	"p99_ms=$(field "$PROBE" p99_ms)" \
+	"p99_ms=$(n "$PROBE" p99_ms)" \
 	"result=$( ((t_failed > fails)) && echo FAIL || echo pass)"
 
 # Control: without an idle timeout the silent flood keeps every slot.

@@ -94,13 +94,13 @@ rsrv_finish tls
 
 figures vanish \
 	"conns=$((2 * K + 2 * HALF + 2 * K + aborted))" \
-	"requests=$(($(field "$probe" requests) + $(field "$tprobe" requests)))" \
-	"bytes=$(($(field "$st" txoctet) + $(field "$tst" txoctet)))" \
+	"requests=$(($(n "$probe" requests) + $(n "$tprobe" requests)))" \
+	"bytes=$(($(n "$st" txoctet) + $(n "$tst" txoctet)))" \
 	"faults=rst-download:$((2 * K)),rst-upload:$K,half-close:$((2 * HALF)),tls-abandoned:$aborted" \
 	"bad=garbage-handshake:$ABORT,partial-hello:$ABORT" \
-	"lost=$(($(field "$half" lost_bytes) + $(field "$thalf" lost_bytes)))" \
-	"probe_failed=$(($(field "$probe" failed) + $(field "$tprobe" failed)))" \
-	"rss_kb=$(field "$wplain" peak_rss_kb)+$(field "$WATCH" peak_rss_kb)" \
-	"fds=$(field "$wplain" peak_fds)+$(field "$WATCH" peak_fds)" \
-	"p99_ms=$(field "$probe" p99_ms)/$(field "$tprobe" p99_ms)" \
+	"lost=$(($(n "$half" lost_bytes) + $(n "$thalf" lost_bytes)))" \
+	"probe_failed=$(($(n "$probe" failed) + $(n "$tprobe" failed)))" \
+	"rss_kb=$(n "$wplain" peak_rss_kb)+$(n "$WATCH" peak_rss_kb)" \
+	"fds=$(n "$wplain" peak_fds)+$(n "$WATCH" peak_fds)" \
+	"p99_ms=$(n "$probe" p99_ms)/$(n "$tprobe" p99_ms)" \
 	"result=$( ((t_failed)) && echo FAIL || echo pass)"
