@@ -21,6 +21,9 @@
  *   t-rload half -p PORT -n K --get BYTES --put BYTES [--tls]
  *       request, then shutdown(SHUT_WR) (TLS: close_notify); the whole
  *       reply must still come, then the end; "HALF ..."
+ *   t-rload halfx -p PORT -n K [--get LINES]
+ *       a half-closed session others send to must still get what the
+ *       server accepted for it, then its end; "HALFX ..."
  *   t-rload tlsabort -p PORT -n K --mode partial|close|rst|garbage|silent
  *       handshakes abandoned half-way; "TLSABORT ..."
  *   t-rload churn -p PORT --pairs P --churners C --duration SEC
@@ -1250,6 +1253,90 @@ cmd_half(const struct opts *o)
 	return 0;
 }
 
+/* ---- halfx: a half-closed session that other sessions send to ---------------------- */
+
+/*
+ * B says PING and half-closes while A's commands make the server send to
+ * B from A's worker (TO); then A stops.  The server must still deliver
+ * what it accepted for B, and then end B's session, which has nothing
+ * more to send: B must see the end.
+ */
+static int
+cmd_halfx(const struct opts *o)
+{
+	struct cn *a, *b;
+	char line[256], *buf;
+	size_t len, cap, m = o->get ? (size_t)o->get : 2000, k;
+	unsigned long long expected, received, naks = 0, total_lost = 0, seq;
+	unsigned *lens;
+	int i, ended = 0, stuck = 0, failed = 0, bport, n;
+
+	cap = m * 64;
+	if ((buf = malloc(cap)) == NULL ||
+	    (lens = calloc(m, sizeof *lens)) == NULL)
+		die("out of memory");
+	for (i = 0; i < o->n; i++) {
+		b = cn_open(o->addr, o->port, 0, o->timeout * scale, 0);
+		a = cn_open(o->addr, o->port, 0, o->timeout * scale, 0);
+		if (a == NULL || b == NULL || ping(b, "b", 0) < 0 ||
+		    ping(a, "a", 0) < 0) {
+			failed++;
+			if (a != NULL)
+				cn_close(a);
+			if (b != NULL)
+				cn_close(b);
+			continue;
+		}
+		bport = local_port(b->fd);
+		expected = 0;
+		for (len = 0, k = 0; k < m; k++) {
+			n = snprintf(buf + len, cap - len, "TO %d %zu payload\n",
+			    bport, k);
+			len += (size_t)n;
+			/* What B receives: "FROM <a port> <k> payload\n"
+			 * (both ports have 5 digits). */
+			lens[k] = (unsigned)n + 2;
+			expected += lens[k];
+		}
+		if (cn_write(a, buf, len / 2) != 0 ||
+		    shutdown(b->fd, SHUT_WR) != 0 ||
+		    cn_write(a, buf + len / 2, len - len / 2) != 0 ||
+		    cn_printf(a, "PING end\n") != 0) {
+			failed++;
+			cn_close(a);
+			cn_close(b);
+			continue;
+		}
+		/* The PONG comes after every TO before it was handled. */
+		while (cn_line(a, line, sizeof line) == 0 &&
+		    strcmp(line, "PONG end") != 0)
+			if (sscanf(line, "NAK %*d %llu", &seq) == 1 && seq < m) {
+				/* Refused (B's session over): not owed to B. */
+				naks++;
+				expected -= lens[seq];
+			}
+		received = 0;
+		while (cn_fill(b) > 0) {
+			received += b->len - b->off;
+			b->off = b->len;
+		}
+		if (received < expected)
+			total_lost += expected - received;
+		if (b->eof)
+			ended++;
+		else if (b->timed_out)
+			stuck++;
+		cn_close(a);
+		close(b->fd);
+		cn_free(b);
+	}
+	printf("HALFX conns=%d ended=%d stuck=%d failed=%d naks=%llu "
+	    "lost_bytes=%llu\n", o->n, ended, stuck, failed, naks, total_lost);
+	free(buf);
+	free(lens);
+	return 0;
+}
+
 /* ---- tlsabort: handshakes abandoned half-way ---------------------------------------- */
 
 /* A real ClientHello, from a client SSL on memory BIOs. */
@@ -1730,8 +1817,15 @@ cmd_churn(const struct opts *o)
 	live = npair + 1;
 	end = now() + 10 * scale;
 	while (now() < end) {
-		if (ch_stats(&w, ctl, stats, sizeof stats) != 0)
-			die("churn: no STATS reply");
+		if (ch_stats(&w, ctl, stats, sizeof stats) != 0) {
+			/* Refused or cut (limits, faults): another one. */
+			if (!o->tolerant && !o->shared)
+				die("churn: no STATS reply");
+			ch_drop(&w, ctl, 0);
+			ch_open(&w, ctl, o->addr, o->port);
+			sleep_s(0.05);
+			continue;
+		}
 		acc = field(stats, "accept_counter");
 		gauge = field(stats, "session_gauge");
 		terms = field(stats, "app_terms");
@@ -1910,6 +2004,8 @@ cmd_mix(const struct opts *o)
 	    (th = calloc((size_t)k, sizeof *th)) == NULL)
 		die("out of memory");
 	mix_end = now() + o->duration;
+	if (o->tls)
+		(void)tls_ctx();        /* before the threads share it */
 	for (i = 0; i < k; i++) {
 		r[i].o = o;
 		r[i].seed = (unsigned)(getpid() * 31 + i);
@@ -1977,7 +2073,7 @@ main(int argc, char **argv)
 	}
 	if (argc < 2)
 		die("usage: t-rload freeport|flood|probe|fdx|rst|half|"
-		    "tlsabort|churn|mix|cmd|watch [options]");
+		    "halfx|tlsabort|churn|mix|cmd|watch [options]");
 	cmd = argv[1];
 	parse(argc - 1, argv + 1, &o);
 	if (strcmp(cmd, "freeport") == 0)
@@ -1996,6 +2092,8 @@ main(int argc, char **argv)
 		return cmd_rst(&o);
 	if (strcmp(cmd, "half") == 0)
 		return cmd_half(&o);
+	if (strcmp(cmd, "halfx") == 0)
+		return cmd_halfx(&o);
 	if (strcmp(cmd, "tlsabort") == 0)
 		return cmd_tlsabort(&o);
 	if (strcmp(cmd, "churn") == 0)

@@ -7,9 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 
 t_setup
-K=20 HALF=10 ABORT=20 SILENT=2 BIG=$((16 << 20))
+K=20 HALF=10 ABORT=20 SILENT=2 BIG=$((16 << 20)) HALFX=50
 if ((STRESS)); then
-	K=400 HALF=200 ABORT=300 SILENT=6
+	K=400 HALF=200 ABORT=300 SILENT=6 HALFX=500
 fi
 ((SANITIZED && !STRESS)) && K=10 HALF=5 ABORT=10
 
@@ -37,6 +37,13 @@ half=$("$RLOAD" half -p "$plain_PORT" -n "$HALF" --put 100000 --get 4000000)
 say "$half"
 ck "half-closed clients get their whole 4 MB reply, then the end" \
 	'[[ $(field "$half" ok) == "$HALF" && $(field "$half" ended) == "$HALF" && $(field "$half" lost_bytes) == 0 && $(field "$half" corrupt) == 0 ]]'
+
+# A half-closed session that another worker's session keeps sending to:
+# once the sending stops, it has nothing more to send and must end.
+halfx=$("$RLOAD" halfx -p "$plain_PORT" -n "$HALFX" --get 20000 --timeout 2)
+say "$halfx"
+ck "half-closed sessions sent to from another worker end once the sends stop" \
+	'[[ $(field "$halfx" ended) == "$HALFX" && $(field "$halfx" stuck) == 0 && $(field "$halfx" lost_bytes) == 0 ]]'
 
 # TLS.  The same, and handshakes abandoned: half a ClientHello then our
 # end; a whole one and gone; a reset after the first byte of the answer;
@@ -93,12 +100,13 @@ rsrv_finish plain
 rsrv_finish tls
 
 figures vanish \
-	"conns=$((2 * K + 2 * HALF + 2 * K + aborted))" \
+	"conns=$((2 * K + 2 * HALF + 2 * HALFX + 2 * K + aborted))" \
 	"requests=$(($(n "$probe" requests) + $(n "$tprobe" requests)))" \
 	"bytes=$(($(n "$st" txoctet) + $(n "$tst" txoctet)))" \
-	"faults=rst-download:$((2 * K)),rst-upload:$K,half-close:$((2 * HALF)),tls-abandoned:$aborted" \
+	"faults=rst-download:$((2 * K)),rst-upload:$K,half-close:$((2 * HALF + HALFX)),tls-abandoned:$aborted" \
 	"bad=garbage-handshake:$ABORT,partial-hello:$ABORT" \
-	"lost=$(($(n "$half" lost_bytes) + $(n "$thalf" lost_bytes)))" \
+	"lost=$(($(n "$half" lost_bytes) + $(n "$thalf" lost_bytes) + $(n "$halfx" lost_bytes)))" \
+	"stuck=$(n "$halfx" stuck)" \
 	"probe_failed=$(($(n "$probe" failed) + $(n "$tprobe" failed)))" \
 	"rss_kb=$(n "$wplain" peak_rss_kb)+$(n "$WATCH" peak_rss_kb)" \
 	"fds=$(n "$wplain" peak_fds)+$(n "$WATCH" peak_fds)" \
