@@ -1,0 +1,347 @@
+# tests/reliab/lib.sh - what every fault and abuse test shares; sourced by
+# bash.
+#
+# A test starts t-rsrv servers on fresh ports (rsrv_start; they listen on
+# every address, and the clients use only 127.0.0.1 and ::1), drives them
+# with t-rload, reads the serving process's /proc, and stops every server
+# it started at exit.  Its scratch directory $T is removed unless a check
+# failed or RELIAB_KEEP=1.
+#
+# Output is TAP-like: "ok - ..." and "not ok - ..." lines; the test fails if
+# any check failed.  Waits poll with deadlines; every time limit is
+# multiplied by $SCALE ($HSVR_TEST_SCALE: 4 in the sanitizer builds).
+# RELIAB_STRESS=1 selects the long version of a scenario (make stress);
+# RELIAB_FIGURES names a file that receives one "FIGURES ..." line per
+# scenario for tests/RELIABILITY.md.
+
+set -u
+
+t_name=$(basename "$0" .sh)
+t_builddir=${RELIAB_BUILDDIR:-$PWD}
+RSRV=$t_builddir/tests/reliab/t-rsrv
+RLOAD=$t_builddir/tests/reliab/t-rload
+# The program itself rather than its libtool wrapper: signals and /proc
+# must reach the server, not a shell.
+if [[ -x $t_builddir/tests/reliab/.libs/t-rsrv && -e $t_builddir/.libs/libhsvr.so ]]; then
+	RSRV=$t_builddir/tests/reliab/.libs/t-rsrv
+	LD_LIBRARY_PATH=$t_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	# RELIAB_LIBDIR: a libhsvr.so built with a protection taken out, to
+	# show that a test fails without it (see tests/reliab/README).
+	LD_LIBRARY_PATH=${RELIAB_LIBDIR:+$RELIAB_LIBDIR:}$LD_LIBRARY_PATH
+	export LD_LIBRARY_PATH
+fi
+
+SCALE=${HSVR_TEST_SCALE:-}
+SANITIZED=0
+if [[ -x $t_builddir/config.status ]] &&
+	grep -q 'enable-sanitizers=[at]' "$t_builddir/config.status"; then
+	SANITIZED=1
+	: "${SCALE:=4}"
+fi
+case $SCALE in '' | *[!0-9]*) SCALE=1 ;; esac
+export HSVR_TEST_SCALE=$SCALE
+STRESS=${RELIAB_STRESS:-0}
+WAIT=$((10 * SCALE))
+
+t_failed=0
+t_servers=()
+t_bg=()
+
+say() { printf '# %s\n' "$*"; }
+ok() { printf 'ok - %s\n' "$*"; }
+not_ok() {
+	printf 'not ok - %s\n' "$*"
+	t_failed=1
+}
+
+# ck DESCRIPTION 'SHELL CONDITION': ok or not ok as the condition holds.
+ck() {
+	local d=$1
+	shift
+	if eval "$*"; then ok "$d"; else not_ok "$d"; fi
+}
+
+# must DESCRIPTION 'SHELL CONDITION': like ck, but the test ends on failure.
+must() {
+	local d=$1
+	shift
+	if eval "$*"; then
+		ok "$d"
+	else
+		not_ok "$d"
+		exit 1
+	fi
+}
+
+# A monotonic clock in centiseconds (/proc/uptime), without a process.
+now_cs() {
+	local up
+	read -r up _ </proc/uptime
+	echo $((10#${up%.*} * 100 + 10#${up#*.}))
+}
+
+# wait_for SECONDS COMMAND...: run COMMAND every 50 ms until it succeeds,
+# for at most SECONDS * SCALE seconds.
+wait_for() {
+	local deadline=$(($(now_cs) + $1 * SCALE * 100))
+	shift
+	while ! "$@"; do
+		(($(now_cs) < deadline)) || return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+alive() {
+	local stat
+	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z ]]
+}
+gone() { ! alive "$1"; }
+
+# field TEXT KEY: the value of the first KEY=VALUE (up to a space) in TEXT.
+field() {
+	local re="(^|[[:space:]])$2=([^[:space:]]*)"
+	[[ $1 =~ $re ]] || return 1
+	echo "${BASH_REMATCH[2]}"
+}
+
+# n TEXT KEY: like field, 0 when absent (for figures).
+n() { field "$1" "$2" || echo 0; }
+
+# Something of ours listens on TCP port PORT.
+listening() {
+	local hex
+	hex=$(printf ':%04X' "$1")
+	awk -v h="$hex" '$4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# serving NAME: server NAME has printed its serving process's pid.
+serving() { grep -q '^SERVING pid=' "$T/$1.out" 2>/dev/null; }
+
+# rsrv_start NAME [WRAPPER... --] ARG...: t-rsrv in the foreground on a
+# fresh port (all addresses), two workers, with ARGs; stdout in $T/NAME.out,
+# stderr in $T/NAME.err.  Sets NAME_PORT, NAME_PID (the command) and
+# NAME_SPID (the serving process, whose /proc the tests read).  A WRAPPER
+# (prlimit, valgrind, env ...) runs the server.  $RELIAB_SERVER_ARGS is
+# added to every server's arguments: to check that a test fails without a
+# protection (--sigpipe-default).  1 if it did not come up.
+rsrv_start() {
+	local name=$1 port pid wrap=() line
+	shift
+	if [[ " $* " == *" -- "* ]]; then
+		while [[ $1 != -- ]]; do
+			wrap+=("$1")
+			shift
+		done
+		shift
+	fi
+	for _ in 1 2 3; do
+		port=$("$RLOAD" freeport) || return 1
+		# shellcheck disable=SC2086 # RELIAB_SERVER_ARGS: words to add
+		"${wrap[@]}" "$RSRV" -x -p "$port" -n 2 --drain-timeout "$((5 * SCALE))" \
+			"$@" ${RELIAB_SERVER_ARGS:-} >"$T/$name.out" 2>"$T/$name.err" </dev/null &
+		pid=$!
+		printf -v "${name}_PID" %s "$pid"
+		printf -v "${name}_PORT" %s "$port"
+		printf -v "${name}_TLS" %s ""
+		[[ " $* " != *" -c "* ]] || printf -v "${name}_TLS" %s 1
+		t_servers+=("$name")
+		if wait_for 20 serving "$name" && wait_for 10 listening "$port"; then
+			line=$(grep -m1 '^SERVING pid=' "$T/$name.out")
+			printf -v "${name}_SPID" %s "$(field "$line" pid)"
+			return 0
+		fi
+		if alive "$pid"; then
+			say "$name: not serving on port $port after $((30 * SCALE)) s"
+			return 1
+		fi
+		wait "$pid" 2>/dev/null
+		grep -qi 'in use' "$T/$name.err" || {
+			say "$name exited at start-up: $(head -c 2000 "$T/$name.err")"
+			return 1
+		}
+	done
+	return 1
+}
+
+# rsrv_stop NAME [SIGNAL]: stop NAME (SIGTERM) and wait for it, at most
+# 30 * SCALE s: NAME_RC is its exit status (124 if it had to be killed).
+rsrv_stop() {
+	local name=$1 sig=${2:-TERM} pid_var=${1}_PID spid_var=${1}_SPID pid rc=0
+	pid=${!pid_var:-}
+	[[ -n $pid ]] || return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	if ! wait_for 30 gone "$pid"; then
+		say "$name (pid $pid) did not stop within $((30 * SCALE)) s: killed"
+		kill -KILL "$pid" "${!spid_var:-$pid}" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		rc=124
+	else
+		wait "$pid" 2>/dev/null || rc=$?
+	fi
+	printf -v "${name}_PID" %s ""
+	printf -v "${name}_RC" %s "$rc"
+	return "$rc"
+}
+
+# The sanitizer reports, crashes and broken promises in NAME's output.
+trouble() {
+	grep -hE 'ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|WARNING: ThreadSanitizer|runtime error:|VIOLATION|killed by signal|restarting' \
+		"$T/$1.out" "$T/$1.err" 2>/dev/null | head -n 20
+}
+
+# rsrv_finish NAME: stop NAME; it must exit 0 with nothing wrong in its
+# output, every accepted session having had exactly one TYP_TERM.
+rsrv_finish() {
+	local name=$1 rc_var=${1}_RC bad line
+	rsrv_stop "$name"
+	ck "$name: stops with status 0 (got ${!rc_var})" '[[ ${!rc_var} == 0 ]]'
+	bad=$(trouble "$name")
+	ck "$name: no crash, sanitizer report or VIOLATION" '[[ -z $bad ]]'
+	[[ -z $bad ]] || printf '#   %s\n' "${bad//$'\n'/$'\n#   '}"
+	line=$(grep -m1 '^EXITCHECK' "$T/$name.out")
+	ck "$name: every accepted session had exactly one TYP_TERM ($line)" \
+		'[[ -n $line && $(field "$line" missing) == 0 && $(field "$line" dup) == 0 && $(field "$line" accepts) == $(field "$line" terms) ]]'
+}
+
+# cmd NAME LINE: send LINE to server NAME on a fresh connection (TLS if
+# it serves TLS; from NAME_ADDR, default 127.0.0.1), print the reply line
+# (nothing if none came).
+cmd() {
+	local p=${1}_PORT tls=${1}_TLS a=${1}_ADDR opt=()
+	[[ -z ${!tls:-} ]] || opt=(--tls)
+	"$RLOAD" cmd -p "${!p}" -a "${!a:-127.0.0.1}" "${opt[@]}" "$2" 2>/dev/null
+}
+
+# stats NAME: server NAME's STATS line (S_stats and the app_* counts);
+# tried again a few times, as a connection may be refused (limits, faults).
+stats() {
+	local line i
+	for i in 1 2 3 4 5; do
+		line=$(cmd "$1" STATS)
+		[[ -z $line ]] || break
+		sleep 0.1
+	done
+	printf '%s\n' "$line"
+}
+
+# stat_is NAME KEY VALUE: the counter KEY of server NAME is VALUE now.
+stat_is() { [[ $(field "$(stats "$1")" "$2") == "$3" ]]; }
+
+# stat_ge NAME KEY N: the counter KEY of server NAME is at least N now.
+stat_ge() {
+	local v
+	v=$(field "$(stats "$1")" "$2") || return 1
+	((v >= $3))
+}
+
+# gauge_back NAME N: server NAME has N sessions open (besides the STATS
+# connection that asks).
+gauge_back() { stat_is "$1" session_gauge "$(($2 + 1))"; }
+
+# fds PID: open descriptors of PID.
+fds() {
+	local f n=0
+	for f in /proc/"$1"/fd/*; do [[ -e $f || -L $f ]] && n=$((n + 1)); done
+	echo "$n"
+}
+
+fds_are() { [[ $(fds "$1") == "$2" ]]; }
+
+# rss_kb PID / hwm_kb PID: resident and peak resident memory of PID.
+rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
+hwm_kb() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# bg NAME COMMAND...: run COMMAND in the background, stdout in $T/NAME.out,
+# stderr in $T/NAME.err; NAME_BG is its pid.  Stopped at exit.
+bg() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
+	printf -v "${name}_BG" %s "$!"
+	t_bg+=("$!")
+}
+
+# bg_stop NAME: SIGTERM and wait for background command NAME.
+bg_stop() {
+	local v=${1}_BG
+	[[ -n ${!v:-} ]] || return 0
+	kill -TERM "${!v}" 2>/dev/null
+	wait_for 30 gone "${!v}" || kill -KILL "${!v}" 2>/dev/null
+	wait "${!v}" 2>/dev/null
+	printf -v "$v" %s ""
+}
+
+# bg_line NAME PREFIX: the first line of NAME's output starting with PREFIX.
+bg_line() { grep -m1 "^$2" "$T/$1.out" 2>/dev/null; }
+bg_has() { grep -q "^$2" "$T/$1.out" 2>/dev/null; }
+
+# watch_start NAME PID / watch_stop NAME: sample PID's descriptors, RSS and
+# CPU meanwhile; watch_stop sets WATCH (its "WATCH ..." line).
+watch_start() { bg "$1" "$RLOAD" watch --pid "$2" --interval 100; }
+watch_stop() {
+	bg_stop "$1"
+	WATCH=$(bg_line "$1" WATCH)
+}
+
+# figures SCENARIO KEY=VALUE...: a row of tests/RELIABILITY.md.
+figures() {
+	local line
+	line="FIGURES scenario=$1"
+	shift
+	line+=$(printf ' %s' "$@")
+	say "$line"
+	[[ -z ${RELIAB_FIGURES:-} ]] || printf '%s\n' "$line" >>"$RELIAB_FIGURES"
+}
+
+# t_setup: the scratch directory, the traps.
+t_setup() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/reliab-$t_name.XXXXXX") || exit 99
+	chmod 755 "$T"
+	trap t_cleanup EXIT
+	trap 'exit 1' INT TERM HUP
+	say "$t_name in $T (scale $SCALE, stress $STRESS, sanitized $SANITIZED, as uid $(id -u))"
+}
+
+t_cleanup() {
+	local name p
+	trap - EXIT
+	for p in "${t_bg[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for name in "${t_servers[@]}"; do
+		rsrv_stop "$name" KILL >/dev/null 2>&1
+	done
+	if ((t_failed)) || [[ ${RELIAB_KEEP:-0} == 1 ]]; then
+		say "kept $T"
+		for name in "${t_servers[@]}"; do
+			say "---- $name stdout (last lines)"
+			tail -n 15 "$T/$name.out" 2>/dev/null | sed 's/^/#   /'
+			say "---- $name stderr (last lines)"
+			tail -n 15 "$T/$name.err" 2>/dev/null | sed 's/^/#   /'
+		done
+	else
+		rm -rf "$T"
+	fi
+	exit $((t_failed ? 1 : 0))
+}
+
+# make_cert DIR: a self-signed EC certificate for localhost in DIR/cert.pem
+# and its key in DIR/key.pem (read by the server before it drops root).
+make_cert() {
+	mkdir -p "$1" &&
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$1/key.pem" -out "$1/cert.pem" -subj /CN=localhost \
+			-days 2 >"$1/make.log" 2>&1
+}
+
+# one_serving NAME: server NAME is still its first serving process (none
+# crashed and was restarted).
+one_serving() {
+	local n spid=${1}_SPID
+	n=$(grep -c '^SERVING pid=' "$T/$1.out")
+	[[ $n == 1 ]] && alive "${!spid}"
+}

@@ -1,0 +1,36 @@
+# tests/reliab/local.mk - the fault and abuse suite (issue #7).
+#
+# make check runs the fast version of every scenario (tests/reliab/*.sh,
+# sourcing tests/reliab/lib.sh): seconds each, counts scaled down in the
+# sanitizer builds.  make stress runs the long versions and writes
+# tests/RELIABILITY.md (tests/reliab/stress.sh).
+#
+#   t-rsrv   the test server: serv_* hooks, a line protocol for good and
+#            hostile clients, its own count of every session's TYP_TERM
+#   t-rload  the clients: floods of slow, silent and non-reading
+#            connections, resets, half-closes, aborted TLS handshakes, the
+#            descriptor flood, cross-session churn, a checking mix, and a
+#            watcher of the server's /proc
+
+RELIAB_TESTS = \
+	tests/reliab/vanish.sh \
+	tests/reliab/fdexhaust.sh \
+	tests/reliab/slow.sh \
+	tests/reliab/slowread.sh \
+	tests/reliab/oom.sh \
+	tests/reliab/leaks.sh \
+	tests/reliab/churn.sh
+
+TESTS += $(RELIAB_TESTS)
+check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload
+EXTRA_DIST += tests/reliab/lib.sh $(RELIAB_TESTS)
+
+tests_reliab_t_rsrv_SOURCES = tests/reliab/rsrv.c tests/reliab/rpattern.h tests/pattern.h
+tests_reliab_t_rsrv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_reliab_t_rsrv_LDADD = libhsvr.la
+
+tests_reliab_t_rload_SOURCES = tests/reliab/rload.c tests/reliab/rpattern.h tests/pattern.h
+tests_reliab_t_rload_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_reliab_t_rload_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_reliab_t_rload_LDADD = $(OPENSSL_LIBS)
+tests_reliab_t_rload_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
