@@ -231,9 +231,6 @@ release(struct hsvr_conn *c)
 {
 	c->tp->close(c);
 	c->fd = -1;
-	if (c->perip)
-		hsvr_perip_give(c->key);
-	c->perip = 0;
 	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
 	if (c->tp->release != NULL)
 		c->tp->release(c);
@@ -339,6 +336,10 @@ finish_as(struct hsvr_conn *c, int graceful)
 		hsvr_index_del(c);
 	c->indexed = 0;
 	list_del(&w->conns, c);
+	/* The session is over for --max-per-ip, even if its close lingers. */
+	if (c->perip)
+		hsvr_perip_give(c->key);
+	c->perip = 0;
 	lingers = graceful && linger(c);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 	if (c->accepted) {
