@@ -371,6 +371,9 @@ tls_flush(struct hsvr_conn *c, struct evbuffer *out)
 
 	while (evbuffer_peek(out, -1, NULL, &v, 1) > 0) {
 		n = tls_write(c, v.iov_base, v.iov_len);
+		if (n < 0 && total > 0 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK && errno != EINTR)
+			c->failed = 1;  /* report the progress; the error ends it */
 		if (n <= 0)
 			return total > 0 ? total : n;
 		evbuffer_drain(out, (size_t)n);
