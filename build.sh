@@ -13,18 +13,18 @@
 set -euo pipefail
 
 # Every Debian package that building and testing hsvr needs, in one place
-# (bench/run.sh installs what the benchmarks need besides).  libsystemd-dev
-# is optional to configure; listed so that every machine builds sd_notify.
+# (bench/run.sh installs what the benchmarks need besides).  clang runs
+# the fuzz tests, cppcheck and clang-tidy the lint test.
 # openssl makes the TLS tests' certificates; busybox is the syslogd of the
 # daemon tests (tests/daemon/lib.sh); systemd brings systemd-analyze, which
 # verifies the unit (no systemd runs: packages start no services here), and
 # shellcheck checks the instantiated service scripts.
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
-	libevent-dev libssl-dev libbsd-dev libsystemd-dev
+	libevent-dev libssl-dev libbsd-dev
 	git ca-certificates openssl mandoc file
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
-	busybox systemd shellcheck
+	busybox systemd shellcheck clang cppcheck clang-tidy
 )
 
 JOBS=2

@@ -1,7 +1,8 @@
 # bench/local.mk - the benchmark suite (make bench; not part of make check).
 #
-# The anchors hsvr is compared with, the echo load generator and two small
-# measuring helpers are built by every "make" (so they keep compiling);
+# The anchors hsvr is compared with, the echo and idle-TLS load generators
+# and two small measuring helpers are built by every "make" (so they keep
+# compiling);
 # "make bench" runs bench/run.sh, which builds its own optimised copy of the
 # tree in _build/bench, runs every workload and writes bench/RESULTS.md and
 # bench/results.png in the source tree.  See bench/README.
@@ -12,7 +13,8 @@ noinst_PROGRAMS += \
 	bench/http-libevent \
 	bench/echo-epoll \
 	bench/procstat \
-	bench/startstop
+	bench/startstop \
+	bench/tls-idle
 
 EXTRA_DIST += \
 	bench/README \
@@ -42,6 +44,11 @@ bench_echo_epoll_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 bench_procstat_SOURCES = bench/procstat.c bench/proctree.h
 
 bench_startstop_SOURCES = bench/startstop.c
+
+bench_tls_idle_SOURCES = bench/tls-idle.c bench/proctree.h
+bench_tls_idle_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+bench_tls_idle_LDADD = $(OPENSSL_LIBS)
+bench_tls_idle_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 
 .PHONY: bench
 bench: all

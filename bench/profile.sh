@@ -8,6 +8,11 @@
 #   close  one connect, "GET /", 13-byte answer, close (ab -c 50):
 #          hsvr-http --hello -n 1, the libevent evhttp responder, and nginx
 #          with one worker (master_process off)
+#   tls    the same over TLS (ab over https: a full handshake each time),
+#          hsvr-http --hello -n 1 against nginx with one worker, one
+#          self-signed ECDSA P-256 certificate for both
+#   tlska  keep-alive GET / over TLS (ab -k -c 50 over https), the same
+#          two servers: the cost of a request on an established session
 #
 # For each server: user-space instructions per unit, counted by valgrind
 # --tool=callgrind, as the difference between a run of N1 and one of N2
@@ -16,7 +21,7 @@
 # difference).  The kernel's own work is not in callgrind's count; the
 # system call table stands for it.
 #
-#   bench/profile.sh [echo] [close]     (default: both)
+#   bench/profile.sh [echo] [close] [tls] [tlska]   (default: echo close)
 #   N1=2000 N2=12000 TOP=25 bench/profile.sh echo
 #
 # Uses the binaries of _build/bench ("ONLY=build bench/run.sh" builds
@@ -71,7 +76,18 @@ next_port() {
 	PORT=$p
 }
 
-nginx_conf() { # DIR PORT
+# One ECDSA P-256 certificate for the TLS servers, made on first use.
+tls_material() {
+	[[ ! -s $TMP/cert.pem ]] || return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-days 2 -subj /CN=localhost -keyout "$TMP/key.pem" -out "$TMP/cert.pem" \
+		>"$TMP/openssl.log" 2>&1 || die "openssl req failed: $(cat "$TMP/openssl.log")"
+	chmod 644 "$TMP/cert.pem"
+}
+
+nginx_conf() { # DIR PORT [ssl]
+	local listen="listen 127.0.0.1:$2;"
+	[[ ${3:-} != ssl ]] || listen="listen 127.0.0.1:$2 ssl; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;"
 	mkdir -p "$1/logs"
 	chmod 755 "$1" "$1/logs"
 	cat >"$1/nginx.conf" <<EOF
@@ -92,7 +108,7 @@ http {
     scgi_temp_path $1/scgi;
     default_type application/octet-stream;
     server {
-        listen 127.0.0.1:$2;
+        $listen
         location = / { return 200 "Hello, world\\n"; }
     }
 }
@@ -108,6 +124,15 @@ server_cmd() { # NAME PORT
 	libevent-http) CMD=("$B/http-libevent" -p "$2" --hello) ;;
 	nginx)
 		nginx_conf "$TMP/nginx-$2" "$2"
+		CMD=("$NGINX" -p "$TMP/nginx-$2" -c "$TMP/nginx-$2/nginx.conf")
+		;;
+	hsvr-http-tls)
+		tls_material
+		CMD=("$BUILD/examples/hsvr-http" -x -i 127.0.0.1 -p "$2" -n 1 -m 2000 -T 3600 --pidfile "$TMP/hsvr-$2.pid" --hello -c "$TMP/cert.pem" -k "$TMP/key.pem")
+		;;
+	nginx-tls)
+		tls_material
+		nginx_conf "$TMP/nginx-$2" "$2" ssl
 		CMD=("$NGINX" -p "$TMP/nginx-$2" -c "$TMP/nginx-$2/nginx.conf")
 		;;
 	esac
@@ -136,8 +161,12 @@ run() {
 			die "load against $name failed"
 		DONE=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^trips=/) { sub("trips=", "", $i); print $i } }' <<<"$out")
 		;;
-	close)
-		out=$(timeout 600 ab -q -t 500 -n "$units" -c 50 "http://127.0.0.1:$PORT/" 2>&1) ||
+	close | tls | tlska)
+		local scheme=http ka=""
+		[[ $WL == close ]] || scheme=https
+		[[ $WL != tlska ]] || ka=-k
+		# shellcheck disable=SC2086 # $ka: empty or one option
+		out=$(timeout 600 ab -q $ka -t 500 -n "$units" -c 50 "$scheme://127.0.0.1:$PORT/" 2>&1) ||
 			die "ab against $name failed: $out"
 		DONE=$(awk '/^Complete requests:/ { print $3 }' <<<"$out")
 		;;
@@ -248,6 +277,30 @@ for WL in $WORKLOADS; do
 		echo "**Summary, connect-request-close: user-space instructions per connection: hsvr-http ${PER[hsvr-http]}, libevent-http ${PER[libevent-http]}, nginx ${PER[nginx]:-n/a}**"
 		echo
 		;;
-	*) die "unknown workload $WL (echo, close)" ;;
+	tls)
+		N1=${TN1:-200} N2=${TN2:-1200} UNIT="connections" UNIT1="connection"
+		echo "## TLS: connect, full handshake (TLS 1.3, X25519, ECDSA P-256), GET /, 13-byte answer, close (ab -c 50 over https), one thread or worker"
+		echo
+		list="hsvr-http-tls"
+		[[ -z $NGINX ]] || list="$list nginx-tls"
+		for s in $list; do
+			report_server "$s"
+		done
+		echo "**Summary, TLS connect-handshake-request-close: user-space instructions per connection: hsvr-http ${PER[hsvr-http-tls]}, nginx ${PER[nginx-tls]:-n/a}**"
+		echo
+		;;
+	tlska)
+		N1=${KN1:-2000} N2=${KN2:-12000} UNIT="requests" UNIT1="request"
+		echo "## TLS keep-alive: GET /, 13-byte answer, on established TLS connections (ab -k -c 50 over https), one thread or worker"
+		echo
+		list="hsvr-http-tls"
+		[[ -z $NGINX ]] || list="$list nginx-tls"
+		for s in $list; do
+			report_server "$s"
+		done
+		echo "**Summary, TLS keep-alive request: user-space instructions per request: hsvr-http ${PER[hsvr-http-tls]}, nginx ${PER[nginx-tls]:-n/a}**"
+		echo
+		;;
+	*) die "unknown workload $WL (echo, close, tls, tlska)" ;;
 	esac
 done

@@ -5,7 +5,8 @@
 # copy of the tree in _build/bench (CFLAGS='-O2 -g', static libhsvr), then
 # runs every workload against hsvr's example servers and the anchors:
 # raw libevent (bench/echo-libevent, bench/http-libevent), the epoll limit
-# (bench/echo-epoll) and nginx.  Every comparison is measured side by side:
+# (bench/echo-epoll) and nginx, in plain TCP and over TLS (one ECDSA P-256
+# certificate made at run time, the same files for hsvr and nginx).  Every comparison is measured side by side:
 # ROUNDS rounds, each running every server of the workload once in turn (the
 # order rotates each round), each server started fresh on a fresh port of
 # 127.0.0.1.  Medians and ratios go to bench/RESULTS.md, the ratios to
@@ -17,11 +18,13 @@
 #
 # Environment: ROUNDS, DUR (seconds per timed load), THREADS (worker threads
 # of the multi-threaded servers; default nproc), IDLE_CONNS (default
-# 10000), BENCH_BUILD (default _build/bench), BENCH_OUT (where RESULTS.md
-# and results.png go; default bench/ of the source tree), BENCH_PORT (first
-# port tried, default 20100), ONLY (space-separated workload names to run:
-# echo64 echo64mt echo16k hello big close idle start; "build" only builds),
-# KEEP_TMP=1.
+# 10000), IDLE_TLS_CONNS (default 4000), BENCH_BUILD (default _build/bench),
+# BENCH_OUT (where RESULTS.md and results.png go; default bench/ of the
+# source tree), BENCH_PORT (first port tried, default 20100), ONLY
+# (space-separated workload names to run: echo64 echo64mt echo16k hello big
+# close idle start tlshello tlsconn tlsidle; "build" only builds),
+# BENCH_NOTE (a sentence for the report, e.g. what else ran on the
+# machine), KEEP_TMP=1.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,15 +34,19 @@ if ((QUICK)); then
 	DUR=${DUR:-1}
 	WARM=0.3
 	IDLE_CONNS=${IDLE_CONNS:-2000}
+	IDLE_TLS_CONNS=${IDLE_TLS_CONNS:-1000}
 	AB_BIG_N=1000
 	AB_CLOSE_N=5000
+	AB_TLS_N=1000
 else
 	ROUNDS=${ROUNDS:-5}
 	DUR=${DUR:-5}
 	WARM=1
 	IDLE_CONNS=${IDLE_CONNS:-10000}
+	IDLE_TLS_CONNS=${IDLE_TLS_CONNS:-4000}
 	AB_BIG_N=5000
 	AB_CLOSE_N=20000
+	AB_TLS_N=5000
 fi
 NPROC=$(nproc)
 THREADS=${THREADS:-$NPROC}
@@ -47,7 +54,8 @@ BUILD=${BENCH_BUILD:-$top/_build/bench}
 OUT=${BENCH_OUT:-$top/bench}
 PORT_NEXT=${BENCH_PORT:-20100}
 ONLY=${ONLY:-}
-ALL_WORKLOADS="echo64 echo64mt echo16k hello big close idle start"
+ALL_WORKLOADS="echo64 echo64mt echo16k hello big close idle start tlshello tlsconn tlsidle"
+SCHEME=http # https in the TLS workloads
 START_BUDGET_MS=50
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -61,8 +69,12 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-hsvr.XXXXXX")
 chmod 755 "$TMP" # nginx's workers read the body file in it
 RAW=$TMP/raw.tsv # workload server round metric value
 CMDS=$TMP/commands.tsv
+TLSINFO=$TMP/tls.tsv # workload server what the client negotiated
+LOADS=$TMP/loads.tsv # workload, the load average when it started
 : >"$RAW"
 : >"$CMDS"
+: >"$TLSINFO"
+: >"$LOADS"
 PIDS=()
 POLICY_RCD=/usr/sbin/policy-rc.d
 POLICY_RCD_OURS=0
@@ -189,7 +201,8 @@ build() {
 	B=$BUILD/bench
 	local f
 	for f in "$HSVR_ECHO" "$HSVR_HTTP" "$B/echo-load" "$B/echo-libevent" \
-		"$B/http-libevent" "$B/echo-epoll" "$B/procstat" "$B/startstop"; do
+		"$B/http-libevent" "$B/echo-epoll" "$B/procstat" "$B/startstop" \
+		"$B/tls-idle"; do
 		[[ -x $f ]] || die "$f was not built"
 		# A libtool wrapper script would distort start-up times and PIDs.
 		[[ $(head -c 2 "$f") != '#!' ]] || die "$f is a libtool wrapper: the bench build must be static"
@@ -211,9 +224,33 @@ next_port() {
 	PORT=$p
 }
 
-# nginx_conf DIR PORT MODE: a configuration for hello or body (1 MB file).
+# TLS_CERT, TLS_KEY: one self-signed ECDSA P-256 certificate for every TLS
+# server of the run (hsvr and nginx alike), made on first use.
+TLS_DIR=$TMP/tls
+TLS_CERT=$TLS_DIR/cert.pem
+TLS_KEY=$TLS_DIR/key.pem
+tls_material() {
+	[[ ! -s $TLS_CERT ]] || return 0
+	mkdir -p "$TLS_DIR"
+	chmod 755 "$TLS_DIR"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-days 2 -subj /CN=localhost -keyout "$TLS_KEY" -out "$TLS_CERT" \
+		>"$TMP/openssl.log" 2>&1 || {
+		cat "$TMP/openssl.log" >&2
+		die "openssl req could not make the test certificate"
+	}
+}
+
+# tls_note SERVER TEXT: what a client negotiated with SERVER (once each).
+tls_note() {
+	[[ -n $2 ]] || return 0
+	grep -q "^$CUR_WL	$1	" "$TLSINFO" || printf '%s\t%s\t%s\n' "$CUR_WL" "$1" "$2" >>"$TLSINFO"
+}
+
+# nginx_conf DIR PORT MODE [ssl]: a configuration for hello or body (1 MB
+# file), plain or over TLS with the run's certificate.
 nginx_conf() {
-	local dir=$1 port=$2 mode=$3 user=""
+	local dir=$1 port=$2 mode=$3 tls=${4:-} user=""
 	mkdir -p "$dir/logs" "$dir/tmp"
 	chmod 755 "$dir" "$dir/logs" "$dir/tmp"
 	((EUID != 0)) || user="user www-data;"
@@ -243,7 +280,21 @@ http {
     scgi_temp_path $dir/tmp/scgi;
     default_type application/octet-stream;
     server {
-        listen 127.0.0.1:$port;
+EOF
+	if [[ $tls == ssl ]]; then
+		# As hsvr: TLS 1.2 and 1.3, the server's cipher order, OpenSSL's
+		# defaults otherwise (session tickets on, no session cache).
+		cat >>"$dir/nginx.conf" <<EOF
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $TLS_CERT;
+        ssl_certificate_key $TLS_KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers on;
+EOF
+	else
+		echo "        listen 127.0.0.1:$port;" >>"$dir/nginx.conf"
+	fi
+	cat >>"$dir/nginx.conf" <<EOF
         root $dir;
         location = / {
 EOF
@@ -269,12 +320,22 @@ server_cmd() {
 	epoll-1) CMD=("$B/echo-epoll" -p "$port" -t 1) ;;
 	epoll-N) CMD=("$B/echo-epoll" -p "$port" -t "$THREADS") ;;
 	hsvr-http-hello) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello) ;;
+	hsvr-http-hello-rp) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello --reuseport) ;;
 	hsvr-http-1mb) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --body-size 1000000) ;;
 	libevent-http-hello) CMD=("$B/http-libevent" -p "$port" --hello) ;;
 	libevent-http-1mb) CMD=("$B/http-libevent" -p "$port" -b 1000000) ;;
 	nginx-hello | nginx-1mb)
 		dir=$TMP/nginx-$port
 		nginx_conf "$dir" "$port" "${name#nginx-}"
+		CMD=("$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off; master_process on;')
+		;;
+	# TLS: the run's certificate and key for all; -m above IDLE_TLS_CONNS.
+	hsvr-http-hello-tls) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 12000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello -c "$TLS_CERT" -k "$TLS_KEY") ;;
+	hsvr-echo-tls-1) CMD=("$HSVR_ECHO" -x -i 127.0.0.1 -p "$port" -n 1 -m 12000 -T 3600 --pidfile "$TMP/hsvr-$port.pid" -c "$TLS_CERT" -k "$TLS_KEY") ;;
+	hsvr-echo-tls-keep-1) CMD=("$HSVR_ECHO" -x -i 127.0.0.1 -p "$port" -n 1 -m 12000 -T 3600 --pidfile "$TMP/hsvr-$port.pid" -c "$TLS_CERT" -k "$TLS_KEY" --tls-keep-buffers) ;;
+	nginx-hello-tls)
+		dir=$TMP/nginx-$port
+		nginx_conf "$dir" "$port" hello ssl
 		CMD=("$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off; master_process on;')
 		;;
 	*) die "unknown server $name" ;;
@@ -307,6 +368,7 @@ start_server() {
 	next_port
 	server_cmd "$name" "$PORT"
 	log=$TMP/$name.log
+	[[ $name != *-tls* ]] || tls_material
 	printf '\n==== %s\n' "${CMD[*]}" >>"$log"
 	"${CMD[@]}" >>"$log" 2>&1 &
 	SRV_PID=$!
@@ -437,7 +499,7 @@ wl_echo16k() {
 http_check() {
 	local got
 	command -v curl >/dev/null 2>&1 || return 0
-	got=$(curl -s --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$PORT/") || true
+	got=$(curl -s -k --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' "$SCHEME://127.0.0.1:$PORT/") || true
 	[[ $got == "200 $2" ]] || {
 		stop_server
 		die "$1: GET / gave '$got', not '200 $2'"
@@ -448,7 +510,7 @@ wrk_run() {
 	local s=$1 out c0 c1 reqs rps errs cmd
 	start_server "$s"
 	[[ $ROUND != 1 ]] || http_check "$s" 13
-	cmd="wrk -t $THREADS -c 100 -d ${DUR}s http://127.0.0.1:$PORT/"
+	cmd="wrk -t $THREADS -c 100 -d ${DUR}s $SCHEME://127.0.0.1:$PORT/"
 	record_load_cmd "$s" "$cmd"
 	c0=$(cpu_ticks "$SRV_PID")
 	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
@@ -474,7 +536,7 @@ ab_run() {
 	local s=$1 n=$2 c=$3 bytes=$4 out c0 c1 rps ndone failed non2xx doclen cmd
 	start_server "$s"
 	[[ $ROUND != 1 ]] || http_check "$s" "$bytes"
-	cmd="ab -q -t 120 -n $n -c $c http://127.0.0.1:$PORT/"
+	cmd="ab -q -t 120 -n $n -c $c $SCHEME://127.0.0.1:$PORT/"
 	record_load_cmd "$s" "$cmd"
 	c0=$(cpu_ticks "$SRV_PID")
 	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
@@ -489,6 +551,9 @@ ab_run() {
 	failed=$(awk '/^Failed requests:/ { print $3 }' <<<"$out")
 	non2xx=$(awk '/^Non-2xx responses:/ { print $3 }' <<<"$out")
 	doclen=$(awk '/^Document Length:/ { print $3 }' <<<"$out")
+	# "TLSv1.3,TLS_AES_256_GCM_SHA384,256,256" and "X25519 253 bits"
+	tls_note "$s" "$(awk '/^SSL\/TLS Protocol:/ { split($3, p, ","); v = p[1] " " p[2] }
+		/^Server Temp Key:/ { g = $4 } END { if (v != "") print v " " g }' <<<"$out")"
 	[[ -n $rps && -n $ndone ]] || die "cannot read ab's output: $out"
 	[[ $doclen == "$bytes" ]] || die "$s: ab saw $doclen-byte documents, not $bytes"
 	((ndone == n)) || say "WARNING: $s: ab completed $ndone of $n requests"
@@ -526,7 +591,7 @@ wl_close() {
 		return 0
 	}
 	one_run() { ab_run "$1" "$AB_CLOSE_N" 50 13; }
-	rounds hsvr-http-hello nginx-hello libevent-http-hello
+	rounds hsvr-http-hello hsvr-http-hello-rp nginx-hello libevent-http-hello
 }
 
 idle_run() {
@@ -554,6 +619,60 @@ wl_idle() {
 	CUR_WL=idle
 	one_run() { idle_run "$1"; }
 	rounds hsvr-echo-1 libevent-echo epoll-1 hsvr-echo-N
+}
+
+# The TLS workloads: the run's ECDSA P-256 certificate for hsvr and nginx.
+wl_tlshello() {
+	local SCHEME=https
+	CUR_WL=tlshello
+	command -v wrk >/dev/null || {
+		say "no wrk: tlshello skipped"
+		return 0
+	}
+	one_run() { wrk_run "$1"; }
+	rounds hsvr-http-hello-tls nginx-hello-tls
+}
+
+# A new connection, a full handshake (ab resumes no session), one request
+# and its answer, and a close, per request: handshakes per second.
+wl_tlsconn() {
+	local SCHEME=https
+	CUR_WL=tlsconn
+	command -v ab >/dev/null || {
+		say "no ab: tlsconn skipped"
+		return 0
+	}
+	one_run() { ab_run "$1" "$AB_TLS_N" 50 13; }
+	rounds hsvr-http-hello-tls nginx-hello-tls
+}
+
+tls_idle_run() {
+	local s=$1 out cmd get=""
+	start_server "$s"
+	# HTTP servers get one GET (and keep the connection alive), echo a line.
+	[[ $s == hsvr-echo-* ]] || get=" -g"
+	cmd="$B/tls-idle -c $IDLE_TLS_CONNS -t 4$get -P $SRV_PID -L 150 -p $PORT"
+	record_load_cmd "$s" "$cmd"
+	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
+	out=$(timeout 180 $cmd) || {
+		stop_server
+		die "idle TLS load against $s failed: $out"
+	}
+	stop_server
+	say "$CUR_WL round $ROUND $s: $out"
+	tls_note "$s" "$(kv protocol "$out") $(kv cipher "$out") $(kv group "$out")"
+	record "$s" rss_kb "$(kv rss_after_kb "$out")"
+	record "$s" base_kb "$(kv rss_before_kb "$out")"
+	record "$s" bpc "$(kv bytes_per_conn "$out")"
+	record "$s" pss_kb "$(kv pss_after_kb "$out")"
+	record "$s" anon_kb "$(kv anon_after_kb "$out")"
+	record "$s" abpc "$(kv anon_bytes_per_conn "$out")"
+}
+
+wl_tlsidle() {
+	CUR_WL=tlsidle
+	one_run() { tls_idle_run "$1"; }
+	rounds hsvr-echo-tls-1 hsvr-echo-tls-keep-1 hsvr-http-hello-tls nginx-hello-tls
 }
 
 start_run() {
@@ -644,12 +763,23 @@ COMPARISONS=(
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|ge|1.0|conn/s vs nginx"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|cpu_us|µs server CPU/connection|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|-||conn CPU vs nginx"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||conn/s vs evhttp"
+	"close|connect, request, close, hsvr --reuseport|rps|connections/s|hsvr-http-hello-rp|nginx-hello|nginx, $THREADS workers|-||conn/s --reuseport vs nginx"
+	"close|connect, request, close, hsvr --reuseport|cpu_us|µs server CPU/connection|hsvr-http-hello-rp|nginx-hello|nginx, $THREADS workers|-||conn CPU --reuseport vs nginx"
+	"close|connect, request, close: --reuseport against round-robin hand-off|rps|connections/s|hsvr-http-hello-rp|hsvr-http-hello|hsvr-http, round-robin|-||conn/s reuseport vs round-robin"
 	"idle|$IDLE_CONNS idle connections, 1 thread|rss_kb|kB resident (total)|hsvr-echo-1|libevent-echo|raw libevent echo|le|1.0|idle RSS vs libevent"
 	"idle|$IDLE_CONNS idle connections, 1 thread|bpc|bytes/connection (RSS delta)|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle B/conn vs libevent"
 	"idle|$IDLE_CONNS idle connections, 1 thread|bpc|bytes/connection (RSS delta)|hsvr-echo-1|epoll-1|epoll limit -t 1|-||idle B/conn vs epoll"
 	"idle|$IDLE_CONNS idle connections, 1 thread|pss_kb|kB PSS (total)|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle PSS vs libevent"
 	"idle|$IDLE_CONNS idle connections, 1 thread|abpc|anonymous bytes/connection|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle anon B/conn vs libevent"
 	"idle|$IDLE_CONNS idle connections, $THREADS threads|rss_kb|kB resident (total)|hsvr-echo-N|libevent-echo|raw libevent echo (1 thread)|-||idle RSS ${THREADS}t vs libevent"
+	"tlshello|HTTPS keep-alive hello, wrk 100 conns|rps|requests/s|hsvr-http-hello-tls|nginx-hello-tls|nginx ssl, $THREADS workers|ge|1.0|TLS hello req/s vs nginx"
+	"tlshello|HTTPS keep-alive hello, wrk 100 conns|cpu_us|µs server CPU/request|hsvr-http-hello-tls|nginx-hello-tls|nginx ssl, $THREADS workers|-||TLS hello CPU vs nginx"
+	"tlsconn|TLS handshake, request, close: ab -n $AB_TLS_N -c 50|rps|handshakes/s|hsvr-http-hello-tls|nginx-hello-tls|nginx ssl, $THREADS workers|ge|1.0|handshakes/s vs nginx"
+	"tlsconn|TLS handshake, request, close: ab -n $AB_TLS_N -c 50|cpu_us|µs server CPU/handshake|hsvr-http-hello-tls|nginx-hello-tls|nginx ssl, $THREADS workers|-||handshake CPU vs nginx"
+	"tlsidle|$IDLE_TLS_CONNS idle TLS connections (echo, 1 thread)|bpc|bytes/connection (RSS delta)|hsvr-echo-tls-1|hsvr-echo-tls-keep-1|hsvr-echo --tls-keep-buffers|-||idle TLS B/conn: released vs kept"
+	"tlsidle|$IDLE_TLS_CONNS idle TLS connections (echo, 1 thread)|abpc|anonymous bytes/connection|hsvr-echo-tls-1|hsvr-echo-tls-keep-1|hsvr-echo --tls-keep-buffers|-||idle TLS anon B/conn: released vs kept"
+	"tlsidle|$IDLE_TLS_CONNS idle TLS keep-alive connections after one GET|bpc|bytes/connection (RSS delta)|hsvr-http-hello-tls|nginx-hello-tls|nginx ssl, $THREADS workers|-||idle TLS B/conn vs nginx"
+	"tlsidle|$IDLE_TLS_CONNS idle TLS connections: the engine (echo) against nginx (HTTP)|abpc|anonymous bytes/connection|hsvr-echo-tls-1|nginx-hello-tls|nginx ssl, $THREADS workers|-||idle TLS anon B/conn, echo vs nginx"
 	"start|start to listening (hsvr-echo -n $THREADS)|listen_ms|ms|hsvr-echo-N|@$START_BUDGET_MS|budget $START_BUDGET_MS ms|le|1.0|start vs 50 ms"
 	"start|start to listening|listen_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo|-||listen vs libevent"
 	"start|start to first echo|serve_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo|-||first echo vs libevent"
@@ -678,10 +808,14 @@ report() {
 		echo "| hsvr | $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown), built \`CFLAGS='-O2 -g' --disable-shared\` with $(${CC:-cc} --version | head -n 1) |"
 		echo "| libevent | $(pkg-config --modversion libevent_core 2>/dev/null || echo unknown) |"
 		echo "| nginx | $([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/^nginx version: //' || echo 'not installed: nginx rows empty') |"
-		echo "| load generators | $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), ab $(ab -V 2>/dev/null | awk '/Version/ { print $5 }' | tr -d ,), bench/echo-load |"
-		echo "| load average | $LOADAVG at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min) |"
+		echo "| load generators | $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), ab $(ab -V 2>/dev/null | awk '/Version/ { print $5 }' | tr -d ,), bench/echo-load, bench/tls-idle |"
+		if [[ -s $TLSINFO ]]; then
+			echo "| TLS | $(openssl version | awk '{ print $1, $2 }'), shared by hsvr and nginx; one self-signed ECDSA P-256 certificate and key (\`openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1\`), the same files for both; negotiated: $(cut -f3 "$TLSINFO" | sort | uniq -c | sort -rn | awk '{ $1 = ""; sub(/^ /, ""); print }' | paste -sd ';' | sed 's/;/; /g') |"
+		fi
+		echo "| load average | $LOADAVG at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min); at the start of each workload: $(awk -F'\t' '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }' "$LOADS") |"
+		[[ -z ${BENCH_NOTE:-} ]] || echo "| note | $BENCH_NOTE |"
 		echo "| rounds | $ROUNDS per comparison ($((ROUNDS * 3)) for start/stop), servers alternating (order rotated each round), each server started fresh on a fresh port per round; median of the rounds |"
-		echo "| timed loads | echo: ${WARM} s warm-up then $DUR s measured; wrk: $DUR s; ab: fixed request counts |"
+		echo "| timed loads | echo: ${WARM} s warm-up then $DUR s measured; wrk: $DUR s; ab: fixed request counts; idle: fixed connection counts |"
 		echo "| threads | multi-threaded servers: $THREADS (= nproc) worker threads / nginx workers; load generators share the same $NPROC CPUs |"
 		echo
 		if awk -v l="${LOADAVG%% *}" -v e="$(cut -d' ' -f1 /proc/loadavg)" -v n="$NPROC" 'BEGIN { exit !(l > n || e > n) }'; then
@@ -743,6 +877,8 @@ report() {
 		echo
 		echo "The chart shows hsvr's advantage over each anchor: the ratio for throughput, its inverse for CPU, memory and time, so that above 1 always means hsvr did better; a dot marks what the target asks for."
 		echo
+		echo "Where a target is missed, [PROFILE.md](PROFILE.md) says where the cost goes, counted (instructions and system calls per unit of work, \`bench/profile.sh\`) and measured at full speed: connect-request-close, TLS handshakes and keep-alive TLS requests, idle TLS memory."
+		echo
 		echo "## Medians per server"
 		echo
 		echo "| workload | server | round trips or requests/s | µs server CPU per trip/request | server CPU use (cores) | RSS kB | PSS kB | bytes/conn (RSS) | bytes/conn (anon) | exec ms | listen ms | first echo ms | exit ms | errors |"
@@ -768,6 +904,7 @@ report() {
 		echo "- **nginx**: Debian's package, our own configuration (generated per run, shown below for one of them): \`worker_processes $THREADS\`, \`access_log off\`, \`keepalive_requests 1000000\`, hello as \`return 200 \"Hello, world\\n\"\`, the 1 MB body (1,000,000 bytes, as hsvr-http's default) as a static file with \`sendfile on; tcp_nopush on\`; run as \`nginx -p DIR -c DIR/nginx.conf -g 'daemon off; master_process on;'\`, error log in the run's temporary directory."
 		echo "- **loads**: only 127.0.0.1. \`bench/echo-load\` keeps one message in flight per connection and checks the byte count of every echo (a mismatch stops the run); each echo server is first checked with content verification (\`-V\`, a '!' accepted in place of any byte). HTTP servers are checked with one \`curl\` GET (status 200 and body length) before their first round; ab's document length is checked each round."
 		echo "- **idle**: $IDLE_CONNS connections each send one 17-byte line and read its echo; the server's memory (summed over its process tree) before the first connection and 0.5 s after the last echo: VmRSS (the target's figure; a shared-library page mapped by hsvr's supervisor and its serving process counts twice), PSS (shared pages divided among the processes that map them) and RssAnon (memory the server wrote); bytes/connection = the difference ÷ $IDLE_CONNS."
+		echo "- **TLS** (tlshello, tlsconn, tlsidle): hsvr-http \`--hello\` and hsvr-echo with \`-c cert.pem -k key.pem\`, nginx with \`listen ... ssl\`, \`ssl_protocols TLSv1.2 TLSv1.3\` (hsvr's default minimum) and \`ssl_prefer_server_ciphers on\` (hsvr sets the server's preference), both otherwise OpenSSL's defaults (session tickets on; nginx keeps no session cache). The certificate and key are the same files for both, made at the start of the run: ECDSA P-256, self-signed. Keep-alive hello: \`wrk\` over https, the handshakes done before the measured interval counts. Handshakes: \`ab\` over https, which opens a new connection per request and makes a full handshake each time (it resumes no session), then one GET and the server's close. Idle TLS: \`bench/tls-idle\` opens $IDLE_TLS_CONNS connections (4 client threads, each connection in turn: full handshake, one message, the first record of the answer read) and reads the server's memory as the plain idle workload does; the echo servers get a 17-byte line, the HTTP servers one keep-alive GET. hsvr releases the OpenSSL read and write buffers of idle connections (SSL_MODE_RELEASE_BUFFERS) unless \`--tls-keep-buffers\`; nginx releases them too (it sets the same mode)."
 		echo "- **start/stop** (\`bench/startstop.c\`): fork+exec to the first completed connect() (polled every 0.1 ms), to the first echo, then 100 clients connected and echoed once stay idle while SIGTERM is sent: time to the process's exit. \"exec\" is fork to exit of the same binary run with \`--version\` (the anchors: \`-h\`), i.e. exec and dynamic linking alone. The libevent anchor rows are for comparison only."
 		echo
 		echo "### Commands (PORT and PID differ every run)"
@@ -836,6 +973,7 @@ say "rounds $ROUNDS, $DUR s loads, $THREADS threads, results to $OUT"
 for w in $ALL_WORKLOADS; do
 	if want "$w"; then
 		say "---- $w"
+		printf '%s\t%s\n' "$w" "$(cut -d' ' -f1 /proc/loadavg)" >>"$LOADS"
 		"wl_$w"
 	fi
 done

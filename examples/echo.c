@@ -1,11 +1,17 @@
 /* echo.c - hsvr-echo: echoes every chunk, first byte turned to '!', in order even when congested. */
+/*
+ * Back-pressure: when S_send refuses (-4) the chunk is kept and reading
+ * pauses (S_pause_read), so a peer that sends without reading holds at
+ * most one chunk here and the kernel's buffers; TYP_SENDABLE sends what
+ * was kept and resumes reading.
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hsvr.h"
 
 #define PIECE (256 * 1024)                /* bytes per S_send when catching up */
-#define PENDING_MAX (32 * 1024 * 1024)    /* a peer this far behind is dropped */
+#define PENDING_MAX (4 * 1024 * 1024)     /* never reached while reads pause */
 
 /* Echo S_send refused (-4), kept in order until TYP_SENDABLE. */
 struct pending {
@@ -76,8 +82,12 @@ serv_on_read(SESSION *s)
 	/* While older echo waits, new echo queues behind it. */
 	if (p->len == 0)
 		rc = S_send(s, s->buff, s->blen);
-	if (rc == S_ERR_CONGESTED && pending_add(p, s->buff, s->blen) == -1)
+	if (rc != S_ERR_CONGESTED)
+		return;
+	if (pending_add(p, s->buff, s->blen) == -1)
 		S_close(s);
+	else
+		(void)S_pause_read(s, 1);
 }
 
 void
@@ -94,4 +104,5 @@ serv_on_sendable(SESSION *s)
 	}
 	if (p != NULL)
 		p->off = p->len = 0;
+	(void)S_pause_read(s, 0);
 }

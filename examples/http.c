@@ -8,6 +8,7 @@
 #include "http-parser.h"
 
 #define IN_MAX (64 * 1024)           /* unparsed input kept per connection */
+#define IN_FIRST 2048                /* its first allocation */
 #define PIECE (256 * 1024)           /* body bytes handed to one S_send */
 #define BODY_MAX (1024 * 1024 * 1024)
 
@@ -26,11 +27,19 @@ struct conn {
 	size_t outlen;             /* bytes of out still to queue */
 	unsigned char *data;       /* large body still to queue */
 	size_t datalen, dataoff;
-	size_t inlen;
-	unsigned char in[IN_MAX];  /* received, not yet parsed */
+	size_t inlen, incap;
+	unsigned char *in;         /* received, not yet parsed; NULL when none */
 };
 
 static size_t body_size = 1000000;
+static const unsigned char nothing[1];
+
+/* The input from off on (an idle connection has no buffer at all). */
+static const unsigned char *
+unparsed(const struct conn *c, size_t off)
+{
+	return c->in != NULL ? c->in + off : nothing;
+}
 static int hello;
 static unsigned char *body;
 static unsigned char hello_body[] = "Hello, world\n";
@@ -108,14 +117,19 @@ serv_on_accept(SESSION *s)
 	}
 	c->state = C_HEAD;
 	c->stalled = 0;
-	c->inlen = 0;
+	c->inlen = c->incap = 0;
+	c->in = NULL;
 	s->usr = c;
 }
 
 void
 serv_on_term(SESSION *s)
 {
-	free(s->usr);
+	struct conn *c = s->usr;
+
+	if (c != NULL)
+		free(c->in);
+	free(c);
 	s->usr = NULL;
 }
 
@@ -195,7 +209,7 @@ read_head(SESSION *s, struct conn *c, size_t *off)
 	size_t used;
 	int rc;
 
-	rc = http_parse_head(c->in + *off, c->inlen - *off, &req, &used);
+	rc = http_parse_head(unparsed(c, *off), c->inlen - *off, &req, &used);
 	if (rc == HTTP_MORE)
 		return 0;
 	if (rc != HTTP_OK) {
@@ -222,7 +236,7 @@ read_body(struct conn *c, size_t *off)
 	size_t used;
 	int rc;
 
-	rc = http_body_skip(&c->body, c->in + *off, c->inlen - *off, &used);
+	rc = http_body_skip(&c->body, unparsed(c, *off), c->inlen - *off, &used);
 	if (rc == HTTP_MORE || rc == HTTP_OK)
 		*off += used;
 	if (rc == HTTP_MORE)
@@ -285,7 +299,36 @@ serve(SESSION *s, struct conn *c)
 		}
 	}
 	c->inlen -= off;
-	memmove(c->in, c->in + off, c->inlen);
+	if (c->inlen > 0) {
+		memmove(c->in, c->in + off, c->inlen);
+		return;
+	}
+	/* All parsed: an idle connection keeps no input buffer. */
+	free(c->in);
+	c->in = NULL;
+	c->incap = 0;
+}
+
+/* Room for want more input bytes (at most IN_MAX in all): the room. */
+static size_t
+in_room(struct conn *c, size_t want)
+{
+	unsigned char *bigger;
+	size_t cap = c->incap ? c->incap : IN_FIRST;
+
+	if (want > IN_MAX - c->inlen)
+		want = IN_MAX - c->inlen;
+	while (cap < c->inlen + want)
+		cap *= 2;
+	if (cap > IN_MAX)
+		cap = IN_MAX;
+	if (cap > c->incap) {
+		if ((bigger = realloc(c->in, cap)) == NULL)
+			return 0;
+		c->in = bigger;
+		c->incap = cap;
+	}
+	return c->incap - c->inlen < want ? c->incap - c->inlen : want;
 }
 
 void
@@ -295,10 +338,9 @@ serv_on_read(SESSION *s)
 	size_t off = 0, n;
 
 	while (c != NULL && off < s->blen && c->state != C_DONE) {
-		n = s->blen - off < IN_MAX - c->inlen ? s->blen - off :
-		    IN_MAX - c->inlen;
-		if (n == 0) {
-			/* Pipelining far ahead of a slow answer: finish it, then close. */
+		if ((n = in_room(c, s->blen - off)) == 0) {
+			/* Pipelining far ahead of a slow answer (or no memory):
+			 * finish it, then close. */
 			c->keep_alive = 0;
 			return;
 		}

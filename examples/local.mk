@@ -17,7 +17,7 @@ examples_hsvr_chat_LDADD = libhsvr.la
 # legacy.c is the manual's sample character for character.  It predates our
 # warning set, so it gets -Wall only, and -Wno-unused-function because its
 # echo build (without -DHTTP) leaves response() unused.
-LEGACY_CFLAGS = $(PTHREAD_CFLAGS) $(SAN_CFLAGS) -Wall -Wno-unused-function
+LEGACY_CFLAGS = $(PTHREAD_CFLAGS) $(SAN_CFLAGS) $(HARDEN_CFLAGS) -Wall -Wno-unused-function
 examples_hsvr_legacy_SOURCES = examples/legacy.c
 examples_hsvr_legacy_CFLAGS = $(LEGACY_CFLAGS)
 examples_hsvr_legacy_LDADD = libhsvr.la

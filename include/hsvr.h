@@ -38,6 +38,8 @@ typedef enum {
  * callback returns, even if the connection closes meanwhile on another
  * thread (S_* then return -1 or do nothing).
  */
+/* _session_t is the original library's name, kept for its programs. */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 typedef struct _session_t {
 	unsigned int id;        /* unique per process, from 1 */
 	int status;             /* HSVR_ST_* below */
@@ -111,6 +113,16 @@ void S_close(SESSION *s);
  * could be written.  sec <= 0 disables it.  Safe from any hsvr thread.
  */
 void S_settimer(SESSION *s, int sec);
+
+/*
+ * Stop (paused=1) or resume (paused=0) reading the session: while paused no
+ * TYP_READ is delivered and what the peer sends waits in the kernel, whose
+ * flow control then slows the peer down.  For back-pressure from the
+ * application: pause when S_send returns -4, resume on TYP_SENDABLE.  The
+ * idle timeout still runs.  0, or -1 for a session that is not open.  Safe
+ * from any hsvr thread (from another one it takes effect shortly after).
+ */
+int S_pause_read(SESSION *s, int paused);
 
 /* Statistics snapshot (names of the original manual, 64-bit). */
 typedef struct hsvr_stats {

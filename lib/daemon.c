@@ -5,6 +5,7 @@
  */
 #include "hsvr-int.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,17 +20,24 @@ static int __attribute__((noreturn))
 wait_for_daemon(int fd)
 {
 	FILE *fp = fdopen(fd, "r");
-	char line[1200];
-	int code = 1;
+	char line[1200], *end;
+	long code = 1;
 
 	while (fp != NULL && fgets(line, sizeof line, fp) != NULL) {
 		if (strcmp(line, READY_LINE) == 0)
 			_exit(0);
-		if (sscanf(line, "EXIT %d", &code) == 1)
-			break;
+		/* "EXIT code\n" (hsvr_daemon_failed); other lines are text */
+		if (strncmp(line, "EXIT ", 5) == 0) {
+			errno = 0;
+			code = strtol(line + 5, &end, 10);
+			if (end != line + 5 && *end == '\n' && errno == 0 &&
+			    code >= 0 && code <= 255)
+				break;
+			code = 1;
+		}
 		fputs(line, stderr);
 	}
-	_exit(code == 0 ? 1 : code);
+	_exit(code == 0 ? 1 : (int)code);
 }
 
 /*
@@ -53,6 +61,8 @@ hsvr_daemon_detach(void)
 		return -1;
 	}
 	if (pid > 0) {
+		/* The waiting command: ^C and kill work on it as usual. */
+		hsvr_hold_signals(0);
 		close(p[1]);
 		wait_for_daemon(p[0]);
 	}

@@ -143,7 +143,8 @@ start_workers(struct hsvr_config *cfg)
 	}
 	memset(hsvr_g.workers, 0, sizeof *hsvr_g.workers * (size_t)cfg->threads);
 	for (i = 0; i < cfg->threads; i++) {
-		if (hsvr_worker_init(&hsvr_g.workers[i], i) != 0)
+		if (hsvr_worker_init(&hsvr_g.workers[i], i) != 0 ||
+		    hsvr_listen_start_worker(&hsvr_g.workers[i]) != 0)
 			return -1;
 		hsvr_g.nworkers = i + 1;
 		hsvr_g.qs_all[i] = &hsvr_g.workers[i].qs;
@@ -194,6 +195,7 @@ teardown(void)
 	}
 	hsvr_listen_close();
 	stop_workers(NULL);
+	hsvr_listen_free();     /* the workers are gone: all of them */
 	hsvr_qsbr_free_all(&hsvr_g.main_qs);
 	hsvr_qs_self = NULL;
 	if (hsvr_g.base != NULL)
@@ -208,7 +210,8 @@ teardown(void)
 static void
 stats_line(const S_STATS *st, char *buf, size_t len)
 {
-	snprintf(buf, len, "statistics: session_gauge=%llu session_high=%llu "
+	(void)snprintf(buf, len,
+	    "statistics: session_gauge=%llu session_high=%llu "
 	    "accept_counter=%llu session_error=%llu rxoctet=%llu rxcount=%llu "
 	    "txoctet=%llu txcount=%llu rxtimeout=%llu discarded_octet=%llu "
 	    "discarded_packet=%llu connect_error=%llu tls_handshake_error=%llu "
@@ -289,7 +292,7 @@ hsvr_run(struct hsvr_config *cfg)
 	workers_done = 0;
 	workers_initialised = 0;
 	posted[0] = posted[1] = 0;
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	hsvr_alloc_init();
 	if (evthread_use_pthreads() != 0) {
 		hsvr_warnx("libevent has no pthreads support");
@@ -297,6 +300,7 @@ hsvr_run(struct hsvr_config *cfg)
 	}
 	hsvr_fd_limit(cfg);
 	hsvr_g.nqs = cfg->threads + 1;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
 	if (hsvr_g.qs_all == NULL || hsvr_index_init() != 0 ||
 	    hsvr_perip_init() != 0 ||

@@ -53,6 +53,7 @@ struct hsvr_config {
 	int drain_timeout;        /* --drain-timeout, seconds */
 	int max_per_ip;           /* --max-per-ip: sessions per address, 0 = any */
 	int write_timeout;        /* --write-timeout: seconds, 0 = none */
+	int reuseport;            /* --reuseport: a listening socket per worker */
 	int report_fd;            /* start-up messages to the waiting parent */
 	int ready_fd;             /* serving process: READY to the supervisor */
 	const char *root_dir;     /* -r */
@@ -89,6 +90,7 @@ void hsvr_daemon_failed(int, int);
 int hsvr_supervise(struct hsvr_config *,
     void (*)(struct hsvr_config *, int), int);
 void hsvr_notify(const char *);
+void hsvr_hold_signals(int);
 
 /* ------------------------------------------------------------- logging */
 
@@ -109,6 +111,7 @@ enum hsvr_msg_type {
 	MSG_CLOSE,   /* S_close from another thread */
 	MSG_TIMER,   /* S_settimer from another thread */
 	MSG_KICK,    /* re-check a session's drain and close conditions */
+	MSG_PAUSE,   /* S_pause_read from another thread (u.sec: paused) */
 	MSG_DRAIN,   /* graceful stop: serv_on_drain for every session */
 	MSG_STOP     /* the server stops: close every session, leave the loop */
 };
@@ -250,6 +253,8 @@ void hsvr_tls_free(void);
 
 /* ------------------------------------------------------------- workers */
 
+/* The padding is wanted: the counters have cache lines of their own. */
+/* NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding) */
 struct hsvr_worker {
 	int index;
 	pthread_t thread;
@@ -260,9 +265,11 @@ struct hsvr_worker {
 	struct hsvr_msg **inbox_tail;
 	unsigned char *rbuf;           /* HSVR_READ_MAX + 1 bytes */
 	struct hsvr_conn *conns;       /* live sessions of this worker */
+	struct hsvr_conn *lingering;   /* closed, discarding input (linger) */
 	struct hsvr_msg *stop_msg;     /* allocated up front: stopping never fails */
 	struct hsvr_msg *drain_msg;
 	int draining;                  /* refuse new sessions, stop when empty */
+	int stopping_now;              /* no lingering closes any more */
 	int stop;
 	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));
 	struct hsvr_qsbr qs;
@@ -301,6 +308,7 @@ struct hsvr_conn {
 	unsigned read_again : 1;       /* the transport holds more: read again */
 	unsigned tls_deferred : 1;     /* an end or error seen after data */
 	unsigned perip : 1;            /* counted against --max-per-ip */
+	unsigned read_paused : 1;      /* S_pause_read: rev is not added */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
 	struct ssl_st *ssl;            /* TLS sessions only */
@@ -323,7 +331,9 @@ conn_state(const struct hsvr_conn *c)
 void hsvr_conn_open(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_conn_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_conn_abort(struct hsvr_conn *);     /* close now, drop output */
+void hsvr_conn_linger_stop(struct hsvr_worker *);
 void hsvr_conn_settimer(struct hsvr_conn *, int);
+void hsvr_conn_pause_read(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);
 int hsvr_conn_write(struct hsvr_conn *, const unsigned char *, size_t);
 void hsvr_conn_free(struct hsvr_conn *);
@@ -359,7 +369,10 @@ void hsvr_alloc_arm(int);
 int hsvr_listen_open(struct hsvr_config *);
 void hsvr_listen_describe(char *, size_t);
 int hsvr_listen_start(struct event_base *);
+int hsvr_listen_start_worker(struct hsvr_worker *);
+void hsvr_listen_stop_worker(struct hsvr_worker *);
 void hsvr_listen_close(void);
+void hsvr_listen_free(void);
 
 /* --------------------------------------------------------------- hooks */
 
@@ -376,6 +389,8 @@ const struct serv_option *hsvr_hook_options(void);
 
 /* -------------------------------------------------------------- engine */
 
+/* The padding is wanted: shared has cache lines of its own. */
+/* NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding) */
 struct hsvr_engine {
 	struct hsvr_config *cfg;
 	int running;                   /* atomic: S_stats may read */

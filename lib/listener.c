@@ -1,12 +1,15 @@
 /*
  * listener.c - the listening sockets (TCP on every address or one, or a
- * UNIX-domain path) and the accept loop that hands connections to workers.
+ * UNIX-domain path) and the accept loops: the main thread's, which hands
+ * connections to the workers round-robin, or with --reuseport one
+ * SO_REUSEPORT socket per worker per address, accepted on by that worker.
  */
 #include "hsvr-int.h"
 
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +18,30 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#define MAX_LISTENERS 8
+#define MAX_ADDRESSES 8
 #define ACCEPT_BATCH 64
 #define EMFILE_PAUSE_MS 100
 #define EMFILE_LOG_SEC 10       /* at most one warning per this period */
 
-static struct {
-	int fd;
+/*
+ * A listening socket.  Its events belong to one thread: the main thread's
+ * base (worker -1), or with --reuseport that of worker `worker`, which
+ * alone adds, removes and closes it once the engine runs.
+ */
+struct lsock {
+	int fd;                 /* -1 once closed */
 	int is_unix;
-	struct event ev;
-	int added;
-} lst[MAX_LISTENERS];
-static int nlst;
-static struct event pause_ev;
-static int pause_armed;
-static uint64_t emfile_logged_ms;  /* when the last warning went out */
-static uint64_t emfile_unlogged;   /* exhaustions since that warning */
+	int worker;             /* -1: the main thread; else the owner */
+	int started;            /* its events were put on its thread's base */
+	int closed;             /* atomic: its owner closed it */
+	int added;              /* ev is added (accepting) */
+	int paused;             /* pause is added (out of descriptors) */
+	struct event ev, pause;
+};
+
+static struct lsock *lst;
+static int nlst, lcap;
+static int per_worker;          /* --reuseport: sockets per address */
 static const char *unix_path;
 static int unix_owner;         /* this process removes the path at close */
 
@@ -39,45 +50,81 @@ addr_text(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 
+	/* The analyzer misses that getsockname() sets the family. */
+	/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult) */
 	if (getnameinfo(sa, sa->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
 	    host, sizeof host, serv, sizeof serv,
 	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, len, "?");
+		(void)snprintf(buf, len, "?");
 	else if (sa->sa_family == AF_INET6)
-		snprintf(buf, len, "[%s]:%s", host, serv);
+		(void)snprintf(buf, len, "[%s]:%s", host, serv);
 	else
-		snprintf(buf, len, "%s:%s", host, serv);
+		(void)snprintf(buf, len, "%s:%s", host, serv);
 }
 
+static int
+add_listener(int fd, int is_unix, int worker)
+{
+	struct lsock *bigger;
+	int cap;
+
+	if (nlst == lcap) {
+		cap = lcap ? lcap * 2 : 4;
+		if ((bigger = realloc(lst, sizeof *lst * (size_t)cap)) == NULL)
+			return -1;
+		lst = bigger;
+		lcap = cap;
+	}
+	memset(&lst[nlst], 0, sizeof lst[nlst]);
+	lst[nlst].fd = fd;
+	lst[nlst].is_unix = is_unix;
+	lst[nlst].worker = worker;
+	nlst++;
+	return 0;
+}
+
+/*
+ * Listen on sa: one socket, or with --reuseport one per worker, each
+ * with SO_REUSEPORT so that the kernel spreads connections among them.
+ * Connections inherit TCP_NODELAY from the listening socket.  0, -1 if no
+ * socket of this family can be made, -2 after a message.
+ */
 static int
 listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
     int dual_stack)
 {
 	char where[NI_MAXHOST + NI_MAXSERV + 4];
-	int fd, on = 1, off = 0;
+	int fd, on = 1, off = 0, i, n = per_worker ? per_worker : 1;
 
-	if (nlst == MAX_LISTENERS)
+	if (nlst >= MAX_ADDRESSES * n)
 		return -1;
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-	if (sa->sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-		    dual_stack ? &off : &on, sizeof on);
-	if (bind(fd, sa, salen) != 0 || listen(fd, backlog) != 0) {
-		addr_text(sa, where, sizeof where);
-		hsvr_warn("cannot listen on %s", where);
-		close(fd);
-		errno = EADDRINUSE;
-		return -2;
+	for (i = 0; i < n; i++) {
+		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd < 0 && i == 0)
+			return -1;
+		if (fd < 0)
+			goto fail;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+		if (per_worker)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+		if (sa->sa_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+			    dual_stack ? &off : &on, sizeof on);
+		if (bind(fd, sa, salen) != 0 || listen(fd, backlog) != 0 ||
+		    add_listener(fd, 0, per_worker ? i : -1) != 0) {
+			close(fd);
+			goto fail;
+		}
 	}
-	lst[nlst].fd = fd;
-	lst[nlst].is_unix = 0;
-	nlst++;
 	return 0;
+fail:
+	addr_text(sa, where, sizeof where);
+	hsvr_warn("cannot listen on %s", where);
+	errno = EADDRINUSE;
+	return -2;
 }
 
 /* Every IPv4 and IPv6 address: one dual-stack socket, or IPv4 alone. */
@@ -117,7 +164,7 @@ listen_interface(const struct hsvr_config *cfg)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof port, "%u", cfg->port);
+	(void)snprintf(port, sizeof port, "%u", cfg->port);
 	rc = getaddrinfo(cfg->interface, port, &hints, &res);
 	if (rc != 0) {
 		hsvr_warnx("cannot listen on %s: %s", cfg->interface,
@@ -147,7 +194,7 @@ listen_unix(const struct hsvr_config *cfg)
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", cfg->unix_path);
+	(void)snprintf(sun.sun_path, sizeof sun.sun_path, "%s", cfg->unix_path);
 	/* Replace a stale socket, never another kind of file. */
 	if (lstat(cfg->unix_path, &sb) == 0) {
 		if (!S_ISSOCK(sb.st_mode)) {
@@ -161,15 +208,12 @@ listen_unix(const struct hsvr_config *cfg)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
 	    chmod(cfg->unix_path, 0770) != 0 ||
 	    (cfg->drop && chown(cfg->unix_path, cfg->uid, cfg->gid) != 0) ||
-	    listen(fd, cfg->backlog) != 0) {
+	    listen(fd, cfg->backlog) != 0 || add_listener(fd, 1, -1) != 0) {
 		hsvr_warn("cannot listen on %s", cfg->unix_path);
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
-	lst[0].fd = fd;
-	lst[0].is_unix = 1;
-	nlst = 1;
 	unix_path = cfg->unix_path;
 	unix_owner = 1;
 	return 0;
@@ -181,6 +225,8 @@ hsvr_listen_open(struct hsvr_config *cfg)
 	int rc;
 
 	nlst = 0;
+	/* --reuseport is for TCP; a UNIX socket keeps the one accept loop. */
+	per_worker = cfg->reuseport && cfg->unix_path == NULL ? cfg->threads : 0;
 	if (cfg->unix_path != NULL)
 		rc = listen_unix(cfg);
 	else if (cfg->interface != NULL && *cfg->interface != '\0')
@@ -188,66 +234,63 @@ hsvr_listen_open(struct hsvr_config *cfg)
 	else
 		rc = listen_any(cfg);
 	if (rc != 0)
-		hsvr_listen_close();
+		hsvr_listen_free();
 	return rc;
-}
-
-static void
-listeners_enable(int on)
-{
-	int i;
-
-	for (i = 0; i < nlst; i++) {
-		if (on && !lst[i].added)
-			event_add(&lst[i].ev, NULL);
-		else if (!on && lst[i].added)
-			event_del(&lst[i].ev);
-		lst[i].added = on;
-	}
 }
 
 static void
 on_pause_over(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd, (void)what, (void)arg;
-	pause_armed = 0;
-	listeners_enable(1);
+	struct lsock *l = arg;
+
+	(void)fd, (void)what;
+	l->paused = 0;
+	if (l->fd >= 0 && !l->added && event_add(&l->ev, NULL) == 0)
+		l->added = 1;
 }
 
 /*
- * Out of descriptors (or kernel memory): stop accepting for a moment
- * instead of spinning on a listener that stays readable, and say so in the
- * log at most once per EMFILE_LOG_SEC.  The connections wait in the
- * listen queue and are accepted once descriptors are free again.
+ * Out of descriptors (or kernel memory): stop accepting on l for a moment
+ * instead of spinning on a socket that stays readable, and say so in the
+ * log at most once per EMFILE_LOG_SEC (for every listener together).
+ * The connections wait in the listen queue and are accepted once
+ * descriptors are free again.
  */
 static void
-pause_accepting(int err)
+pause_accepting(struct lsock *l, int err)
 {
-	struct timeval tv = { 0, EMFILE_PAUSE_MS * 1000 };
-	uint64_t now = hsvr_now_ms();
+	static uint64_t logged_ms, unlogged;    /* atomic */
+	struct timeval tv = { 0, EMFILE_PAUSE_MS * 1000L };
+	uint64_t now = hsvr_now_ms(), last, n;
 
-	emfile_unlogged++;
-	if (emfile_logged_ms == 0 ||
-	    now - emfile_logged_ms >= EMFILE_LOG_SEC * 1000) {
+	__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
+	last = __atomic_load_n(&logged_ms, __ATOMIC_RELAXED);
+	if ((last == 0 || now - last >= (uint64_t)EMFILE_LOG_SEC * 1000) &&
+	    __atomic_compare_exchange_n(&logged_ms, &last, now, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		n = __atomic_exchange_n(&unlogged, 0, __ATOMIC_RELAXED);
 		hsvr_log(LOG_WARNING, "accept: %s: new connections wait; "
 		    "%llu time%s since the last warning", strerror(err),
-		    (unsigned long long)emfile_unlogged,
-		    emfile_unlogged == 1 ? "" : "s");
-		emfile_logged_ms = now;
-		emfile_unlogged = 0;
+		    (unsigned long long)n, n == 1 ? "" : "s");
 	}
-	if (pause_armed)
+	if (l->paused)
 		return;
-	listeners_enable(0);
-	event_add(&pause_ev, &tv);
-	pause_armed = 1;
+	if (l->added)
+		event_del(&l->ev);
+	l->added = 0;
+	if (event_add(&l->pause, &tv) == 0)
+		l->paused = 1;
 }
 
+/*
+ * A connection accepted: count it against the limits, then hand it to a
+ * worker (round-robin), or open it here when a worker accepted it.
+ */
 static void
 hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
     socklen_t alen)
 {
-	struct hsvr_msg *m;
+	struct hsvr_msg *m, local;
 	struct hsvr_worker *w;
 	uint32_t live;
 	uint64_t high;
@@ -273,7 +316,9 @@ hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
 			goto refuse;
 		}
 	}
-	if ((m = hsvr_malloc(sizeof *m)) == NULL) {
+	if (hsvr_self != NULL)
+		m = &local;     /* --reuseport: this worker opens it now */
+	else if ((m = hsvr_malloc(sizeof *m)) == NULL) {
 		if (perip)
 			hsvr_perip_give(key);
 		goto refuse;
@@ -290,6 +335,10 @@ hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
 	m->u.conn.perip = perip;
 	m->u.conn.alen = alen;
 	memcpy(&m->u.conn.addr, ss, sizeof *ss);
+	if (m == &local) {
+		hsvr_conn_open(hsvr_self, m);
+		return;
+	}
 	w = &hsvr_g.workers[hsvr_g.rr++ % (unsigned)hsvr_g.nworkers];
 	hsvr_worker_post(w, m);
 	return;
@@ -302,18 +351,21 @@ refuse:
 static void
 on_acceptable(evutil_socket_t lfd, short what, void *arg)
 {
+	struct lsock *l = arg;
 	struct sockaddr_storage ss;
 	socklen_t alen;
-	intptr_t i = (intptr_t)arg;
-	int fd, n;
+	int fd, n, is_unix = l->is_unix;
 
 	(void)what;
+	hsvr_online();
 	for (n = 0; n < ACCEPT_BATCH; n++) {
 		alen = sizeof ss;
 		fd = accept4(lfd, (struct sockaddr *)&ss, &alen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			hand_off(fd, lst[i].is_unix, &ss, alen);
+			hand_off(fd, is_unix, &ss, alen);
+			if (l->fd < 0)
+				return; /* a callback stopped this worker */
 			continue;
 		}
 		switch (errno) {
@@ -325,12 +377,12 @@ on_acceptable(evutil_socket_t lfd, short what, void *arg)
 		case EMFILE:
 		case ENFILE:
 			SHARED_ADD(fd_exhausted, 1);
-			pause_accepting(errno);
+			pause_accepting(l, errno);
 			return;
 		case ENOBUFS:
 		case ENOMEM:
 			SHARED_ADD(connect_error, 1);
-			pause_accepting(errno);
+			pause_accepting(l, errno);
 			return;
 		default:
 			SHARED_ADD(connect_error, 1);
@@ -340,19 +392,74 @@ on_acceptable(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
+static int
+start_one(struct lsock *l, struct event_base *base)
+{
+	event_assign(&l->ev, base, l->fd, EV_READ | EV_PERSIST, on_acceptable,
+	    l);
+	evtimer_assign(&l->pause, base, on_pause_over, l);
+	l->started = 1;
+	if (event_add(&l->ev, NULL) != 0) {
+		hsvr_warnx("cannot watch a listening socket: out of memory");
+		return -1;
+	}
+	l->added = 1;
+	return 0;
+}
+
+/* Close l; by its owner, or by anyone once no thread watches it. */
+static void
+stop_one(struct lsock *l)
+{
+	if (__atomic_load_n(&l->closed, __ATOMIC_ACQUIRE))
+		return;
+	if (l->added)
+		event_del(&l->ev);
+	if (l->paused)
+		event_del(&l->pause);
+	l->added = l->paused = 0;
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	__atomic_store_n(&l->closed, 1, __ATOMIC_RELEASE);
+}
+
+/* The main thread's listening sockets (all, without --reuseport). */
 int
 hsvr_listen_start(struct event_base *base)
 {
 	int i;
 
-	evtimer_assign(&pause_ev, base, on_pause_over, NULL);
-	for (i = 0; i < nlst; i++) {
-		event_assign(&lst[i].ev, base, lst[i].fd, EV_READ | EV_PERSIST,
-		    on_acceptable, (void *)(intptr_t)i);
-		lst[i].added = 0;
-	}
-	listeners_enable(1);
+	for (i = 0; i < nlst; i++)
+		if (lst[i].worker < 0 && start_one(&lst[i], base) != 0)
+			return -1;
 	return 0;
+}
+
+/*
+ * --reuseport: worker w's sockets, watched on its base.  Called before
+ * its thread starts; from then on only that thread touches them.
+ */
+int
+hsvr_listen_start_worker(struct hsvr_worker *w)
+{
+	int i;
+
+	for (i = 0; i < nlst; i++)
+		if (lst[i].worker == w->index && start_one(&lst[i], w->base) != 0)
+			return -1;
+	return 0;
+}
+
+/* Worker w stops accepting (drain, stop): it closes its sockets. */
+void
+hsvr_listen_stop_worker(struct hsvr_worker *w)
+{
+	int i;
+
+	for (i = 0; i < nlst; i++)
+		if (lst[i].worker == w->index)
+			stop_one(&lst[i]);
 }
 
 /* In a serving process: the path belongs to the supervisor. */
@@ -373,10 +480,12 @@ hsvr_listen_describe(char *buf, size_t len)
 
 	buf[0] = '\0';
 	if (unix_path != NULL) {
-		snprintf(buf, len, "%s", unix_path);
+		(void)snprintf(buf, len, "%s", unix_path);
 		return;
 	}
 	for (i = 0; i < nlst && used + 2 < len; i++) {
+		if (lst[i].worker > 0 || lst[i].fd < 0)
+			continue;       /* one line per address */
 		sl = sizeof ss;
 		if (getsockname(lst[i].fd, (struct sockaddr *)&ss, &sl) != 0)
 			continue;
@@ -387,24 +496,35 @@ hsvr_listen_describe(char *buf, size_t len)
 	}
 }
 
-/* Stop accepting: close every listening socket (new connections refused). */
+/*
+ * Stop accepting: close the listening sockets (new connections refused).
+ * Those a running worker watches are left to it (hsvr_listen_stop_worker):
+ * closing a descriptor another thread's epoll watches would leave it
+ * reporting a socket the supervisor still holds open.
+ */
 void
 hsvr_listen_close(void)
 {
 	int i;
 
-	if (pause_armed) {
-		event_del(&pause_ev);
-		pause_armed = 0;
-	}
-	for (i = 0; i < nlst; i++) {
-		if (lst[i].added)
-			event_del(&lst[i].ev);
-		lst[i].added = 0;
-		close(lst[i].fd);
-	}
+	for (i = 0; i < nlst; i++)
+		if (lst[i].worker < 0 || !lst[i].started)
+			stop_one(&lst[i]);
 	if (unix_path != NULL && unix_owner)
 		unlink(unix_path);
 	unix_path = NULL;
-	nlst = 0;
+}
+
+/* Close everything and forget the sockets; no worker may run any more. */
+void
+hsvr_listen_free(void)
+{
+	int i;
+
+	hsvr_listen_close();
+	for (i = 0; i < nlst; i++)
+		stop_one(&lst[i]);
+	free(lst);
+	lst = NULL;
+	nlst = lcap = 0;
 }

@@ -43,10 +43,12 @@ hsvr_vlog(int priority, int with_errno, const char *fmt, va_list ap)
 	char msg[1024];
 	size_t len;
 
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	/* A line longer than msg is cut: better than none. */
+	(void)vsnprintf(msg, sizeof msg, fmt, ap);
 	len = strlen(msg);
 	if (with_errno)
-		snprintf(msg + len, sizeof msg - len, ": %s", strerror(saved));
+		(void)snprintf(msg + len, sizeof msg - len, ": %s",
+		    strerror(saved));
 	if (syslog_open)
 		syslog(priority, "%s", msg);
 	if (to_stderr)

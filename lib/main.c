@@ -19,7 +19,8 @@ serv_set_name(const char *name)
 {
 	if (name == NULL || *name == '\0')
 		return;
-	snprintf(config.name, sizeof config.name, "%s", name);
+	/* At most 63 bytes, as documented: a longer name is cut. */
+	(void)snprintf(config.name, sizeof config.name, "%s", name);
 }
 
 void
@@ -87,10 +88,12 @@ main(int argc, char **argv)
 	hsvr_config_defaults(&config);
 	hsvr_g.cfg = &config;
 	/* A starting command that is gone must not take the daemon with it. */
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	hsvr_options_parse(&config, argc, argv);
 	if ((rc = start_up()) != 0)
 		return rc;
+	/* From here a stop signal waits for the supervisor's handlers. */
+	hsvr_hold_signals(1);
 	/* The pidfile first: a second instance is "already running" (69). */
 	if ((rc = hsvr_pidfile_open(&config)) != 0)
 		return rc;
@@ -109,7 +112,7 @@ main(int argc, char **argv)
 	}
 	config.report_fd = report_fd;
 	rc = hsvr_supervise(&config, serve, report_fd);
-	hsvr_listen_close();
+	hsvr_listen_free();
 	hsvr_pidfile_remove();
 	if (rc == 0)
 		hsvr_log(LOG_INFO, "exiting");

@@ -34,6 +34,7 @@ enum {
 	OPT_DRAIN_TIMEOUT,
 	OPT_MAX_PER_IP,
 	OPT_WRITE_TIMEOUT,
+	OPT_REUSEPORT,
 	OPT_APP         /* OPT_APP + i: the application's option i */
 };
 
@@ -51,6 +52,7 @@ static const struct lib_option lib_options[] = {
 	{ "max-connections", 'm', "N", "at most N connections at once (default 1000)" },
 	{ "threads", 'n', "N", "N worker threads (default: online CPUs)" },
 	{ "backlog", 'q', "N", "listen queue length (default 1024)" },
+	{ "reuseport", OPT_REUSEPORT, NULL, "a listening socket per worker thread (SO_REUSEPORT), each accepting its own connections" },
 	{ "timeout", 'T', "SEC", "idle timeout in seconds, 0 for none (default 60)" },
 	{ "max-per-ip", OPT_MAX_PER_IP, "N", "at most N connections from one address (default: no limit)" },
 	{ "write-timeout", OPT_WRITE_TIMEOUT, "SEC", "close a session whose output made no progress for SEC seconds (default: never)" },
@@ -83,7 +85,7 @@ hsvr_config_defaults(struct hsvr_config *cfg)
 
 	memset(cfg, 0, sizeof *cfg);
 	cfg->progname = "hsvr";
-	snprintf(cfg->name, sizeof cfg->name, "server");
+	(void)snprintf(cfg->name, sizeof cfg->name, "server");
 	cfg->port = 1966;
 	cfg->max_conn = 1000;
 	cfg->threads = ncpu < 1 ? 1 : ncpu > HSVR_MAX_THREADS ?
@@ -286,6 +288,9 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 	case OPT_MAX_PER_IP:
 		cfg->max_per_ip = (int)number(cfg, "max-per-ip", arg, 0,
 		    INT_MAX / 2);
+		break;
+	case OPT_REUSEPORT:
+		cfg->reuseport = 1;
 		break;
 	case OPT_WRITE_TIMEOUT:
 		cfg->write_timeout = (int)number(cfg, "write-timeout", arg, 0,

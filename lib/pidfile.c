@@ -26,17 +26,22 @@ hsvr_pidfile_open(const struct hsvr_config *cfg)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	pid_t other = 0;
+	int n;
 
 	if (cfg->pidfile != NULL)
-		snprintf(path, sizeof path, "%s", cfg->pidfile);
-	else if (cfg->foreground)
-		return 0;
-	else if (geteuid() == 0)
-		snprintf(path, sizeof path, "/var/run/%s.pid", cfg->name);
-	else if (xdg != NULL && *xdg == '/')
-		snprintf(path, sizeof path, "%s/%s.pid", xdg, cfg->name);
+		n = snprintf(path, sizeof path, "%s", cfg->pidfile);
+	else if (!cfg->foreground && geteuid() == 0)
+		n = snprintf(path, sizeof path, "/var/run/%s.pid", cfg->name);
+	else if (!cfg->foreground && xdg != NULL && *xdg == '/')
+		n = snprintf(path, sizeof path, "%s/%s.pid", xdg, cfg->name);
 	else
-		return 0;
+		return 0;       /* in the foreground, or nowhere to put it */
+	/* A truncated name would lock some other file. */
+	if (n < 0 || (size_t)n >= sizeof path) {
+		hsvr_warnx("cannot open the pidfile: its name is longer than "
+		    "%zu bytes", sizeof path - 1);
+		return HSVR_EX_CANTCREAT;
+	}
 	pfh = pidfile_open(path, 0644, &other);
 	if (pfh != NULL) {
 		/* Readable by all (status checks), whatever the umask. */

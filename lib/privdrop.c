@@ -20,7 +20,12 @@ hsvr_ids_resolve(struct hsvr_config *cfg)
 	cfg->drop = geteuid() == 0;
 	if (!cfg->drop)
 		return 0;
+	/*
+	 * The non-reentrant lookups are safe: main() calls this before
+	 * serv_init(), while the process has one thread.
+	 */
 	errno = 0;
+	/* cppcheck-suppress getpwnamCalled ; one thread yet, see above */
 	if ((pw = getpwnam(cfg->user)) == NULL) {
 		hsvr_warnx("unknown user '%s'", cfg->user);
 		return -1;
@@ -28,15 +33,21 @@ hsvr_ids_resolve(struct hsvr_config *cfg)
 	cfg->uid = pw->pw_uid;
 	cfg->gid = pw->pw_gid;
 	if (cfg->group_given) {
+		/* cppcheck-suppress getgrnamCalled ; one thread yet */
 		if ((gr = getgrnam(cfg->group)) == NULL) {
 			hsvr_warnx("unknown group '%s'", cfg->group);
 			return -1;
 		}
 		cfg->gid = gr->gr_gid;
-	} else if ((gr = getgrgid(cfg->gid)) != NULL) {
-		snprintf(cfg->group_name, sizeof cfg->group_name, "%s",
-		    gr->gr_name);
-		cfg->group = serv_group = cfg->group_name;
+	} else {
+		/* cppcheck-suppress getgrgidCalled ; one thread yet */
+		gr = getgrgid(cfg->gid);
+		/* Only shown (the gid is what counts): a cut name will do. */
+		if (gr != NULL) {
+			(void)snprintf(cfg->group_name, sizeof cfg->group_name,
+			    "%s", gr->gr_name);
+			cfg->group = serv_group = cfg->group_name;
+		}
 	}
 	if (cfg->uid == 0 || cfg->gid == 0) {
 		hsvr_warnx("refusing to serve as root: choose another user and "

@@ -126,7 +126,7 @@ hsvr_qsbr_end_iteration(void)
 	struct hsvr_qsbr *q = hsvr_qs_self;
 	struct hsvr_batch *b;
 	struct hsvr_conn *c, *next;
-	struct timeval tv = { 0, RETRY_MS * 1000 };
+	struct timeval tv = { 0, RETRY_MS * 1000L };
 
 	if ((q->ctr & 1) != 0)
 		__atomic_store_n(&q->ctr, q->ctr + 1, __ATOMIC_SEQ_CST);

@@ -82,6 +82,7 @@ grow(struct stripe *st)
 	size_t i, n = st->nbucket ? st->nbucket * 2 : INITIAL_BUCKETS;
 	size_t old = st->nbucket;
 
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	if ((nb = calloc(n, sizeof *nb)) == NULL)
 		return;         /* longer chains, still correct */
 	st->nbucket = n;
@@ -155,7 +156,7 @@ hsvr_addr_key(const struct sockaddr *sa, uint8_t key[16], char *host,
 		memcpy(key, &s6->sin6_addr, 16);
 		*port = ntohs(s6->sin6_port);
 	} else {
-		snprintf(host, hostlen, "?");
+		(void)snprintf(host, hostlen, "?");
 		*port = 0;
 		return -1;
 	}

@@ -89,7 +89,7 @@ S_send(SESSION *s, unsigned char *buff, size_t len)
 			(void)post(c, MSG_KICK, NULL, 0, 0);
 		return S_ERR_INTERNAL;
 	}
-	if (before > HSVR_HIGH_MARK) {
+	if (before > (size_t)HSVR_HIGH_MARK) {
 		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
 		congested(c, len, owner);
 		return S_ERR_CONGESTED;
@@ -124,6 +124,20 @@ S_close(SESSION *s)
 		hsvr_conn_close(c);
 	else
 		(void)post(c, MSG_CLOSE, NULL, 0, 0);
+}
+
+int
+S_pause_read(SESSION *s, int paused)
+{
+	struct hsvr_conn *c = conn_of(s);
+
+	if (c == NULL || conn_state(c) != HSVR_ST_OPEN)
+		return S_ERR_INTERNAL;
+	if (hsvr_self == c->w)
+		hsvr_conn_pause_read(c, paused);
+	else if (post(c, MSG_PAUSE, NULL, 0, paused != 0) != 0)
+		return S_ERR_INTERNAL;
+	return S_OK;
 }
 
 void

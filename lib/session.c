@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -107,23 +109,24 @@ want_write(struct hsvr_conn *c, int on)
 	}
 }
 
+/* The worker's lists: its live sessions, its lingering closes. */
 static void
-list_add(struct hsvr_worker *w, struct hsvr_conn *c)
+list_add(struct hsvr_conn **head, struct hsvr_conn *c)
 {
 	c->prev = NULL;
-	c->next = w->conns;
-	if (w->conns != NULL)
-		w->conns->prev = c;
-	w->conns = c;
+	c->next = *head;
+	if (*head != NULL)
+		(*head)->prev = c;
+	*head = c;
 }
 
 static void
-list_del(struct hsvr_worker *w, struct hsvr_conn *c)
+list_del(struct hsvr_conn **head, struct hsvr_conn *c)
 {
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
-		w->conns = c->next;
+		*head = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
@@ -163,7 +166,7 @@ accepted(struct hsvr_conn *c)
 	c->last_active = hsvr_now_ms();
 	rearm(c, c->last_active);
 	hsvr_deliver(c, TYP_ACCEPT);
-	if (conn_state(c) == HSVR_ST_OPEN)
+	if (conn_state(c) == HSVR_ST_OPEN && !c->read_paused)
 		add_or_fail(c, &c->rev, NULL);
 }
 
@@ -204,7 +207,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	event_assign(&c->wev, w->base, c->fd, EV_WRITE | EV_PERSIST,
 	    on_writable, c);
 	evtimer_assign(&c->tev, w->base, on_timer, c);
-	list_add(w, c);
+	list_add(&w->conns, c);
 	if (c->tp->handshake == NULL) {
 		accepted(c);
 		return;
@@ -216,15 +219,103 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	add_or_fail(c, &c->rev, NULL);
 }
 
+static int
+would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/* The descriptor is closed: the connection no longer counts, retire it. */
+static void
+release(struct hsvr_conn *c)
+{
+	c->tp->close(c);
+	c->fd = -1;
+	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+	if (c->tp->release != NULL)
+		c->tp->release(c);
+	hsvr_qsbr_retire(c);
+}
+
+static void
+linger_end(struct hsvr_conn *c)
+{
+	event_del(&c->rev);
+	event_del(&c->tev);
+	list_del(&c->w->lingering, c);
+	release(c);
+}
+
+/* Lingering: discard what the peer still sends, until its end or time. */
+static void
+on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	struct hsvr_conn *c = arg;
+	ssize_t n = 0;
+	int i;
+
+	hsvr_online();
+	if (what & EV_READ) {
+		for (i = 0; i < 4; i++)
+			if ((n = read(fd, c->w->rbuf, HSVR_READ_MAX)) <= 0)
+				break;
+		if (n > 0 || (n < 0 && would_block()))
+			return;
+	}
+	linger_end(c);
+}
+
 /*
- * The end of every connection: close, TYP_TERM (for sessions the
- * application saw accepted), retire.  Owner only.
+ * A closing session whose peer still has bytes on their way would, closed
+ * now, make the kernel answer with a reset, and a reset can destroy the
+ * reply the peer has not read yet (an error page for an oversized request,
+ * say).  So, like nginx's lingering close, the write side is shut down (the
+ * peer sees the end of the reply) and input is read and discarded until
+ * the peer closes or LINGER_MS pass.  1 if the close lingers.
+ */
+#define LINGER_MS 2000
+
+static int
+linger(struct hsvr_conn *c)
+{
+	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000L };
+	int unread = 0;
+
+	if (c->tp != &hsvr_transport_tcp || c->failed || c->eof ||
+	    c->w->stopping_now || ioctl(c->fd, FIONREAD, &unread) != 0 ||
+	    unread <= 0 || shutdown(c->fd, SHUT_WR) != 0)
+		return 0;
+	event_assign(&c->rev, c->w->base, c->fd, EV_READ | EV_PERSIST,
+	    on_linger, c);
+	evtimer_assign(&c->tev, c->w->base, on_linger, c);
+	if (event_add(&c->rev, NULL) != 0 || event_add(&c->tev, &tv) != 0) {
+		event_del(&c->rev);
+		return 0;
+	}
+	list_add(&c->w->lingering, c);
+	return 1;
+}
+
+/* Stopping: every lingering close ends now.  Owner only. */
+void
+hsvr_conn_linger_stop(struct hsvr_worker *w)
+{
+	w->stopping_now = 1;
+	while (w->lingering != NULL)
+		linger_end(w->lingering);
+}
+
+/*
+ * The end of every connection: close (or linger, after a graceful close),
+ * TYP_TERM (for sessions the application saw accepted), retire.  Owner
+ * only.
  */
 static void
-finish(struct hsvr_conn *c)
+finish_as(struct hsvr_conn *c, int graceful)
 {
 	struct hsvr_worker *w = c->w;
 	size_t lost = 0;
+	int lingers;
 
 	if (conn_state(c) == HSVR_ST_CLOSED)
 		return;
@@ -241,16 +332,15 @@ finish(struct hsvr_conn *c)
 		__atomic_sub_fetch(&c->pending, lost, __ATOMIC_SEQ_CST);
 		SHARED_ADD(discarded_octet, lost);
 	}
-	c->tp->close(c);
-	c->fd = -1;
 	if (c->indexed)
 		hsvr_index_del(c);
 	c->indexed = 0;
+	list_del(&w->conns, c);
+	/* The session is over for --max-per-ip, even if its close lingers. */
 	if (c->perip)
 		hsvr_perip_give(c->key);
 	c->perip = 0;
-	list_del(w, c);
-	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+	lingers = graceful && linger(c);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 	if (c->accepted) {
 		ctr_begin(&w->ctr);
@@ -258,11 +348,16 @@ finish(struct hsvr_conn *c)
 		ctr_end(&w->ctr);
 		hsvr_deliver(c, TYP_TERM);
 	}
-	if (c->tp->release != NULL)
-		c->tp->release(c);
-	hsvr_qsbr_retire(c);
+	if (!lingers)
+		release(c);
 	if (w->draining && w->conns == NULL)
 		w->stop = 1;
+}
+
+static void
+finish(struct hsvr_conn *c)
+{
+	finish_as(c, 0);
 }
 
 void
@@ -291,10 +386,10 @@ hsvr_conn_kick(struct hsvr_conn *c)
 	pending = __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST);
 	if (state == HSVR_ST_CLOSING) {
 		if (pending == 0)
-			finish(c);
+			finish_as(c, 1);        /* S_close, all written */
 		return;
 	}
-	if (pending < HSVR_LOW_MARK &&
+	if (pending < (size_t)HSVR_LOW_MARK &&
 	    __atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST)) {
 		hsvr_deliver(c, TYP_SENDABLE);
@@ -340,12 +435,6 @@ fail(struct hsvr_conn *c)
 	kick_later(c);
 }
 
-static int
-would_block(void)
-{
-	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
 /*
  * Write len bytes, already counted in c->pending: straight to the socket
  * when nothing is queued, the rest into the output queue.  Owner only.
@@ -376,8 +465,16 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 			n = 0;
 		if (n > 0)
 			sent(c, (size_t)n);
-		if ((size_t)n == len)
+		if ((size_t)n == len) {
+			/*
+			 * A send that was pending when the peer's end of file
+			 * was seen (from another worker, say): now that it is
+			 * out, the session may be done.
+			 */
+			if (c->eof)
+				kick_later(c);
 			return 0;
+		}
 	}
 	starts = queued(c) == 0;
 	if ((c->out == NULL && (c->out = evbuffer_new()) == NULL) ||
@@ -418,6 +515,21 @@ handshake(struct hsvr_conn *c)
 	}
 	c->handshaking = 0;
 	accepted(c);
+	if (c->read_again && conn_state(c) == HSVR_ST_OPEN && !c->read_paused) {
+		c->read_again = 0;      /* read ahead: data already buffered */
+		event_active(&c->rev, EV_READ, 0);
+	}
+}
+
+/* Every socket event starts here: 1 if it was the TLS handshake's. */
+static int
+in_handshake(struct hsvr_conn *c)
+{
+	hsvr_online();
+	if (!c->handshaking)
+		return 0;
+	handshake(c);
+	return 1;
 }
 
 static void
@@ -427,12 +539,9 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)fd, (void)what;
-	hsvr_online();
-	if (c->handshaking) {
-		handshake(c);
+	if (in_handshake(c))
 		return;
-	}
-	if (c->tls_want == EV_WRITE && c->tls_read_blocked) {
+	if (c->tls_want == EV_WRITE && c->tls_read_blocked && !c->read_paused) {
 		c->tls_read_blocked = 0;
 		event_active(&c->rev, EV_READ, 0);
 	}
@@ -471,11 +580,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)fd, (void)what;
-	hsvr_online();
-	if (c->handshaking) {
-		handshake(c);
+	if (in_handshake(c))
 		return;
-	}
 	c->tls_want = 0;
 	n = c->tp->read(c, w->rbuf, HSVR_READ_MAX);
 	if (c->tls_want == EV_READ && c->out != NULL &&
@@ -495,7 +601,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		hsvr_deliver(c, TYP_READ);
 		c->pub.buff = NULL;
 		c->pub.blen = 0;
-		if (c->read_again) {
+		if (c->read_again && !c->read_paused) {
 			c->read_again = 0;
 			if (conn_state(c) == HSVR_ST_OPEN)
 				event_active(&c->rev, EV_READ, 0);
@@ -573,6 +679,28 @@ hsvr_conn_settimer(struct hsvr_conn *c, int sec)
 	    INT_MAX / 1000 * 1000 : sec * 1000;
 	c->last_active = hsvr_now_ms();
 	rearm(c, c->last_active);
+}
+
+/*
+ * S_pause_read by the owner.  Resuming also reads at once: TLS may hold
+ * decrypted data that no socket event would announce.
+ */
+void
+hsvr_conn_pause_read(struct hsvr_conn *c, int paused)
+{
+	if (conn_state(c) != HSVR_ST_OPEN || c->eof || c->handshaking ||
+	    (paused != 0) == c->read_paused)
+		return;
+	c->read_paused = paused != 0;
+	if (!c->accepted)
+		return;         /* during TYP_ACCEPT: accepted() decides */
+	if (paused) {
+		event_del(&c->rev);
+		return;
+	}
+	c->read_again = 0;
+	add_or_fail(c, &c->rev, NULL);
+	event_active(&c->rev, EV_READ, 0);
 }
 
 void

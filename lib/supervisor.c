@@ -73,6 +73,25 @@ set_handlers(void (*fn)(int))
 		sigaction(sigs[i], &sa, NULL);
 }
 
+/*
+ * Hold (block) or release the supervisor's signals.  main() holds them
+ * from the moment the server listens, so that a SIGTERM sent as soon as a
+ * connection is accepted waits for the handlers instead of killing the
+ * supervisor before it can clean up.
+ */
+void
+hsvr_hold_signals(int hold)
+{
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (sigs[i] != SIGCHLD)
+			sigaddset(&set, sigs[i]);
+	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 static struct kid *
 current(void)
 {
@@ -132,7 +151,7 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	}
 	if (pid == 0) {
 		set_handlers(SIG_DFL);
-		signal(SIGHUP, SIG_IGN);        /* the supervisor's business */
+		(void)signal(SIGHUP, SIG_IGN);  /* the supervisor's business */
 		hsvr_listen_forget_path();
 		close(sigpipe_fd[0]);
 		close(sigpipe_fd[1]);
@@ -243,10 +262,11 @@ reap(struct state *st)
 		k->pid = 0;
 		k->ready_fd = -1;
 		if (WIFSIGNALED(ws))
-			snprintf(why, sizeof why, "killed by signal %d (%s)",
-			    WTERMSIG(ws), strsignal(WTERMSIG(ws)));
+			(void)snprintf(why, sizeof why,
+			    "killed by signal %d (%s)", WTERMSIG(ws),
+			    strsignal(WTERMSIG(ws)));
 		else
-			snprintf(why, sizeof why, "exited with status %d",
+			(void)snprintf(why, sizeof why, "exited with status %d",
 			    WEXITSTATUS(ws));
 		if (k->retiring || (st->stopping && WIFEXITED(ws) &&
 		    WEXITSTATUS(ws) == 0))
@@ -404,6 +424,7 @@ hsvr_supervise(struct hsvr_config *cfg,
 		return HSVR_EX_OSERR;
 	}
 	set_handlers(on_signal);
+	hsvr_hold_signals(0);   /* what came since main() held them: now */
 	if (spawn(cfg, serve) == NULL)
 		return HSVR_EX_OSERR;
 	while (!st.stopping || live_kids() > 0) {

@@ -4,22 +4,16 @@
  */
 #include "hsvr-int.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <unistd.h>
 
+/*
+ * Nothing to set up: TCP_NODELAY (replies of several segments must not
+ * wait for a delayed ACK) is set on the listening socket, and Linux and
+ * FreeBSD copy it to every accepted one, which saves a system call per
+ * connection.
+ */
 static int
-tcp_setup(struct hsvr_conn *c)
-{
-	int on = 1;
-
-	/* Replies of several segments must not wait for a delayed ACK. */
-	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-	return 0;
-}
-
-static int
-unix_setup(struct hsvr_conn *c)
+stream_setup(struct hsvr_conn *c)
 {
 	(void)c;
 	return 0;
@@ -50,11 +44,11 @@ stream_close(struct hsvr_conn *c)
 }
 
 const struct hsvr_transport hsvr_transport_tcp = {
-	"tcp", tcp_setup, stream_read, stream_write, stream_flush, stream_close,
+	"tcp", stream_setup, stream_read, stream_write, stream_flush, stream_close,
 	NULL, NULL
 };
 
 const struct hsvr_transport hsvr_transport_unix = {
-	"unix", unix_setup, stream_read, stream_write, stream_flush,
+	"unix", stream_setup, stream_read, stream_write, stream_flush,
 	stream_close, NULL, NULL
 };

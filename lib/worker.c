@@ -43,6 +43,8 @@ hsvr_worker_post(struct hsvr_worker *w, struct hsvr_msg *m)
 static void
 stop(struct hsvr_worker *w)
 {
+	hsvr_listen_stop_worker(w);
+	hsvr_conn_linger_stop(w);
 	while (w->conns != NULL)
 		hsvr_conn_abort(w->conns);
 	w->stop = 1;
@@ -54,6 +56,7 @@ drain(struct hsvr_worker *w)
 {
 	struct hsvr_conn *c, *next;
 
+	hsvr_listen_stop_worker(w);
 	w->draining = 1;
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
@@ -97,6 +100,8 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 		hsvr_conn_close(c);
 	} else if (m->type == MSG_TIMER) {
 		hsvr_conn_settimer(c, m->u.sec);
+	} else if (m->type == MSG_PAUSE) {
+		hsvr_conn_pause_read(c, m->u.sec);
 	} else if (m->type == MSG_KICK) {
 		hsvr_conn_kick(c);
 	}
@@ -105,7 +110,7 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 
 /* The preallocated control messages are freed once used. */
 static void
-forget(struct hsvr_worker *w, struct hsvr_msg *m)
+forget(struct hsvr_worker *w, const struct hsvr_msg *m)
 {
 	if (m == w->stop_msg)
 		w->stop_msg = NULL;
@@ -187,6 +192,7 @@ worker_main(void *arg)
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
 	}
+	hsvr_conn_linger_stop(w);      /* a drain does not wait for them */
 	hsvr_qs_self = NULL;
 	hsvr_self = NULL;
 	hsvr_engine_worker_done();
@@ -211,6 +217,8 @@ hsvr_worker_start(struct hsvr_worker *w)
 void
 hsvr_worker_free(struct hsvr_worker *w)
 {
+	/* Its thread is gone (or never ran): its listening sockets too. */
+	hsvr_listen_stop_worker(w);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	free(w->rbuf);

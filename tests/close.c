@@ -10,7 +10,11 @@
  *    with SESSION.txoctet equal to all that was queued;
  *  - client B makes the server S_send 300,000 bytes to client A and S_close
  *    A from B's callback (A lives on the other worker): A receives the
- *    300,000 bytes, then EOF.
+ *    300,000 bytes, then EOF;
+ *  - A gets 2,000,000 bytes by S_send then S_close from B's callback, and
+ *    sends 300 KB the server never reads: A still receives the whole
+ *    reply, then EOF, since the close lingers instead of resetting (which
+ *    would drop what the kernel has not sent yet).
  */
 #include "client.h"
 
@@ -114,6 +118,36 @@ main(int argc, char **argv)
 	conn_close(a);
 	conn_close(b);
 	srv_wait_out(&sv, "TERM id=", 4, 10);
+
+	/*
+	 * S_close while the peer's input is still unread: closing the socket
+	 * then would answer with a reset, and a reset makes the kernel drop
+	 * the reply it has not sent yet.  The close lingers instead: the
+	 * whole reply, then EOF.  A sends 300 KB the server will never read,
+	 * and waits before reading.
+	 */
+	a = conn_tcp_once("127.0.0.1", port, 16384);
+	b = conn_tcp("127.0.0.1", port, 10);
+	if (a == NULL || b == NULL || conn_cmd(a, line, sizeof line, "PING a"))
+		t_bail("cannot connect");
+	t_ok(conn_cmd(b, line, sizeof line, "SENDCLOSE 127.0.0.1 %d 2000000",
+	    conn_port(a)) == 0 && strcmp(line, "SENDCLOSE rc=0") == 0,
+	    "S_send of 2,000,000 bytes to A, then S_close (%s)", line);
+	{
+		static char junk[300 * 1024];
+
+		memset(junk, 'j', sizeof junk);
+		conn_send(a, junk, sizeof junk);
+	}
+	t_pause(0.5);
+	got = conn_read_pattern(a, 0, 2000000, 30, &why);
+	t_ok(got == 2000000 && strcmp(why, "") == 0 &&
+	    conn_wait_eof(a, 10) == 1, "S_close with the peer's input unread: "
+	    "the whole 2,000,000-byte reply arrives, then EOF, no reset (%zu "
+	    "bytes, %s)", got, *why ? why : "complete");
+	conn_close(a);
+	conn_close(b);
+	srv_wait_out(&sv, "TERM id=", 6, 10);
 
 	status = srv_stop(&sv, SIGTERM, 20);
 	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);

@@ -17,6 +17,8 @@ TESTS += \
 	tests/t-cross \
 	tests/t-stats \
 	tests/t-options \
+	tests/t-reuseport \
+	tests/t-pause \
 	tests/link.sh
 
 check_PROGRAMS += \
@@ -29,6 +31,8 @@ check_PROGRAMS += \
 	tests/t-cross \
 	tests/t-stats \
 	tests/t-options \
+	tests/t-reuseport \
+	tests/t-pause \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
@@ -75,6 +79,8 @@ tests_t_cross_SOURCES = tests/cross.c $(TEST_CLIENT)
 tests_t_cross_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_stats_SOURCES = tests/stats.c $(TEST_CLIENT)
 tests_t_options_SOURCES = tests/options.c $(TEST_CLIENT)
+tests_t_reuseport_SOURCES = tests/reuseport.c $(TEST_CLIENT)
+tests_t_pause_SOURCES = tests/pause.c $(TEST_CLIENT)
 tests_t_probe_SOURCES = tests/probe.c $(TEST_CLIENT)
 
 tests_t_srv_lowlevel_SOURCES = tests/srv-lowlevel.c $(TEST_SERVER)

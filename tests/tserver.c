@@ -24,6 +24,9 @@
  *                          -> "SNDBUF n" (n sockets changed)
  *   SEARCH ip port      -> "FOUND id=.. host=.. port=.." or "NOTFOUND"
  *   SENDTO ip port text    S_send "text\n" to that session -> "SENT rc=.."
+ *   PAUSE               -> "PAUSE rc=..": S_pause_read(this session, 1)
+ *   RESUME ip port      -> "RESUME rc=..": S_pause_read(that session, 0),
+ *                          from this session's thread
  *   SENDCLOSE ip port n    S_send n pattern bytes to that session, then
  *                          S_close it -> "SENDCLOSE rc=.."
  *   CLOSEWAIT ip port      S_close that session (on another worker), wait
@@ -603,6 +606,14 @@ command(SESSION *s, struct usr *u, char *line)
 		else
 			reply(s, u, "FOUND id=%u host=%s port=%u", x->id,
 			    x->host, x->port);
+	} else if (strcmp(line, "PAUSE") == 0) {
+		rc = S_pause_read(s, 1);
+		reply(s, u, "PAUSE rc=%d", rc);
+	} else if (sscanf(line, "RESUME %127s %u", ip, &port) == 2) {
+		if ((x = S_search(ip, (uint16_t)port)) == NULL)
+			reply(s, u, "NOTFOUND");
+		else
+			reply(s, u, "RESUME rc=%d", S_pause_read(x, 0));
 	} else if (sscanf(line, "SENDTO %127s %u %1000s", ip, &port, text) == 3) {
 		if ((x = S_search(ip, (uint16_t)port)) == NULL) {
 			reply(s, u, "NOTFOUND");
