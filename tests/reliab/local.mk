@@ -23,7 +23,8 @@ RELIAB_TESTS = \
 
 TESTS += $(RELIAB_TESTS)
 check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload
-EXTRA_DIST += tests/reliab/lib.sh $(RELIAB_TESTS)
+EXTRA_DIST += tests/reliab/lib.sh tests/reliab/stress.sh tests/reliab/README \
+	$(RELIAB_TESTS)
 
 tests_reliab_t_rsrv_SOURCES = tests/reliab/rsrv.c tests/reliab/rpattern.h tests/pattern.h
 tests_reliab_t_rsrv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
@@ -34,3 +35,14 @@ tests_reliab_t_rload_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_reliab_t_rload_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_reliab_t_rload_LDADD = $(OPENSSL_LIBS)
 tests_reliab_t_rload_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+
+# The long versions, one after the other; tests/RELIABILITY.md goes to the
+# source tree when it is writable (not in distcheck), else to the build
+# directory.
+stress: $(check_PROGRAMS) libhsvr.la
+	HSVR_TEST_SCALE='$(HSVR_TEST_SCALE)' \
+	RELIAB_BUILDDIR='$(abs_top_builddir)' \
+	RELIAB_SRCDIR='$(abs_top_srcdir)' \
+	$(SHELL) $(abs_top_srcdir)/tests/reliab/stress.sh
+
+.PHONY: stress

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 t_setup
-SLOW=2000 JUNK=200 PERIP=50 SILENT=600 LIMIT=300 SECS=4
+SLOW=2000 JUNK=200 PERIP=50 SILENT=600 LIMIT=300 SECS=3
 if ((STRESS)); then
 	SLOW=5000 JUNK=1000 SECS=60
 elif ((SANITIZED)); then
@@ -60,15 +60,15 @@ figures slowloris \
 fails=$t_failed
 
 # ---- one address floods a server limited to $PERIP per address
-# flood_probe NAME: $SLOW slow connections from 127.0.0.1 (IPv4-mapped on
-# the dual-stack socket), then a well-behaved client from ::1 on fresh
-# connections; sets FLOOD, PROBE and ST.
+# flood_probe NAME [SECS]: $SLOW slow connections from 127.0.0.1
+# (IPv4-mapped on the dual-stack socket), then a well-behaved client from
+# ::1 on fresh connections for SECS (2) seconds; sets FLOOD, PROBE, ST.
 flood_probe() {
 	local name=$1 port=${1}_PORT
 	printf -v "${name}_ADDR" %s ::1
 	bg f "$RLOAD" flood -p "${!port}" -n "$SLOW" --mode slow --interval 2
 	wait_for 60 flood_ready f || say "flood not ready"
-	PROBE=$("$RLOAD" probe -p "${!port}" -a ::1 --duration 3 --fresh 1 --timeout 2)
+	PROBE=$("$RLOAD" probe -p "${!port}" -a ::1 --duration "${2:-2}" --fresh 1 --timeout 2)
 	ST=$(stats "$name")
 	bg_stop f
 	FLOOD=$(bg_line f FLOOD)
@@ -107,7 +107,7 @@ fails=$t_failed
 # Control: without --max-per-ip the same flood takes every slot.
 if ! ((STRESS)); then
 	must "control server is serving (-m $HALFM, no --max-per-ip)" 'rsrv_start noperip -m $HALFM'
-	flood_probe noperip
+	flood_probe noperip 1
 	ck "control: without --max-per-ip the other client is locked out" \
 		'(($(field "$PROBE" fresh_failed) > 0))'
 	rsrv_finish noperip
@@ -163,7 +163,7 @@ if ! ((STRESS)); then
 	must "control server is serving (-m $LIMIT -T 0)" 'rsrv_start noidle -m $LIMIT -T 0'
 	noidle_ADDR=::1
 	silent_flood noidle
-	PROBE=$("$RLOAD" probe -p "$noidle_PORT" -a ::1 --duration 3 --fresh 1)
+	PROBE=$("$RLOAD" probe -p "$noidle_PORT" -a ::1 --duration 1 --fresh 1)
 	say "$PROBE"
 	ck "control: without the idle timeout newcomers stay locked out" \
 		'(($(field "$PROBE" ok) == 0))'

@@ -11,11 +11,11 @@
 . "$(dirname "$0")/lib.sh"
 
 t_setup
-N=200 GET=$((32 << 20)) WT=2
+N=100 GET=$((32 << 20)) WT=2
 if ((STRESS)); then
 	N=1000 GET=$((256 << 20))
 elif ((SANITIZED)); then
-	N=50
+	N=40
 fi
 HIGH_KB=1024 PIECE_KB=64
 # Sanitizers add shadow memory, redzones and a quarantine of freed blocks.
