@@ -18,8 +18,8 @@ set -euo pipefail
 # tests, cppcheck and clang-tidy the lint test.
 # openssl makes the TLS tests' certificates; busybox is the syslogd of the
 # daemon tests (tests/daemon/lib.sh); systemd brings systemd-analyze, which
-# verifies the unit (no systemd runs: packages start no services here), and
-# shellcheck checks the instantiated service scripts.
+# verifies the unit (no systemd runs: packages start no services here); the
+# instantiated service scripts are checked with shellcheck.
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libssl-dev libbsd-dev
