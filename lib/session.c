@@ -10,6 +10,9 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h>   /* SIOCOUTQ */
+#endif
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,12 +249,57 @@ linger_end(struct hsvr_conn *c)
 	release(c);
 }
 
+/*
+ * Bytes the kernel still holds for the peer: not sent, or sent and not
+ * acknowledged.  0 where the system cannot say.
+ */
+static int
+unsent_bytes(int fd)
+{
+	int n = 0;
+
+#if defined(SIOCOUTQ)
+	if (ioctl(fd, SIOCOUTQ, &n) != 0)
+		n = 0;
+#elif defined(FIONWRITE)
+	if (ioctl(fd, FIONWRITE, &n) != 0)
+		n = 0;
+#else
+	(void)fd;
+#endif
+	return n;
+}
+
+/*
+ * A closing session whose peer may still send would, closed now, make the
+ * kernel answer that input with a reset, and a reset destroys the reply
+ * the peer has not read yet (an error page for an oversized upload, say).
+ * So, like nginx's lingering close, the write side is shut down (the peer
+ * sees the end of the reply) and input is read and discarded until the
+ * peer closes.  The close lingers while input is waiting or the reply is
+ * still in the kernel (unsent or unacknowledged); it ends LINGER_MS after
+ * the peer last made progress (sent, or took some of the reply), and
+ * LINGER_MAX_MS after the close in any case.  While lingering, last_active
+ * is the time of the close and wstalled the unsent count last seen.
+ */
+#define LINGER_MS 2000
+#define LINGER_MAX_MS 30000
+
+static int
+linger_arm(struct hsvr_conn *c)
+{
+	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000L };
+
+	return event_add(&c->tev, &tv);
+}
+
 /* Lingering: discard what the peer still sends, until its end or time. */
 static void
 on_linger(evutil_socket_t fd, short what, void *arg)
 {
 	struct hsvr_conn *c = arg;
 	ssize_t n = 0;
+	uint64_t unsent;
 	int i;
 
 	hsvr_online();
@@ -259,36 +307,42 @@ on_linger(evutil_socket_t fd, short what, void *arg)
 		for (i = 0; i < 4; i++)
 			if ((n = read(fd, c->w->rbuf, HSVR_READ_MAX)) <= 0)
 				break;
-		if (n > 0 || (n < 0 && would_block()))
+		if ((n > 0 || (n < 0 && would_block())) &&
+		    hsvr_now_ms() - c->last_active < LINGER_MAX_MS) {
+			if (n > 0 || i > 0)
+				(void)linger_arm(c);
 			return;
+		}
+	} else if (what & EV_TIMEOUT) {
+		/* The peer is still taking the reply: give it more time. */
+		unsent = (uint64_t)unsent_bytes(fd);
+		if (unsent > 0 && unsent < c->wstalled &&
+		    hsvr_now_ms() - c->last_active < LINGER_MAX_MS &&
+		    linger_arm(c) == 0) {
+			c->wstalled = unsent;
+			return;
+		}
 	}
 	linger_end(c);
 }
 
-/*
- * A closing session whose peer still has bytes on their way would, closed
- * now, make the kernel answer with a reset, and a reset can destroy the
- * reply the peer has not read yet (an error page for an oversized request,
- * say).  So, like nginx's lingering close, the write side is shut down (the
- * peer sees the end of the reply) and input is read and discarded until
- * the peer closes or LINGER_MS pass.  1 if the close lingers.
- */
-#define LINGER_MS 2000
-
 static int
 linger(struct hsvr_conn *c)
 {
-	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000L };
-	int unread = 0;
+	int unread = 0, unsent;
 
 	if (c->tp != &hsvr_transport_tcp || c->failed || c->eof ||
-	    c->w->stopping_now || ioctl(c->fd, FIONREAD, &unread) != 0 ||
-	    unread <= 0 || shutdown(c->fd, SHUT_WR) != 0)
+	    c->w->stopping_now || ioctl(c->fd, FIONREAD, &unread) != 0)
 		return 0;
+	unsent = unsent_bytes(c->fd);
+	if ((unread <= 0 && unsent <= 0) || shutdown(c->fd, SHUT_WR) != 0)
+		return 0;
+	c->last_active = hsvr_now_ms();
+	c->wstalled = (uint64_t)unsent;
 	event_assign(&c->rev, c->w->base, c->fd, EV_READ | EV_PERSIST,
 	    on_linger, c);
 	evtimer_assign(&c->tev, c->w->base, on_linger, c);
-	if (event_add(&c->rev, NULL) != 0 || event_add(&c->tev, &tv) != 0) {
+	if (event_add(&c->rev, NULL) != 0 || linger_arm(c) != 0) {
 		event_del(&c->rev);
 		return 0;
 	}
