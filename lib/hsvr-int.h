@@ -108,10 +108,6 @@ void hsvr_log_report_to(int);
 enum hsvr_msg_type {
 	MSG_CONN,    /* a freshly accepted descriptor for this worker */
 	MSG_SEND,    /* data for a session (S_send from another thread) */
-	MSG_CLOSE,   /* S_close from another thread */
-	MSG_TIMER,   /* S_settimer from another thread */
-	MSG_KICK,    /* re-check a session's drain and close conditions */
-	MSG_PAUSE,   /* S_pause_read from another thread (u.sec: paused) */
 	MSG_DRAIN,   /* graceful stop: serv_on_drain for every session */
 	MSG_STOP     /* the server stops: close every session, leave the loop */
 };
@@ -131,7 +127,6 @@ struct hsvr_msg {
 			struct sockaddr_storage addr;
 		} conn;
 		size_t len;      /* MSG_SEND: bytes in data[] */
-		int sec;         /* MSG_TIMER */
 	} u;
 	unsigned char data[];
 };
@@ -263,6 +258,7 @@ struct hsvr_worker {
 	pthread_mutex_t inbox_lock;
 	struct hsvr_msg *inbox_head;
 	struct hsvr_msg **inbox_tail;
+	struct hsvr_conn *ctl_head;    /* sessions with control requests */
 	unsigned char *rbuf;           /* HSVR_READ_MAX + 1 bytes */
 	struct hsvr_conn *conns;       /* live sessions of this worker */
 	struct hsvr_conn *lingering;   /* closed, discarding input (linger) */
@@ -280,6 +276,7 @@ extern _Thread_local struct hsvr_worker *hsvr_self;
 int hsvr_worker_init(struct hsvr_worker *, int);
 int hsvr_worker_start(struct hsvr_worker *);
 void hsvr_worker_post(struct hsvr_worker *, struct hsvr_msg *);
+void hsvr_worker_request(struct hsvr_conn *, uint32_t, uint32_t);
 void hsvr_worker_drain_inbox(struct hsvr_worker *);
 void hsvr_worker_free(struct hsvr_worker *);
 
@@ -295,6 +292,8 @@ struct hsvr_conn {
 	uint64_t wstalled;             /* ms: output queued, none written since */
 	size_t pending;                /* atomic: unsent bytes (inbox + out) */
 	uint32_t refs;                 /* atomic: messages naming this conn */
+	uint32_t ctl;                  /* atomic: CTL_* requests, other threads */
+	int ctl_sec;                   /* atomic: CTL_TIMER's S_settimer value */
 	unsigned wev_added : 1;
 	unsigned failed : 1;           /* the transport failed: abort */
 	unsigned eof : 1;              /* the peer closed its side */
@@ -316,11 +315,26 @@ struct hsvr_conn {
 	struct event rev, wev, tev;
 	struct hsvr_conn *prev, *next; /* worker's live list */
 	struct hsvr_conn *hnext;       /* address index chain */
+	struct hsvr_conn *cnext;       /* worker's control queue */
 	struct hsvr_conn *rnext;       /* retirement lists */
 	uint8_t key[16];               /* peer address, IPv4 mapped into IPv6 */
 };
 
 #define CONN(s) ((struct hsvr_conn *)(s))
+
+/*
+ * Control requests from other threads (S_close, S_settimer, S_pause_read,
+ * a congested sender's kick) are bits in the session itself, not allocated
+ * messages, so they cannot be lost when memory runs out.  The thread that
+ * sets CTL_QUEUED puts the session on its worker's control queue, holding
+ * a reference; the worker takes all the bits at once.
+ */
+#define CTL_QUEUED 0x01u
+#define CTL_KICK   0x02u        /* re-check drain and close conditions */
+#define CTL_CLOSE  0x04u        /* S_close */
+#define CTL_TIMER  0x08u        /* S_settimer(ctl_sec) */
+#define CTL_PAUSE  0x10u        /* S_pause_read(CTL_PAUSED set or not) */
+#define CTL_PAUSED 0x20u
 
 static inline int
 conn_state(const struct hsvr_conn *c)

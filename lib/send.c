@@ -1,6 +1,6 @@
 /*
- * send.c - S_send, S_close and S_settimer: done directly on the session's
- * own worker, posted to that worker as a message from any other thread.
+ * send.c - S_send, S_close, S_settimer and S_pause_read: done directly on the
+ * session's own worker, asked of that worker from any other thread.
  */
 #include "hsvr-int.h"
 
@@ -23,24 +23,19 @@ refused(size_t len)
 	SHARED_ADD(discarded_octet, len);
 }
 
-/* Post a message about c to its worker; the message holds a reference. */
+/* Post S_send's data for c to its worker; the message holds a reference. */
 static int
-post(struct hsvr_conn *c, enum hsvr_msg_type type, const void *data,
-    size_t len, int sec)
+post_send(struct hsvr_conn *c, const void *data, size_t len)
 {
 	struct hsvr_msg *m;
 
-	m = hsvr_malloc(sizeof *m + (type == MSG_SEND ? len : 0));
+	m = hsvr_malloc(sizeof *m + len);
 	if (m == NULL)
 		return -1;
-	m->type = type;
+	m->type = MSG_SEND;
 	m->c = c;
-	if (type == MSG_SEND) {
-		m->u.len = len;
-		memcpy(m->data, data, len);
-	} else {
-		m->u.sec = sec;
-	}
+	m->u.len = len;
+	memcpy(m->data, data, len);
 	__atomic_add_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
 	hsvr_worker_post(c->w, m);
 	return 0;
@@ -55,7 +50,7 @@ congested(struct hsvr_conn *c, size_t len, int owner)
 	refused(len);
 	if (__atomic_compare_exchange_n(&c->pub.writewait, &zero, 1, 0,
 	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) && !owner)
-		(void)post(c, MSG_KICK, NULL, 0, 0);
+		hsvr_worker_request(c, CTL_KICK, 0);
 }
 
 int
@@ -86,7 +81,7 @@ S_send(SESSION *s, unsigned char *buff, size_t len)
 	if (conn_state(c) != HSVR_ST_OPEN) {
 		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
 		if (!owner && conn_state(c) == HSVR_ST_CLOSING)
-			(void)post(c, MSG_KICK, NULL, 0, 0);
+			hsvr_worker_request(c, CTL_KICK, 0);
 		return S_ERR_INTERNAL;
 	}
 	if (before > (size_t)HSVR_HIGH_MARK) {
@@ -106,8 +101,9 @@ S_send(SESSION *s, unsigned char *buff, size_t len)
 			return S_ERR_INTERNAL;  /* lost and closing */
 		return S_OK;
 	}
-	if (post(c, MSG_SEND, buff, len, 0) != 0) {
+	if (post_send(c, buff, len) != 0) {
 		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
+		refused(len);
 		return S_ERR_INTERNAL;
 	}
 	return S_OK;
@@ -123,7 +119,7 @@ S_close(SESSION *s)
 	if (hsvr_self == c->w)
 		hsvr_conn_close(c);
 	else
-		(void)post(c, MSG_CLOSE, NULL, 0, 0);
+		hsvr_worker_request(c, CTL_CLOSE, 0);
 }
 
 int
@@ -135,8 +131,9 @@ S_pause_read(SESSION *s, int paused)
 		return S_ERR_INTERNAL;
 	if (hsvr_self == c->w)
 		hsvr_conn_pause_read(c, paused);
-	else if (post(c, MSG_PAUSE, NULL, 0, paused != 0) != 0)
-		return S_ERR_INTERNAL;
+	else
+		hsvr_worker_request(c, CTL_PAUSE | (paused ? CTL_PAUSED : 0),
+		    paused ? 0 : CTL_PAUSED);
 	return S_OK;
 }
 
@@ -149,6 +146,8 @@ S_settimer(SESSION *s, int sec)
 		return;
 	if (hsvr_self == c->w)
 		hsvr_conn_settimer(c, sec);
-	else
-		(void)post(c, MSG_TIMER, NULL, 0, sec);
+	else {
+		__atomic_store_n(&c->ctl_sec, sec, __ATOMIC_SEQ_CST);
+		hsvr_worker_request(c, CTL_TIMER, 0);
+	}
 }

@@ -12,7 +12,7 @@
 _Thread_local struct hsvr_worker *hsvr_self;
 
 static struct hsvr_msg *
-inbox_take(struct hsvr_worker *w)
+inbox_take(struct hsvr_worker *w, struct hsvr_conn **ctl)
 {
 	struct hsvr_msg *m;
 
@@ -20,6 +20,8 @@ inbox_take(struct hsvr_worker *w)
 	m = w->inbox_head;
 	w->inbox_head = NULL;
 	w->inbox_tail = &w->inbox_head;
+	*ctl = w->ctl_head;
+	w->ctl_head = NULL;
 	pthread_mutex_unlock(&w->inbox_lock);
 	return m;
 }
@@ -32,9 +34,36 @@ hsvr_worker_post(struct hsvr_worker *w, struct hsvr_msg *m)
 
 	m->next = NULL;
 	pthread_mutex_lock(&w->inbox_lock);
-	was_empty = w->inbox_head == NULL;
+	was_empty = w->inbox_head == NULL && w->ctl_head == NULL;
 	*w->inbox_tail = m;
 	w->inbox_tail = &m->next;
+	pthread_mutex_unlock(&w->inbox_lock);
+	if (was_empty)
+		event_active(&w->wake, EV_READ, 0);
+}
+
+/*
+ * Ask c's worker, from another thread, to act on c: set the bits in set
+ * and clear those in clear, in one step.  Queues c unless already queued.
+ */
+void
+hsvr_worker_request(struct hsvr_conn *c, uint32_t set, uint32_t clear)
+{
+	struct hsvr_worker *w = c->w;
+	uint32_t old = __atomic_load_n(&c->ctl, __ATOMIC_SEQ_CST), want;
+	int was_empty;
+
+	do
+		want = (old & ~clear) | set | CTL_QUEUED;
+	while (!__atomic_compare_exchange_n(&c->ctl, &old, want, 0,
+	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	if (old & CTL_QUEUED)
+		return;
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&w->inbox_lock);
+	was_empty = w->inbox_head == NULL && w->ctl_head == NULL;
+	c->cnext = w->ctl_head;
+	w->ctl_head = c;
 	pthread_mutex_unlock(&w->inbox_lock);
 	if (was_empty)
 		event_active(&w->wake, EV_READ, 0);
@@ -96,14 +125,26 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 		CTR_ADD(&w->ctr, txcount, 1);
 		ctr_end(&w->ctr);
 		(void)hsvr_conn_write(c, m->data, m->u.len);
-	} else if (m->type == MSG_CLOSE) {
-		hsvr_conn_close(c);
-	} else if (m->type == MSG_TIMER) {
-		hsvr_conn_settimer(c, m->u.sec);
-	} else if (m->type == MSG_PAUSE) {
-		hsvr_conn_pause_read(c, m->u.sec);
-	} else if (m->type == MSG_KICK) {
-		hsvr_conn_kick(c);
+	}
+	hsvr_qsbr_release(c);
+}
+
+/* The requests other threads made for c, all at once. */
+static void
+control(struct hsvr_conn *c)
+{
+	uint32_t bits = __atomic_exchange_n(&c->ctl, 0, __ATOMIC_SEQ_CST);
+
+	if (conn_state(c) != HSVR_ST_CLOSED) {
+		if (bits & CTL_TIMER)
+			hsvr_conn_settimer(c,
+			    __atomic_load_n(&c->ctl_sec, __ATOMIC_SEQ_CST));
+		if (bits & CTL_PAUSE)
+			hsvr_conn_pause_read(c, (bits & CTL_PAUSED) != 0);
+		if (bits & CTL_CLOSE)
+			hsvr_conn_close(c);
+		else if (bits & CTL_KICK)
+			hsvr_conn_kick(c);
 	}
 	hsvr_qsbr_release(c);
 }
@@ -123,14 +164,20 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct hsvr_worker *w = arg;
 	struct hsvr_msg *m, *next;
+	struct hsvr_conn *c, *cnext;
 
 	(void)fd, (void)what;
 	hsvr_online();
-	for (m = inbox_take(w); m != NULL; m = next) {
+	for (m = inbox_take(w, &c); m != NULL; m = next) {
 		next = m->next;
 		handle(w, m);
 		forget(w, m);
 		hsvr_free(m);
+	}
+	/* Read the link first: once its bits are taken, c may be requeued. */
+	for (; c != NULL; c = cnext) {
+		cnext = c->cnext;
+		control(c);
 	}
 }
 
@@ -142,8 +189,9 @@ void
 hsvr_worker_drain_inbox(struct hsvr_worker *w)
 {
 	struct hsvr_msg *m, *next;
+	struct hsvr_conn *c, *cnext;
 
-	for (m = inbox_take(w); m != NULL; m = next) {
+	for (m = inbox_take(w, &c); m != NULL; m = next) {
 		next = m->next;
 		if (m->type == MSG_CONN) {
 			close(m->u.conn.fd);
@@ -155,6 +203,11 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 			__atomic_sub_fetch(&m->c->refs, 1, __ATOMIC_SEQ_CST);
 		forget(w, m);
 		hsvr_free(m);
+	}
+	for (; c != NULL; c = cnext) {
+		cnext = c->cnext;
+		__atomic_store_n(&c->ctl, 0, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
 	}
 }
 
