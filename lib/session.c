@@ -582,6 +582,12 @@ in_handshake(struct hsvr_conn *c)
 	hsvr_online();
 	if (!c->handshaking)
 		return 0;
+	if (c->failed) {
+		/* An event it needs could not be added (out of memory). */
+		want_write(c, 0);
+		finish(c);
+		return 1;
+	}
 	handshake(c);
 	return 1;
 }
