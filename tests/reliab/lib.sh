@@ -32,11 +32,12 @@ if [[ -x $t_builddir/tests/reliab/.libs/t-rsrv && -e $t_builddir/.libs/libhsvr.s
 fi
 
 SCALE=${HSVR_TEST_SCALE:-}
-SANITIZED=0
+SANITIZED=0 TSAN=0
 if [[ -x $t_builddir/config.status ]] &&
 	grep -q 'enable-sanitizers=[at]' "$t_builddir/config.status"; then
 	SANITIZED=1
 	: "${SCALE:=4}"
+	grep -q 'enable-sanitizers=t' "$t_builddir/config.status" && TSAN=1
 fi
 case $SCALE in '' | *[!0-9]*) SCALE=1 ;; esac
 export HSVR_TEST_SCALE=$SCALE

@@ -1976,8 +1976,14 @@ mix_thread(void *arg)
 				r->failed++;
 			else if (rc == -1)
 				r->corrupt++;
-			else
+			else {
 				r->hung++;
+				fprintf(stderr, "mix: no answer within %g s on "
+				    "an open session: operation %s (%d of %d)\n",
+				    o->timeout * scale, op == 0 ? "PING" :
+				    op == 1 ? "PUT" : op == 2 ? "GET" : "ECHO",
+				    i + 1, nops);
+			}
 		}
 		if (rc == 1 && rand_r(&r->seed) % 2 == 0) {
 			char line[64];

@@ -7,7 +7,8 @@
 # (the server's S_send calls carry 64 KiB); with --write-timeout SEC a
 # session whose output made no progress for SEC seconds is closed without
 # flushing.  A well-behaved client is measured meanwhile.  (In the
-# sanitizer builds the bound is doubled: shadow memory and quarantine.)
+# sanitizer builds the bound is two (ASan) or six (TSan) times that per
+# session: shadow memory and quarantine.)
 . "$(dirname "$0")/lib.sh"
 
 t_setup
@@ -18,8 +19,10 @@ elif ((SANITIZED)); then
 	N=40
 fi
 HIGH_KB=1024 PIECE_KB=64
-# Sanitizers add shadow memory, redzones and a quarantine of freed blocks.
-SAN=$((SANITIZED ? 2 : 1))
+# Sanitizers add shadow memory, redzones and a quarantine of freed blocks:
+# AddressSanitizer about one more copy of the heap, ThreadSanitizer (four
+# shadow words per eight bytes, and its allocator's caches) about five.
+SAN=$((TSAN ? 6 : SANITIZED ? 2 : 1))
 bound_kb() { echo $(($1 + SAN * N * (HIGH_KB + 2 * PIECE_KB))); }
 
 # ---- without --write-timeout: the marks alone bound the memory
