@@ -218,8 +218,9 @@ show_failures() {
 	[[ -f $dir/test-suite.log ]] || return 0
 	while read -r name; do
 		log=$dir/$name.log
-		say "---- $name.log (last 40 lines) ----"
+		say "---- $name.log (its failed checks, then the last 40 lines) ----"
 		if [[ -f $log ]]; then
+			grep -E '^not ok' "$log" | head -n 20
 			tail -n 40 "$log"
 		else
 			say "(no $log)"
