@@ -822,6 +822,19 @@ cmd_probe(const struct opts *o)
 				c = NULL;
 			}
 		}
+		if (ms < 0 && stop_flag) {
+			/*
+			 * SIGTERM cut the request short (a socket with a
+			 * receive timeout is not restarted): not an answer the
+			 * server failed to give.
+			 */
+			if (o->fresh > 0 && n % (unsigned long)o->fresh == 0) {
+				fresh--;
+				fresh_failed--;
+			}
+			n--;
+			break;
+		}
 		if (ms >= 0) {
 			ok++;
 			lat_add(&lat, ms);
