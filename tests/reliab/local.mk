@@ -23,8 +23,10 @@ RELIAB_TESTS = \
 
 TESTS += $(RELIAB_TESTS)
 check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload
+# fuzz.sh: the long libFuzzer run, for make stress only (make check runs
+# tests/fuzz/fuzz.sh).
 EXTRA_DIST += tests/reliab/lib.sh tests/reliab/stress.sh tests/reliab/README \
-	$(RELIAB_TESTS)
+	$(RELIAB_TESTS) tests/reliab/fuzz.sh
 
 tests_reliab_t_rsrv_SOURCES = tests/reliab/rsrv.c tests/reliab/rpattern.h tests/pattern.h
 tests_reliab_t_rsrv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
@@ -39,7 +41,7 @@ tests_reliab_t_rload_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 # The long versions, one after the other; tests/RELIABILITY.md goes to the
 # source tree when it is writable (not in distcheck), else to the build
 # directory.
-stress: $(check_PROGRAMS) libhsvr.la
+stress: $(check_PROGRAMS) $(check_SCRIPTS) libhsvr.la
 	HSVR_TEST_SCALE='$(HSVR_TEST_SCALE)' \
 	RELIAB_BUILDDIR='$(abs_top_builddir)' \
 	RELIAB_SRCDIR='$(abs_top_srcdir)' \
