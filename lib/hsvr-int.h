@@ -54,6 +54,7 @@ struct hsvr_config {
 	int max_per_ip;           /* --max-per-ip: sessions per address, 0 = any */
 	int write_timeout;        /* --write-timeout: seconds, 0 = none */
 	int reuseport;            /* --reuseport: a listening socket per worker */
+	int accept_thread;        /* --accept-thread: the main thread accepts */
 	int report_fd;            /* start-up messages to the waiting parent */
 	int ready_fd;             /* serving process: READY to the supervisor */
 	const char *root_dir;     /* -r */

@@ -1,12 +1,16 @@
 /*
  * listener.c - the listening sockets (TCP on every address or one, or a
- * UNIX-domain path) and the accept loops: the main thread's, which hands
- * connections to the workers round-robin, or with --reuseport one
- * SO_REUSEPORT socket per worker per address, accepted on by that worker.
+ * UNIX-domain path) and the accept loops.  By default every worker
+ * accepts on the listening sockets itself (each watches its own duplicate
+ * descriptor of the one socket) and opens the sessions it accepted; with
+ * --reuseport each worker has an SO_REUSEPORT socket of its own per
+ * address; with --accept-thread the main thread accepts and hands the
+ * connections to the workers round-robin.
  */
 #include "hsvr-int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,13 +24,19 @@
 
 #define MAX_ADDRESSES 8
 #define ACCEPT_BATCH 64
+/*
+ * Workers sharing a socket are all woken by a new connection; one that
+ * took a whole batch would leave the others none.  A few at a time, then
+ * back to its loop, where the socket, still readable, is seen again.
+ */
+#define SHARED_BATCH 4
 #define EMFILE_PAUSE_MS 100
 #define EMFILE_LOG_SEC 10       /* at most one warning per this period */
 
 /*
- * A listening socket.  Its events belong to one thread: the main thread's
- * base (worker -1), or with --reuseport that of worker `worker`, which
- * alone adds, removes and closes it once the engine runs.
+ * A listening descriptor.  Its events belong to one thread: the main
+ * thread's base (worker -1, --accept-thread), or that of worker `worker`,
+ * which alone adds, removes and closes it once the engine runs.
  */
 struct lsock {
 	int fd;                 /* -1 once closed */
@@ -41,7 +51,8 @@ struct lsock {
 
 static struct lsock *lst;
 static int nlst, lcap;
-static int per_worker;          /* --reuseport: sockets per address */
+static int per_worker;          /* descriptors per address; 0: main's */
+static int reuseport;           /* per_worker sockets, not duplicates */
 static const char *unix_path;
 static int unix_owner;         /* this process removes the path at close */
 
@@ -85,19 +96,45 @@ add_listener(int fd, int is_unix, int worker)
 }
 
 /*
- * Listen on sa: one socket, or with --reuseport one per worker, each
- * with SO_REUSEPORT so that the kernel spreads connections among them.
- * Connections inherit TCP_NODELAY from the listening socket.  0, -1 if no
- * socket of this family can be made, -2 after a message.
+ * fd listens: give it to the main thread (--accept-thread), or to worker
+ * 0 and a duplicate of it to every other worker.  A duplicate shares the
+ * socket and its queue; the socket closes with the last of them.
+ */
+static int
+add_shared(int fd, int is_unix)
+{
+	int i, d;
+
+	if (per_worker == 0)
+		return add_listener(fd, is_unix, -1);
+	if (add_listener(fd, is_unix, 0) != 0)
+		return -1;
+	for (i = 1; i < per_worker; i++) {
+		if ((d = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			return -1;
+		if (add_listener(d, is_unix, i) != 0) {
+			close(d);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Listen on sa: one socket shared by the accepting threads, or with
+ * --reuseport one per worker, each with SO_REUSEPORT so that the kernel
+ * spreads connections among them.  Connections inherit TCP_NODELAY from
+ * the listening socket.  0, -1 if no socket of this family can be made,
+ * -2 after a message (sockets already added are freed by the caller).
  */
 static int
 listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
     int dual_stack)
 {
 	char where[NI_MAXHOST + NI_MAXSERV + 4];
-	int fd, on = 1, off = 0, i, n = per_worker ? per_worker : 1;
+	int fd, on = 1, off = 0, i, n = reuseport ? per_worker : 1;
 
-	if (nlst >= MAX_ADDRESSES * n)
+	if (nlst >= MAX_ADDRESSES * (per_worker ? per_worker : 1))
 		return -1;
 	for (i = 0; i < n; i++) {
 		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
@@ -108,14 +145,18 @@ listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
 			goto fail;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-		if (per_worker)
+		if (reuseport)
 			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
 		if (sa->sa_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 			    dual_stack ? &off : &on, sizeof on);
-		if (bind(fd, sa, salen) != 0 || listen(fd, backlog) != 0 ||
-		    add_listener(fd, 0, per_worker ? i : -1) != 0) {
+		if (bind(fd, sa, salen) != 0 || listen(fd, backlog) != 0) {
 			close(fd);
+			goto fail;
+		}
+		if (reuseport ? add_listener(fd, 0, i) : add_shared(fd, 0)) {
+			if (nlst == 0 || lst[nlst - 1].fd != fd)
+				close(fd);
 			goto fail;
 		}
 	}
@@ -208,9 +249,9 @@ listen_unix(const struct hsvr_config *cfg)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
 	    chmod(cfg->unix_path, 0770) != 0 ||
 	    (cfg->drop && chown(cfg->unix_path, cfg->uid, cfg->gid) != 0) ||
-	    listen(fd, cfg->backlog) != 0 || add_listener(fd, 1, -1) != 0) {
+	    listen(fd, cfg->backlog) != 0 || add_shared(fd, 1) != 0) {
 		hsvr_warn("cannot listen on %s", cfg->unix_path);
-		if (fd >= 0)
+		if (fd >= 0 && (nlst == 0 || lst[nlst - 1].fd != fd))
 			close(fd);
 		return -1;
 	}
@@ -225,8 +266,9 @@ hsvr_listen_open(struct hsvr_config *cfg)
 	int rc;
 
 	nlst = 0;
-	/* --reuseport is for TCP; a UNIX socket keeps the one accept loop. */
-	per_worker = cfg->reuseport && cfg->unix_path == NULL ? cfg->threads : 0;
+	/* --reuseport is for TCP; a UNIX socket is shared by the workers. */
+	reuseport = cfg->reuseport && cfg->unix_path == NULL;
+	per_worker = cfg->accept_thread && !reuseport ? 0 : cfg->threads;
 	if (cfg->unix_path != NULL)
 		rc = listen_unix(cfg);
 	else if (cfg->interface != NULL && *cfg->interface != '\0')
@@ -249,30 +291,13 @@ on_pause_over(evutil_socket_t fd, short what, void *arg)
 		l->added = 1;
 }
 
-/*
- * Out of descriptors (or kernel memory): stop accepting on l for a moment
- * instead of spinning on a socket that stays readable, and say so in the
- * log at most once per EMFILE_LOG_SEC (for every listener together).
- * The connections wait in the listen queue and are accepted once
- * descriptors are free again.
- */
+/* Stop watching l for ms milliseconds; its timer resumes it. */
 static void
-pause_accepting(struct lsock *l, int err)
+pause_for(struct lsock *l, uint64_t ms)
 {
-	static uint64_t logged_ms, unlogged;    /* atomic */
-	struct timeval tv = { 0, EMFILE_PAUSE_MS * 1000L };
-	uint64_t now = hsvr_now_ms(), last, n;
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000) * 1000 };
 
-	__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
-	last = __atomic_load_n(&logged_ms, __ATOMIC_RELAXED);
-	if ((last == 0 || now - last >= (uint64_t)EMFILE_LOG_SEC * 1000) &&
-	    __atomic_compare_exchange_n(&logged_ms, &last, now, 0,
-	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-		n = __atomic_exchange_n(&unlogged, 0, __ATOMIC_RELAXED);
-		hsvr_log(LOG_WARNING, "accept: %s: new connections wait; "
-		    "%llu time%s since the last warning", strerror(err),
-		    (unsigned long long)n, n == 1 ? "" : "s");
-	}
 	if (l->paused)
 		return;
 	if (l->added)
@@ -283,8 +308,75 @@ pause_accepting(struct lsock *l, int err)
 }
 
 /*
- * A connection accepted: count it against the limits, then hand it to a
- * worker (round-robin), or open it here when a worker accepted it.
+ * Until when (ms, hsvr_now_ms) accepting pauses: the descriptors are all
+ * in use, for every listener and every thread.  Atomic.
+ */
+static uint64_t resume_ms;
+
+/*
+ * Out of descriptors (or kernel memory): stop accepting for a moment
+ * instead of spinning on a socket that stays readable, and say so in the
+ * log at most once per EMFILE_LOG_SEC.  Every accepting thread pauses
+ * until the same moment, so workers that share a socket do not each run
+ * into the limit.  The connections wait in the listen queue and are
+ * accepted once descriptors are free again.
+ */
+static void
+pause_accepting(struct lsock *l, int err)
+{
+	static uint64_t logged_ms, unlogged;    /* atomic */
+	uint64_t now = hsvr_now_ms(), last, n;
+
+	__atomic_store_n(&resume_ms, now + EMFILE_PAUSE_MS, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
+	last = __atomic_load_n(&logged_ms, __ATOMIC_RELAXED);
+	if ((last == 0 || now - last >= (uint64_t)EMFILE_LOG_SEC * 1000) &&
+	    __atomic_compare_exchange_n(&logged_ms, &last, now, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		n = __atomic_exchange_n(&unlogged, 0, __ATOMIC_RELAXED);
+		hsvr_log(LOG_WARNING, "accept: %s: new connections wait; "
+		    "%llu time%s since the last warning", strerror(err),
+		    (unsigned long long)n, n == 1 ? "" : "s");
+	}
+	pause_for(l, EMFILE_PAUSE_MS);
+}
+
+/* Sessions worker w holds (any thread may ask; a snapshot). */
+static uint64_t
+load_of(struct hsvr_worker *w)
+{
+	return __atomic_load_n(&w->ctr.accepted, __ATOMIC_RELAXED) -
+	    __atomic_load_n(&w->ctr.terms, __ATOMIC_RELAXED);
+}
+
+/*
+ * Workers sharing a socket race for each connection, and an idle worker
+ * tends to win a burst of them: keep-alive clients that connect at once
+ * could all end up on one worker.  So a worker that holds clearly more
+ * sessions than another passes the connection on to the one with fewest.
+ * NULL: keep it.
+ */
+static struct hsvr_worker *
+lighter(struct hsvr_worker *self)
+{
+	struct hsvr_worker *best = NULL;
+	uint64_t mine = load_of(self), least = mine, n;
+	int i;
+
+	for (i = 0; i < hsvr_g.nworkers; i++) {
+		n = load_of(&hsvr_g.workers[i]);
+		if (n < least) {
+			least = n;
+			best = &hsvr_g.workers[i];
+		}
+	}
+	return mine > least + 2 + least / 8 ? best : NULL;
+}
+
+/*
+ * A connection accepted: count it against the limits, then open it here
+ * when a worker accepted it, or hand it to a worker: round-robin from the
+ * accept thread, or a lighter one (above).
  */
 static void
 hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
@@ -316,8 +408,9 @@ hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
 			goto refuse;
 		}
 	}
-	if (hsvr_self != NULL)
-		m = &local;     /* --reuseport: this worker opens it now */
+	w = hsvr_self == NULL ? NULL : reuseport ? hsvr_self : lighter(hsvr_self);
+	if (hsvr_self != NULL && w == NULL)
+		m = &local;     /* a worker accepted it: it opens it now */
 	else if ((m = hsvr_malloc(sizeof *m)) == NULL) {
 		if (perip)
 			hsvr_perip_give(key);
@@ -339,7 +432,8 @@ hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
 		hsvr_conn_open(hsvr_self, m);
 		return;
 	}
-	w = &hsvr_g.workers[hsvr_g.rr++ % (unsigned)hsvr_g.nworkers];
+	if (w == NULL)
+		w = &hsvr_g.workers[hsvr_g.rr++ % (unsigned)hsvr_g.nworkers];
 	hsvr_worker_post(w, m);
 	return;
 refuse:
@@ -355,10 +449,18 @@ on_acceptable(evutil_socket_t lfd, short what, void *arg)
 	struct sockaddr_storage ss;
 	socklen_t alen;
 	int fd, n, is_unix = l->is_unix;
+	int batch = l->worker >= 0 && !reuseport ? SHARED_BATCH : ACCEPT_BATCH;
+
+	uint64_t now, until;
 
 	(void)what;
 	hsvr_online();
-	for (n = 0; n < ACCEPT_BATCH; n++) {
+	until = __atomic_load_n(&resume_ms, __ATOMIC_RELAXED);
+	if (until != 0 && (now = hsvr_now_ms()) < until) {
+		pause_for(l, until - now);     /* another thread ran out */
+		return;
+	}
+	for (n = 0; n < batch; n++) {
 		alen = sizeof ss;
 		fd = accept4(lfd, (struct sockaddr *)&ss, &alen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -424,7 +526,7 @@ stop_one(struct lsock *l)
 	__atomic_store_n(&l->closed, 1, __ATOMIC_RELEASE);
 }
 
-/* The main thread's listening sockets (all, without --reuseport). */
+/* The main thread's listening sockets (--accept-thread). */
 int
 hsvr_listen_start(struct event_base *base)
 {
@@ -437,7 +539,7 @@ hsvr_listen_start(struct event_base *base)
 }
 
 /*
- * --reuseport: worker w's sockets, watched on its base.  Called before
+ * Worker w's listening descriptors, watched on its base.  Called before
  * its thread starts; from then on only that thread touches them.
  */
 int

@@ -35,6 +35,7 @@ enum {
 	OPT_MAX_PER_IP,
 	OPT_WRITE_TIMEOUT,
 	OPT_REUSEPORT,
+	OPT_ACCEPT_THREAD,
 	OPT_APP         /* OPT_APP + i: the application's option i */
 };
 
@@ -52,7 +53,8 @@ static const struct lib_option lib_options[] = {
 	{ "max-connections", 'm', "N", "at most N connections at once (default 1000)" },
 	{ "threads", 'n', "N", "N worker threads (default: online CPUs)" },
 	{ "backlog", 'q', "N", "listen queue length (default 1024)" },
-	{ "reuseport", OPT_REUSEPORT, NULL, "a listening socket per worker thread (SO_REUSEPORT), each accepting its own connections" },
+	{ "reuseport", OPT_REUSEPORT, NULL, "a listening socket per worker thread (SO_REUSEPORT) instead of one they share" },
+	{ "accept-thread", OPT_ACCEPT_THREAD, NULL, "one thread accepts and deals connections to the workers in turn" },
 	{ "timeout", 'T', "SEC", "idle timeout in seconds, 0 for none (default 60)" },
 	{ "max-per-ip", OPT_MAX_PER_IP, "N", "at most N connections from one address (default: no limit)" },
 	{ "write-timeout", OPT_WRITE_TIMEOUT, "SEC", "close a session whose output made no progress for SEC seconds (default: never)" },
@@ -292,6 +294,9 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 	case OPT_REUSEPORT:
 		cfg->reuseport = 1;
 		break;
+	case OPT_ACCEPT_THREAD:
+		cfg->accept_thread = 1;
+		break;
 	case OPT_WRITE_TIMEOUT:
 		cfg->write_timeout = (int)number(cfg, "write-timeout", arg, 0,
 		    INT_MAX / 1000);
@@ -385,10 +390,14 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		bad_usage(cfg, "--tls-cert and --tls-key go together");
 	if (cfg->tls_cert == NULL && (cfg->tls_ca || cfg->tls_ciphers))
 		bad_usage(cfg, "--tls-ca and --tls-ciphers need --tls-cert");
+	if (cfg->reuseport && cfg->accept_thread)
+		bad_usage(cfg, "--reuseport and --accept-thread exclude each "
+		    "other");
 }
 
-/* Descriptors a server needs beyond its connections: listeners, wake-ups. */
-#define FD_OVERHEAD(cfg) (32 + 4 * (cfg)->threads)
+/* Descriptors a server needs beyond its connections: a listening one per
+ * worker per address (up to 8), wake-ups. */
+#define FD_OVERHEAD(cfg) (32 + 12 * (cfg)->threads)
 
 void
 hsvr_fd_limit(const struct hsvr_config *cfg)

@@ -31,6 +31,8 @@ S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
 	config.port = port;
 	config.max_conn = limit;
 	config.threads = multi;
+	/* The original hands connections to the workers round-robin. */
+	config.accept_thread = 1;
 	config.cb = cb;
 	config.stats_out = stdout;
 	hsvr_hooks_bind(cb);

@@ -1,12 +1,16 @@
 /*
- * reuseport.c - --reuseport: one SO_REUSEPORT listening socket per worker
- * per address, each worker accepting its own connections.
+ * reuseport.c - how the workers get their connections: by default each
+ * worker accepts on the one listening socket itself (a duplicate
+ * descriptor of its own); --reuseport gives each worker an SO_REUSEPORT
+ * socket of its own per address; --accept-thread has the main thread
+ * accept and hand the connections round-robin.
  *
- * IoC server, -n 2 --reuseport: two listening sockets on the port (from
- * /proc/net/tcp6); forty clients over IPv4 and IPv6 are all served, and
- * both workers accept some (the kernel spreads them); -m applies across
- * the workers; SIGTERM stops the server with exit 0, nothing listening
- * and the statistics exact.
+ * IoC server, -n 2, in each mode: the listening sockets on the port (from
+ * /proc/net/tcp6: two with --reuseport, else one); forty clients over
+ * IPv4 and IPv6, one at a time, are all served; twenty at once are all
+ * served and spread over both workers (exactly in turn with
+ * --accept-thread); -m applies across the workers; SIGTERM stops the
+ * server with exit 0, nothing listening and the statistics exact.
  */
 #include "client.h"
 
@@ -16,6 +20,7 @@
 #include <string.h>
 
 #define CLIENTS 40
+#define BURST 20
 
 static char line[4096];
 
@@ -44,20 +49,24 @@ listeners(int port)
 }
 
 static void
-spread(void)
+spread(const char *mode)
 {
 	struct srv sv;
 	struct tstats st;
-	struct conn *c, *keep[2];
-	char ps[16], *err;
-	const char *args[] = { "-x", "-p", ps, "-n", "2", "--reuseport",
-	    "-m", "2", "-u", t_user(), "-g", t_group(), NULL };
-	int port = t_free_port(), status, i, served = 0, n;
-	long long t0, t1;
+	struct conn *c, *many[BURST];
+	char ps[16], ms[16], *err, *out;
+	const char *args[] = { "-x", "-p", ps, "-n", "2", "-m", ms,
+	    "-u", t_user(), "-g", t_group(), mode, NULL };
+	int port = t_free_port(), status, i, served = 0, n, on[2] = { 0, 0 };
+	int rp = mode != NULL && strcmp(mode, "--reuseport") == 0;
+	int at = mode != NULL && strcmp(mode, "--accept-thread") == 0;
+	long long th;
 
+	t_note("---- %s", mode != NULL ? mode : "default: one shared socket");
 	snprintf(ps, sizeof ps, "%d", port);
+	snprintf(ms, sizeof ms, "%d", BURST);
 	srv_start(&sv, "t-srv-ioc", args);
-	/* One at a time, each gone before the next: -m 2 must not interfere. */
+	/* One at a time, each gone before the next. */
 	for (i = 0; i < CLIENTS; i++) {
 		c = conn_tcp(i % 2 ? "::1" : "127.0.0.1", port, 20);
 		if (c != NULL && conn_cmd(c, line, sizeof line, "PING %d", i) == 0 &&
@@ -65,8 +74,8 @@ spread(void)
 			served++;
 		if (i == 0) {
 			n = listeners(port);
-			t_ok(n == 2, "two listening sockets on port %d (%d)",
-			    port, n);
+			t_ok(n == (rp ? 2 : 1), "%s listening on port %d (%d)",
+			    rp ? "two sockets" : "one socket", port, n);
 		}
 		conn_close(c);
 		srv_wait_out(&sv, "TERM id=", i + 1, 10);
@@ -74,31 +83,42 @@ spread(void)
 	t_ok(served == CLIENTS, "every client is served (%d of %d)", served,
 	    CLIENTS);
 
-	/* -m 2 across both workers: a third client is closed at once. */
-	keep[0] = conn_tcp("127.0.0.1", port, 20);
-	keep[1] = conn_tcp("::1", port, 20);
-	conn_cmd(keep[0], line, sizeof line, "PING a");
-	conn_cmd(keep[1], line, sizeof line, "PING b");
+	/* BURST clients at once: all served, spread over the workers. */
+	for (i = 0, served = 0; i < BURST; i++)
+		many[i] = conn_tcp(i % 2 ? "::1" : "127.0.0.1", port, 20);
+	for (i = 0; i < BURST; i++)
+		if (many[i] != NULL && conn_cmd(many[i], line, sizeof line,
+		    "PING b%d", i) == 0 && strncmp(line, "PONG", 4) == 0)
+			served++;
+	out = srv_out(&sv);
+	for (i = 0; i < BURST; i++) {
+		th = many[i] == NULL ? -1 :
+		    t_num(t_accept_line(out, conn_port(many[i])), "thread", -1);
+		if (th == 0 || th == 1)
+			on[th]++;
+	}
+	free(out);
+	t_ok(served == BURST && on[0] + on[1] == BURST && (at ?
+	    on[0] == on[1] : rp ? on[0] > 0 && on[1] > 0 :
+	    abs(on[0] - on[1]) <= 6), "%d clients at once, all served, %s "
+	    "(%d + %d)", BURST, at ? "dealt in turn" : rp ? "the kernel "
+	    "spread them" : "the workers kept the balance", on[0], on[1]);
+
+	/* -m across both workers: one more client is closed at once. */
 	c = conn_tcp("127.0.0.1", port, 20);
 	if (c != NULL)
 		conn_sendf(c, "PING c\n");
-	t_ok(c != NULL && conn_wait_eof(c, 5) > 0, "-m 2 holds across the "
-	    "workers: a third client is closed at once");
+	t_ok(c != NULL && conn_wait_eof(c, 5) > 0, "-m %d holds across the "
+	    "workers: one more client is closed at once", BURST);
 	conn_close(c);
+	for (i = 0; i < BURST; i++)
+		conn_close(many[i]);
 
-	conn_cmd(keep[0], line, sizeof line, "STATS");
-	t0 = t_num(line, "thread0", -1);
-	t1 = t_num(line, "thread1", -1);
-	t_ok(t0 > 0 && t1 > 0 && t0 + t1 == CLIENTS + 2, "both workers "
-	    "accepted connections themselves (%lld + %lld)", t0, t1);
-	conn_close(keep[0]);
-	conn_close(keep[1]);
-
-	srv_wait_out(&sv, "TERM id=", CLIENTS + 2, 10);
+	srv_wait_out(&sv, "TERM id=", CLIENTS + BURST, 10);
 	status = srv_stop(&sv, SIGTERM, 20);
 	err = srv_err(&sv);
 	tstats_parse(err, &st);
-	t_ok(status == 0 && tstats(&st, "accept_counter") == CLIENTS + 2 &&
+	t_ok(status == 0 && tstats(&st, "accept_counter") == CLIENTS + BURST &&
 	    tstats(&st, "session_error") == 1 &&
 	    tstats(&st, "session_gauge") == 0, "SIGTERM: exit 0, "
 	    "accept_counter=%lld session_error=%lld session_gauge=%lld "
@@ -116,6 +136,8 @@ int
 main(int argc, char **argv)
 {
 	t_init(argc, argv);
-	spread();
+	spread(NULL);
+	spread("--reuseport");
+	spread("--accept-thread");
 	return t_done();
 }

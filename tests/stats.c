@@ -240,10 +240,11 @@ ioc(void)
 	struct tstats st;
 	char ps[16], *out, *err;
 	const char *args[] = { "-x", "-p", ps, "-n", "2", "-u", t_user(),
-	    "-g", t_group(), NULL };
+	    "-g", t_group(), "--accept-thread", NULL };
 	struct conn *a, *b;
 	int port = t_free_port(), status;
 
+	/* --accept-thread: connections go round-robin, one per worker. */
 	snprintf(ps, sizeof ps, "%d", port);
 	srv_start(&sv, "t-srv-ioc", args);
 	a = conn_tcp("127.0.0.1", port, 20);
