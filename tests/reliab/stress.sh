@@ -57,6 +57,7 @@ human() {
 # mib KB[+KB]: resident sizes from kB to MiB.
 mib() {
 	local out= part
+	[[ $1 != - ]] || { echo -; return; }
 	IFS=+ read -ra parts <<<"$1"
 	for part in "${parts[@]}"; do
 		[[ $part =~ ^[0-9]+$ ]] && part=$(awk -v k="$part" 'BEGIN { printf "%.1f", k / 1024 }')
