@@ -260,6 +260,7 @@ struct hsvr_worker {
 	struct hsvr_msg *inbox_head;
 	struct hsvr_msg **inbox_tail;
 	struct hsvr_conn *ctl_head;    /* sessions with control requests */
+	uint32_t incoming;             /* atomic: connections posted, not open */
 	unsigned char *rbuf;           /* HSVR_READ_MAX + 1 bytes */
 	struct hsvr_conn *conns;       /* live sessions of this worker */
 	struct hsvr_conn *lingering;   /* closed, discarding input (linger) */

@@ -341,20 +341,25 @@ pause_accepting(struct lsock *l, int err)
 	pause_for(l, EMFILE_PAUSE_MS);
 }
 
-/* Sessions worker w holds (any thread may ask; a snapshot). */
+/*
+ * Sessions worker w holds, and connections on their way to it (any
+ * thread may ask; a snapshot).  Those on their way count: a worker that
+ * is slow to run would otherwise look light for a whole burst.
+ */
 static uint64_t
 load_of(struct hsvr_worker *w)
 {
 	return __atomic_load_n(&w->ctr.accepted, __ATOMIC_RELAXED) -
-	    __atomic_load_n(&w->ctr.terms, __ATOMIC_RELAXED);
+	    __atomic_load_n(&w->ctr.terms, __ATOMIC_RELAXED) +
+	    __atomic_load_n(&w->incoming, __ATOMIC_RELAXED);
 }
 
 /*
  * Workers sharing a socket race for each connection, and an idle worker
  * tends to win a burst of them: keep-alive clients that connect at once
- * could all end up on one worker.  So a worker that holds clearly more
- * sessions than another passes the connection on to the one with fewest.
- * NULL: keep it.
+ * could all end up on one worker.  So a worker that holds more sessions
+ * than another (by more than 1/16 when there are many) passes the
+ * connection on to the one with fewest.  NULL: keep it.
  */
 static struct hsvr_worker *
 lighter(struct hsvr_worker *self)
@@ -370,7 +375,7 @@ lighter(struct hsvr_worker *self)
 			best = &hsvr_g.workers[i];
 		}
 	}
-	return mine > least + 2 + least / 8 ? best : NULL;
+	return mine > least + least / 16 ? best : NULL;
 }
 
 /*
@@ -434,6 +439,7 @@ hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
 	}
 	if (w == NULL)
 		w = &hsvr_g.workers[hsvr_g.rr++ % (unsigned)hsvr_g.nworkers];
+	__atomic_add_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
 	hsvr_worker_post(w, m);
 	return;
 refuse:
@@ -526,16 +532,23 @@ stop_one(struct lsock *l)
 	__atomic_store_n(&l->closed, 1, __ATOMIC_RELEASE);
 }
 
-/* The main thread's listening sockets (--accept-thread). */
-int
-hsvr_listen_start(struct event_base *base)
+/* The listening descriptors of owner (-1: the main thread), on base. */
+static int
+start_owned(int owner, struct event_base *base)
 {
 	int i;
 
 	for (i = 0; i < nlst; i++)
-		if (lst[i].worker < 0 && start_one(&lst[i], base) != 0)
+		if (lst[i].worker == owner && start_one(&lst[i], base) != 0)
 			return -1;
 	return 0;
+}
+
+/* The main thread's listening sockets (--accept-thread). */
+int
+hsvr_listen_start(struct event_base *base)
+{
+	return start_owned(-1, base);
 }
 
 /*
@@ -545,12 +558,7 @@ hsvr_listen_start(struct event_base *base)
 int
 hsvr_listen_start_worker(struct hsvr_worker *w)
 {
-	int i;
-
-	for (i = 0; i < nlst; i++)
-		if (lst[i].worker == w->index && start_one(&lst[i], w->base) != 0)
-			return -1;
-	return 0;
+	return start_owned(w->index, w->base);
 }
 
 /* Worker w stops accepting (drain, stop): it closes its sockets. */

@@ -102,6 +102,7 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 	struct hsvr_conn *c = m->c;
 
 	if (m->type == MSG_CONN) {
+		__atomic_sub_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
 		hsvr_conn_open(w, m);
 		return;
 	}
@@ -194,6 +195,7 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 	for (m = inbox_take(w, &c); m != NULL; m = next) {
 		next = m->next;
 		if (m->type == MSG_CONN) {
+			__atomic_sub_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
 			close(m->u.conn.fd);
 			__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
 		} else if (m->type == MSG_SEND) {
