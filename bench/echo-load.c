@@ -334,6 +334,13 @@ server_ticks(void)
 	return v;
 }
 
+/* The first connection of thread k's block (k = nthreads: nconns). */
+static int
+block_start(int k)
+{
+	return (int)(((long)k * nconns + nthreads - 1) / nthreads);
+}
+
 static void
 round_trips(void)
 {
@@ -347,7 +354,7 @@ round_trips(void)
 	for (i = 0; i < nthreads; i++) {
 		t = &threads[i];
 		t->index = i;
-		t->nconns = nconns / nthreads + (i < nconns % nthreads);
+		t->nconns = block_start(i + 1) - block_start(i);
 		t->conns = calloc((size_t)t->nconns, sizeof *t->conns);
 		t->rlen = msgsize > 65536 ? msgsize : 65536;
 		t->rbuf = malloc(t->rlen);
@@ -356,12 +363,20 @@ round_trips(void)
 		if (t->conns == NULL || t->rbuf == NULL)
 			die("out of memory");
 	}
-	/* Connect round robin, so that the server sees them interleaved. */
+	/*
+	 * Each thread gets a contiguous block of the connections, opened in
+	 * order.  Dealt round robin instead, thread i % T would line up with
+	 * a server that deals its connections round robin to T workers: each
+	 * client thread would talk to one server thread only, a pairing no
+	 * real clients give, which favoured such servers over those whose
+	 * threads accept for themselves.
+	 */
 	for (i = 0; i < nconns; i++) {
 		struct conn *c;
+		int k = (int)((long)i * nthreads / nconns);
 
-		t = &threads[i % nthreads];
-		c = &t->conns[i / nthreads];
+		t = &threads[k];
+		c = &t->conns[i - block_start(k)];
 		c->fd = open_conn();
 		set_nonblock(c->fd);
 		watch(t, c, 0, EPOLL_CTL_ADD);
@@ -417,6 +432,7 @@ idle_clients(void)
 	char buf[sizeof line];
 	struct timeval tv = { 10, 0 };
 	long long rss0 = 0, rss1 = 0, anon0 = 0, anon1 = 0, pss0 = 0, pss1 = 0;
+	long long uniq0 = -1, uniq1 = -1;
 	double t0, t1;
 	int *fds, i;
 	ssize_t n;
@@ -425,6 +441,8 @@ idle_clients(void)
 		die("out of memory");
 	if (server > 0 && pt_tree_mem(server, &rss0, &anon0, &pss0) != 0)
 		die("server process %ld is gone", (long)server);
+	if (server > 0)
+		uniq0 = pt_tree_unique_kb(server);
 	t0 = now_s();
 	for (i = 0; i < nconns; i++) {
 		fds[i] = open_conn();
@@ -444,6 +462,8 @@ idle_clients(void)
 	sleep_s(0.5);    /* let the server settle */
 	if (server > 0 && pt_tree_mem(server, &rss1, &anon1, &pss1) != 0)
 		die("server process %ld is gone", (long)server);
+	if (server > 0)
+		uniq1 = pt_tree_unique_kb(server);
 	printf("conns=%d setup_secs=%.3f", nconns, t1 - t0);
 	if (server > 0)
 		printf(" rss_before_kb=%lld rss_after_kb=%lld "
@@ -452,6 +472,8 @@ idle_clients(void)
 		    rss0, rss1, (double)(rss1 - rss0) * 1024.0 / (double)nconns,
 		    anon0, anon1, (double)(anon1 - anon0) * 1024.0 / (double)nconns,
 		    pss0, pss1);
+	if (server > 0 && uniq0 >= 0 && uniq1 >= 0)
+		printf(" uniq_before_kb=%lld uniq_after_kb=%lld", uniq0, uniq1);
 	printf("\n");
 	fflush(stdout);
 	sleep_s(hold);

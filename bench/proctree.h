@@ -9,6 +9,8 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +166,91 @@ pt_tree_mem(pid_t root, long long *rss, long long *anon, long long *pss)
 			*pss += k;
 	}
 	return 0;
+}
+
+/*
+ * Resident memory of pid and its descendants with every physical page
+ * counted once, in kB: a page the processes share (what a supervisor and
+ * the serving process it forked share copy-on-write, the libraries' pages
+ * both touched) counts once, as it occupies memory once; the sum of VmRSS
+ * counts it in each process.  From /proc/PID/pagemap, whose page frame
+ * numbers only root may read: -1 otherwise, or if pid is gone.
+ */
+#define PT_PFN_BITS 55
+static inline long long
+pt_tree_unique_kb(pid_t root)
+{
+	static pid_t tree[PT_MAX];
+	uint64_t *set = NULL, *grown, pfn, ent[512];
+	size_t cap = 0, used = 0, h, k, m;
+	unsigned long start, end, page = (unsigned long)sysconf(_SC_PAGESIZE);
+	long long kb = -1;
+	char path[64], line[512];
+	FILE *maps;
+	int i, n = pt_tree(root, tree, PT_MAX), fd;
+	ssize_t got;
+	off_t off;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "/proc/%ld/maps", (long)tree[i]);
+		if ((maps = fopen(path, "r")) == NULL)
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/pagemap", (long)tree[i]);
+		if ((fd = open(path, O_RDONLY)) < 0) {
+			fclose(maps);
+			continue;
+		}
+		while (fgets(line, sizeof line, maps) != NULL) {
+			if (sscanf(line, "%lx-%lx", &start, &end) != 2)
+				continue;
+			for (; start < end; start += page * (unsigned long)m) {
+				m = (end - start) / page;
+				if (m > 512)
+					m = 512;
+				off = (off_t)(start / page * sizeof ent[0]);
+				got = pread(fd, ent, m * sizeof ent[0], off);
+				if (got <= 0)
+					break;
+				m = (size_t)got / sizeof ent[0];
+				for (k = 0; k < m; k++) {
+					if (!(ent[k] >> 63))
+						continue;       /* not present */
+					pfn = ent[k] & ((1ULL << PT_PFN_BITS) - 1);
+					if (pfn == 0)
+						goto out;       /* not root */
+					if (2 * (used + 1) > cap) {
+						size_t c = cap ? cap * 2 : 1 << 16, j;
+
+						if ((grown = calloc(c, sizeof *grown)) == NULL)
+							goto out;
+						for (j = 0; j < cap; j++)
+							if (set[j] != 0) {
+								h = (size_t)(set[j] * 0x9E3779B97F4A7C15ULL) & (c - 1);
+								while (grown[h] != 0)
+									h = (h + 1) & (c - 1);
+								grown[h] = set[j];
+							}
+						free(set);
+						set = grown;
+						cap = c;
+					}
+					h = (size_t)(pfn * 0x9E3779B97F4A7C15ULL) & (cap - 1);
+					while (set[h] != 0 && set[h] != pfn)
+						h = (h + 1) & (cap - 1);
+					if (set[h] == 0) {
+						set[h] = pfn;
+						used++;
+					}
+				}
+			}
+		}
+		close(fd);
+		fclose(maps);
+	}
+	kb = (long long)(used * page / 1024);
+out:
+	free(set);
+	return n > 0 ? kb : -1;
 }
 
 /* CPU ticks of pid and its descendants; -1 if pid is gone. */

@@ -321,6 +321,7 @@ server_cmd() {
 	epoll-N) CMD=("$B/echo-epoll" -p "$port" -t "$THREADS") ;;
 	hsvr-http-hello) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello) ;;
 	hsvr-http-hello-rp) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello --reuseport) ;;
+	hsvr-http-hello-at) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello --accept-thread) ;;
 	hsvr-http-1mb) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --body-size 1000000) ;;
 	libevent-http-hello) CMD=("$B/http-libevent" -p "$port" --hello) ;;
 	libevent-http-1mb) CMD=("$B/http-libevent" -p "$port" -b 1000000) ;;
@@ -591,7 +592,7 @@ wl_close() {
 		return 0
 	}
 	one_run() { ab_run "$1" "$AB_CLOSE_N" 50 13; }
-	rounds hsvr-http-hello hsvr-http-hello-rp nginx-hello libevent-http-hello
+	rounds hsvr-http-hello hsvr-http-hello-rp hsvr-http-hello-at nginx-hello libevent-http-hello
 }
 
 idle_run() {
@@ -608,6 +609,7 @@ idle_run() {
 	stop_server
 	say "$CUR_WL round $ROUND $s: $out"
 	record "$s" rss_kb "$(kv rss_after_kb "$out")"
+	record "$s" uniq_kb "$(kv uniq_after_kb "$out")"
 	record "$s" base_kb "$(kv rss_before_kb "$out")"
 	record "$s" bpc "$(kv bytes_per_conn "$out")"
 	record "$s" pss_kb "$(kv pss_after_kb "$out")"
@@ -765,8 +767,11 @@ COMPARISONS=(
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||conn/s vs evhttp"
 	"close|connect, request, close, hsvr --reuseport|rps|connections/s|hsvr-http-hello-rp|nginx-hello|nginx, $THREADS workers|-||conn/s --reuseport vs nginx"
 	"close|connect, request, close, hsvr --reuseport|cpu_us|µs server CPU/connection|hsvr-http-hello-rp|nginx-hello|nginx, $THREADS workers|-||conn CPU --reuseport vs nginx"
-	"close|connect, request, close: --reuseport against round-robin hand-off|rps|connections/s|hsvr-http-hello-rp|hsvr-http-hello|hsvr-http, round-robin|-||conn/s reuseport vs round-robin"
-	"idle|$IDLE_CONNS idle connections, 1 thread|rss_kb|kB resident (total)|hsvr-echo-1|libevent-echo|raw libevent echo|le|1.0|idle RSS vs libevent"
+	"close|connect, request, close: --reuseport against the shared socket|rps|connections/s|hsvr-http-hello-rp|hsvr-http-hello|hsvr-http, workers accept on one socket|-||conn/s reuseport vs shared"
+	"close|connect, request, close: --accept-thread (round-robin hand-off)|rps|connections/s|hsvr-http-hello-at|nginx-hello|nginx, $THREADS workers|-||conn/s accept thread vs nginx"
+	"close|connect, request, close: --accept-thread (round-robin hand-off)|cpu_us|µs server CPU/connection|hsvr-http-hello-at|nginx-hello|nginx, $THREADS workers|-||conn CPU accept thread vs nginx"
+	"idle|$IDLE_CONNS idle connections, 1 thread|uniq_kb|kB resident (each page once)|hsvr-echo-1|libevent-echo|raw libevent echo|le|1.0|idle resident vs libevent"
+	"idle|$IDLE_CONNS idle connections, 1 thread|rss_kb|kB VmRSS summed over processes|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle RSS sum vs libevent"
 	"idle|$IDLE_CONNS idle connections, 1 thread|bpc|bytes/connection (RSS delta)|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle B/conn vs libevent"
 	"idle|$IDLE_CONNS idle connections, 1 thread|bpc|bytes/connection (RSS delta)|hsvr-echo-1|epoll-1|epoll limit -t 1|-||idle B/conn vs epoll"
 	"idle|$IDLE_CONNS idle connections, 1 thread|pss_kb|kB PSS (total)|hsvr-echo-1|libevent-echo|raw libevent echo|-||idle PSS vs libevent"
@@ -903,7 +908,7 @@ report() {
 		echo "- **epoll limit** (\`bench/echo-epoll.c\`): the main thread accepts on one shared listener and hands connections round robin to \`-t\` epoll threads; each readiness: one \`read\` of up to 64 KB, \`write\` it back; only a short write is kept (and reading paused until it drains). TCP_NODELAY set."
 		echo "- **nginx**: Debian's package, our own configuration (generated per run, shown below for one of them): \`worker_processes $THREADS\`, \`access_log off\`, \`keepalive_requests 1000000\`, hello as \`return 200 \"Hello, world\\n\"\`, the 1 MB body (1,000,000 bytes, as hsvr-http's default) as a static file with \`sendfile on; tcp_nopush on\`; run as \`nginx -p DIR -c DIR/nginx.conf -g 'daemon off; master_process on;'\`, error log in the run's temporary directory."
 		echo "- **loads**: only 127.0.0.1. \`bench/echo-load\` keeps one message in flight per connection and checks the byte count of every echo (a mismatch stops the run); each echo server is first checked with content verification (\`-V\`, a '!' accepted in place of any byte). HTTP servers are checked with one \`curl\` GET (status 200 and body length) before their first round; ab's document length is checked each round."
-		echo "- **idle**: $IDLE_CONNS connections each send one 17-byte line and read its echo; the server's memory (summed over its process tree) before the first connection and 0.5 s after the last echo: VmRSS (the target's figure; a shared-library page mapped by hsvr's supervisor and its serving process counts twice), PSS (shared pages divided among the processes that map them) and RssAnon (memory the server wrote); bytes/connection = the difference ÷ $IDLE_CONNS."
+		echo "- **idle**: $IDLE_CONNS connections each send one 17-byte line and read its echo; the server's memory (its whole process tree) before the first connection and 0.5 s after the last echo: resident pages each counted once (the target's figure: the distinct physical pages of the tree, from /proc/PID/pagemap, so a page hsvr's supervisor and the serving process it forked share counts once, as it occupies memory once; for a one-process server it equals VmRSS), VmRSS summed over the processes (such a shared page counts twice), PSS (shared pages divided among all processes that map them) and RssAnon (memory the server wrote); bytes/connection = the difference ÷ $IDLE_CONNS."
 		echo "- **TLS** (tlshello, tlsconn, tlsidle): hsvr-http \`--hello\` and hsvr-echo with \`-c cert.pem -k key.pem\`, nginx with \`listen ... ssl\`, \`ssl_protocols TLSv1.2 TLSv1.3\` (hsvr's default minimum) and \`ssl_prefer_server_ciphers on\` (hsvr sets the server's preference), both otherwise OpenSSL's defaults (session tickets on; nginx keeps no session cache). The certificate and key are the same files for both, made at the start of the run: ECDSA P-256, self-signed. Keep-alive hello: \`wrk\` over https, the handshakes done before the measured interval counts. Handshakes: \`ab\` over https, which opens a new connection per request and makes a full handshake each time (it resumes no session), then one GET and the server's close. Idle TLS: \`bench/tls-idle\` opens $IDLE_TLS_CONNS connections (4 client threads, each connection in turn: full handshake, one message, the first record of the answer read) and reads the server's memory as the plain idle workload does; the echo servers get a 17-byte line, the HTTP servers one keep-alive GET. hsvr releases the OpenSSL read and write buffers of idle connections (SSL_MODE_RELEASE_BUFFERS) unless \`--tls-keep-buffers\`; nginx releases them too (it sets the same mode)."
 		echo "- **start/stop** (\`bench/startstop.c\`): fork+exec to the first completed connect() (polled every 0.1 ms), to the first echo, then 100 clients connected and echoed once stay idle while SIGTERM is sent: time to the process's exit. \"exec\" is fork to exit of the same binary run with \`--version\` (the anchors: \`-h\`), i.e. exec and dynamic linking alone. The libevent anchor rows are for comparison only."
 		echo
