@@ -32,10 +32,12 @@ if [[ -x $t_builddir/tests/reliab/.libs/t-rsrv && -e $t_builddir/.libs/libhsvr.s
 fi
 
 SCALE=${HSVR_TEST_SCALE:-}
-SANITIZED=0
+SANITIZED=0 SANITIZER=none
 if [[ -x $t_builddir/config.status ]] &&
 	grep -q 'enable-sanitizers=[at]' "$t_builddir/config.status"; then
 	SANITIZED=1
+	SANITIZER=address
+	grep -q 'enable-sanitizers=t' "$t_builddir/config.status" && SANITIZER=thread
 	: "${SCALE:=4}"
 fi
 case $SCALE in '' | *[!0-9]*) SCALE=1 ;; esac
