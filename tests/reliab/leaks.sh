@@ -14,6 +14,7 @@ SECS=3 SLOWN=10
 ((STRESS)) && SECS=20
 VG=()
 if ((!SANITIZED)) && [[ ${RELIAB_VALGRIND:-1} == 1 ]] && command -v valgrind >/dev/null; then
+	# shellcheck disable=SC2054 # the commas are in option values
 	VG=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect
 		--errors-for-leak-kinds=definite,indirect --error-exitcode=99
 		--log-file="$T/vg.%p.log" --)

@@ -55,7 +55,7 @@ human() {
 
 # mib KB[+KB]: resident sizes from kB to MiB.
 mib() {
-	local out= part
+	local out='' part
 	IFS=+ read -ra parts <<<"$1"
 	for part in "${parts[@]}"; do
 		[[ $part =~ ^[0-9]+$ ]] && part=$(awk -v k="$part" 'BEGIN { printf "%.1f", k / 1024 }')
@@ -68,7 +68,7 @@ mib() {
 common=" scenario conns requests bytes faults bad lost rss_kb fds p99_ms result "
 
 row() {
-	local line=$1 notes= w k
+	local line=$1 notes='' w k
 	for w in $line; do
 		[[ $w == *=* ]] || continue
 		k=${w%%=*}
