@@ -13,8 +13,9 @@
 set -euo pipefail
 
 # Every Debian package that building and testing hsvr needs, in one place
-# (bench/run.sh installs what the benchmarks need besides).  clang runs
-# the fuzz tests, cppcheck and clang-tidy the lint test.
+# (bench/run.sh installs what the benchmarks need besides).  clang (with its
+# libFuzzer runtime, libclang-rt-dev, only recommended) runs the fuzz
+# tests, cppcheck and clang-tidy the lint test.
 # openssl makes the TLS tests' certificates; busybox is the syslogd of the
 # daemon tests (tests/daemon/lib.sh); systemd brings systemd-analyze, which
 # verifies the unit (no systemd runs: packages start no services here), and
@@ -24,7 +25,7 @@ PACKAGES=(
 	libevent-dev libssl-dev libbsd-dev
 	git ca-certificates openssl mandoc file
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
-	busybox systemd shellcheck clang cppcheck clang-tidy
+	busybox systemd shellcheck clang libclang-rt-dev cppcheck clang-tidy
 )
 
 JOBS=2

@@ -322,8 +322,17 @@ dt_enter() {
 		chmod 1777 "$DT_TMP"
 		: >"$DT_TMP/reaped"
 		export DT_INSIDE=1 DT_TMP DT_BUILDDIR=$dt_builddir
-		unshare --mount --pid --fork --mount-proc --propagation private -- \
-			"$DINIT" "$DT_TMP/reaped" "$BASH" "$0" "$@" || rc=$?
+		if mountpoint -q /; then
+			unshare --mount --pid --fork --mount-proc --propagation private -- \
+				"$DINIT" "$DT_TMP/reaped" "$BASH" "$0" "$@" || rc=$?
+		else
+			# In a chroot "/" is no mount point and cannot be made
+			# private: the namespace makes each of its mounts private
+			# itself, before it mounts anything (dt_private_mounts).
+			export DT_PRIVATE_MOUNTS=1
+			unshare --mount --pid --fork --propagation unchanged -- \
+				"$DINIT" "$DT_TMP/reaped" "$BASH" "$0" "$@" || rc=$?
+		fi
 		if [[ -z ${DT_KEEP:-} ]]; then
 			rm -rf "$DT_TMP"
 		else
@@ -333,11 +342,30 @@ dt_enter() {
 	fi
 	trap dt_finish EXIT
 	elapsed
+	if [[ ${DT_PRIVATE_MOUNTS:-} == 1 ]]; then
+		dt_private_mounts || bail "cannot make this namespace's mounts private"
+	fi
 	dt_private_dev || bail "cannot set up the private /dev, /run and syslog daemon"
+}
+
+# Without a mount point at "/" (a chroot), make every mount this namespace
+# sees private, deepest first, so that nothing mounted here reaches the
+# host; then a /proc of the new pid namespace (what --mount-proc does).
+dt_private_mounts() {
+	local m
+	while read -r m; do
+		mount --make-private "$m" 2>/dev/null || :
+	done < <(findmnt -rn -o TARGET | sort -r)
+	# /proc must be private itself before a new one goes on it.
+	findmnt -rn -o TARGET,PROPAGATION /proc | grep -q ' private$' || return 1
+	mount -t proc -o nosuid,nodev,noexec proc /proc
 }
 
 dt_private_dev() {
 	local i
+	if [[ ${DT_PRIVATE_MOUNTS:-} == 1 ]] && ! mountpoint -q /dev; then
+		return 1        # (nothing to make private under: see above)
+	fi
 	mount -t tmpfs -o mode=0755,size=1m hsvr-test-dev /dev || return 1
 	mknod -m 666 /dev/null c 1 3 &&
 		mknod -m 666 /dev/zero c 1 5 &&
@@ -350,7 +378,12 @@ dt_private_dev() {
 	ln -s /proc/self/fd/1 /dev/stdout
 	ln -s /proc/self/fd/2 /dev/stderr
 	mkdir /dev/shm && mount -t tmpfs -o mode=1777,size=16m hsvr-test-shm /dev/shm || return 1
-	mount -t tmpfs -o mode=0755,size=4m hsvr-test-run /run || return 1
+	# In a chroot, a /run that is no mount point sits on a mount this
+	# namespace cannot see nor make private: it stays as it is (it is the
+	# chroot's own, thrown away with it).
+	if [[ ${DT_PRIVATE_MOUNTS:-} != 1 ]] || mountpoint -q /run; then
+		mount -t tmpfs -o mode=0755,size=4m hsvr-test-run /run || return 1
+	fi
 	if ! command -v busybox >/dev/null; then
 		echo "# busybox is not installed: the daemon tests need its syslogd (apt-get install busybox)"
 		return 1
