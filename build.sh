@@ -18,8 +18,8 @@ set -euo pipefail
 # tests, cppcheck and clang-tidy the lint test.
 # openssl makes the TLS tests' certificates; busybox is the syslogd of the
 # daemon tests (tests/daemon/lib.sh); systemd brings systemd-analyze, which
-# verifies the unit (no systemd runs: packages start no services here), and
-# shellcheck checks the instantiated service scripts.
+# verifies the unit (no systemd runs: packages start no services here); the
+# instantiated service scripts are checked with shellcheck.
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libssl-dev libbsd-dev
@@ -246,7 +246,7 @@ show_unfinished() {
 # check_stage NAME DIR CONFIGURE-FLAGS...: configure, build and make check
 # in DIR, with STAGE_ENV and STAGE_WRAP.
 check_stage() {
-	local name=$1 dir=$2 start=$SECONDS rc=0
+	local name=$1 dir=$2 start=$SECONDS rc=0 check_jobs
 	shift 2
 	say "==== stage $name ===="
 	if ! configure_in "$dir" "$@"; then
@@ -259,7 +259,14 @@ check_stage() {
 	fi
 	rm -f "$dir/test-suite.log"
 	touch "$dir/.check-start"
-	in_stage "$dir" "$STEP_TIMEOUT" make -j"$JOBS" check || rc=$?
+	# Sanitized tests are slow and many are timed (idle timeouts, drains,
+	# back-pressure): one at a time, so that they do not starve each other
+	# on a 2-CPU machine.
+	case $name in
+	asan | tsan) check_jobs=1 ;;
+	*) check_jobs=$JOBS ;;
+	esac
+	in_stage "$dir" "$STEP_TIMEOUT" make -j"$check_jobs" check || rc=$?
 	read_counts "$dir/test-suite.log" || true
 	if ((rc != 0)); then
 		show_failures "$dir"
