@@ -14,6 +14,7 @@ SECS=3 SLOWN=10
 ((STRESS)) && SECS=20
 VG=()
 if ((!SANITIZED)) && [[ ${RELIAB_VALGRIND:-1} == 1 ]] && command -v valgrind >/dev/null; then
+	# shellcheck disable=SC2054 # the commas are in option values
 	VG=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect
 		--errors-for-leak-kinds=definite,indirect --error-exitcode=99
 		--log-file="$T/vg.%p.log" --)
@@ -43,6 +44,8 @@ bg mix "$RLOAD" mix -p "$srv_PORT" -a ::1 --clients 2 --duration "$SECS"
 bg churn "$RLOAD" churn -p "$srv_PORT" -a ::1 --pairs 4 --churners 4 --duration "$SECS" --shared
 bg tmix "$RLOAD" mix -p "$tls_PORT" --tls --clients 1 --duration "$SECS"
 bg slow "$RLOAD" flood -p "$srv_PORT" -n "$SLOWN" --mode noread --get 10000000 --rcvbuf 4096 --hold "$SECS"
+# The non-readers first: the silent ones then fill the address's slots.
+wait_for 30 bg_has slow READY || say "the non-reading flood is not connected"
 bg idle "$RLOAD" flood -p "$srv_PORT" -n $((SLOWN * 4)) --mode silent --hold "$SECS"
 ops=()
 ops+=("$("$RLOAD" rst -p "$srv_PORT" -a ::1 -n 5 --get 10000000 --after 100000)")

@@ -32,12 +32,13 @@ if [[ -x $t_builddir/tests/reliab/.libs/t-rsrv && -e $t_builddir/.libs/libhsvr.s
 fi
 
 SCALE=${HSVR_TEST_SCALE:-}
-SANITIZED=0 TSAN=0
+SANITIZED=0 SANITIZER=none
 if [[ -x $t_builddir/config.status ]] &&
 	grep -q 'enable-sanitizers=[at]' "$t_builddir/config.status"; then
 	SANITIZED=1
+	SANITIZER=address
+	grep -q 'enable-sanitizers=t' "$t_builddir/config.status" && SANITIZER=thread
 	: "${SCALE:=4}"
-	grep -q 'enable-sanitizers=t' "$t_builddir/config.status" && TSAN=1
 fi
 case $SCALE in '' | *[!0-9]*) SCALE=1 ;; esac
 export HSVR_TEST_SCALE=$SCALE
@@ -119,6 +120,9 @@ listening() {
 		/proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
+# answers NAME: server NAME answers a PING.
+answers() { [[ $(cmd "$1" "PING up") == "PONG up" ]]; }
+
 # serving NAME: server NAME has printed its serving process's pid.
 serving() { grep -q '^SERVING pid=' "$T/$1.out" 2>/dev/null; }
 
@@ -150,7 +154,10 @@ rsrv_start() {
 		printf -v "${name}_TLS" %s ""
 		[[ " $* " != *" -c "* ]] || printf -v "${name}_TLS" %s 1
 		t_servers+=("$name")
-		if wait_for 20 serving "$name" && wait_for 10 listening "$port"; then
+		# Answering means the start-up is over (its pipes closed), so
+		# the descriptors counted from now on are the serving ones.
+		if wait_for 20 serving "$name" && wait_for 10 listening "$port" &&
+			wait_for 10 answers "$name"; then
 			line=$(grep -m1 '^SERVING pid=' "$T/$name.out")
 			printf -v "${name}_SPID" %s "$(field "$line" pid)"
 			return 0
@@ -220,8 +227,8 @@ cmd() {
 # stats NAME: server NAME's STATS line (S_stats and the app_* counts);
 # tried again a few times, as a connection may be refused (limits, faults).
 stats() {
-	local line i
-	for i in 1 2 3 4 5; do
+	local line
+	for _ in 1 2 3 4 5; do
 		line=$(cmd "$1" STATS)
 		[[ -z $line ]] || break
 		sleep 0.1

@@ -3,7 +3,8 @@
 # abuse scenario, one after the other, then tests/RELIABILITY.md from their
 # figures (in the source tree when it is writable, else in the build
 # directory).  Each scenario's output is kept in
-# tests/reliab/stress-NAME.log of the build directory.  Exits 1 if any
+# tests/reliab/stress-NAME.log of the build directory, their figures in
+# tests/reliab/stress-figures.txt.  Exits 1 if any
 # scenario failed (the table says which).
 set -u
 
@@ -12,10 +13,11 @@ srcdir=${RELIAB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 scenarios=(vanish fdexhaust slow slowread oom leaks churn fuzz)
 [[ -z ${RELIAB_ONLY:-} ]] || read -ra scenarios <<<"$RELIAB_ONLY"
 
-figs=$(mktemp "${TMPDIR:-/tmp}/reliab-figures.XXXXXX") || exit 99
-trap 'rm -f "$figs"' EXIT
-export RELIAB_STRESS=1 RELIAB_FIGURES=$figs RELIAB_BUILDDIR=$builddir
+# The scenarios' FIGURES lines, kept next to their logs.
+figs=$builddir/tests/reliab/stress-figures.txt
 mkdir -p "$builddir/tests/reliab"
+: >"$figs"
+export RELIAB_STRESS=1 RELIAB_FIGURES=$figs RELIAB_BUILDDIR=$builddir
 
 failed=0
 runs=()
@@ -54,9 +56,9 @@ human() {
 		else printf "%d B\n", b }'
 }
 
-# mib KB[+KB]: resident sizes from kB to MiB.
+# mib KB[+KB]: resident sizes from kB to MiB ("-" when not measured).
 mib() {
-	local out= part
+	local out='' part
 	[[ $1 != - ]] || { echo -; return; }
 	IFS=+ read -ra parts <<<"$1"
 	for part in "${parts[@]}"; do
@@ -70,7 +72,7 @@ mib() {
 common=" scenario conns requests bytes faults bad lost rss_kb fds p99_ms result "
 
 row() {
-	local line=$1 notes= w k
+	local line=$1 notes='' w k
 	for w in $line; do
 		[[ $w == *=* ]] || continue
 		k=${w%%=*}
