@@ -24,6 +24,7 @@ static int posted[2];           /* stop, drain messages sent to workers */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t init_cond = PTHREAD_COND_INITIALIZER;
 static int workers_initialised;
+static int workers_go;          /* start-up is over: the workers may serve */
 
 static void
 on_periodic(evutil_socket_t fd, short what, void *arg)
@@ -93,12 +94,28 @@ hsvr_engine_term(void)
 	event_add(&drain_ev, &tv);
 }
 
-/* A worker ran serv_worker_init and is about to serve. */
+/*
+ * A worker ran serv_worker_init.  It waits until start-up is over (every
+ * worker initialised, the server announced): it accepts connections
+ * itself, and none may be served before that.
+ */
 void
 hsvr_engine_worker_ready(void)
 {
 	pthread_mutex_lock(&init_lock);
 	workers_initialised++;
+	pthread_cond_broadcast(&init_cond);
+	while (!workers_go)
+		pthread_cond_wait(&init_cond, &init_lock);
+	pthread_mutex_unlock(&init_lock);
+}
+
+/* Let the workers serve (or, on a failed start, stop). */
+static void
+open_gate(void)
+{
+	pthread_mutex_lock(&init_lock);
+	workers_go = 1;
 	pthread_cond_broadcast(&init_cond);
 	pthread_mutex_unlock(&init_lock);
 }
@@ -185,6 +202,7 @@ stop_workers(S_STATS *final)
 static void
 teardown(void)
 {
+	open_gate();            /* workers still waiting for it: stop them */
 	hsvr_signals_stop();
 	if (hsvr_g.base != NULL) {
 		if (hsvr_g.cfg->periodic != NULL)
@@ -291,6 +309,7 @@ hsvr_run(struct hsvr_config *cfg)
 	stopping = 0;
 	workers_done = 0;
 	workers_initialised = 0;
+	workers_go = 0;
 	posted[0] = posted[1] = 0;
 	(void)signal(SIGPIPE, SIG_IGN);
 	hsvr_alloc_init();
@@ -326,6 +345,7 @@ hsvr_run(struct hsvr_config *cfg)
 	__atomic_store_n(&hsvr_g.running, 1, __ATOMIC_SEQ_CST);
 	hsvr_alloc_arm(1);
 	announce(cfg);
+	open_gate();
 	while (!main_stop) {
 		event_base_loop(hsvr_g.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
