@@ -450,8 +450,23 @@ hsvr_conn_kick(struct hsvr_conn *c)
 		pending = __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST);
 	}
 	if (c->eof && pending == 0 && conn_state(c) == HSVR_ST_OPEN &&
-	    !__atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST))
-		finish(c);
+	    !__atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST)) {
+		/*
+		 * The peer is done and nothing is queued: the session ends.
+		 * Say "closing" first, then look at pending again: a sender
+		 * on another worker counts its bytes first, then looks at the
+		 * state, so either it sees "closing" and backs out, or its
+		 * bytes are seen here and end the session once written.
+		 * Reading pending only before changing the state let a send
+		 * slip between the two: S_send said 0, its data was dropped.
+		 */
+		int open = HSVR_ST_OPEN;
+
+		if (__atomic_compare_exchange_n(&c->pub.status, &open,
+		    HSVR_ST_CLOSING, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) &&
+		    __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST) == 0)
+			finish(c);
+	}
 }
 
 /* Run hsvr_conn_kick from the loop, not inside the caller's callback. */
