@@ -596,13 +596,14 @@ srv_run(const char *prog, const char *const *args, double timeout,
 const char *
 t_accept_line(const char *out, int port)
 {
-	const char *l;
+	const char *l, *last = NULL;
 	int i;
 
+	/* The newest: a client port can come again in one test. */
 	for (i = 0; (l = t_line(out, "ACCEPT ", i)) != NULL; i++)
 		if (t_num(l, "port", -1) == port)
-			return l;
-	return NULL;
+			last = l;
+	return last;
 }
 
 void

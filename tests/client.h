@@ -97,7 +97,8 @@ int srv_run(const char *prog, const char *const *args, double timeout,
 #define T_TX_EXACT 2
 #define T_NO_TIMEOUT_HOOK 4     /* no callback counts TYP_TIMEOUT */
 void t_check_events(const struct srv *s, int flags);
-/* The ACCEPT line of the connection from local port port, or NULL. */
+/* The ACCEPT line of the connection from local port port (the newest such
+ * line: a port can come again in one test), or NULL. */
 const char *t_accept_line(const char *out, int port);
 
 /* ---- clients --------------------------------------------------------------- */
