@@ -98,17 +98,18 @@ add_listener(int fd, int is_unix, int worker)
 /*
  * fd listens: give it to the main thread (--accept-thread), or to worker
  * 0 and a duplicate of it to every other worker.  A duplicate shares the
- * socket and its queue; the socket closes with the last of them.
+ * socket and its queue; the socket closes with the last of them.  fd
+ * is the table's (or closed) whatever the result.
  */
 static int
 add_shared(int fd, int is_unix)
 {
 	int i, d;
 
-	if (per_worker == 0)
-		return add_listener(fd, is_unix, -1);
-	if (add_listener(fd, is_unix, 0) != 0)
+	if (add_listener(fd, is_unix, per_worker == 0 ? -1 : 0) != 0) {
+		close(fd);
 		return -1;
+	}
 	for (i = 1; i < per_worker; i++) {
 		if ((d = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 			return -1;
@@ -154,9 +155,11 @@ listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
 			close(fd);
 			goto fail;
 		}
-		if (reuseport ? add_listener(fd, 0, i) : add_shared(fd, 0)) {
-			if (nlst == 0 || lst[nlst - 1].fd != fd)
-				close(fd);
+		if (!reuseport) {
+			if (add_shared(fd, 0) != 0)
+				goto fail;
+		} else if (add_listener(fd, 0, i) != 0) {
+			close(fd);
 			goto fail;
 		}
 	}
@@ -249,10 +252,14 @@ listen_unix(const struct hsvr_config *cfg)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
 	    chmod(cfg->unix_path, 0770) != 0 ||
 	    (cfg->drop && chown(cfg->unix_path, cfg->uid, cfg->gid) != 0) ||
-	    listen(fd, cfg->backlog) != 0 || add_shared(fd, 1) != 0) {
+	    listen(fd, cfg->backlog) != 0) {
 		hsvr_warn("cannot listen on %s", cfg->unix_path);
-		if (fd >= 0 && (nlst == 0 || lst[nlst - 1].fd != fd))
+		if (fd >= 0)
 			close(fd);
+		return -1;
+	}
+	if (add_shared(fd, 1) != 0) {
+		hsvr_warn("cannot listen on %s", cfg->unix_path);
 		return -1;
 	}
 	unix_path = cfg->unix_path;
