@@ -1,15 +1,18 @@
-/* http.c - hsvr-http: an HTTP/1.1 server whose GET / returns a body of --body-size bytes. */
+/* http.c - hsvr-http: an HTTP/1.1 server whose GET / returns a body of --body-size bytes, or a file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hsvr.h"
 #include "http-parser.h"
 
 #define IN_MAX (64 * 1024)           /* unparsed input kept per connection */
 #define IN_FIRST 2048                /* its first allocation */
-#define PIECE (256 * 1024)           /* body bytes handed to one S_send */
+#define PIECE (1024 * 1024)          /* body bytes handed to one S_send_* */
 #define BODY_MAX (1024 * 1024 * 1024)
 
 /* Where a connection is: reading a head, skipping a body, answering. */
@@ -25,7 +28,8 @@ struct conn {
 	struct http_body body;     /* the request body being skipped */
 	unsigned char out[512];    /* response head (and a small body) */
 	size_t outlen;             /* bytes of out still to queue */
-	unsigned char *data;       /* large body still to queue */
+	const unsigned char *data; /* large body still to queue (by reference), */
+	int file;                  /* or, if 1, body_fd's bytes */
 	size_t datalen, dataoff;
 	size_t inlen, incap;
 	unsigned char *in;         /* received, not yet parsed; NULL when none */
@@ -41,6 +45,8 @@ unparsed(const struct conn *c, size_t off)
 	return c->in != NULL ? c->in + off : nothing;
 }
 static int hello;
+static const char *body_file;          /* --file */
+static int body_fd = -1;
 static unsigned char *body;
 static unsigned char hello_body[] = "Hello, world\n";
 static unsigned char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -62,6 +68,13 @@ set_body_size(const char *arg)
 }
 
 static int
+set_file(const char *arg)
+{
+	body_file = arg;
+	return 0;
+}
+
+static int
 set_hello(const char *arg)
 {
 	(void)arg;
@@ -77,6 +90,8 @@ serv_options(void)
 		    set_body_size },
 		{ "hello", 0, NULL, "GET / returns \"Hello, world\\n\" instead",
 		    set_hello },
+		{ "file", 'F', "FILE", "GET / returns FILE (sent with sendfile)",
+		    set_file },
 		{ NULL, 0, NULL, NULL, NULL }
 	};
 
@@ -91,6 +106,16 @@ serv_init(void)
 	serv_set_name("hsvr-http");
 	if (hello)
 		return;
+	if (body_file != NULL) {
+		/* Opened once, before privileges drop; its length is read at
+		 * each request. */
+		if ((body_fd = open(body_file, O_RDONLY | O_CLOEXEC)) < 0) {
+			fprintf(stderr, "hsvr-http: %s: %s\n", body_file,
+			    strerror(errno));
+			exit(78);   /* EX_CONFIG, as for -f */
+		}
+		return;
+	}
 	if ((body = malloc(body_size > 0 ? body_size : 1)) == NULL) {
 		fprintf(stderr, "hsvr-http: no memory for a %zu-byte body\n",
 		    body_size);
@@ -104,6 +129,8 @@ void
 serv_exit(void)
 {
 	free(body);
+	if (body_fd >= 0)
+		close(body_fd);
 }
 
 void
@@ -143,6 +170,7 @@ reason(int status)
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 501: return "Not Implemented";
+	case 500: return "Internal Server Error";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Error";
 	}
@@ -160,12 +188,23 @@ connection_field(const struct conn *c)
 static void
 respond(struct conn *c)
 {
-	unsigned char *data = hello ? hello_body : body;
+	const unsigned char *data = hello ? hello_body : body;
 	size_t len = hello ? sizeof(hello_body) - 1 : body_size;
 	const char *type = "application/octet-stream";
+	struct stat st;
 	char text[64];
 	int n;
 
+	c->file = 0;
+	if (c->status == 200 && body_fd >= 0) {
+		if (fstat(body_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			c->file = 1;
+			len = (size_t)st.st_size;
+		} else {
+			c->status = 500;
+			c->keep_alive = 0;
+		}
+	}
 	if (c->status != 200) {
 		n = snprintf(text, sizeof(text), "%d %s\n", c->status,
 		    reason(c->status));
@@ -181,7 +220,7 @@ respond(struct conn *c)
 	if (c->head_only)
 		len = 0;
 	/* A small body (every error text) rides in the same S_send as the head. */
-	if (len <= sizeof(c->out) - c->outlen) {
+	if (!c->file && len <= sizeof(c->out) - c->outlen) {
 		memcpy(c->out + c->outlen, data, len);
 		c->outlen += len;
 		len = 0;
@@ -248,7 +287,11 @@ read_body(struct conn *c, size_t *off)
 	return 1;
 }
 
-/* Queue the response in pieces until S_send pushes back. */
+/*
+ * Queue the response in pieces until the library pushes back: the head
+ * copied, the body without a copy (by reference: it lives until serv_exit,
+ * so nothing needs releasing; or from the file, by sendfile).
+ */
 static int
 write_response(SESSION *s, struct conn *c)
 {
@@ -260,7 +303,10 @@ write_response(SESSION *s, struct conn *c)
 	while (rc == 0 && c->dataoff < c->datalen) {
 		n = c->datalen - c->dataoff < PIECE ? c->datalen - c->dataoff :
 		    PIECE;
-		if ((rc = S_send(s, c->data + c->dataoff, n)) == 0)
+		rc = c->file ?
+		    S_send_file(s, body_fd, (off_t)c->dataoff, n, NULL, NULL) :
+		    S_send_ref(s, c->data + c->dataoff, n, NULL, NULL);
+		if (rc == 0)
 			c->dataoff += n;
 	}
 	if (rc == S_ERR_CONGESTED) {

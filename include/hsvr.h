@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,6 +92,30 @@ int S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
  * delivered once.  len 0 is a no-op returning 0.  Safe from any hsvr thread.
  */
 int S_send(SESSION *s, unsigned char *buff, size_t len);
+
+/*
+ * Zero-copy sends.  Like S_send, but the library keeps a reference instead
+ * of a copy: S_send_ref sends len bytes at data, S_send_file len bytes of
+ * the regular file fd from offset (with sendfile(2) on TCP and UNIX
+ * sockets; over TLS the range is read into the output queue when it is
+ * queued, so send large files in pieces).  The bytes count as queued output
+ * exactly as S_send's do: same return codes, same -4 and TYP_SENDABLE.
+ * If the call returns 0, the library owns the reference until it no longer
+ * needs it (the bytes were written, or the session ended and they never
+ * will be), then calls release(arg) once, if release is not NULL: before
+ * the call returns when everything could be written at once, else on the
+ * session's worker thread (at shutdown, on the thread that stops the
+ * server).  Until then the data must not change and fd must stay open
+ * (the file's range must stay in the file).  If the call returns anything
+ * else, nothing was kept and release is not called.  S_send_file returns
+ * -2 also when fd is not a regular file or the range passes its end.
+ * Safe from any hsvr thread.
+ */
+typedef void (*S_RELEASE_T)(void *arg);
+int S_send_ref(SESSION *s, const void *data, size_t len, S_RELEASE_T release,
+    void *arg);
+int S_send_file(SESSION *s, int fd, off_t offset, size_t len,
+    S_RELEASE_T release, void *arg);
 
 /*
  * The live session whose peer is ip (IPv4 or IPv6 text) and port, or NULL.

@@ -115,6 +115,33 @@ enum hsvr_msg_type {
 
 struct hsvr_conn;
 
+/*
+ * What one S_send* hands over: bytes to copy, bytes by reference, or a
+ * range of a file (output.c).
+ */
+enum hsvr_out_kind { OUT_COPY, OUT_REF, OUT_FILE };
+
+struct hsvr_out {
+	enum hsvr_out_kind kind;
+	const unsigned char *data;    /* OUT_COPY, OUT_REF */
+	int fd;                       /* OUT_FILE */
+	off_t off;                    /* OUT_FILE */
+	size_t len;
+	S_RELEASE_T release;          /* OUT_REF, OUT_FILE; may be NULL */
+	void *arg;
+};
+
+/*
+ * Append o's bytes from skip on to q: copied, by reference, or as a file
+ * range (by sendfile when q drains to a plain socket, else read into q).
+ * 0: o's release now belongs to q (called once q is done with it, or at
+ * once if nothing is kept); -1: nothing was appended, release not called.
+ */
+int hsvr_out_add(struct evbuffer *q, const struct hsvr_out *o, size_t skip,
+    int sendfile);
+/* o is done with: its release, if any. */
+void hsvr_out_done(const struct hsvr_out *o);
+
 struct hsvr_msg {
 	struct hsvr_msg *next;
 	enum hsvr_msg_type type;
@@ -127,7 +154,7 @@ struct hsvr_msg {
 			socklen_t alen;
 			struct sockaddr_storage addr;
 		} conn;
-		size_t len;      /* MSG_SEND: bytes in data[] */
+		struct hsvr_out out;  /* MSG_SEND; a copy's bytes in data[] */
 	} u;
 	unsigned char data[];
 };
@@ -235,6 +262,7 @@ struct hsvr_transport {
 	int (*handshake)(struct hsvr_conn *);
 	/* NULL, or frees what close kept for TYP_TERM (S_tls_info) */
 	void (*release)(struct hsvr_conn *);
+	int sendfile;   /* the socket carries the bytes as they are */
 };
 
 extern const struct hsvr_transport hsvr_transport_tcp;
@@ -310,6 +338,10 @@ struct hsvr_conn {
 	unsigned tls_deferred : 1;     /* an end or error seen after data */
 	unsigned perip : 1;            /* counted against --max-per-ip */
 	unsigned read_paused : 1;      /* S_pause_read: rev is not added */
+	unsigned stuck : 2;            /* writable, yet no progress (a file
+	                                  range that ended early) */
+	unsigned kicked : 1;           /* wev made active by hand, not by
+	                                  the socket */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
 	struct ssl_st *ssl;            /* TLS sessions only */
@@ -351,7 +383,7 @@ void hsvr_conn_linger_stop(struct hsvr_worker *);
 void hsvr_conn_settimer(struct hsvr_conn *, int);
 void hsvr_conn_pause_read(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);
-int hsvr_conn_write(struct hsvr_conn *, const unsigned char *, size_t);
+int hsvr_conn_send(struct hsvr_conn *, const struct hsvr_out *);
 void hsvr_conn_free(struct hsvr_conn *);
 uint64_t hsvr_now_ms(void);
 

@@ -1,11 +1,14 @@
 /*
- * send.c - S_send, S_close, S_settimer and S_pause_read: done directly on the
- * session's own worker, asked of that worker from any other thread.
+ * send.c - S_send (and its zero-copy forms), S_close, S_settimer and
+ * S_pause_read: done directly on the session's own worker, asked of that
+ * worker from any other thread.
  */
 #include "hsvr-int.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The conn behind s if s is a session of ours, else NULL. */
 static struct hsvr_conn *
@@ -23,19 +26,26 @@ refused(size_t len)
 	SHARED_ADD(discarded_octet, len);
 }
 
-/* Post S_send's data for c to its worker; the message holds a reference. */
+/*
+ * Post o for c to its worker; the message holds a reference to c.  A copy's
+ * bytes travel in the message, a reference or a file range as o says.
+ */
 static int
-post_send(struct hsvr_conn *c, const void *data, size_t len)
+post_send(struct hsvr_conn *c, const struct hsvr_out *o)
 {
+	size_t extra = o->kind == OUT_COPY ? o->len : 0;
 	struct hsvr_msg *m;
 
-	m = hsvr_malloc(sizeof *m + len);
+	m = hsvr_malloc(sizeof *m + extra);
 	if (m == NULL)
 		return -1;
 	m->type = MSG_SEND;
 	m->c = c;
-	m->u.len = len;
-	memcpy(m->data, data, len);
+	m->u.out = *o;
+	if (o->kind == OUT_COPY) {
+		memcpy(m->data, o->data, o->len);
+		m->u.out.data = m->data;
+	}
 	__atomic_add_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
 	hsvr_worker_post(c->w, m);
 	return 0;
@@ -53,16 +63,15 @@ congested(struct hsvr_conn *c, size_t len, int owner)
 		hsvr_worker_request(c, CTL_KICK, 0);
 }
 
-int
-S_send(SESSION *s, unsigned char *buff, size_t len)
+/* What S_send, S_send_ref and S_send_file share: o for session s. */
+static int
+send_out(SESSION *s, const struct hsvr_out *o)
 {
 	struct hsvr_conn *c;
 	struct hsvr_worker *w;
-	size_t before;
+	size_t before, len = o->len;
 	int owner;
 
-	if (s == NULL || (buff == NULL && len > 0))
-		return S_ERR_PARAM;
 	if ((c = conn_of(s)) == NULL)
 		return S_ERR_INTERNAL;
 	if (__atomic_load_n(&s->writewait, __ATOMIC_SEQ_CST)) {
@@ -90,6 +99,7 @@ S_send(SESSION *s, unsigned char *buff, size_t len)
 		return S_ERR_CONGESTED;
 	}
 	if (len == 0) {
+		hsvr_out_done(o);
 		return S_OK;
 	}
 	if (owner) {
@@ -97,16 +107,55 @@ S_send(SESSION *s, unsigned char *buff, size_t len)
 		ctr_begin(&w->ctr);
 		CTR_ADD(&w->ctr, txcount, 1);
 		ctr_end(&w->ctr);
-		if (hsvr_conn_write(c, buff, len) != 0)
+		if (hsvr_conn_send(c, o) != 0)
 			return S_ERR_INTERNAL;  /* lost and closing */
 		return S_OK;
 	}
-	if (post_send(c, buff, len) != 0) {
+	if (post_send(c, o) != 0) {
 		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
 		refused(len);
 		return S_ERR_INTERNAL;
 	}
 	return S_OK;
+}
+
+int
+S_send(SESSION *s, unsigned char *buff, size_t len)
+{
+	struct hsvr_out o = { .kind = OUT_COPY, .data = buff, .len = len };
+
+	if (s == NULL || (buff == NULL && len > 0))
+		return S_ERR_PARAM;
+	return send_out(s, &o);
+}
+
+int
+S_send_ref(SESSION *s, const void *data, size_t len, S_RELEASE_T release,
+    void *arg)
+{
+	struct hsvr_out o = { .kind = OUT_REF, .data = data, .len = len,
+	    .release = release, .arg = arg };
+
+	if (s == NULL || (data == NULL && len > 0))
+		return S_ERR_PARAM;
+	return send_out(s, &o);
+}
+
+int
+S_send_file(SESSION *s, int fd, off_t offset, size_t len,
+    S_RELEASE_T release, void *arg)
+{
+	struct hsvr_out o = { .kind = OUT_FILE, .fd = fd, .off = offset,
+	    .len = len, .release = release, .arg = arg };
+	struct stat st;
+
+	if (s == NULL || fd < 0 || offset < 0)
+		return S_ERR_PARAM;
+	/* A range the file holds now: sendfile would stop short of it. */
+	if (len > 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    offset > st.st_size || len > (uintmax_t)(st.st_size - offset)))
+		return S_ERR_PARAM;
+	return send_out(s, &o);
 }
 
 void

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -473,6 +474,7 @@ hsvr_conn_kick(struct hsvr_conn *c)
 static void
 kick_later(struct hsvr_conn *c)
 {
+	c->kicked = 1;
 	event_active(&c->wev, EV_WRITE, 0);
 }
 
@@ -504,29 +506,67 @@ fail(struct hsvr_conn *c)
 	kick_later(c);
 }
 
+/* The output queue, made on first use; sendfile may drain a plain one. */
+static struct evbuffer *
+out_queue(struct hsvr_conn *c)
+{
+	if (c->out == NULL && (c->out = evbuffer_new()) != NULL &&
+	    c->tp->sendfile)
+		(void)evbuffer_set_flags(c->out, EVBUFFER_FLAG_DRAINS_TO_FD);
+	return c->out;
+}
+
 /*
- * Write len bytes, already counted in c->pending: straight to the socket
+ * Write what the queue holds, as far as the socket takes it.  writable:
+ * the socket said so, and a flush that moves nothing then is a file range
+ * that ended early (sendfile finds no more bytes), not a full socket.
+ */
+static void
+flush_out(struct hsvr_conn *c, int writable)
+{
+	ssize_t n;
+
+	c->tls_want = 0;
+	n = c->tp->flush(c, c->out);
+	if (n > 0) {
+		sent(c, (size_t)n);
+		c->stuck = 0;
+	} else if (n < 0 && !would_block()) {
+		c->failed = 1;
+	} else if (n == 0 && writable && c->stuck < 2) {
+		c->stuck++;     /* sendfile said EAGAIN, or found no bytes */
+	} else if (n == 0 && writable) {
+		hsvr_log(LOG_ERR, "session %u: a file range ended early "
+		    "(the file shrank after S_send_file?): closed", c->pub.id);
+		c->failed = 1;
+	}
+}
+
+/*
+ * Send what o holds, already counted in c->pending: straight to the socket
  * when nothing is queued, the rest into the output queue.  Owner only.
- * 0, or -1 if the session failed (reset, out of memory): the data is lost
- * (counted in discarded_octet) and the session closes.
+ * 0: o was taken (its release is the queue's now, or was called); -1: the
+ * session failed (reset, out of memory), o's bytes are lost (counted in
+ * discarded_octet), release was not called, and the session closes.
  */
 int
-hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
+hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 {
 	ssize_t n = 0;
 	short want = 0;         /* what this call's own write waited for */
 	int starts;             /* the output queue was empty */
 
 	if (c->failed) {
-		lose(c, len);
+		lose(c, o->len);
 		return -1;
 	}
-	if (c->out == NULL || evbuffer_get_length(c->out) == 0) {
+	starts = queued(c) == 0;
+	if (starts && o->kind != OUT_FILE) {
 		c->tls_want = 0;
-		n = c->tp->write(c, data, len);
+		n = c->tp->write(c, o->data, o->len);
 		want = c->tls_want;
 		if (n < 0 && !would_block()) {
-			lose(c, len);
+			lose(c, o->len);
 			fail(c);
 			return -1;
 		}
@@ -534,7 +574,8 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 			n = 0;
 		if (n > 0)
 			sent(c, (size_t)n);
-		if ((size_t)n == len) {
+		if ((size_t)n == o->len) {
+			hsvr_out_done(o);
 			/*
 			 * A send that was pending when the peer's end of file
 			 * was seen (from another worker, say): now that it is
@@ -545,12 +586,20 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 			return 0;
 		}
 	}
-	starts = queued(c) == 0;
-	if ((c->out == NULL && (c->out = evbuffer_new()) == NULL) ||
-	    evbuffer_add(c->out, data + n, len - (size_t)n) != 0) {
-		lose(c, len - (size_t)n);
+	if (out_queue(c) == NULL ||
+	    hsvr_out_add(c->out, o, (size_t)n, c->tp->sendfile) != 0) {
+		lose(c, o->len - (size_t)n);
 		fail(c);
 		return -1;
+	}
+	if (starts && o->kind == OUT_FILE) {
+		flush_out(c, 0);        /* a file range starts at once too */
+		want = c->tls_want;
+		if (queued(c) == 0) {
+			if (c->eof)
+				kick_later(c);
+			return 0;
+		}
 	}
 	if (starts && hsvr_g.cfg->write_timeout > 0 && !c->handshaking) {
 		/* Output starts to queue: its write deadline starts now. */
@@ -562,7 +611,7 @@ hsvr_conn_write(struct hsvr_conn *c, const unsigned char *data, size_t len)
 	 * Only this call's write says so; c->tls_want may be a read's.
 	 */
 	want_write(c, want != EV_READ);
-	return c->failed ? -1 : 0;
+	return 0;
 }
 
 static void
@@ -611,7 +660,7 @@ static void
 on_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct hsvr_conn *c = arg;
-	ssize_t n;
+	int kicked;
 
 	(void)fd, (void)what;
 	if (in_handshake(c))
@@ -620,14 +669,10 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 		c->tls_read_blocked = 0;
 		event_active(&c->rev, EV_READ, 0);
 	}
-	if (!c->failed && c->out != NULL && evbuffer_get_length(c->out) > 0) {
-		c->tls_want = 0;
-		n = c->tp->flush(c, c->out);
-		if (n > 0)
-			sent(c, (size_t)n);
-		else if (n < 0 && !would_block())
-			c->failed = 1;
-	}
+	kicked = c->kicked;
+	c->kicked = 0;
+	if (!c->failed && queued(c) > 0)
+		flush_out(c, !kicked);
 	want_write(c, c->out != NULL && evbuffer_get_length(c->out) > 0 &&
 	    c->tls_want != EV_READ);
 	hsvr_conn_kick(c);

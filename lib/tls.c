@@ -404,7 +404,7 @@ tls_release(struct hsvr_conn *c)
 
 const struct hsvr_transport hsvr_transport_tls = {
 	"tls", tls_setup, tls_read, tls_write, tls_flush, tls_close,
-	tls_handshake, tls_release
+	tls_handshake, tls_release, 0
 };
 
 int

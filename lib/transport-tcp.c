@@ -1,6 +1,7 @@
 /*
  * transport-tcp.c - the plain stream transports, TCP and UNIX-domain:
- * the socket is read and written directly, queued output with writev.
+ * the socket is read and written directly, queued output with writev (and
+ * file ranges with sendfile).
  */
 #include "hsvr-int.h"
 
@@ -45,10 +46,10 @@ stream_close(struct hsvr_conn *c)
 
 const struct hsvr_transport hsvr_transport_tcp = {
 	"tcp", stream_setup, stream_read, stream_write, stream_flush, stream_close,
-	NULL, NULL
+	NULL, NULL, 1
 };
 
 const struct hsvr_transport hsvr_transport_unix = {
 	"unix", stream_setup, stream_read, stream_write, stream_flush,
-	stream_close, NULL, NULL
+	stream_close, NULL, NULL, 1
 };

@@ -116,16 +116,19 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 	}
 	if (conn_state(c) == HSVR_ST_CLOSED) {
 		if (m->type == MSG_SEND) {
-			__atomic_sub_fetch(&c->pending, m->u.len,
+			__atomic_sub_fetch(&c->pending, m->u.out.len,
 			    __ATOMIC_SEQ_CST);
-			SHARED_ADD(discarded_octet, m->u.len);
+			SHARED_ADD(discarded_octet, m->u.out.len);
+			hsvr_out_done(&m->u.out);
 		}
 	} else if (m->type == MSG_SEND) {
 		c->pub.tx++;
 		ctr_begin(&w->ctr);
 		CTR_ADD(&w->ctr, txcount, 1);
 		ctr_end(&w->ctr);
-		(void)hsvr_conn_write(c, m->data, m->u.len);
+		/* S_send* said 0: the release is due even if this fails. */
+		if (hsvr_conn_send(c, &m->u.out) != 0)
+			hsvr_out_done(&m->u.out);
 	}
 	hsvr_qsbr_release(c);
 }
@@ -199,7 +202,8 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 			close(m->u.conn.fd);
 			__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
 		} else if (m->type == MSG_SEND) {
-			SHARED_ADD(discarded_octet, m->u.len);
+			SHARED_ADD(discarded_octet, m->u.out.len);
+			hsvr_out_done(&m->u.out);
 		}
 		if (m->c != NULL)
 			__atomic_sub_fetch(&m->c->refs, 1, __ATOMIC_SEQ_CST);

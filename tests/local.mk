@@ -19,6 +19,8 @@ TESTS += \
 	tests/t-options \
 	tests/t-reuseport \
 	tests/t-pause \
+	tests/t-zerocopy \
+	tests/http-body.sh \
 	tests/link.sh
 
 check_PROGRAMS += \
@@ -33,13 +35,14 @@ check_PROGRAMS += \
 	tests/t-options \
 	tests/t-reuseport \
 	tests/t-pause \
+	tests/t-zerocopy \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
 	tests/t-srv-ioc-notimeout \
 	tests/t-srv-ioc-min
 
-EXTRA_DIST += tests/link.sh tests/README
+EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh
 
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
@@ -67,9 +70,10 @@ AM_TESTS_ENVIRONMENT = \
 	    LIBTOOL CC PKG_CONFIG PTHREAD_CFLAGS SAN_CFLAGS SAN_LDFLAGS EXEEXT;
 
 TEST_CLIENT = tests/client.c tests/client.h tests/pattern.h
-TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h
+TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/tzc.h
 
 tests_t_events_SOURCES = tests/events.c $(TEST_CLIENT)
+tests_t_zerocopy_SOURCES = tests/zerocopy.c $(TEST_CLIENT)
 tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
 tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
 tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)

@@ -17,6 +17,21 @@
  *                          calls S_close; prints "CLOSEAT id=.. total=.."
  *   DOWNLOAD n             one S_send of n pattern bytes; prints
  *                          "DOWNLOAD id=.. rc=.."
+ *   ZSOURCE how n [first]  as SOURCE, each piece by S_send (how "copy"),
+ *                          S_send_ref ("ref") or S_send_file ("file")
+ *   ZONE how n             one such call of n pattern bytes; prints
+ *                          "ZONE id=.. rc=.."
+ *   ZTO ip port how n      one such call of n pattern bytes to that session
+ *                          (on another worker) -> "ZTO rc=.."
+ *   ZSHRINK n              one S_send_file of n bytes, the file then cut
+ *                          to n/8; prints "ZSHRINK id=.. rc=.."
+ *   ZPATH path             one S_send_file of the whole file at path;
+ *                          prints "ZPATH id=.. rc=.."
+ *   ZBAD                -> "ZBAD ok=1" if every bad S_send_file/_ref
+ *                          said -2 and released nothing
+ *   ZC                  -> "ZC kept=.. released=.. early=..": zero-copy
+ *                          calls that said 0, their releases, and those
+ *                          that ran before the call returned
  *   COUNT               -> "COUNT timeouts=N" (timeouts of this session)
  *   TRY                    one S_send of 1 byte; prints "TRY id=.. rc=.."
  *   TIMER sec              S_settimer -> "TIMER sec"
@@ -44,6 +59,7 @@
  */
 #include "tserver.h"
 #include "pattern.h"
+#include "tzc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -199,6 +215,7 @@ struct usr {
 	size_t plen, pcap;
 	/* SOURCE, CONGEST, SOURCECLOSE, DOWNLOAD */
 	int pumping, close_at_end, probe, quiet;
+	int how;                /* TZC_*: how the pump sends */
 	size_t target, off, first;
 	/* congestion as the application sees it */
 	int congested;          /* a -4 came and no TYP_SENDABLE yet */
@@ -235,12 +252,10 @@ usr_of(SESSION *s, const char *ev)
 	return u;
 }
 
-/* S_send from the owner, with the application's bookkeeping. */
+/* The application's bookkeeping of an S_send* by the owner: rc. */
 static int
-own_send(SESSION *s, struct usr *u, const void *p, size_t len)
+account(SESSION *s, struct usr *u, int rc, size_t len)
 {
-	int rc = S_send(s, (unsigned char *)p, len);
-
 	if (rc == S_OK && len > 0) {
 		rec_sent(s->id, len);
 	} else if (rc == S_ERR_CONGESTED) {
@@ -255,6 +270,13 @@ own_send(SESSION *s, struct usr *u, const void *p, size_t len)
 			    s->id, s->writewait);
 	}
 	return rc;
+}
+
+/* S_send from the owner, with the application's bookkeeping. */
+static int
+own_send(SESSION *s, struct usr *u, const void *p, size_t len)
+{
+	return account(s, u, S_send(s, (unsigned char *)p, len), len);
 }
 
 static void
@@ -346,11 +368,16 @@ pump(SESSION *s, struct usr *u)
 				    u->minus4);
 			return;
 		}
-		if ((buf = malloc(want)) == NULL)
-			abort();
-		pat_fill(buf, u->off, want);
-		rc = own_send(s, u, buf, want);
-		free(buf);
+		if (u->how != TZC_COPY) {
+			rc = account(s, u, tzc_send(s, u->how, u->off, want),
+			    want);
+		} else {
+			if ((buf = malloc(want)) == NULL)
+				abort();
+			pat_fill(buf, u->off, want);
+			rc = own_send(s, u, buf, want);
+			free(buf);
+		}
 		if (rc == S_OK) {
 			u->off += want;
 			continue;
@@ -549,7 +576,7 @@ command(SESSION *s, struct usr *u, char *line)
 	char ip[128], text[1024], cwd[1024];
 	unsigned port;
 	size_t n, first;
-	int sec, rc, st;
+	int sec, rc, st, how;
 	SESSION *x;
 
 	if (strncmp(line, "PING", 4) == 0) {
@@ -564,10 +591,12 @@ command(SESSION *s, struct usr *u, char *line)
 	} else if (sscanf(line, "SOURCECLOSE %zu", &n) == 1) {
 		u->pumping = u->close_at_end = u->quiet = 1;
 		u->target = n;
+		u->how = TZC_COPY;
 		pump(s, u);
 	} else if (sscanf(line, "CONGEST %zu %zu", &n, &first) == 2) {
 		u->pumping = u->probe = u->quiet = 1;
 		u->target = n;
+		u->how = TZC_COPY;
 		u->first = first;
 		pump(s, u);
 	} else if (strncmp(line, "SOURCE ", 7) == 0 &&
@@ -576,6 +605,7 @@ command(SESSION *s, struct usr *u, char *line)
 		(void)sscanf(line, "SOURCE %zu %zu", &n, &first);
 		u->pumping = u->quiet = 1;
 		u->target = n;
+		u->how = TZC_COPY;
 		u->first = first;
 		pump(s, u);
 	} else if (sscanf(line, "DOWNLOAD %zu", &n) == 1) {
@@ -589,6 +619,41 @@ command(SESSION *s, struct usr *u, char *line)
 			    s->id, n, rc);
 		free(buf);
 		ts_say("DOWNLOAD id=%u n=%zu rc=%d", s->id, n, rc);
+	} else if (sscanf(line, "ZSOURCE %15s %zu", text, &n) == 2 &&
+	    (how = tzc_how(text)) >= 0) {
+		first = 0;
+		(void)sscanf(line, "ZSOURCE %15s %zu %zu", text, &n, &first);
+		u->pumping = u->quiet = 1;
+		u->how = how;
+		u->target = n;
+		u->first = first;
+		pump(s, u);
+	} else if (sscanf(line, "ZONE %15s %zu", text, &n) == 2 &&
+	    (how = tzc_how(text)) >= 0) {
+		u->quiet = 1;
+		rc = account(s, u, tzc_send(s, how, 0, n), n);
+		ts_say("ZONE id=%u n=%zu rc=%d", s->id, n, rc);
+	} else if (sscanf(line, "ZTO %127s %u %15s %zu", ip, &port, text,
+	    &n) == 4 && (how = tzc_how(text)) >= 0) {
+		if ((x = S_search(ip, (uint16_t)port)) == NULL) {
+			reply(s, u, "NOTFOUND");
+		} else {
+			if ((rc = tzc_send(x, how, 0, n)) == S_OK && n > 0)
+				rec_sent(x->id, n);
+			reply(s, u, "ZTO rc=%d", rc);
+		}
+	} else if (sscanf(line, "ZSHRINK %zu", &n) == 1) {
+		u->quiet = 1;
+		rc = account(s, u, tzc_shrink(s, n), n);
+		ts_say("ZSHRINK id=%u n=%zu rc=%d", s->id, n, rc);
+	} else if (sscanf(line, "ZPATH %1000s", text) == 1) {
+		u->quiet = 1;
+		ts_say("ZPATH id=%u rc=%d", s->id, tzc_path(s, text));
+	} else if (strcmp(line, "ZBAD") == 0) {
+		reply(s, u, "ZBAD ok=%d", tzc_bad(s));
+	} else if (strcmp(line, "ZC") == 0) {
+		tzc_counts(text, sizeof text);
+		reply(s, u, "ZC %s", text);
 	} else if (strcmp(line, "COUNT") == 0) {
 		u->quiet = 0;
 		reply(s, u, "COUNT timeouts=%zu", u->timeouts);

@@ -91,6 +91,28 @@ S_send(SESSION *s, unsigned char *buff, size_t len)
 	return S_OK;
 }
 
+/* The body lives as long as the server: what it says now is what goes. */
+int
+S_send_ref(SESSION *s, const void *data, size_t len, S_RELEASE_T release,
+    void *arg)
+{
+	int rc = S_send(s, (unsigned char *)(uintptr_t)data, len);
+
+	if (rc == S_OK && release != NULL)
+		release(arg);
+	return rc;
+}
+
+/* The target runs without --file. */
+int
+S_send_file(SESSION *s, int fd, off_t offset, size_t len,
+    S_RELEASE_T release, void *arg)
+{
+	(void)s, (void)fd, (void)offset, (void)len, (void)release, (void)arg;
+	fail("S_send_file without --file");
+	return S_ERR_INTERNAL;
+}
+
 void
 S_close(SESSION *s)
 {

@@ -13,78 +13,18 @@
 # Environment (tests/local.mk): top_builddir, HSVR_TEST_BINDIR (t-probe),
 # HSVR_TEST_SCALE.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
-set -u
-
-: "${top_builddir:?}"
-: "${HSVR_TEST_BINDIR:=$top_builddir/tests}"
-scale=${HSVR_TEST_SCALE:-1}
-case $scale in '' | *[!0-9]*) scale=1 ;; esac
-wait_s=$((10 * scale))
-http=$top_builddir/examples/hsvr-http
-probe=$HSVR_TEST_BINDIR/t-probe
-
-n=0
-failed=0
-pid=
-work=$(mktemp -d "${TMPDIR:-/tmp}/hsvr-limits-XXXXXX") || exit 99
-
-# The server and its serving process are stopped whatever happens.
-stop_server() {
-	local kids i
-	[[ -n $pid ]] || return 0
-	kids=$(ps -o pid= --ppid "$pid" 2>/dev/null)
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 50 * scale; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	# shellcheck disable=SC2086 # a list of pids
-	kill -KILL "$pid" $kids 2>/dev/null
-	wait "$pid" 2>/dev/null
-	pid=
-}
-
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	stop_server
-	if ((failed)); then
-		echo "# files kept in $work"
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=1
-	echo "not ok $n - $*"
-}
+. "$(dirname "$0")/../http-lib.sh"
 
 # fill N CHAR: N times CHAR.
 fill() { head -c "$1" /dev/zero | tr '\0' "$2"; }
 
-# exchange NAME: send $work/NAME.req on a new connection and read until
-# the server closes, for at most $wait_s s.  Sets STATUSES (the statuses of
-# the answers, space-separated), CLOSE (the last answer says "Connection:
+# outcome NAME: exchange NAME, then set STATUSES (the statuses of the
+# answers, space-separated), CLOSE (the last answer says "Connection:
 # close") and CLOSED: eof, reset, or "no" if the server kept the
 # connection open.
-exchange() {
+outcome() {
 	local name=$1 rc
-	(
-		exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 90
-		cat "$work/$name.req" >&3 2>/dev/null &
-		timeout "$wait_s" cat <&3 >"$work/$name.rsp" 2>"$work/$name.err"
-		rc=$?
-		kill $! 2>/dev/null
-		exit "$rc"
-	)
+	exchange "$name"
 	rc=$?
 	case $rc in
 	0) CLOSED=eof ;;
@@ -120,7 +60,7 @@ complete() {
 # some of the client's bytes unread (a request bigger than it reads).
 answered() {
 	local name=$1 want=$2 what=$3
-	exchange "$name"
+	outcome "$name"
 	if [[ $STATUSES == "$want" && $CLOSE == 1 && ($CLOSED == eof || $CLOSED == reset) ]] &&
 		complete "$work/$name.rsp"; then
 		ok "$what: $want, connection closed ($CLOSED)"
@@ -130,46 +70,7 @@ answered() {
 	fi
 }
 
-# request NAME TEXT...: the request bytes (printf %b: \r, \n, \0 work).
-request() {
-	local name=$1
-	shift
-	printf '%b' "$@" >"$work/$name.req"
-}
-
-H='Host: localhost\r\n'
-GET='GET / HTTP/1.1\r\n'
-CLOSE_H='Connection: close\r\n'
-
-# ---- start hsvr-http
-if [[ ! -x $http || ! -x $probe ]]; then
-	echo "Bail out! $http or $probe is not built"
-	exit 99
-fi
-for _ in 1 2 3; do
-	port=$("$probe" --free-port) || exit 99
-	"$http" -x -p "$port" -i 127.0.0.1 -n 1 --hello >"$work/server.out" 2>"$work/server.err" </dev/null &
-	pid=$!
-	up=0
-	for ((i = 0; i < 100 * scale; i++)); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			up=1
-			break
-		fi
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	((up)) && break
-	stop_server
-	grep -q 'in use' "$work/server.err" || break
-done
-if ((!up)); then
-	echo "Bail out! hsvr-http did not come up on 127.0.0.1:$port"
-	sed 's/^/# /' "$work/server.err"
-	failed=1
-	exit 99
-fi
-echo "# hsvr-http (pid $pid) on 127.0.0.1:$port"
+start_http -n 1 --hello
 
 # ---- what is served
 request plain "$GET$H$CLOSE_H\r\n"

@@ -10,7 +10,8 @@
  *       (or "HANDSHAKE-FAILED reason", exit 2), then act on each line of
  *       stdin: a plain line is sent with '\n' and one reply line is read
  *       and printed; lines starting with '!' are local actions:
- *         !gen N SEED [close]  ask for N bytes of stream SEED, check them:
+ *         !gen N SEED [close] [ref|file]  ask for N bytes of stream SEED
+ *                              (sent by S_send_ref or S_send_file), check them:
  *                              "GEN-OK n=N sha256=H" or "GEN-FAIL ..."
  *         !sink N SEED         send N bytes (request and data in one
  *                              write), compare the server's SHA-256:
@@ -640,6 +641,18 @@ done:
 	return rc;
 }
 
+/* 1 if word is one of argv[3..]. */
+static int
+has_word(char **argv, int argc, const char *word)
+{
+	int i;
+
+	for (i = 3; i < argc; i++)
+		if (strcmp(argv[i], word) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 act_gen(struct tc *t, char **argv, int argc)
 {
@@ -648,12 +661,14 @@ act_gen(struct tc *t, char **argv, int argc)
 	int rc;
 
 	if (argc < 3)
-		die("!gen N SEED [close]");
+		die("!gen N SEED [close] [ref|file]");
 	n = parse_ull(argv[1]);
 	seed = parse_ull(argv[2]);
-	snprintf(req, sizeof req, "GEN %llu %llu%s\n", (unsigned long long)n,
-	    (unsigned long long)seed, argc > 3 && strcmp(argv[3], "close") == 0
-	    ? " close" : "");
+	snprintf(req, sizeof req, "GEN %llu %llu%s%s%s\n",
+	    (unsigned long long)n, (unsigned long long)seed,
+	    has_word(argv, argc, "close") ? " close" : "",
+	    has_word(argv, argc, "ref") ? " ref" : "",
+	    has_word(argv, argc, "file") ? " file" : "");
 	if (put(t, req, strlen(req)) != 0)
 		fail(t, "GEN request");
 	rc = transfer(t, seed, "", 0, 0, n, NULL, rxsha, what, sizeof what);

@@ -12,9 +12,12 @@
  *   STATS          "STATS tls_handshake_error=N accept_counter=N ..." (S_stats)
  *   SLEEP MS       "SLEEPING", then the worker sleeps MS ms in the callback
  *                  (lets a client's next data pile up in the socket)
- *   GEN N SEED [close]  no reply line: N bytes of stream SEED (tpattern.h),
- *                  pushed with back-pressure (S_send -4, TYP_SENDABLE), then
- *                  S_close if "close"
+ *   GEN N SEED [close] [ref|file]  no reply line: N bytes of stream SEED
+ *                  (tpattern.h), pushed with back-pressure (S_send -4,
+ *                  TYP_SENDABLE), then S_close if "close"; with "ref" by
+ *                  S_send_ref of 256 KiB pieces (each freed by its release),
+ *                  with "file" by S_send_file of 256 KiB pieces of an
+ *                  unlinked temporary file holding the stream
  *   SINK N         the next N bytes are data; "SUM n=N sha256=HEX" after them
  *   ECHO N         the next N bytes are data, echoed back as they come (kept
  *                  in a backlog while S_send says -4); no reply line
@@ -62,6 +65,10 @@ struct sess {
 	/* GEN */
 	uint64_t gen_left, gen_off, gen_n, gen_seed;
 	int gen_close;
+	int gen_how;              /* GEN_COPY, GEN_REF, GEN_FILE */
+	int gen_fd;               /* GEN_FILE: the stream, -1 when none */
+	unsigned long zc_kept;    /* S_send_ref/_file calls that said 0 */
+	unsigned long zc_released; /* their release calls */
 	unsigned long refused, sendables;
 	int term_seen;
 };
@@ -187,17 +194,103 @@ flush_backlog(SESSION *s, struct sess *st)
 	return st->blen == 0;
 }
 
+enum { GEN_COPY, GEN_REF, GEN_FILE };
+#define ZC_CHUNK (256 * 1024)
+
+/* A piece sent by reference: released on its session's worker. */
+struct piece {
+	struct sess *st;
+	unsigned char data[];
+};
+
+static void
+piece_released(void *arg)
+{
+	struct piece *p = arg;
+
+	p->st->zc_released++;
+	free(p);
+}
+
+static void
+file_released(void *arg)
+{
+	struct sess *st = arg;
+
+	st->zc_released++;
+}
+
+/* The stream SEED's first n bytes in an unlinked temporary file: its fd. */
+static int
+gen_file(uint64_t seed, uint64_t n)
+{
+	unsigned char buf[GEN_CHUNK];
+	char path[512];
+	const char *dir = getenv("TMPDIR");
+	uint64_t off;
+	size_t k;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/tsrv-gen.XXXXXX",
+	    dir != NULL && *dir != '\0' ? dir : "/tmp");
+	if ((fd = mkstemp(path)) < 0) {
+		say("VIOLATION cannot make %s", path);
+		abort();
+	}
+	(void)unlink(path);
+	for (off = 0; off < n; off += k) {
+		k = n - off < sizeof buf ? (size_t)(n - off) : sizeof buf;
+		tp_fill(buf, seed, off, k);
+		if (write(fd, buf, k) != (ssize_t)k) {
+			say("VIOLATION cannot write %s", path);
+			abort();
+		}
+	}
+	return fd;
+}
+
+/* One piece of GEN from the stream's offset: S_send_*'s answer. */
+static int
+gen_send(SESSION *s, struct sess *st, size_t *np)
+{
+	unsigned char buf[GEN_CHUNK];
+	struct piece *p;
+	size_t n;
+	int r;
+
+	if (st->gen_how == GEN_COPY) {
+		n = st->gen_left < sizeof buf ? (size_t)st->gen_left : sizeof buf;
+		tp_fill(buf, st->gen_seed, st->gen_off, n);
+		*np = n;
+		return S_send(s, buf, n);
+	}
+	n = st->gen_left < ZC_CHUNK ? (size_t)st->gen_left : ZC_CHUNK;
+	*np = n;
+	if (st->gen_how == GEN_FILE) {
+		r = S_send_file(s, st->gen_fd, (off_t)st->gen_off, n,
+		    file_released, st);
+	} else {
+		if ((p = malloc(sizeof *p + n)) == NULL)
+			abort();
+		p->st = st;
+		tp_fill(p->data, st->gen_seed, st->gen_off, n);
+		r = S_send_ref(s, p->data, n, piece_released, p);
+		if (r != S_OK)
+			free(p);        /* not kept: never released */
+	}
+	if (r == S_OK)
+		st->zc_kept++;
+	return r;
+}
+
 static void
 gen_pump(SESSION *s, struct sess *st)
 {
-	unsigned char buf[GEN_CHUNK];
 	size_t n;
 	int r;
 
 	while (st->gen_left > 0) {
-		n = st->gen_left < sizeof buf ? (size_t)st->gen_left : sizeof buf;
-		tp_fill(buf, st->gen_seed, st->gen_off, n);
-		r = S_send(s, buf, n);
+		r = gen_send(s, st, &n);
 		if (r == S_ERR_CONGESTED) {
 			st->refused++;
 			return;         /* TYP_SENDABLE goes on */
@@ -211,8 +304,9 @@ gen_pump(SESSION *s, struct sess *st)
 		st->gen_off += n;
 		st->gen_left -= n;
 	}
-	say("GEN-DONE id=%u n=%llu refused=%lu sendables=%lu", s->id,
-	    (unsigned long long)st->gen_n, st->refused, st->sendables);
+	say("GEN-DONE id=%u n=%llu refused=%lu sendables=%lu zc=%lu", s->id,
+	    (unsigned long long)st->gen_n, st->refused, st->sendables,
+	    st->zc_kept);
 	if (st->gen_close)
 		S_close(s);
 }
@@ -287,6 +381,11 @@ command(SESSION *s, struct sess *st, char *line, size_t len)
 		st->gen_off = 0;
 		st->gen_seed = gseed;
 		st->gen_close = strstr(line + 4, " close") != NULL;
+		st->gen_how = strstr(line + 4, " ref") != NULL ? GEN_REF :
+		    strstr(line + 4, " file") != NULL ? GEN_FILE : GEN_COPY;
+		if (st->gen_fd >= 0)
+			close(st->gen_fd);
+		st->gen_fd = st->gen_how == GEN_FILE ? gen_file(gseed, gn) : -1;
 		st->refused = st->sendables = 0;
 		if (st->blen == 0)
 			gen_pump(s, st);
@@ -405,6 +504,7 @@ ev_accept(SESSION *s)
 		say("VIOLATION id=%u second TYP_ACCEPT", s->id);
 	if ((st = calloc(1, sizeof *st)) == NULL)
 		abort();
+	st->gen_fd = -1;
 	s->usr = st;
 	info_text(s, text, sizeof text);
 	if (strncmp(text, "none", 4) == 0)
@@ -456,9 +556,16 @@ ev_term(SESSION *s)
 	if (s->rxoctet != st->app_rxoctet)
 		say("VIOLATION id=%u TERM rxoctet=%zu but %llu delivered",
 		    s->id, s->rxoctet, st->app_rxoctet);
+	/* The session's output is gone: so is every reference to its data. */
+	if (st->zc_released != st->zc_kept)
+		say("VIOLATION id=%u TERM with %lu of %lu zero-copy sends not "
+		    "released", s->id, st->zc_kept - st->zc_released,
+		    st->zc_kept);
 	say("TERM id=%u port=%u rx=%zu rxoctet=%zu txoctet=%zu backlog=%zu "
-	    "tls=%s", s->id, s->port, s->rx, s->rxoctet, s->txoctet, st->blen,
-	    ti.version);
+	    "tls=%s zc=%lu", s->id, s->port, s->rx, s->rxoctet, s->txoctet,
+	    st->blen, ti.version, st->zc_kept);
+	if (st->gen_fd >= 0)
+		close(st->gen_fd);
 	if (st->md != NULL)
 		EVP_MD_CTX_free(st->md);
 	free(st->backlog);

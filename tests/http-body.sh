@@ -1,0 +1,83 @@
+#!/bin/bash
+# tests/http-body.sh - hsvr-http's bodies go out without a copy and arrive byte for byte: by reference (--body-size) and from a file (--file, sendfile).
+#
+# Each server gets requests pipelined on one connection (bash's /dev/tcp)
+# and its answers are compared with the bytes they must be, head and body:
+#  - --body-size 3000000 (S_send_ref of the server's memory): GET, GET,
+#    and GET with Connection: close;
+#  - --file of 3 MB of random bytes (S_send_file): GET, HEAD, GET; then
+#    the file rewritten shorter and longer: each GET has its length now;
+#  - a --file that cannot be opened: a one-line message and exit 78.
+#
+# Environment (tests/local.mk): top_builddir, HSVR_TEST_BINDIR (t-probe),
+# HSVR_TEST_SCALE.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/http-lib.sh"
+
+# head_of LENGTH [close]: the head hsvr-http sends before a body of LENGTH.
+head_of() {
+	printf 'HTTP/1.1 200 OK\r\nServer: hsvr\r\nContent-Type: application/octet-stream\r\nContent-Length: %s\r\n%s\r\n' \
+		"$1" "${2:+Connection: close$'\r\n'}"
+}
+
+# same NAME WHAT: $work/NAME.rsp is $work/NAME.want, and the server closed.
+same() {
+	local name=$1 what=$2 rc at
+	exchange "$name"
+	rc=$?
+	if ((rc == 0)) && cmp -s "$work/$name.rsp" "$work/$name.want"; then
+		ok "$what ($(stat -c %s "$work/$name.rsp") bytes)"
+	else
+		at=$(cmp "$work/$name.rsp" "$work/$name.want" 2>&1 | head -n 1)
+		not_ok "$what: exchange $rc, $(stat -c %s "$work/$name.rsp") of $(stat -c %s "$work/$name.want") bytes; ${at:-same bytes}"
+	fi
+}
+
+# ---- by reference: --body-size
+start_http -n 2 --body-size 3000000
+yes abcdefghijklmnopqrstuvwxyz | tr -d '\n' | head -c 3000000 >"$work/alpha"
+request mem "$GET$H\r\n$GET$H\r\n$GET$H$CLOSE_H\r\n"
+{
+	head_of 3000000; cat "$work/alpha"
+	head_of 3000000; cat "$work/alpha"
+	head_of 3000000 close; cat "$work/alpha"
+} >"$work/mem.want"
+same mem "--body-size: three pipelined GETs, 3 MB each by S_send_ref"
+stop_server
+
+# ---- from a file: --file
+head -c 3000000 /dev/urandom >"$work/body"
+start_http -n 2 --file "$work/body"
+request file "$GET$H\r\nHEAD / HTTP/1.1\r\n$H\r\n$GET$H$CLOSE_H\r\n"
+{
+	head_of 3000000; cat "$work/body"
+	head_of 3000000
+	head_of 3000000 close; cat "$work/body"
+} >"$work/file.want"
+same file "--file: GET, HEAD, GET pipelined, 3 MB of a file by S_send_file"
+
+head -c 1000 /dev/urandom >"$work/short"
+cat "$work/short" >"$work/body"
+request short "$GET$H$CLOSE_H\r\n"
+{ head_of 1000 close; cat "$work/short"; } >"$work/short.want"
+same short "--file: the file rewritten to 1000 bytes, a GET has those"
+
+head -c 5000000 /dev/urandom >"$work/long"
+cat "$work/long" >"$work/body"
+request long "$GET$H\r\n$GET$H$CLOSE_H\r\n"
+{ head_of 5000000; cat "$work/long"; head_of 5000000 close; cat "$work/long"; } >"$work/long.want"
+same long "--file: rewritten to 5 MB, two GETs have those"
+stop_server
+
+# ---- a file that is not there
+"$http" -x -p 1 -i 127.0.0.1 --file "$work/nothing" >"$work/missing.out" 2>&1 </dev/null
+rc=$?
+msg=$(head -n 1 "$work/missing.out")
+if ((rc == 78)) && [[ $msg == *"$work/nothing"*"No such file"* ]]; then
+	ok "--file that is not there: exit 78, '$msg'"
+else
+	not_ok "--file that is not there: exit $rc (want 78), '$msg'"
+fi
+
+echo "1..$n"
+exit "$failed"
