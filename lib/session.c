@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #ifdef __linux__
+#include <linux/sock_diag.h> /* SK_MEMINFO_* */
 #include <linux/sockios.h>   /* SIOCOUTQ */
 #endif
 #include <sys/socket.h>
@@ -272,6 +273,31 @@ unsent_bytes(int fd)
 }
 
 /*
+ * 1 if the kernel holds nothing of the connection: no input unread, no
+ * output unsent or unacknowledged.  Linux says both in one system call
+ * (SO_MEMINFO: the receive queue's memory, counting a FIN not yet read,
+ * and the send queue's); elsewhere two ioctls.  A socket that cannot say
+ * counts as quiet.
+ */
+static int
+quiet(int fd)
+{
+	int unread = 0;
+#if defined(SO_MEMINFO)
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof mem;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+	    len > SK_MEMINFO_WMEM_QUEUED * sizeof mem[0])
+		return mem[SK_MEMINFO_RMEM_ALLOC] == 0 &&
+		    mem[SK_MEMINFO_WMEM_QUEUED] == 0;
+#endif
+	if (ioctl(fd, FIONREAD, &unread) != 0)
+		return 1;
+	return unread <= 0 && unsent_bytes(fd) <= 0;
+}
+
+/*
  * A closing session whose peer may still send would, closed now, make the
  * kernel answer that input with a reset, and a reset destroys the reply
  * the peer has not read yet (an error page for an oversized upload, say).
@@ -330,16 +356,11 @@ on_linger(evutil_socket_t fd, short what, void *arg)
 static int
 linger(struct hsvr_conn *c)
 {
-	int unread = 0, unsent;
-
 	if (c->tp != &hsvr_transport_tcp || c->failed || c->eof ||
-	    c->w->stopping_now || ioctl(c->fd, FIONREAD, &unread) != 0)
-		return 0;
-	unsent = unsent_bytes(c->fd);
-	if ((unread <= 0 && unsent <= 0) || shutdown(c->fd, SHUT_WR) != 0)
+	    c->w->stopping_now || quiet(c->fd) || shutdown(c->fd, SHUT_WR) != 0)
 		return 0;
 	c->last_active = hsvr_now_ms();
-	c->wstalled = (uint64_t)unsent;
+	c->wstalled = (uint64_t)unsent_bytes(c->fd);
 	event_assign(&c->rev, c->w->base, c->fd, EV_READ | EV_PERSIST,
 	    on_linger, c);
 	evtimer_assign(&c->tev, c->w->base, on_linger, c);
