@@ -12,12 +12,14 @@
  *   cmd ADDR LINE...           send each LINE, print the one-line answer
  *   hold ADDR LINE...          like cmd, print "held", then wait (at most
  *                              600 s) for the server to close; print "eof"
- *   fetch ADDR N [DELAY_US [MARK FILE]]
+ *   fetch ADDR N [DELAY_US [MARK FILE [GO]]]
  *                              send "big N", read slowly (32 KiB, then
  *                              DELAY_US microseconds of sleep) and check
  *                              every byte against dsrv_pattern(); create
- *                              FILE once MARK bytes arrived; 0 if exactly
- *                              N correct bytes arrived before the close
+ *                              FILE once MARK bytes arrived, then (with
+ *                              GO) stop reading until the file GO exists;
+ *                              0 if exactly N correct bytes arrived before
+ *                              the close
  *   http ADDR                  GET / over HTTP/1.0: print the status line
  *                              and "body=N"
  *   notify PATH OUT            bind an AF_UNIX datagram socket at PATH (an
@@ -278,7 +280,7 @@ cmd_hold(const char *addr, int argc, char **argv)
 
 static int
 cmd_fetch(const char *addr, const char *count, const char *delay,
-    const char *mark, const char *markfile)
+    const char *mark, const char *markfile, const char *go)
 {
 	unsigned long long want = strtoull(count, NULL, 10), got = 0, i;
 	unsigned long long mark_at = mark ? strtoull(mark, NULL, 10) : 0;
@@ -314,6 +316,11 @@ cmd_fetch(const char *addr, const char *count, const char *delay,
 			    0644);
 			if (mfd >= 0)
 				close(mfd);
+			while (go != NULL && access(go, F_OK) != 0) {
+				if (now_ms() - start > 600 * 1000)
+					die(1, "fetch: no %s", go);
+				usleep(10000);
+			}
 		}
 		if (delay_us > 0)
 			usleep((useconds_t)delay_us);
@@ -437,7 +444,7 @@ usage(void)
 {
 	die(2, "usage: t-dclient freeport | connect ADDR | wait ADDR "
 	    "listen|refused SEC | cmd ADDR LINE... | hold ADDR LINE... | "
-	    "fetch ADDR N [DELAY_US [MARK FILE]] | http ADDR | "
+	    "fetch ADDR N [DELAY_US [MARK FILE [GO]]] | http ADDR | "
 	    "notify PATH OUT");
 }
 
@@ -465,9 +472,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(c, "hold") == 0 && argc >= 3)
 		return cmd_hold(argv[2], argc - 3, argv + 3);
-	if (strcmp(c, "fetch") == 0 && (argc == 4 || argc == 5 || argc == 7))
+	if (strcmp(c, "fetch") == 0 && argc >= 4 && argc <= 8 && argc != 6)
 		return cmd_fetch(argv[2], argv[3], argc > 4 ? argv[4] : NULL,
-		    argc > 5 ? argv[5] : NULL, argc > 6 ? argv[6] : NULL);
+		    argc > 5 ? argv[5] : NULL, argc > 6 ? argv[6] : NULL,
+		    argc > 7 ? argv[7] : NULL);
 	if (strcmp(c, "http") == 0 && argc == 3)
 		return cmd_http(argv[2]);
 	if (strcmp(c, "notify") == 0 && argc == 4)

@@ -32,8 +32,10 @@ port=$(free_port)
 : >"$T/trace"
 must "started" dsrv_start "$T/pid/drain.pid" -p "$port" -i 127.0.0.1 -f "$T/trace"
 # 32 KiB, then 0.5 ms of sleep: at most ~60 MB/s, so the server is paced by
-# S_send's -4 and the transfer takes a few seconds.
-"$DCLIENT" fetch "$port" "$SIZE" 500 10000000 "$T/mark" >"$T/fetch.out" 2>&1 &
+# S_send's -4 and the transfer takes a few seconds.  After 10 MB the client
+# stops reading until the drain has begun (a loaded machine may take its
+# time to act on SIGTERM; the transfer must not be over by then).
+"$DCLIENT" fetch "$port" "$SIZE" 500 10000000 "$T/mark" "$T/go" >"$T/fetch.out" 2>&1 &
 fetch=$!
 must "the transfer is under way (10 MB received)" wait_for 30 test -e "$T/mark"
 kill -TERM "$SUP"
@@ -43,6 +45,8 @@ fetching=1
 alive "$fetch" || fetching=0
 check "during the drain, a new connection is refused" [ "$refused" -eq 0 ]
 check "... while the transfer still runs" [ "$fetching" -eq 1 ]
+check "serv_on_drain runs while the transfer waits" wait_for 30 grep -q "^drain " "$T/trace"
+: >"$T/go"
 check "the transfer completes" wait_for 60 gone "$fetch"
 wait "$fetch"
 rc=$?
