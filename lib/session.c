@@ -171,7 +171,17 @@ accepted(struct hsvr_conn *c)
 	c->last_active = hsvr_now_ms();
 	rearm(c, c->last_active);
 	hsvr_deliver(c, TYP_ACCEPT);
-	if (conn_state(c) == HSVR_ST_OPEN && !c->read_paused)
+	if (conn_state(c) != HSVR_ST_OPEN || c->read_paused)
+		return;
+	/*
+	 * Plain sockets read first and wait for the socket only if it has
+	 * nothing yet (on_readable): a client's first request is often there
+	 * already, and a session that answers it and closes then costs no
+	 * epoll_ctl at all.  TLS waits in the handshake's read event.
+	 */
+	if (c->tp->handshake == NULL)
+		event_active(&c->rev, EV_READ, 0);
+	else
 		add_or_fail(c, &c->rev, NULL);
 }
 
@@ -699,6 +709,15 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	hsvr_conn_kick(c);
 }
 
+/* A session that goes on reading waits for its socket (see accepted). */
+static void
+keep_reading(struct hsvr_conn *c)
+{
+	if (conn_state(c) == HSVR_ST_OPEN && !c->read_paused && !c->eof &&
+	    !event_pending(&c->rev, EV_READ, NULL))
+		add_or_fail(c, &c->rev, NULL);
+}
+
 /* S_close by the owner: flush what is queued, then finish. */
 void
 hsvr_conn_close(struct hsvr_conn *c)
@@ -747,6 +766,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 			if (conn_state(c) == HSVR_ST_OPEN)
 				event_active(&c->rev, EV_READ, 0);
 		}
+		keep_reading(c);
 		return;
 	}
 	if (n < 0 && would_block()) {
@@ -754,6 +774,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 			c->tls_read_blocked = 1;
 			want_write(c, 1);
 		}
+		keep_reading(c);
 		return;
 	}
 	if (n < 0) {
