@@ -323,6 +323,11 @@ server_cmd() {
 	hsvr-http-hello-rp) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello --reuseport) ;;
 	hsvr-http-hello-at) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --hello --accept-thread) ;;
 	hsvr-http-1mb) CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --body-size 1000000) ;;
+	hsvr-http-file)
+		# The file nginx serves: 1,000,000 bytes of 'a'.
+		[[ -f $TMP/body.bin ]] || head -c 1000000 /dev/zero | tr '\0' 'a' >"$TMP/body.bin"
+		CMD=("$HSVR_HTTP" -x -i 127.0.0.1 -p "$port" -n "$THREADS" -m 2000 -T 600 --pidfile "$TMP/hsvr-$port.pid" --file "$TMP/body.bin")
+		;;
 	libevent-http-hello) CMD=("$B/http-libevent" -p "$port" --hello) ;;
 	libevent-http-1mb) CMD=("$B/http-libevent" -p "$port" -b 1000000) ;;
 	nginx-hello | nginx-1mb)
@@ -582,7 +587,7 @@ wl_big() {
 		return 0
 	}
 	one_run() { ab_run "$1" "$AB_BIG_N" 100 1000000; }
-	rounds hsvr-http-1mb nginx-1mb libevent-http-1mb
+	rounds hsvr-http-file hsvr-http-1mb nginx-1mb libevent-http-1mb
 }
 
 wl_close() {
@@ -759,8 +764,10 @@ COMPARISONS=(
 	"hello|HTTP keep-alive hello, wrk 100 conns|cpu_us|µs server CPU/request|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|le|1.0|hello CPU vs nginx"
 	"hello|HTTP keep-alive hello, wrk 100 conns|rps|requests/s|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||hello req/s vs evhttp"
 	"hello|HTTP keep-alive hello, wrk 100 conns|cpu_us|µs server CPU/request|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||hello CPU vs evhttp"
-	"big|HTTP 1 MB body, ab -n $AB_BIG_N -c 100|rps|requests/s|hsvr-http-1mb|nginx-1mb|nginx sendfile, $THREADS workers|ge|1.0|1MB req/s vs nginx"
-	"big|HTTP 1 MB body, ab -n $AB_BIG_N -c 100|cpu_us|µs server CPU/request|hsvr-http-1mb|nginx-1mb|nginx sendfile, $THREADS workers|-||1MB CPU vs nginx"
+	"big|HTTP 1 MB file, ab -n $AB_BIG_N -c 100 (hsvr-http --file: S_send_file)|rps|requests/s|hsvr-http-file|nginx-1mb|nginx sendfile, $THREADS workers|ge|1.0|1MB file req/s vs nginx"
+	"big|HTTP 1 MB file, ab -n $AB_BIG_N -c 100 (hsvr-http --file: S_send_file)|cpu_us|µs server CPU/request|hsvr-http-file|nginx-1mb|nginx sendfile, $THREADS workers|-||1MB file CPU vs nginx"
+	"big|HTTP 1 MB body from memory, ab -n $AB_BIG_N -c 100 (S_send_ref)|rps|requests/s|hsvr-http-1mb|nginx-1mb|nginx sendfile, $THREADS workers|-||1MB memory req/s vs nginx"
+	"big|HTTP 1 MB body from memory, ab -n $AB_BIG_N -c 100 (S_send_ref)|cpu_us|µs server CPU/request|hsvr-http-1mb|nginx-1mb|nginx sendfile, $THREADS workers|-||1MB memory CPU vs nginx"
 	"big|HTTP 1 MB body, ab -n $AB_BIG_N -c 100|rps|requests/s|hsvr-http-1mb|libevent-http-1mb|libevent evhttp (1 thread)|-||1MB req/s vs evhttp"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|ge|1.0|conn/s vs nginx"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|cpu_us|µs server CPU/connection|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|-||conn CPU vs nginx"
