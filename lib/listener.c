@@ -365,9 +365,13 @@ load_of(struct hsvr_worker *w)
  * Workers sharing a socket race for each connection, and an idle worker
  * tends to win a burst of them: keep-alive clients that connect at once
  * could all end up on one worker.  So a worker that holds more sessions
- * than another (by more than 1/16 when there are many) passes the
- * connection on to the one with fewest.  NULL: keep it.
+ * than another (by more than BALANCE_SLACK, and 1/16 when there are many)
+ * passes the connection on to the one with fewest.  NULL: keep it.  The
+ * slack spares short connections hand-offs for differences that come and
+ * go by themselves: with none, ab -c 50 handed off one connection in 9.
  */
+#define BALANCE_SLACK 4
+
 static struct hsvr_worker *
 lighter(struct hsvr_worker *self)
 {
@@ -382,7 +386,7 @@ lighter(struct hsvr_worker *self)
 			best = &hsvr_g.workers[i];
 		}
 	}
-	return mine > least + least / 16 ? best : NULL;
+	return mine > least + BALANCE_SLACK + least / 16 ? best : NULL;
 }
 
 /*

@@ -626,6 +626,10 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	if (starts && o->kind == OUT_FILE) {
 		flush_out(c, 0);        /* a file range starts at once too */
 		want = c->tls_want;
+		if (c->failed) {
+			kick_later(c);  /* o is the queue's: released with it */
+			return 0;
+		}
 		if (queued(c) == 0) {
 			if (c->eof)
 				kick_later(c);
