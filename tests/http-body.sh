@@ -70,7 +70,7 @@ same long "--file: rewritten to 5 MB, two GETs have those"
 stop_server
 
 # ---- a file that is not there
-"$http" -x -p 1 -i 127.0.0.1 --file "$work/nothing" >"$work/missing.out" 2>&1 </dev/null
+"$http" -x -p 1 -i 127.0.0.1 --pidfile "$work/missing.pid" --file "$work/nothing" >"$work/missing.out" 2>&1 </dev/null
 rc=$?
 msg=$(head -n 1 "$work/missing.out")
 if ((rc == 78)) && [[ $msg == *"$work/nothing"*"No such file"* ]]; then

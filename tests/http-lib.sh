@@ -59,7 +59,8 @@ not_ok() {
 }
 
 # start_http ARGS...: hsvr-http -x -i 127.0.0.1 -p PORT ARGS on a free
-# port, once it accepts connections (a port taken meanwhile: another one).
+# port, once it accepts connections (a port taken meanwhile: another one),
+# with its pidfile in $work.
 start_http() {
 	local i up=0
 	if [[ ! -x $http || ! -x $probe ]]; then
@@ -68,7 +69,10 @@ start_http() {
 	fi
 	for _ in 1 2 3; do
 		port=$("$probe" --free-port) || exit 99
-		"$http" -x -p "$port" -i 127.0.0.1 "$@" >"$work/server.out" 2>"$work/server.err" </dev/null &
+		# A pidfile of its own: the default, /run/hsvr-http.pid, is the
+		# daemon tests' (which run alongside).
+		"$http" -x -p "$port" -i 127.0.0.1 --pidfile "$work/hsvr-http.pid" "$@" \
+			>"$work/server.out" 2>"$work/server.err" </dev/null &
 		pid=$!
 		for ((i = 0; i < 100 * scale; i++)); do
 			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

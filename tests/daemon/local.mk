@@ -22,6 +22,11 @@ DAEMON_TESTS = \
 	tests/daemon/service.sh
 
 TESTS += $(DAEMON_TESTS)
+# Both run examples/hsvr-http as root with its default pidfile,
+# /run/hsvr-http.pid; in a chroot /run cannot be made private to a test,
+# so they must not run at the same time (service.sh checks that its
+# systemd unit leaves no pidfile).
+tests/daemon/service.log: tests/daemon/initscript.log
 check_PROGRAMS += tests/daemon/t-dsrv tests/daemon/t-dclient tests/daemon/t-dinit
 EXTRA_DIST += tests/daemon/lib.sh $(DAEMON_TESTS)
 
