@@ -68,7 +68,6 @@ static int
 send_out(SESSION *s, const struct hsvr_out *o)
 {
 	struct hsvr_conn *c;
-	struct hsvr_worker *w;
 	size_t before, len = o->len;
 	int owner;
 
@@ -85,8 +84,7 @@ send_out(SESSION *s, const struct hsvr_out *o)
 	 * then either sees them and waits for them, or we see it and back out.
 	 */
 	before = __atomic_fetch_add(&c->pending, len, __ATOMIC_SEQ_CST);
-	w = c->w;
-	owner = hsvr_self == w;
+	owner = hsvr_self == c->w;
 	if (conn_state(c) != HSVR_ST_OPEN) {
 		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
 		if (!owner && conn_state(c) == HSVR_ST_CLOSING)
@@ -103,10 +101,6 @@ send_out(SESSION *s, const struct hsvr_out *o)
 		return S_OK;
 	}
 	if (owner) {
-		s->tx++;
-		ctr_begin(&w->ctr);
-		CTR_ADD(&w->ctr, txcount, 1);
-		ctr_end(&w->ctr);
 		if (hsvr_conn_send(c, o) != 0)
 			return S_ERR_INTERNAL;  /* lost and closing */
 		return S_OK;

@@ -574,8 +574,22 @@ flush_out(struct hsvr_conn *c, int writable)
 }
 
 /*
+ * A send is out, or failed (o is the queue's then, released with it): a
+ * session whose peer's end of file was seen meanwhile (from another
+ * worker, say), or that failed, may be done now.  0.
+ */
+static int
+nothing_queued(struct hsvr_conn *c)
+{
+	if (c->eof || c->failed)
+		kick_later(c);
+	return 0;
+}
+
+/*
  * Send what o holds, already counted in c->pending: straight to the socket
- * when nothing is queued, the rest into the output queue.  Owner only.
+ * when nothing is queued, the rest into the output queue; counted in tx and
+ * txcount.  Owner only.
  * 0: o was taken (its release is the queue's now, or was called); -1: the
  * session failed (reset, out of memory), o's bytes are lost (counted in
  * discarded_octet), release was not called, and the session closes.
@@ -587,6 +601,10 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	short want = 0;         /* what this call's own write waited for */
 	int starts;             /* the output queue was empty */
 
+	c->pub.tx++;
+	ctr_begin(&c->w->ctr);
+	CTR_ADD(&c->w->ctr, txcount, 1);
+	ctr_end(&c->w->ctr);
 	if (c->failed) {
 		lose(c, o->len);
 		return -1;
@@ -607,14 +625,7 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 			sent(c, (size_t)n);
 		if ((size_t)n == o->len) {
 			hsvr_out_done(o);
-			/*
-			 * A send that was pending when the peer's end of file
-			 * was seen (from another worker, say): now that it is
-			 * out, the session may be done.
-			 */
-			if (c->eof)
-				kick_later(c);
-			return 0;
+			return nothing_queued(c);
 		}
 	}
 	if (out_queue(c) == NULL ||
@@ -626,15 +637,8 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	if (starts && o->kind == OUT_FILE) {
 		flush_out(c, 0);        /* a file range starts at once too */
 		want = c->tls_want;
-		if (c->failed) {
-			kick_later(c);  /* o is the queue's: released with it */
-			return 0;
-		}
-		if (queued(c) == 0) {
-			if (c->eof)
-				kick_later(c);
-			return 0;
-		}
+		if (c->failed || queued(c) == 0)
+			return nothing_queued(c);
 	}
 	if (starts && hsvr_g.cfg->write_timeout > 0 && !c->handshaking) {
 		/* Output starts to queue: its write deadline starts now. */

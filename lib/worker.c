@@ -122,10 +122,6 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 			hsvr_out_done(&m->u.out);
 		}
 	} else if (m->type == MSG_SEND) {
-		c->pub.tx++;
-		ctr_begin(&w->ctr);
-		CTR_ADD(&w->ctr, txcount, 1);
-		ctr_end(&w->ctr);
 		/* S_send* said 0: the release is due even if this fails. */
 		if (hsvr_conn_send(c, &m->u.out) != 0)
 			hsvr_out_done(&m->u.out);
