@@ -20,7 +20,9 @@
  *   ZSOURCE how n [first]  as SOURCE, each piece by S_send (how "copy"),
  *                          S_send_ref ("ref") or S_send_file ("file")
  *   ZONE how n             one such call of n pattern bytes; prints
- *                          "ZONE id=.. rc=.."
+ *                          "ZONE id=.. rc=..", then answers (after the
+ *                          bytes) "ZONE rc=.. early=1" if the release ran
+ *                          before the call returned
  *   ZTO ip port how n      one such call of n pattern bytes to that session
  *                          (on another worker) -> "ZTO rc=.."
  *   ZSHRINK n              one S_send_file of n bytes, the file then cut
@@ -633,6 +635,7 @@ command(SESSION *s, struct usr *u, char *line)
 		u->quiet = 1;
 		rc = account(s, u, tzc_send(s, how, 0, n), n);
 		ts_say("ZONE id=%u n=%zu rc=%d", s->id, n, rc);
+		reply(s, u, "ZONE rc=%d early=%d", rc, tzc_early());
 	} else if (sscanf(line, "ZTO %127s %u %15s %zu", ip, &port, text,
 	    &n) == 4 && (how = tzc_how(text)) >= 0) {
 		if ((x = S_search(ip, (uint16_t)port)) == NULL) {

@@ -18,6 +18,7 @@
 
 static atomic_ulong kept, released, early;
 static _Thread_local int in_call;       /* inside an S_send_* of ours */
+static _Thread_local int call_early;    /* its release ran inside it */
 
 static pthread_mutex_t file_mu = PTHREAD_MUTEX_INITIALIZER;
 static int pattern_fd = -1;
@@ -38,8 +39,10 @@ static void
 count_release(void)
 {
 	atomic_fetch_add(&released, 1);
-	if (in_call)
+	if (in_call) {
 		atomic_fetch_add(&early, 1);
+		call_early = 1;
+	}
 }
 
 static void
@@ -95,6 +98,20 @@ shared_file(void)
 	return pattern_fd;
 }
 
+/* An S_send_* of ours starts (counted() ends it). */
+static void
+begin_call(void)
+{
+	in_call = 1;
+	call_early = 0;
+}
+
+int
+tzc_early(void)
+{
+	return call_early;
+}
+
 /* The call in_call brackets, counted if it kept the data. */
 static int
 counted(int rc)
@@ -118,7 +135,7 @@ tzc_send(SESSION *s, int how, uint64_t off, size_t len)
 			return S_ERR_PARAM;
 		}
 		fd = shared_file();
-		in_call = 1;
+		begin_call();
 		return counted(S_send_file(s, fd, (off_t)off, len,
 		    file_released, NULL));
 	}
@@ -130,7 +147,7 @@ tzc_send(SESSION *s, int how, uint64_t off, size_t len)
 		free(buf);
 		return rc;
 	}
-	in_call = 1;
+	begin_call();
 	if ((rc = counted(S_send_ref(s, buf, len, ref_released, buf))) != S_OK)
 		free(buf);      /* not kept: never released */
 	return rc;
@@ -156,7 +173,7 @@ tzc_shrink(SESSION *s, size_t n)
 {
 	int fd = make_file(n), rc;
 
-	in_call = 1;
+	begin_call();
 	rc = counted(S_send_file(s, fd, 0, n, shrunk_released,
 	    (void *)(intptr_t)fd));
 	if (ftruncate(fd, (off_t)(n / 8)) != 0)
@@ -177,7 +194,7 @@ tzc_path(SESSION *s, const char *path)
 		ts_violation("ZPATH %s: %s", path, strerror(errno));
 		return S_ERR_PARAM;
 	}
-	in_call = 1;
+	begin_call();
 	rc = counted(S_send_file(s, fd, 0, (size_t)st.st_size,
 	    shrunk_released, (void *)(intptr_t)fd));
 	if (rc != S_OK)

@@ -23,6 +23,9 @@ int tzc_how(const char *word);
  * (TZC_FILE, an unlinked file made on first use): the call's answer.
  */
 int tzc_send(SESSION *s, int how, uint64_t off, size_t len);
+/* 1 if the release of this thread's last tzc_* call ran before it
+ * returned. */
+int tzc_early(void);
 /* "kept=N released=M early=E": calls that said 0, releases, and releases
  * that ran before their call returned. */
 void tzc_counts(char *buf, size_t cap);

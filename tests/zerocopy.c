@@ -115,6 +115,11 @@ bulk(struct srv *sv, const char *where, int port, const char *how,
 	conn_close(c);
 }
 
+/*
+ * A send the socket takes whole is released before the call returns.
+ * Whether it takes 1000 bytes at once is the kernel's choice (it did in
+ * every run seen but one, over a UNIX socket): up to 5 tries.
+ */
 static void
 once(const char *where, int port, const char *how, const char *tr)
 {
@@ -122,15 +127,22 @@ once(const char *where, int port, const char *how, const char *tr)
 	struct zc a, b;
 	const char *why;
 	size_t got;
+	int tries = 0, early = 0, ok = 1;
 
 	if (zc(c, &a) != 0)
 		t_bail("ZC");
-	conn_sendf(c, "ZONE %s 1000\n", how);
-	got = conn_read_pattern(c, 0, 1000, 10, &why);
-	t_ok(got == 1000 && zc(c, &b) == 0 && b.kept == a.kept + 1 &&
-	    b.early == a.early + 1 && b.released == a.released + 1,
+	while (ok && !early && tries < 5) {
+		tries++;
+		conn_sendf(c, "ZONE %s 1000\n", how);
+		got = conn_read_pattern(c, 0, 1000, 10, &why);
+		ok = got == 1000 && conn_line(c, line, sizeof line, 10) == 0 &&
+		    t_num(line, "rc", -1) == 0;
+		early = ok && t_num(line, "early", 0) == 1;
+	}
+	t_ok(early && zc(c, &b) == 0 && b.kept == a.kept + tries &&
+	    b.early >= a.early + 1 && b.released == a.released + tries,
 	    "%s %s: 1000 bytes written at once, released before the call "
-	    "returned (%s)", tr, how, line);
+	    "returned (try %d; %s)", tr, how, tries, line);
 	conn_close(c);
 }
 
