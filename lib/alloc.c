@@ -1,7 +1,8 @@
 /*
  * alloc.c - the library's allocator, shared with libevent: malloc that
  * counts failures, and the failure injection of the fault tests
- * (HSVR_FAULT_ALLOC=N fails every Nth allocation once the server serves).
+ * (HSVR_FAULT_ALLOC=N fails every Nth allocation once the server serves;
+ * compiled into the tests' build of the library only, HSVR_TEST_HOOKS).
  */
 #include "hsvr-int.h"
 
@@ -59,10 +60,13 @@ hsvr_free(void *p)
 /*
  * Read HSVR_FAULT_ALLOC; with it, libevent allocates through us too, so
  * its buffers and timer heap fail as well.  Before any other libevent call.
+ * An installed library never reads it: a variable in a server's
+ * environment must not be able to make it fail.
  */
 void
 hsvr_alloc_init(void)
 {
+#ifdef HSVR_TEST_HOOKS
 	const char *s = getenv("HSVR_FAULT_ALLOC");
 	char *end;
 	unsigned long n;
@@ -79,6 +83,7 @@ hsvr_alloc_init(void)
 	event_set_mem_functions(hsvr_malloc, hsvr_realloc, hsvr_free);
 	hsvr_warnx("HSVR_FAULT_ALLOC: every %lu allocations one fails "
 	    "while serving (testing only)", n);
+#endif
 }
 
 /* Start (on) or stop injecting failures. */

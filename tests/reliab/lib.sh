@@ -20,16 +20,9 @@ t_name=$(basename "$0" .sh)
 t_builddir=${RELIAB_BUILDDIR:-$PWD}
 RSRV=$t_builddir/tests/reliab/t-rsrv
 RLOAD=$t_builddir/tests/reliab/t-rload
-# The program itself rather than its libtool wrapper: signals and /proc
-# must reach the server, not a shell.
-if [[ -x $t_builddir/tests/reliab/.libs/t-rsrv && -e $t_builddir/.libs/libhsvr.so ]]; then
-	RSRV=$t_builddir/tests/reliab/.libs/t-rsrv
-	LD_LIBRARY_PATH=$t_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	# RELIAB_LIBDIR: a libhsvr.so built with a protection taken out, to
-	# show that a test fails without it (see tests/reliab/README).
-	LD_LIBRARY_PATH=${RELIAB_LIBDIR:+$RELIAB_LIBDIR:}$LD_LIBRARY_PATH
-	export LD_LIBRARY_PATH
-fi
+# t-rsrv links the tests' build of the library (tests/libhsvr-test.la,
+# with HSVR_FAULT_ALLOC and the other test hooks) statically: it is the
+# program itself, not a libtool wrapper, so signals and /proc reach it.
 
 SCALE=${HSVR_TEST_SCALE:-}
 SANITIZED=0 SANITIZER=none
