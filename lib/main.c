@@ -8,8 +8,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <bsd/unistd.h>
 
 static struct hsvr_config config;
 static int in_init;
@@ -83,8 +86,15 @@ start_up(void)
 int
 main(int argc, char **argv)
 {
+	struct rlimit no_core = { 0, 0 };
 	int rc, report_fd = -1;
 
+	/*
+	 * What the starting shell left open (a script's redirections, make's
+	 * jobserver pipe) is none of the server's business: it would reach
+	 * the serving process and stay open for the daemon's life.
+	 */
+	closefrom(STDERR_FILENO + 1);
 	hsvr_config_defaults(&config);
 	hsvr_g.cfg = &config;
 	/* A starting command that is gone must not take the daemon with it. */
@@ -111,6 +121,12 @@ main(int argc, char **argv)
 		return HSVR_EX_CANTCREAT;
 	}
 	config.report_fd = report_fd;
+	/*
+	 * The supervisor holds the TLS keys and stays root: no core file,
+	 * and none from the serving process it forks (which holds them too).
+	 */
+	if (setrlimit(RLIMIT_CORE, &no_core) != 0)
+		hsvr_warn("cannot disable core files");
 	rc = hsvr_supervise(&config, serve, report_fd);
 	hsvr_listen_free();
 	hsvr_pidfile_remove();
