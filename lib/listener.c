@@ -247,21 +247,23 @@ static ino_t unix_ino;
 static int
 unix_open_dir(const char *path)
 {
-	const char *slash = strrchr(path, '/'), *base;
-	char dir[4096];
-	size_t n;
+	const char *slash = strrchr(path, '/');
+	const char *base = slash == NULL ? path : slash + 1;
+	char dir[4096] = ".";
+	size_t n = slash == NULL ? 0 : slash == path ? 1 :
+	    (size_t)(slash - path);
 
-	base = slash == NULL ? path : slash + 1;
-	n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
 	if (*base == '\0' || strlen(base) >= sizeof unix_base ||
 	    n >= sizeof dir) {
 		hsvr_warnx("cannot listen on %s: not a usable socket name",
 		    path);
 		return -1;
 	}
-	memcpy(dir, slash == NULL ? "." : path, slash == NULL ? 1 : n);
-	dir[slash == NULL ? 1 : n] = '\0';
-	(void)snprintf(unix_base, sizeof unix_base, "%s", base);
+	if (n > 0) {
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	memcpy(unix_base, base, strlen(base) + 1);
 	unix_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (unix_dir < 0) {
 		hsvr_warn("cannot listen on %s: %s", path, dir);
@@ -285,19 +287,21 @@ unix_probe(const char *path)
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, unix_base, strlen(unix_base) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+	if (fd < 0) {
+		hsvr_warn("cannot listen on %s: socket", path);
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ||
+	    errno == EAGAIN)
 		rc = 1;
-	else if (fd >= 0 && (errno == EAGAIN || errno == EINPROGRESS))
-		rc = 1;
-	else if (fd >= 0 && errno == ECONNREFUSED)
+	else if (errno == ECONNREFUSED)
 		rc = 0;
-	else if (fd >= 0 && errno == ENOENT)
+	else if (errno == ENOENT)
 		rc = 2;
 	else
 		hsvr_warn("cannot listen on %s: cannot check the socket there",
 		    path);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return rc;
 }
 

@@ -205,7 +205,6 @@ check "-x --pidfile: removed at exit" [ ! -e "$T/pid/fg.pid" ]
 # --------------------------------------------------------- without root
 mkdir -m 0700 "$T/xdg"
 chown nobody "$T/xdg"
-as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
 port=$(free_port)
 as_nobody env XDG_RUNTIME_DIR="$T/xdg" "$DSRV" -p "$port" -i 127.0.0.1 --name pfuser 2>"$T/user.err"
 rc=$?

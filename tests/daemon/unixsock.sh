@@ -12,6 +12,7 @@
 #    "another server is listening on PATH", and that server goes on
 #    serving on it; a stale socket (connection refused) is replaced; a
 #    symbolic link at the name is refused (71), its target untouched;
+#  - a relative name is in the working directory;
 #  - started without root, the socket is the user's, 0770, removed at exit.
 
 # ck and bash -c evaluate their single-quoted conditions themselves, with
@@ -81,6 +82,18 @@ check "it replaced the stale socket (mode 0770, nobody's, a new inode)" \
 check "it serves" [ "$("$DCLIENT" cmd "unix:$sock" pid)" = "pid=$SRV" ]
 kill -TERM "$SUP"
 check "stopped" wait_for 10 gone "$SUP"
+
+# ------------------------------------------------------- a relative name
+(cd "$dir" && "$DSRV" --pidfile "$T/pid/rel.pid" -l rel.sock 2>"$T/rel.err")
+rc=$?
+dt_daemons+=("$T/pid/rel.pid")
+must "a relative name: started (exit $rc)" [ "$rc" -eq 0 ]
+check "a relative name: the socket is in the working directory, 0770, nobody's" \
+	[ "$(stat -c %a:%u:%g "$dir/rel.sock")" = "770:$nobody_uid:$nobody_gid" ]
+sup=$(cat "$T/pid/rel.pid")
+kill -TERM "$sup"
+check "a relative name: stopped" wait_for 10 gone "$sup"
+check "a relative name: removed at exit" [ ! -e "$dir/rel.sock" ]
 
 # ---------------------------------------- a symbolic link at the name
 as_nobody ln -s "$secret" "$sock"
