@@ -5,6 +5,7 @@
  */
 #include "hsvr-int.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +88,7 @@ int
 main(int argc, char **argv)
 {
 	struct rlimit no_core = { 0, 0 };
-	int rc, report_fd = -1;
+	int rc, fd, report_fd = -1;
 
 	/*
 	 * What the starting shell left open (a script's redirections, make's
@@ -95,6 +96,16 @@ main(int argc, char **argv)
 	 * the serving process and stay open for the daemon's life.
 	 */
 	closefrom(STDERR_FILENO + 1);
+	/*
+	 * Started with standard input, output or error closed, the pidfile
+	 * or a socket would take its number, and be replaced by /dev/null
+	 * (the daemon) or written to as stderr: fill them first.
+	 */
+	do
+		fd = open("/dev/null", O_RDWR);
+	while (fd >= 0 && fd <= STDERR_FILENO);
+	if (fd >= 0)
+		close(fd);
 	hsvr_config_defaults(&config);
 	hsvr_g.cfg = &config;
 	/* A starting command that is gone must not take the daemon with it. */

@@ -6,6 +6,9 @@
 #    a daemon and in the foreground: each holds only its own (standard
 #    input, output and error, listening sockets, syslog, pipes, event
 #    descriptors, and the supervisor its pidfile);
+#  - started with standard input, output and error closed, the server
+#    still starts, holds its pidfile locked (a second instance: 69) and
+#    has /dev/null as 0, 1 and 2;
 #  - the pipe on which the daemon reports to the starting command is
 #    close-on-exec at both ends;
 #  - the supervisor, root with the TLS keys, dumps no core: RLIMIT_CORE
@@ -67,6 +70,21 @@ check "the supervisor dumps no core: RLIMIT_CORE $(core_limit "$SUP")" [ "$(core
 check "nor the serving process: RLIMIT_CORE $(core_limit "$SRV")" [ "$(core_limit "$SRV")" = "0 0" ]
 kill -TERM "$SUP"
 check "as a daemon: stopped" wait_for 10 gone "$SUP"
+
+# ------------------------------------------- standard descriptors closed
+port=$(free_port)
+"$DSRV" --pidfile "$T/pid/closed.pid" -p "$port" -i 127.0.0.1 0<&- 1>&- 2>&-
+rc=$?
+dt_daemons+=("$T/pid/closed.pid")
+check "0, 1 and 2 closed: started (exit $rc)" [ "$rc" -eq 0 ]
+sup=$(cat "$T/pid/closed.pid")
+ck "0, 1 and 2 closed: the pidfile holds the supervisor's pid ($sup)" '[[ $sup =~ ^[0-9]+$ ]] && alive "$sup"'
+std=$(readlink "/proc/$sup/fd/0" "/proc/$sup/fd/1" "/proc/$sup/fd/2" | tr '\n' ' ')
+check "0, 1 and 2 closed: the supervisor has /dev/null there ($std)" [ "$std" = "/dev/null /dev/null /dev/null " ]
+"$DSRV" --pidfile "$T/pid/closed.pid" -p "$(free_port)" -i 127.0.0.1 2>"$T/second.err"
+rc=$?
+check "0, 1 and 2 closed: the pidfile is locked, a second instance exits 69 (got $rc)" [ "$rc" -eq 69 ]
+[[ $sup =~ ^[0-9]+$ ]] && kill -TERM "$sup" && wait_for 10 gone "$sup"
 
 # ------------------------------------------- the pipe to the start command
 # The serving process is slow to start: the starting command waits, on
