@@ -3,7 +3,8 @@
 # in a directory another user (nobody) can write:
 #  - the socket is mode 0770, owned by the -u user and group, and never
 #    seen at its name with another mode or owner; no private directory is
-#    left behind;
+#    left behind; the supervisor holds the socket's directory open, the
+#    serving process does not;
 #  - a racer (nobody) that swaps a symbolic link to a root-only file in
 #    for every socket it sees, while the server is started and stopped 30
 #    times under umask 000, never gets that file re-moded, re-owned or
@@ -57,6 +58,16 @@ check "the socket is mode 0770 and belongs to nobody ($(stat -c %a:%u:%g "$sock"
 	[ "$(stat -c %a:%u:%g "$sock")" = "770:$nobody_uid:$nobody_gid" ]
 check "it serves" [ "$("$DCLIENT" cmd "unix:$sock" pid)" = "pid=$a_srv" ]
 check "no private directory is left beside it (found: $(others s.sock))" [ -z "$(others s.sock)" ]
+# holds PID DIR: PID has a descriptor open on DIR.
+holds() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ $(readlink "$f") == "$2" ]] && return 0
+	done
+	return 1
+}
+check "the supervisor holds the socket's directory (to remove the socket)" holds "$a_sup" "$dir"
+ck "the serving process does not" '! holds "$a_srv" "$dir"'
 ino=$(stat -c %i "$sock")
 
 # ------------------------------------------- another server listens on it
