@@ -363,6 +363,27 @@ unix_put(int pd, const char *path)
 }
 
 /*
+ * Remove the socket's name, if it still names our socket: an unlink
+ * through the directory held since start-up, never a path looked up
+ * again.  Between the check and the unlink only someone who may write
+ * the directory can change the name, and then what goes is theirs.
+ */
+static void
+unix_remove(void)
+{
+	struct stat sb;
+
+	if (unix_dir < 0)
+		return;
+	if (unix_owner && fstatat(unix_dir, unix_base, &sb,
+	    AT_SYMLINK_NOFOLLOW) == 0 && sb.st_dev == unix_dev &&
+	    sb.st_ino == unix_ino)
+		(void)unlinkat(unix_dir, unix_base, 0);
+	close(unix_dir);
+	unix_dir = -1;
+}
+
+/*
  * The socket is made, moded and owned in a private directory (mode 0700,
  * ours) next to its place, where no one else can see it nor put anything,
  * then renamed into place: it never has a wider mode than 0770 nor another
@@ -420,7 +441,7 @@ listen_unix(const struct hsvr_config *cfg)
 	fd = -1;        /* the table's, or closed */
 	if (rc != 0) {
 		hsvr_warn("cannot listen on %s", path);
-		(void)unlinkat(unix_dir, unix_base, 0);
+		unix_owner = 1;         /* out: remove it again */
 		goto out;
 	}
 	unix_path = path;
@@ -439,31 +460,10 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (rc != 0) {
-		close(unix_dir);
-		unix_dir = -1;
+		unix_remove();
+		unix_owner = 0;
 	}
 	return rc;
-}
-
-/*
- * Remove the socket's name, if it still names our socket: an unlink
- * through the directory held since start-up, never a path looked up
- * again.  Between the check and the unlink only someone who may write
- * the directory can change the name, and then what goes is theirs.
- */
-static void
-unix_remove(void)
-{
-	struct stat sb;
-
-	if (unix_dir < 0)
-		return;
-	if (unix_owner && fstatat(unix_dir, unix_base, &sb,
-	    AT_SYMLINK_NOFOLLOW) == 0 && sb.st_dev == unix_dev &&
-	    sb.st_ino == unix_ino)
-		(void)unlinkat(unix_dir, unix_base, 0);
-	close(unix_dir);
-	unix_dir = -1;
 }
 
 int
@@ -782,7 +782,7 @@ hsvr_listen_stop_worker(struct hsvr_worker *w)
 			stop_one(&lst[i]);
 }
 
-/* In a serving process: the path belongs to the supervisor. */
+/* In a serving process: the path and its directory are the supervisor's. */
 void
 hsvr_listen_forget_path(void)
 {
