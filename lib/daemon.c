@@ -52,7 +52,8 @@ hsvr_daemon_detach(void)
 	pid_t pid;
 
 	fflush(NULL);
-	if (pipe(p) != 0) {
+	/* Close-on-exec: nothing the server runs inherits it. */
+	if (pipe2(p, O_CLOEXEC) != 0) {
 		hsvr_warn("cannot become a daemon: pipe");
 		return -1;
 	}
@@ -67,7 +68,6 @@ hsvr_daemon_detach(void)
 		wait_for_daemon(p[0]);
 	}
 	close(p[0]);
-	fcntl(p[1], F_SETFD, FD_CLOEXEC);
 	setsid();
 	umask(022);
 	if ((null = open("/dev/null", O_RDWR)) >= 0) {

@@ -229,42 +229,241 @@ listen_interface(const struct hsvr_config *cfg)
 	return n > 0 ? 0 : -1;
 }
 
+/*
+ * -l: the socket's directory, held open from start-up to removal, so that
+ * every step happens in the directory the path named at start-up, and the
+ * socket's name and inode there.
+ */
+static int unix_dir = -1;
+static char unix_base[sizeof ((struct sockaddr_un *)0)->sun_path];
+static dev_t unix_dev;
+static ino_t unix_ino;
+
+/*
+ * Open the directory of path (following symbolic links: /var/run is one
+ * on Debian; the directories above the socket's are the administrator's)
+ * and keep its last component in unix_base.  0, or -1 after a message.
+ */
 static int
-listen_unix(const struct hsvr_config *cfg)
+unix_open_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash == NULL ? path : slash + 1;
+	char dir[4096] = ".";
+	size_t n = slash == NULL ? 0 : slash == path ? 1 :
+	    (size_t)(slash - path);
+
+	if (*base == '\0' || strlen(base) >= sizeof unix_base ||
+	    n >= sizeof dir) {
+		hsvr_warnx("cannot listen on %s: not a usable socket name",
+		    path);
+		return -1;
+	}
+	if (n > 0) {
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	memcpy(unix_base, base, strlen(base) + 1);
+	unix_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (unix_dir < 0) {
+		hsvr_warn("cannot listen on %s: %s", path, dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Is a server listening on the socket unix_base of the current directory?
+ * 1 yes, 0 no (stale: connection refused), 2 it is gone, -1 after a
+ * message.  A full listen queue (EAGAIN) is a live server too.
+ */
+static int
+unix_probe(const char *path)
 {
 	struct sockaddr_un sun;
-	struct stat sb;
-	int fd;
+	int fd, rc = -1;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	(void)snprintf(sun.sun_path, sizeof sun.sun_path, "%s", cfg->unix_path);
-	/* Replace a stale socket, never another kind of file. */
-	if (lstat(cfg->unix_path, &sb) == 0) {
+	memcpy(sun.sun_path, unix_base, strlen(unix_base) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		hsvr_warn("cannot listen on %s: socket", path);
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ||
+	    errno == EAGAIN)
+		rc = 1;
+	else if (errno == ECONNREFUSED)
+		rc = 0;
+	else if (errno == ENOENT)
+		rc = 2;
+	else
+		hsvr_warn("cannot listen on %s: cannot check the socket there",
+		    path);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Give the listening socket "s" of the private directory pd its name in
+ * unix_dir: where there is none, or over a stale socket; never over a
+ * socket a server listens on, nor over another kind of file.  The current
+ * directory is unix_dir (for the probe).  0, or -1 after a message.
+ */
+static int
+unix_put(int pd, const char *path)
+{
+	struct stat sb;
+	int tries;
+
+	/* Each turn ends because the name changed meanwhile: a few only. */
+	for (tries = 0; tries < 4; tries++) {
+		if (fstatat(unix_dir, unix_base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno != ENOENT)
+				break;
+			if (renameat2(pd, "s", unix_dir, unix_base,
+			    RENAME_NOREPLACE) == 0)
+				return 0;
+			if (errno == EEXIST)
+				continue;
+			/* A file system without RENAME_NOREPLACE. */
+			if ((errno == EINVAL || errno == ENOSYS) &&
+			    renameat(pd, "s", unix_dir, unix_base) == 0)
+				return 0;
+			break;
+		}
 		if (!S_ISSOCK(sb.st_mode)) {
 			hsvr_warnx("cannot listen on %s: exists and is not a "
-			    "socket", cfg->unix_path);
+			    "socket", path);
 			return -1;
 		}
-		unlink(cfg->unix_path);
+		switch (unix_probe(path)) {
+		case 1:
+			hsvr_warnx("another server is listening on %s", path);
+			return -1;
+		case 0:
+			/*
+			 * Stale.  rename() replaces whatever the name holds
+			 * now, never following it: at worst a file put there
+			 * since by someone who may write the directory.
+			 */
+			if (renameat(pd, "s", unix_dir, unix_base) == 0)
+				return 0;
+			hsvr_warn("cannot listen on %s", path);
+			return -1;
+		case 2:
+			continue;
+		default:
+			return -1;
+		}
+	}
+	hsvr_warn("cannot listen on %s", path);
+	return -1;
+}
+
+/*
+ * Remove the socket's name, if it still names our socket: an unlink
+ * through the directory held since start-up, never a path looked up
+ * again.  Between the check and the unlink only someone who may write
+ * the directory can change the name, and then what goes is theirs.
+ */
+static void
+unix_remove(void)
+{
+	struct stat sb;
+
+	if (unix_dir < 0)
+		return;
+	if (unix_owner && fstatat(unix_dir, unix_base, &sb,
+	    AT_SYMLINK_NOFOLLOW) == 0 && sb.st_dev == unix_dev &&
+	    sb.st_ino == unix_ino)
+		(void)unlinkat(unix_dir, unix_base, 0);
+	close(unix_dir);
+	unix_dir = -1;
+}
+
+/*
+ * The socket is made, moded and owned in a private directory (mode 0700,
+ * ours) next to its place, where no one else can see it nor put anything,
+ * then renamed into place: it never has a wider mode than 0770 nor another
+ * owner at its name, and nothing follows a name another user controls.
+ * bind() takes a name, not a descriptor: it is resolved from the private
+ * directory as the current directory, which is then restored (start-up is
+ * single-threaded).
+ */
+static int
+listen_unix(const struct hsvr_config *cfg)
+{
+	const char *path = cfg->unix_path;
+	struct sockaddr_un sun;
+	struct stat sb;
+	char priv[sizeof unix_base + 16];
+	int fd = -1, pd = -1, cwd = -1, made = 0, rc = -1;
+
+	if (unix_open_dir(path) != 0)
+		return -1;
+	(void)snprintf(priv, sizeof priv, ".%s.XXXXXX", unix_base);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, "s", 2);
+	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fchdir(unix_dir) != 0 || mkdtemp(priv) == NULL) {
+		hsvr_warn("cannot listen on %s: cannot make a private directory "
+		    "there", path);
+		goto out;
+	}
+	made = 1;
+	/* The name is in a directory others may write: is it still ours? */
+	pd = openat(unix_dir, priv, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (pd < 0 || fstat(pd, &sb) != 0 || sb.st_uid != geteuid() ||
+	    (sb.st_mode & 077) != 0 || fchdir(pd) != 0) {
+		hsvr_warnx("cannot listen on %s: its private directory %s was "
+		    "replaced", path, priv);
+		goto out;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-	    chmod(cfg->unix_path, 0770) != 0 ||
-	    (cfg->drop && chown(cfg->unix_path, cfg->uid, cfg->gid) != 0) ||
-	    listen(fd, cfg->backlog) != 0) {
-		hsvr_warn("cannot listen on %s", cfg->unix_path);
-		if (fd >= 0)
-			close(fd);
-		return -1;
+	    fchmodat(pd, "s", 0770, 0) != 0 ||
+	    (cfg->drop && fchownat(pd, "s", cfg->uid, cfg->gid,
+	    AT_SYMLINK_NOFOLLOW) != 0) ||
+	    fstatat(pd, "s", &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    listen(fd, cfg->backlog) != 0 || fchdir(unix_dir) != 0) {
+		hsvr_warn("cannot listen on %s", path);
+		goto out;
 	}
-	if (add_shared(fd, 1) != 0) {
-		hsvr_warn("cannot listen on %s", cfg->unix_path);
-		return -1;
+	unix_dev = sb.st_dev;
+	unix_ino = sb.st_ino;
+	if (unix_put(pd, path) != 0)
+		goto out;
+	rc = add_shared(fd, 1);
+	fd = -1;        /* the table's, or closed */
+	if (rc != 0) {
+		hsvr_warn("cannot listen on %s", path);
+		unix_owner = 1;         /* out: remove it again */
+		goto out;
 	}
-	unix_path = cfg->unix_path;
+	unix_path = path;
 	unix_owner = 1;
-	return 0;
+out:
+	if (pd >= 0)
+		(void)unlinkat(pd, "s", 0);     /* left there on failure */
+	if (made)
+		(void)unlinkat(unix_dir, priv, AT_REMOVEDIR);
+	if (cwd >= 0 && fchdir(cwd) != 0)
+		hsvr_warn("cannot return to the working directory");
+	if (cwd >= 0)
+		close(cwd);
+	if (pd >= 0)
+		close(pd);
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0) {
+		unix_remove();
+		unix_owner = 0;
+	}
+	return rc;
 }
 
 int
@@ -583,11 +782,12 @@ hsvr_listen_stop_worker(struct hsvr_worker *w)
 			stop_one(&lst[i]);
 }
 
-/* In a serving process: the path belongs to the supervisor. */
+/* In a serving process: the path and its directory are the supervisor's. */
 void
 hsvr_listen_forget_path(void)
 {
 	unix_owner = 0;
+	unix_remove();
 }
 
 /* Where the server listens, for the log: "[::]:1966", "/run/x.sock". */
@@ -631,8 +831,7 @@ hsvr_listen_close(void)
 	for (i = 0; i < nlst; i++)
 		if (lst[i].worker < 0 || !lst[i].started)
 			stop_one(&lst[i]);
-	if (unix_path != NULL && unix_owner)
-		unlink(unix_path);
+	unix_remove();
 	unix_path = NULL;
 }
 

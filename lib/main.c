@@ -5,11 +5,15 @@
  */
 #include "hsvr-int.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <bsd/unistd.h>
 
 static struct hsvr_config config;
 static int in_init;
@@ -83,8 +87,25 @@ start_up(void)
 int
 main(int argc, char **argv)
 {
-	int rc, report_fd = -1;
+	struct rlimit no_core = { 0, 0 };
+	int rc, fd, report_fd = -1;
 
+	/*
+	 * What the starting shell left open (a script's redirections, make's
+	 * jobserver pipe) is none of the server's business: it would reach
+	 * the serving process and stay open for the daemon's life.
+	 */
+	closefrom(STDERR_FILENO + 1);
+	/*
+	 * Started with standard input, output or error closed, the pidfile
+	 * or a socket would take its number, and be replaced by /dev/null
+	 * (the daemon) or written to as stderr: fill them first.
+	 */
+	do
+		fd = open("/dev/null", O_RDWR);
+	while (fd >= 0 && fd <= STDERR_FILENO);
+	if (fd >= 0)
+		close(fd);
 	hsvr_config_defaults(&config);
 	hsvr_g.cfg = &config;
 	/* A starting command that is gone must not take the daemon with it. */
@@ -111,6 +132,12 @@ main(int argc, char **argv)
 		return HSVR_EX_CANTCREAT;
 	}
 	config.report_fd = report_fd;
+	/*
+	 * The supervisor holds the TLS keys and stays root: no core file,
+	 * and none from the serving process it forks (which holds them too).
+	 */
+	if (setrlimit(RLIMIT_CORE, &no_core) != 0)
+		hsvr_warn("cannot disable core files");
 	rc = hsvr_supervise(&config, serve, report_fd);
 	hsvr_listen_free();
 	hsvr_pidfile_remove();

@@ -27,6 +27,15 @@
  *                              "pid=SENDER MESSAGE" to OUT for every
  *                              datagram, newlines turned into spaces, until
  *                              killed
+ *   stale PATH                 leave a stale socket at PATH: bind, listen
+ *                              and exit without removing it
+ *   swap DIR NAME TARGET STOP OUT
+ *                              the racer of a user who may write DIR:
+ *                              whenever a socket is at NAME, note its
+ *                              inode, mode and owner in OUT (when they
+ *                              change), then rename a symbolic link to
+ *                              TARGET over it; until the file STOP exists
+ *                              (at most 300 s); then "swaps=N" in OUT
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* getresuid, struct ucred */
@@ -439,13 +448,80 @@ cmd_notify(const char *path, const char *out)
 	}
 }
 
+static int
+cmd_stale(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path)
+		die(2, "path too long: %s", path);
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+	    listen(fd, 1) != 0)
+		die(2, "stale: cannot listen on %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static int
+cmd_swap(const char *dir, const char *name, const char *target,
+    const char *stop, const char *out)
+{
+	long long deadline = now_ms() + 300 * 1000;
+	struct stat sb, last;
+	unsigned long swaps = 0, turn;
+	int dfd;
+	FILE *fp;
+
+	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		die(2, "swap: %s: %s", dir, strerror(errno));
+	if ((fp = fopen(out, "a")) == NULL)
+		die(2, "swap: %s: %s", out, strerror(errno));
+	memset(&last, 0, sizeof last);
+	/*
+	 * A tight loop, the link made beforehand: the window it looks for
+	 * is a few system calls of the server's.
+	 */
+	(void)unlinkat(dfd, ".racer", 0);
+	if (symlinkat(target, dfd, ".racer") != 0)
+		die(2, "swap: symlink: %s", strerror(errno));
+	for (turn = 0;; turn++) {
+		if (turn % 4096 == 0 &&
+		    (access(stop, F_OK) == 0 || now_ms() > deadline))
+			break;
+		if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISSOCK(sb.st_mode))
+			continue;
+		if (renameat(dfd, ".racer", dfd, name) == 0)
+			swaps++;
+		if (sb.st_ino != last.st_ino || sb.st_mode != last.st_mode ||
+		    sb.st_uid != last.st_uid || sb.st_gid != last.st_gid) {
+			fprintf(fp, "sock ino=%lu mode=%o uid=%ld gid=%ld\n",
+			    (unsigned long)sb.st_ino,
+			    (unsigned)(sb.st_mode & 07777), (long)sb.st_uid,
+			    (long)sb.st_gid);
+			fflush(fp);
+			last = sb;
+		}
+		(void)unlinkat(dfd, ".racer", 0);
+		if (symlinkat(target, dfd, ".racer") != 0)
+			die(2, "swap: symlink: %s", strerror(errno));
+	}
+	fprintf(fp, "swaps=%lu\n", swaps);
+	fclose(fp);
+	return 0;
+}
+
 static void
 usage(void)
 {
 	die(2, "usage: t-dclient freeport | connect ADDR | wait ADDR "
 	    "listen|refused SEC | cmd ADDR LINE... | hold ADDR LINE... | "
 	    "fetch ADDR N [DELAY_US [MARK FILE [GO]]] | http ADDR | "
-	    "notify PATH OUT");
+	    "notify PATH OUT | stale PATH | swap DIR NAME TARGET STOP OUT");
 }
 
 int
@@ -480,5 +556,9 @@ main(int argc, char **argv)
 		return cmd_http(argv[2]);
 	if (strcmp(c, "notify") == 0 && argc == 4)
 		return cmd_notify(argv[2], argv[3]);
+	if (strcmp(c, "stale") == 0 && argc == 3)
+		return cmd_stale(argv[2]);
+	if (strcmp(c, "swap") == 0 && argc == 7)
+		return cmd_swap(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	usage();
 }

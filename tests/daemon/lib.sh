@@ -307,6 +307,13 @@ dt_finish() {
 	exit 0
 }
 
+# The script ended without dt_finish: an error of its own (set -u) must
+# not pass for success.
+dt_abort() {
+	(($1 == 0)) || not_ok "the test script ended early, exit status $1"
+	dt_finish
+}
+
 # Enter the private namespaces (see the top of this file), then set them up.
 dt_enter() {
 	local rc=0 b
@@ -340,7 +347,7 @@ dt_enter() {
 		fi
 		exit "$rc"
 	fi
-	trap dt_finish EXIT
+	trap 'dt_abort $?' EXIT
 	elapsed
 	if [[ ${DT_PRIVATE_MOUNTS:-} == 1 ]]; then
 		dt_private_mounts || bail "cannot make this namespace's mounts private"

@@ -13,6 +13,8 @@ DAEMON_TESTS = \
 	tests/daemon/startup.sh \
 	tests/daemon/privdrop.sh \
 	tests/daemon/pidfile.sh \
+	tests/daemon/unixsock.sh \
+	tests/daemon/startfds.sh \
 	tests/daemon/syslog.sh \
 	tests/daemon/drain.sh \
 	tests/daemon/reload.sh \

@@ -11,6 +11,12 @@
 #  - a stale pidfile (dead pid, or the live pid of an unrelated process,
 #    but no lock) is taken over;
 #  - a pidfile that cannot be created: exit 73, nothing left listening;
+#  - in a directory another user (nobody) can write: a planted symbolic
+#    link (to a root-only file, or dangling), a FIFO, a directory, a file
+#    of nobody's or one with a second hard link is refused with exit 73
+#    and one line, and left as it was; the pidfile is open close-on-exec
+#    in the supervisor and not at all in the serving process; a file
+#    swapped in for it while the server runs is not removed at exit;
 #  - -x writes none unless --pidfile is given, then with its own pid;
 #  - without root: $XDG_RUNTIME_DIR/NAME.pid, or none without it.
 
@@ -104,6 +110,80 @@ check "a pidfile that cannot be created: the reason on stderr" \
 	grep -q "$T/no-such-dir/x.pid" "$T/cantcreat.err"
 check "a pidfile that cannot be created: nothing listens" "$DCLIENT" wait "$port" refused 5
 
+# ------------------------------- a directory another user can write
+pub=$T/pub
+mkdir -m 0755 "$pub"
+chown nobody "$pub"
+secret=$T/secret
+printf 'root only\n' >"$secret"
+chmod 0600 "$secret"
+# Owner, group, mode, size, change time (chmod and chown set it), content.
+secret_state() { echo "$(stat -c '%u:%g %a %s %Z' "$secret") $(cksum <"$secret")"; }
+secret_before=$(secret_state)
+sleep 1.1       # past a second, so that a change of the change time shows
+as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
+
+# refused WHAT PIDFILE: the server refuses PIDFILE with exit 73 and one
+# line, and nothing listens.
+refused() {
+	local rc=0 port pf=$2
+	port=$(free_port)
+	"$DSRV" -p "$port" -i 127.0.0.1 --pidfile "$pf" 2>"$T/refused.err" || rc=$?
+	ck "$1: exit 73, one line (got $rc: $(head -n 1 "$T/refused.err"))" \
+		'[[ $rc -eq 73 && $(wc -l <"$T/refused.err") -eq 1 ]] && grep -qF "$pf" "$T/refused.err"'
+	check "$1: nothing listens" "$DCLIENT" wait "$port" refused 5
+}
+
+as_nobody ln -s "$secret" "$pub/link.pid"
+refused "a planted link to a root-only file" "$pub/link.pid"
+check "a planted link: its target is untouched ($(secret_state))" [ "$(secret_state)" = "$secret_before" ]
+check "a planted link: left as it was" [ "$(readlink "$pub/link.pid")" = "$secret" ]
+
+as_nobody ln -s "$T/made-through-a-link" "$pub/dangling.pid"
+refused "a planted dangling link" "$pub/dangling.pid"
+check "a planted dangling link: nothing made where it points" [ ! -e "$T/made-through-a-link" ]
+
+as_nobody mkfifo "$pub/fifo.pid"
+refused "a FIFO" "$pub/fifo.pid"
+check "a FIFO: left as it was" [ -p "$pub/fifo.pid" ]
+
+as_nobody mkdir "$pub/dir.pid"
+refused "a directory" "$pub/dir.pid"
+
+as_nobody sh -c 'echo 1 >"$1"' _ "$pub/nobody.pid"
+refused "a file of nobody's" "$pub/nobody.pid"
+check "a file of nobody's: left as it was" [ "$(stat -c %U "$pub/nobody.pid") $(cat "$pub/nobody.pid")" = "nobody 1" ]
+
+echo 1 >"$T/pid/linked.pid"
+ln "$T/pid/linked.pid" "$T/pid/second-link"
+refused "a file with a second hard link" "$T/pid/linked.pid"
+check "a file with a second hard link: left as it was" [ "$(cat "$T/pid/linked.pid")" = 1 ]
+
+# Where nobody may write, the server's own pidfile works as anywhere.
+port=$(free_port)
+must "in nobody's directory: started" dsrv_start "$pub/ok.pid" -p "$port" -i 127.0.0.1
+check "in nobody's directory: it holds the supervisor's pid" [ "$(cat "$pub/ok.pid")" = "$SUP" ]
+# fd_of PID FILE: the descriptor of PID open on FILE, if any.
+fd_of() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ $(readlink "$f") == "$2" ]] && { echo "${f##*/}"; return 0; }
+	done
+	return 1
+}
+fd=$(fd_of "$SUP" "$pub/ok.pid")
+flags=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$SUP/fdinfo/$fd" 2>/dev/null)
+ck "the supervisor holds the pidfile (fd ${fd:-none}) close-on-exec (flags ${flags:-?})" \
+	'[[ -n $flags ]] && (((8#$flags & 8#2000000) != 0))'
+ck "the serving process holds no descriptor of the pidfile" '! fd_of "$SRV" "$pub/ok.pid" >/dev/null' 
+# Renamed away and replaced by nobody's own file while the server runs:
+# at exit the server removes its own file only, wherever it is.
+as_nobody mv "$pub/ok.pid" "$pub/moved.pid"
+as_nobody sh -c 'echo mine >"$1"' _ "$pub/ok.pid"
+kill -TERM "$SUP"
+check "swapped: the supervisor exits on SIGTERM" wait_for 10 gone "$SUP"
+check "swapped: the file now at the name is not removed" [ "$(cat "$pub/ok.pid" 2>/dev/null)" = mine ]
+
 # ----------------------------------------------------------------- -x
 port=$(free_port)
 "$DSRV" -x -p "$port" -i 127.0.0.1 --name pftest 2>"$T/fg.err" &
@@ -125,7 +205,6 @@ check "-x --pidfile: removed at exit" [ ! -e "$T/pid/fg.pid" ]
 # --------------------------------------------------------- without root
 mkdir -m 0700 "$T/xdg"
 chown nobody "$T/xdg"
-as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
 port=$(free_port)
 as_nobody env XDG_RUNTIME_DIR="$T/xdg" "$DSRV" -p "$port" -i 127.0.0.1 --name pfuser 2>"$T/user.err"
 rc=$?
