@@ -575,13 +575,15 @@ flush_out(struct hsvr_conn *c, int writable)
 
 /*
  * A send is out, or failed (o is the queue's then, released with it): a
- * session whose peer's end of file was seen meanwhile (from another
- * worker, say), or that failed, may be done now.  0.
+ * session that failed, whose peer's end of file was seen meanwhile, or
+ * that is closing may be done now.  A closing one is the case of a send
+ * from another worker that its owner's S_close found on its way: the
+ * close waited for its bytes, and nothing else would look again.  0.
  */
 static int
 nothing_queued(struct hsvr_conn *c)
 {
-	if (c->eof || c->failed)
+	if (c->eof || c->failed || conn_state(c) == HSVR_ST_CLOSING)
 		kick_later(c);
 	return 0;
 }
