@@ -143,11 +143,8 @@ send_out(SESSION *s, const struct hsvr_out *o)
 		hsvr_out_done(o);
 		return S_OK;
 	}
-	if (owner) {
-		if (hsvr_conn_send(c, o) != 0)
-			return S_ERR_INTERNAL;  /* lost and closing */
-		return S_OK;
-	}
+	if (owner)
+		return hsvr_conn_send(c, o) != 0 ? S_ERR_INTERNAL : S_OK;
 #ifdef HSVR_TEST_HOOKS
 	delay_send();
 #endif
@@ -157,6 +154,27 @@ send_out(SESSION *s, const struct hsvr_out *o)
 		return S_ERR_INTERNAL;
 	}
 	return S_OK;
+}
+
+/*
+ * o (with a release) by send_out; whatever became due meanwhile runs
+ * before the call returns, unless the caller is itself a release (then
+ * right after it, from the loop that runs releases).
+ */
+static int
+send_zc(SESSION *s, struct hsvr_out *o, S_RELEASE_T release, void *arg)
+{
+	int rc;
+
+	if (release != NULL && (o->rel = hsvr_release_new(release, arg)) ==
+	    NULL) {
+		refused(o->len);
+		return S_ERR_INTERNAL;
+	}
+	if ((rc = send_out(s, o)) != S_OK)
+		hsvr_out_drop(o);
+	hsvr_release_run(hsvr_self);
+	return rc;
 }
 
 int
@@ -173,12 +191,11 @@ int
 S_send_ref(SESSION *s, const void *data, size_t len, S_RELEASE_T release,
     void *arg)
 {
-	struct hsvr_out o = { .kind = OUT_REF, .data = data, .len = len,
-	    .release = release, .arg = arg };
+	struct hsvr_out o = { .kind = OUT_REF, .data = data, .len = len };
 
 	if (s == NULL || (data == NULL && len > 0))
 		return S_ERR_PARAM;
-	return send_out(s, &o);
+	return send_zc(s, &o, release, arg);
 }
 
 int
@@ -186,7 +203,7 @@ S_send_file(SESSION *s, int fd, off_t offset, size_t len,
     S_RELEASE_T release, void *arg)
 {
 	struct hsvr_out o = { .kind = OUT_FILE, .fd = fd, .off = offset,
-	    .len = len, .release = release, .arg = arg };
+	    .len = len };
 	struct stat st;
 
 	if (s == NULL || fd < 0 || offset < 0)
@@ -195,7 +212,7 @@ S_send_file(SESSION *s, int fd, off_t offset, size_t len,
 	if (len > 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    offset > st.st_size || len > (uintmax_t)(st.st_size - offset)))
 		return S_ERR_PARAM;
-	return send_out(s, &o);
+	return send_zc(s, &o, release, arg);
 }
 
 void

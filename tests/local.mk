@@ -20,6 +20,7 @@ TESTS += \
 	tests/t-reuseport \
 	tests/t-pause \
 	tests/t-zerocopy \
+	tests/t-stream \
 	tests/t-closerace \
 	tests/http-body.sh \
 	tests/link.sh
@@ -37,6 +38,7 @@ check_PROGRAMS += \
 	tests/t-reuseport \
 	tests/t-pause \
 	tests/t-zerocopy \
+	tests/t-stream \
 	tests/t-closerace \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
@@ -77,6 +79,8 @@ TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/
 
 tests_t_events_SOURCES = tests/events.c $(TEST_CLIENT)
 tests_t_zerocopy_SOURCES = tests/zerocopy.c $(TEST_CLIENT)
+tests_t_stream_SOURCES = tests/stream.c $(TEST_CLIENT)
+tests_t_stream_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_closerace_SOURCES = tests/closerace.c $(TEST_CLIENT)
 tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
 tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
