@@ -14,7 +14,8 @@
  *    for, within a bounded wait;
  *  - afterwards no session is left (session_gauge 1, the asking one);
  *  - every S_send_ref the server kept was released, also those that
- *    reached B only after it had closed (reset rounds);
+ *    reached B only after it had closed (reset rounds: some did, as
+ *    discarded_octet says);
  *  - the server exits 0 on SIGTERM, one TYP_TERM per session.
  */
 #include "client.h"
@@ -163,6 +164,10 @@ main(int argc, char **argv)
 	t_ok(gauge_ok, "no session left but the asking one (%.80s)", line);
 	(void)conn_cmd(q, line, sizeof line, "STATS");
 	t_note("%.300s", line);
+	/* A reset round's 1000 bytes reached B after it had closed. */
+	t_ok(t_num(line, "discarded_octet", 0) >= 1000, "sends from another "
+	    "worker reached sessions already closed (discarded_octet=%lld)",
+	    t_num(line, "discarded_octet", 0));
 	released_all = 0;
 	if (conn_cmd(q, line, sizeof line, "ZC") == 0)
 		released_all = wait_reply(q, "ZC", "released",
