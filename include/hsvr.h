@@ -102,14 +102,26 @@ int S_send(SESSION *s, unsigned char *buff, size_t len);
  * exactly as S_send's do: same return codes, same -4 and TYP_SENDABLE.
  * If the call returns 0, the library owns the reference until it no longer
  * needs it (the bytes were written, or the session ended and they never
- * will be), then calls release(arg) once, if release is not NULL: before
- * the call returns when everything could be written at once, else on the
- * session's worker thread (at shutdown, on the thread that stops the
- * server).  Until then the data must not change and fd must stay open
- * (the file's range must stay in the file).  If the call returns anything
- * else, nothing was kept and release is not called.  S_send_file returns
- * -2 also when fd is not a regular file or the range passes its end.
- * Safe from any hsvr thread.
+ * will be), then calls release(arg) once, if release is not NULL.  Until
+ * then the data must not change and fd must stay open (the file's range
+ * must stay in the file).  If the call returns anything else, nothing was
+ * kept and release is not called.  S_send_file returns -2 also when fd is
+ * not a regular file or the range passes its end.  Safe from any hsvr
+ * thread.
+ *
+ * release runs on the session's worker thread, never inside the
+ * library's own buffer work and never inside another release: before the
+ * call returns when everything could be written at once (right after the
+ * calling release returns, when the call was made from a release);
+ * otherwise once the bytes are written, or, if the session ends first,
+ * before its TYP_TERM.  A send from another thread whose message reaches
+ * its session after it closed is released then, after TYP_TERM (at
+ * shutdown, on the thread that stops the server).  A release may call
+ * S_send, S_send_ref and S_send_file on any session, its own included
+ * (sending the next piece when the previous one is released is the way to
+ * stream a large reply), and S_close; the releases its sends make due run
+ * after it, one after the other, so a chain of pieces each written at once
+ * does not deepen the stack.
  */
 typedef void (*S_RELEASE_T)(void *arg);
 int S_send_ref(SESSION *s, const void *data, size_t len, S_RELEASE_T release,

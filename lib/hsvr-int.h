@@ -114,6 +114,7 @@ enum hsvr_msg_type {
 };
 
 struct hsvr_conn;
+struct hsvr_worker;
 
 /*
  * What one S_send* hands over: bytes to copy, bytes by reference, or a
@@ -121,26 +122,48 @@ struct hsvr_conn;
  */
 enum hsvr_out_kind { OUT_COPY, OUT_REF, OUT_FILE };
 
+/*
+ * The application's release of an S_send_ref or S_send_file, allocated by
+ * the call (so that making it due never fails), then queued on the
+ * worker's list of due releases.
+ */
+struct hsvr_release {
+	struct hsvr_release *next;
+	S_RELEASE_T fn;
+	void *arg;
+};
+
 struct hsvr_out {
 	enum hsvr_out_kind kind;
 	const unsigned char *data;    /* OUT_COPY, OUT_REF */
 	int fd;                       /* OUT_FILE */
 	off_t off;                    /* OUT_FILE */
 	size_t len;
-	S_RELEASE_T release;          /* OUT_REF, OUT_FILE; may be NULL */
-	void *arg;
+	struct hsvr_release *rel;     /* OUT_REF, OUT_FILE; NULL: none */
 };
 
 /*
  * Append o's bytes from skip on to q: copied, by reference, or as a file
  * range (by sendfile when q drains to a plain socket, else read into q).
- * 0: o's release now belongs to q (called once q is done with it, or at
- * once if nothing is kept); -1: nothing was appended, release not called.
+ * 0: o's release now belongs to q (due once q is done with it, or at
+ * once if nothing is kept); -1: nothing was appended, o->rel is still
+ * the caller's.
  */
 int hsvr_out_add(struct evbuffer *q, const struct hsvr_out *o, size_t skip,
     int sendfile);
-/* o is done with: its release, if any. */
+/* fn(arg) as a release to be, or NULL when out of memory. */
+struct hsvr_release *hsvr_release_new(S_RELEASE_T fn, void *arg);
+/* o is done with: its release, if any, is due (hsvr_release_run). */
 void hsvr_out_done(const struct hsvr_out *o);
+/* o was not taken: its release is freed, never called. */
+void hsvr_out_drop(const struct hsvr_out *o);
+/*
+ * Run w's due releases in order, unless they are running already (a
+ * release that sends: what it makes due runs after it, in the same loop,
+ * so the stack stays flat).  Never from inside an evbuffer operation.
+ * w NULL (not a worker thread): nothing is queued there, nothing to do.
+ */
+void hsvr_release_run(struct hsvr_worker *w);
 
 struct hsvr_msg {
 	struct hsvr_msg *next;
@@ -294,6 +317,9 @@ struct hsvr_worker {
 	struct hsvr_conn *lingering;   /* closed, discarding input (linger) */
 	struct hsvr_msg *stop_msg;     /* allocated up front: stopping never fails */
 	struct hsvr_msg *drain_msg;
+	struct hsvr_release *due;      /* releases due, oldest first */
+	struct hsvr_release **due_tail;
+	int releasing;                 /* hsvr_release_run is running */
 	int draining;                  /* refuse new sessions, stop when empty */
 	int stopping_now;              /* no lingering closes any more */
 	int stop;

@@ -1,6 +1,7 @@
 /*
- * output.c - how the bytes of one S_send* enter a session's output queue:
- * copied, by reference, or as a file range (sendfile or read).
+ * output.c - how the bytes of one S_send* enter a session's output queue
+ * (copied, by reference, or as a file range: sendfile or read), and how
+ * their release callbacks become due and run.
  */
 #include "hsvr-int.h"
 
@@ -11,61 +12,90 @@
 /* Largest piece of a file range read into the queue by one pread. */
 #define READ_PIECE ((size_t)256 * 1024)
 
-/* The application's release, for libevent's cleanup callbacks. */
-struct release {
-	S_RELEASE_T fn;
-	void *arg;
-};
-
-static struct release *
-release_new(const struct hsvr_out *o)
+struct hsvr_release *
+hsvr_release_new(S_RELEASE_T fn, void *arg)
 {
-	struct release *r = hsvr_malloc(sizeof *r);
+	struct hsvr_release *r = hsvr_malloc(sizeof *r);
 
 	if (r != NULL) {
-		r->fn = o->release;
-		r->arg = o->arg;
+		r->next = NULL;
+		r->fn = fn;
+		r->arg = arg;
 	}
 	return r;
+}
+
+/*
+ * r is due.  libevent calls this from inside evbuffer_drain or
+ * evbuffer_free, where a release that sends (appending to the buffer
+ * being drained) would lose its bytes: it is queued, and run once the
+ * operation has returned.  Off a worker (the inbox dropped after the
+ * workers stopped) nothing is going on: it runs now.
+ */
+static void
+due(struct hsvr_release *r)
+{
+	struct hsvr_worker *w = hsvr_self;
+
+	if (w == NULL) {
+		r->fn(r->arg);
+		hsvr_free(r);
+		return;
+	}
+	r->next = NULL;
+	*w->due_tail = r;
+	w->due_tail = &r->next;
+}
+
+void
+hsvr_release_run(struct hsvr_worker *w)
+{
+	struct hsvr_release *r;
+
+	if (w == NULL || w->releasing)
+		return;
+	w->releasing = 1;
+	while ((r = w->due) != NULL) {
+		if ((w->due = r->next) == NULL)
+			w->due_tail = &w->due;
+		r->fn(r->arg);
+		hsvr_free(r);
+	}
+	w->releasing = 0;
 }
 
 static void
 ref_done(const void *data, size_t len, void *arg)
 {
-	struct release *r = arg;
-
 	(void)data, (void)len;
-	r->fn(r->arg);
-	hsvr_free(r);
+	due(arg);
 }
 
 static void
 segment_done(const struct evbuffer_file_segment *seg, int flags, void *arg)
 {
 	(void)seg, (void)flags;
-	ref_done(NULL, 0, arg);
+	due(arg);
 }
 
 void
 hsvr_out_done(const struct hsvr_out *o)
 {
-	if (o->release != NULL)
-		o->release(o->arg);
+	if (o->rel != NULL)
+		due(o->rel);
+}
+
+void
+hsvr_out_drop(const struct hsvr_out *o)
+{
+	hsvr_free(o->rel);
 }
 
 static int
 add_ref(struct evbuffer *q, const struct hsvr_out *o, size_t skip)
 {
-	struct release *r = NULL;
-
-	if (o->release != NULL && (r = release_new(o)) == NULL)
-		return -1;
-	if (evbuffer_add_reference(q, o->data + skip, o->len - skip,
-	    r != NULL ? ref_done : NULL, r) != 0) {
-		hsvr_free(r);
-		return -1;
-	}
-	return 0;
+	return evbuffer_add_reference(q, o->data + skip, o->len - skip,
+	    o->rel != NULL ? ref_done : NULL, o->rel);
 }
 
 /* The range as a sendfile segment of q (which drains to a plain socket). */
@@ -73,22 +103,18 @@ static int
 add_segment(struct evbuffer *q, const struct hsvr_out *o, size_t skip)
 {
 	struct evbuffer_file_segment *seg;
-	struct release *r = NULL;
 
-	if (o->release != NULL && (r = release_new(o)) == NULL)
-		return -1;
 	seg = evbuffer_file_segment_new(o->fd, o->off + (off_t)skip,
 	    (ev_off_t)(o->len - skip),
 	    EVBUF_FS_DISABLE_MMAP | EVBUF_FS_DISABLE_LOCKING);
 	if (seg == NULL || evbuffer_add_file_segment(q, seg, 0, -1) != 0) {
 		if (seg != NULL)
 			evbuffer_file_segment_free(seg);
-		hsvr_free(r);
 		return -1;
 	}
 	/* Called once q no longer holds the segment: the fd is free. */
-	if (r != NULL)
-		evbuffer_file_segment_add_cleanup_cb(seg, segment_done, r);
+	if (o->rel != NULL)
+		evbuffer_file_segment_add_cleanup_cb(seg, segment_done, o->rel);
 	evbuffer_file_segment_free(seg);
 	return 0;
 }

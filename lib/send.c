@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef HSVR_TEST_HOOKS
+#include <time.h>
+#endif
 
 /* The conn behind s if s is a session of ours, else NULL. */
 static struct hsvr_conn *
@@ -25,6 +28,35 @@ refused(size_t len)
 	SHARED_ADD(discarded_packet, 1);
 	SHARED_ADD(discarded_octet, len);
 }
+
+#ifdef HSVR_TEST_HOOKS
+/*
+ * HSVR_TEST_DELAY_SEND_US: a send from another thread sleeps this long
+ * between counting its bytes and posting them, so that the owner's
+ * S_close falls in between (tests/t-closerace).  Tests' build only.
+ */
+static void
+delay_send(void)
+{
+	static long us = -1;
+	long v = __atomic_load_n(&us, __ATOMIC_RELAXED);
+	const char *e;
+	struct timespec ts;
+
+	if (v < 0) {
+		e = getenv("HSVR_TEST_DELAY_SEND_US");
+		v = e != NULL ? strtol(e, NULL, 10) : 0;
+		if (v < 0 || v > 1000000)
+			v = 0;
+		__atomic_store_n(&us, v, __ATOMIC_RELAXED);
+	}
+	if (v > 0) {
+		ts.tv_sec = v / 1000000;
+		ts.tv_nsec = v % 1000000 * 1000;
+		(void)nanosleep(&ts, NULL);
+	}
+}
+#endif
 
 /*
  * Post o for c to its worker; the message holds a reference to c.  A copy's
@@ -63,6 +95,19 @@ congested(struct hsvr_conn *c, size_t len, int owner)
 		hsvr_worker_request(c, CTL_KICK, 0);
 }
 
+/*
+ * Bytes counted for c that will not be sent after all.  A closing session
+ * may be waiting for just these (its owner saw them pending): from another
+ * thread, ask the owner to look again.
+ */
+static void
+unpend(struct hsvr_conn *c, size_t len, int owner)
+{
+	__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
+	if (!owner && conn_state(c) == HSVR_ST_CLOSING)
+		hsvr_worker_request(c, CTL_KICK, 0);
+}
+
 /* What S_send, S_send_ref and S_send_file share: o for session s. */
 static int
 send_out(SESSION *s, const struct hsvr_out *o)
@@ -86,13 +131,11 @@ send_out(SESSION *s, const struct hsvr_out *o)
 	before = __atomic_fetch_add(&c->pending, len, __ATOMIC_SEQ_CST);
 	owner = hsvr_self == c->w;
 	if (conn_state(c) != HSVR_ST_OPEN) {
-		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
-		if (!owner && conn_state(c) == HSVR_ST_CLOSING)
-			hsvr_worker_request(c, CTL_KICK, 0);
+		unpend(c, len, owner);
 		return S_ERR_INTERNAL;
 	}
 	if (before > (size_t)HSVR_HIGH_MARK) {
-		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
+		unpend(c, len, owner);
 		congested(c, len, owner);
 		return S_ERR_CONGESTED;
 	}
@@ -100,17 +143,38 @@ send_out(SESSION *s, const struct hsvr_out *o)
 		hsvr_out_done(o);
 		return S_OK;
 	}
-	if (owner) {
-		if (hsvr_conn_send(c, o) != 0)
-			return S_ERR_INTERNAL;  /* lost and closing */
-		return S_OK;
-	}
+	if (owner)
+		return hsvr_conn_send(c, o) != 0 ? S_ERR_INTERNAL : S_OK;
+#ifdef HSVR_TEST_HOOKS
+	delay_send();
+#endif
 	if (post_send(c, o) != 0) {
-		__atomic_sub_fetch(&c->pending, len, __ATOMIC_SEQ_CST);
+		unpend(c, len, owner);
 		refused(len);
 		return S_ERR_INTERNAL;
 	}
 	return S_OK;
+}
+
+/*
+ * o (with a release) by send_out; whatever became due meanwhile runs
+ * before the call returns, unless the caller is itself a release (then
+ * right after it, from the loop that runs releases).
+ */
+static int
+send_zc(SESSION *s, struct hsvr_out *o, S_RELEASE_T release, void *arg)
+{
+	int rc;
+
+	if (release != NULL && (o->rel = hsvr_release_new(release, arg)) ==
+	    NULL) {
+		refused(o->len);
+		return S_ERR_INTERNAL;
+	}
+	if ((rc = send_out(s, o)) != S_OK)
+		hsvr_out_drop(o);
+	hsvr_release_run(hsvr_self);
+	return rc;
 }
 
 int
@@ -127,12 +191,11 @@ int
 S_send_ref(SESSION *s, const void *data, size_t len, S_RELEASE_T release,
     void *arg)
 {
-	struct hsvr_out o = { .kind = OUT_REF, .data = data, .len = len,
-	    .release = release, .arg = arg };
+	struct hsvr_out o = { .kind = OUT_REF, .data = data, .len = len };
 
 	if (s == NULL || (data == NULL && len > 0))
 		return S_ERR_PARAM;
-	return send_out(s, &o);
+	return send_zc(s, &o, release, arg);
 }
 
 int
@@ -140,7 +203,7 @@ S_send_file(SESSION *s, int fd, off_t offset, size_t len,
     S_RELEASE_T release, void *arg)
 {
 	struct hsvr_out o = { .kind = OUT_FILE, .fd = fd, .off = offset,
-	    .len = len, .release = release, .arg = arg };
+	    .len = len };
 	struct stat st;
 
 	if (s == NULL || fd < 0 || offset < 0)
@@ -149,7 +212,7 @@ S_send_file(SESSION *s, int fd, off_t offset, size_t len,
 	if (len > 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    offset > st.st_size || len > (uintmax_t)(st.st_size - offset)))
 		return S_ERR_PARAM;
-	return send_out(s, &o);
+	return send_zc(s, &o, release, arg);
 }
 
 void

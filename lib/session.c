@@ -418,6 +418,8 @@ finish_as(struct hsvr_conn *c, int graceful)
 		__atomic_sub_fetch(&c->pending, lost, __ATOMIC_SEQ_CST);
 		SHARED_ADD(discarded_octet, lost);
 	}
+	/* What the queue held is released before TYP_TERM, as promised. */
+	hsvr_release_run(w);
 	if (c->indexed)
 		hsvr_index_del(c);
 	c->indexed = 0;
@@ -575,13 +577,15 @@ flush_out(struct hsvr_conn *c, int writable)
 
 /*
  * A send is out, or failed (o is the queue's then, released with it): a
- * session whose peer's end of file was seen meanwhile (from another
- * worker, say), or that failed, may be done now.  0.
+ * session that failed, whose peer's end of file was seen meanwhile, or
+ * that is closing may be done now.  A closing one is the case of a send
+ * from another worker that its owner's S_close found on its way: the
+ * close waited for its bytes, and nothing else would look again.  0.
  */
 static int
 nothing_queued(struct hsvr_conn *c)
 {
-	if (c->eof || c->failed)
+	if (c->eof || c->failed || conn_state(c) == HSVR_ST_CLOSING)
 		kick_later(c);
 	return 0;
 }
@@ -590,9 +594,9 @@ nothing_queued(struct hsvr_conn *c)
  * Send what o holds, already counted in c->pending: straight to the socket
  * when nothing is queued, the rest into the output queue; counted in tx and
  * txcount.  Owner only.
- * 0: o was taken (its release is the queue's now, or was called); -1: the
+ * 0: o was taken (its release is the queue's now, or is due); -1: the
  * session failed (reset, out of memory), o's bytes are lost (counted in
- * discarded_octet), release was not called, and the session closes.
+ * discarded_octet), o->rel is still the caller's, and the session closes.
  */
 int
 hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
@@ -712,6 +716,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	c->kicked = 0;
 	if (!c->failed && queued(c) > 0)
 		flush_out(c, !kicked);
+	hsvr_release_run(c->w);        /* they may send the next pieces */
 	want_write(c, c->out != NULL && evbuffer_get_length(c->out) > 0 &&
 	    c->tls_want != EV_READ);
 	hsvr_conn_kick(c);

@@ -179,6 +179,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		cnext = c->cnext;
 		control(c);
 	}
+	hsvr_release_run(w);
 }
 
 /*
@@ -211,6 +212,7 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 		__atomic_store_n(&c->ctl, 0, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
 	}
+	hsvr_release_run(w);    /* none left, unless its thread never ran */
 }
 
 int
@@ -218,6 +220,7 @@ hsvr_worker_init(struct hsvr_worker *w, int index)
 {
 	w->index = index;
 	w->inbox_tail = &w->inbox_head;
+	w->due_tail = &w->due;
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	w->rbuf = malloc(HSVR_READ_MAX + 1);
 	w->stop_msg = calloc(1, sizeof *w->stop_msg);
@@ -245,6 +248,7 @@ worker_main(void *arg)
 	hsvr_engine_worker_ready();
 	while (!w->stop) {
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+		hsvr_release_run(w);    /* none left: each path ran its own */
 		hsvr_qsbr_end_iteration();
 	}
 	hsvr_conn_linger_stop(w);      /* a drain does not wait for them */

@@ -20,6 +20,8 @@ TESTS += \
 	tests/t-reuseport \
 	tests/t-pause \
 	tests/t-zerocopy \
+	tests/t-stream \
+	tests/t-closerace \
 	tests/http-body.sh \
 	tests/link.sh
 
@@ -36,9 +38,12 @@ check_PROGRAMS += \
 	tests/t-reuseport \
 	tests/t-pause \
 	tests/t-zerocopy \
+	tests/t-stream \
+	tests/t-closerace \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
+	tests/t-srv-ioc-hooks \
 	tests/t-srv-ioc-notimeout \
 	tests/t-srv-ioc-min
 
@@ -74,6 +79,9 @@ TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/
 
 tests_t_events_SOURCES = tests/events.c $(TEST_CLIENT)
 tests_t_zerocopy_SOURCES = tests/zerocopy.c $(TEST_CLIENT)
+tests_t_stream_SOURCES = tests/stream.c $(TEST_CLIENT)
+tests_t_stream_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+tests_t_closerace_SOURCES = tests/closerace.c $(TEST_CLIENT)
 tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
 tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
 tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)
@@ -91,6 +99,10 @@ tests_t_srv_lowlevel_SOURCES = tests/srv-lowlevel.c $(TEST_SERVER)
 tests_t_srv_lowlevel_LDADD = libhsvr.la
 tests_t_srv_ioc_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
 tests_t_srv_ioc_LDADD = libhsvr.la
+# The same on the tests' build of the library (test hooks, static).
+tests_t_srv_ioc_hooks_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
+tests_t_srv_ioc_hooks_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
+tests_t_srv_ioc_hooks_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_srv_ioc_notimeout_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
 tests_t_srv_ioc_notimeout_CPPFLAGS = $(AM_CPPFLAGS) -DTS_NO_TIMEOUT_HOOK
 tests_t_srv_ioc_notimeout_LDADD = libhsvr.la

@@ -23,6 +23,13 @@
  *                          "ZONE id=.. rc=..", then answers (after the
  *                          bytes) "ZONE rc=.. early=1" if the release ran
  *                          before the call returned
+ *   ZCHAIN how n piece window
+ *                          n pattern bytes as a chain of S_send_ref
+ *                          ("ref") or S_send_file ("file") pieces of
+ *                          piece bytes, window at a time, each next piece
+ *                          sent from an earlier one's release, then
+ *                          S_close from a release; prints "ZCHAIN id=.."
+ *                          at TYP_TERM (tzc.h)
  *   ZTO ip port how n      one such call of n pattern bytes to that session
  *                          (on another worker) -> "ZTO rc=.."
  *   ZSHRINK n              one S_send_file of n bytes, the file then cut
@@ -223,6 +230,7 @@ struct usr {
 	int congested;          /* a -4 came and no TYP_SENDABLE yet */
 	size_t episodes, sendables, minus4, minus4_octets;
 	int closed;             /* the application called S_close */
+	struct tzc_chain *chain; /* ZCHAIN */
 };
 
 static void
@@ -577,7 +585,7 @@ command(SESSION *s, struct usr *u, char *line)
 {
 	char ip[128], text[1024], cwd[1024];
 	unsigned port;
-	size_t n, first;
+	size_t n, first, pn;
 	int sec, rc, st, how;
 	SESSION *x;
 
@@ -636,6 +644,13 @@ command(SESSION *s, struct usr *u, char *line)
 		rc = account(s, u, tzc_send(s, how, 0, n), n);
 		ts_say("ZONE id=%u n=%zu rc=%d", s->id, n, rc);
 		reply(s, u, "ZONE rc=%d early=%d", rc, tzc_early());
+	} else if (sscanf(line, "ZCHAIN %15s %zu %zu %zu", text, &n, &first,
+	    &pn) == 4 && (how = tzc_how(text)) >= 0) {
+		u->quiet = 1;
+		if (u->chain != NULL)
+			ts_violation("ZCHAIN id=%u: a chain is running", s->id);
+		else
+			u->chain = tzc_chain_start(s, how, n, first, pn);
 	} else if (sscanf(line, "ZTO %127s %u %15s %zu", ip, &port, text,
 	    &n) == 4 && (how = tzc_how(text)) >= 0) {
 		if ((x = S_search(ip, (uint16_t)port)) == NULL) {
@@ -888,7 +903,8 @@ ts_sendable(SESSION *s)
 		return;
 	if (u->closed)
 		ts_violation("SENDABLE id=%u after S_close", s->id);
-	if (!u->congested)
+	if (!u->congested && (u->chain == NULL ||
+	    !tzc_chain_congested(u->chain)))
 		ts_violation("SENDABLE id=%u without a -4 since the last one",
 		    s->id);
 	if (s->writewait != 0)
@@ -902,6 +918,8 @@ ts_sendable(SESSION *s)
 	echo_flush(s, u);
 	if (u->pumping)
 		pump(s, u);
+	if (u->chain != NULL && tzc_chain_congested(u->chain))
+		tzc_chain_sendable(u->chain);
 }
 
 void
@@ -935,6 +953,8 @@ ts_term(SESSION *s)
 	    s->rx, u->rx, s->rxoctet, u->rxoctet, s->tx, tx, s->txoctet,
 	    txoctet, s->timeout, u->timeouts, u->episodes, u->sendables,
 	    u->minus4, u->minus4_octets, u->closed);
+	if (u->chain != NULL)
+		tzc_chain_end(s, u->chain);
 	free(u->pend);
 	free(u);
 	s->usr = NULL;

@@ -257,3 +257,153 @@ tzc_bad(SESSION *s)
 	close(file);
 	return ok;
 }
+
+/* ---- ZCHAIN: the next piece sent from the previous one's release ---- */
+
+struct tzc_chain {
+	SESSION *s;
+	int how;
+	size_t total, piece, window;
+	uint64_t off;           /* the next byte to hand over */
+	size_t inflight;        /* pieces kept, not released yet */
+	size_t pieces, minus4, sendables;
+	int congested;          /* -4: waiting for TYP_SENDABLE */
+	int closed;             /* S_close called */
+	int failed;             /* an S_send_* said neither 0 nor -4 */
+	int maxdepth;           /* releases running inside one another */
+};
+
+struct cpiece {
+	struct tzc_chain *ch;
+	unsigned char data[];
+};
+
+static _Thread_local int chain_depth;
+
+static void chain_pump(struct tzc_chain *ch);
+
+static void
+chain_released(void *arg)
+{
+	struct cpiece *p = arg;
+	struct tzc_chain *ch = p->ch;
+
+	atomic_fetch_add(&released, 1);
+	if (++chain_depth > ch->maxdepth)
+		ch->maxdepth = chain_depth;
+	free(p);
+	if (ch->inflight == 0)
+		ts_violation("ZCHAIN id=%u: a release with no piece out",
+		    ch->s->id);
+	else
+		ch->inflight--;
+	chain_pump(ch);         /* the streaming pattern: send from here */
+	chain_depth--;
+}
+
+/*
+ * The next pieces, while fewer than window are out.  The offset moves
+ * before the call: its release (and so this function) may run before
+ * the call returns.
+ */
+static void
+chain_pump(struct tzc_chain *ch)
+{
+	struct cpiece *p;
+	uint64_t off;
+	size_t n;
+	int rc;
+
+	while (!ch->closed && !ch->congested && !ch->failed &&
+	    ch->inflight < ch->window && ch->off < ch->total) {
+		off = ch->off;
+		n = ch->total - off < ch->piece ? (size_t)(ch->total - off) :
+		    ch->piece;
+		if ((p = malloc(sizeof *p + (ch->how == TZC_REF ? n : 0))) ==
+		    NULL)
+			abort();
+		p->ch = ch;
+		ch->off += n;
+		ch->inflight++;
+		if (ch->how == TZC_REF) {
+			pat_fill(p->data, off, n);
+			rc = S_send_ref(ch->s, p->data, n, chain_released, p);
+		} else {
+			rc = S_send_file(ch->s, shared_file(), (off_t)off, n,
+			    chain_released, p);
+		}
+		if (rc == S_OK) {
+			atomic_fetch_add(&kept, 1);
+			ch->pieces++;
+			continue;
+		}
+		/* Not kept: nothing of it ran, nothing moved meanwhile. */
+		free(p);
+		ch->off -= n;
+		ch->inflight--;
+		if (rc == S_ERR_CONGESTED) {
+			ch->minus4++;
+			ch->congested = 1;
+		} else {
+			ts_violation("ZCHAIN id=%u: S_send_* returned %d at %llu",
+			    ch->s->id, rc, (unsigned long long)off);
+			ch->failed = 1;
+		}
+	}
+	if (ch->off == ch->total && !ch->closed && !ch->failed) {
+		ch->closed = 1;
+		S_close(ch->s);
+	}
+}
+
+struct tzc_chain *
+tzc_chain_start(SESSION *s, int how, size_t total, size_t piece,
+    size_t window)
+{
+	struct tzc_chain *ch;
+
+	if ((how != TZC_REF && how != TZC_FILE) || piece == 0 ||
+	    window == 0 || (how == TZC_FILE && total > TZC_FILE_MAX)) {
+		ts_violation("ZCHAIN id=%u: bad arguments", s->id);
+		return NULL;
+	}
+	if ((ch = calloc(1, sizeof *ch)) == NULL)
+		abort();
+	ch->s = s;
+	ch->how = how;
+	ch->total = total;
+	ch->piece = piece;
+	ch->window = window;
+	chain_pump(ch);
+	return ch;
+}
+
+int
+tzc_chain_congested(const struct tzc_chain *ch)
+{
+	return ch->congested;
+}
+
+void
+tzc_chain_sendable(struct tzc_chain *ch)
+{
+	if (ch->closed)
+		ts_violation("ZCHAIN id=%u: TYP_SENDABLE after S_close",
+		    ch->s->id);
+	ch->sendables++;
+	ch->congested = 0;
+	chain_pump(ch);
+}
+
+void
+tzc_chain_end(SESSION *s, struct tzc_chain *ch)
+{
+	if (ch->inflight != 0)
+		ts_violation("ZCHAIN id=%u: TYP_TERM with %zu pieces not "
+		    "released", s->id, ch->inflight);
+	ts_say("ZCHAIN id=%u total=%zu sent=%llu pieces=%zu minus4=%zu "
+	    "sendables=%zu maxdepth=%d closed=%d txoctet=%zu", s->id,
+	    ch->total, (unsigned long long)ch->off, ch->pieces, ch->minus4,
+	    ch->sendables, ch->maxdepth, ch->closed, s->txoctet);
+	free(ch);
+}

@@ -40,4 +40,26 @@ int tzc_path(SESSION *s, const char *path);
  * nothing, 0 otherwise (VIOLATION lines say which). */
 int tzc_bad(SESSION *s);
 
+/*
+ * ZCHAIN: total pattern bytes in pieces of piece bytes by S_send_ref
+ * (TZC_REF) or S_send_file (TZC_FILE), at most window pieces out at a
+ * time; every piece after the first window is sent from the release of
+ * an earlier one, and the release that hands over the last byte calls
+ * S_close.  -4 waits for TYP_SENDABLE (tzc_chain_sendable).  NULL after a
+ * VIOLATION line for bad arguments.
+ */
+struct tzc_chain;
+struct tzc_chain *tzc_chain_start(SESSION *s, int how, size_t total,
+    size_t piece, size_t window);
+/* 1 while the chain waits for TYP_SENDABLE. */
+int tzc_chain_congested(const struct tzc_chain *ch);
+void tzc_chain_sendable(struct tzc_chain *ch);
+/*
+ * At TYP_TERM: "ZCHAIN id=.. total=.. sent=.. pieces=.. minus4=..
+ * sendables=.. maxdepth=.. closed=.. txoctet=.." (maxdepth: releases
+ * found running inside another release), a VIOLATION if a piece was not
+ * released; frees ch.
+ */
+void tzc_chain_end(SESSION *s, struct tzc_chain *ch);
+
 #endif /* HSVR_TEST_TZC_H */

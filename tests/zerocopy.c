@@ -98,8 +98,9 @@ bulk(struct srv *sv, const char *where, int port, const char *how,
 
 	free(out);
 	conn_sendf(c, "ZSOURCE %s %zu\n", how, BIG);
-	/* Let the server run into -4 before reading anything. */
-	t_pause(0.3);
+	/* Let the server run into -4 before reading anything (a sanitizer
+	 * slows its pump down: 0.3 s was too short under ThreadSanitizer). */
+	t_pause(t_secs(0.3));
 	got = conn_read_pattern(c, 0, BIG, 30, &why);
 	t_ok(got == BIG, "%s %s: 8 MiB in pieces arrive intact (%zu, %s)",
 	    tr, how, got, why);
@@ -195,7 +196,7 @@ reset_queued(const char *where, int port, const char *how, const char *tr,
 	struct zc z = { -1, -1, -1 };
 
 	conn_sendf(c, "ZSOURCE %s %zu\n", how, BIG);
-	t_pause(0.3);
+	t_pause(t_secs(0.3));
 	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	conn_close(c);          /* a reset: the queue is lost */
 	t_ok(all_released(q, &z) == 0, "%s %s: a session reset with 8 MiB "
@@ -213,7 +214,7 @@ shrink(struct srv *sv, int port)
 	char *err;
 
 	conn_sendf(c, "ZSHRINK %zu\n", BIG);
-	t_pause(0.3);
+	t_pause(t_secs(0.3));
 	for (;;) {
 		n = conn_read(c, buf, sizeof buf, 10);
 		if (n <= 0) {

@@ -5,7 +5,8 @@
 # 10 MB echoed both ways at once; echoes of 2 to 10 MB to clients that
 # read only once they sent everything (the output waits in the server's
 # queue); TLS 1.2 and 1.3, several at a time, with
-# and without --tls-keep-buffers; 10 MB by S_send_ref and S_send_file; a
+# and without --tls-keep-buffers; 10 MB by S_send_ref and S_send_file,
+# also with each piece sent from the release of an earlier one; a
 # TLS 1.3 key update during an echo; and
 # what arrives in one burst, more than one TYP_READ holds (64000 bytes),
 # is all delivered without waiting for more.
@@ -69,6 +70,46 @@ for how in ref file; do
 			'backpressured B "$lport"'
 		l=$(grep -m1 "^GEN-DONE id=$(session_id B "$lport") " "$T/B.out")
 		ck "TLS $v: the 10 MB went in 39 pieces by S_send_$how" '[[ $(field "$l" zc) == 39 ]]'
+	done
+done
+
+# Streaming from release callbacks: each next piece handed over by the
+# release of an earlier one, then S_close from the last release; the
+# client sees every byte, then close_notify, and every piece is released
+# by TYP_TERM (tsrv checks).  To slow readers 8 pieces (2 MB) out at a
+# time: -4 inside a release, TYP_SENDABLE goes on.  To fast readers one
+# at a time: each release comes as the queue drains empty.
+pids=()
+for how in ref file; do
+	for v in 1.2 1.3; do
+		printf '!gen %s 5%s close %s chain\n!eof\n' $MB10 "${v/./}" "$how" |
+			tls "$B_PORT" --tls "$v" --slow --rcvbuf 32768 >"$T/chain.$how.$v" &
+		pids+=($!)
+	done
+done
+for how in ref file; do
+	printf '!gen %s 57 close %s chain1\n!eof\n' $MB10 "$how" |
+		tls "$B_PORT" --tls 1.3 >"$T/chain1.$how" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+for how in ref file; do
+	out=$(<"$T/chain1.$how")
+	ck "TLS 1.3: 10 MB by S_send_$how, one piece out at a time, each sent from a release, arrive intact, then close_notify" \
+		'has "$out" "GEN-OK n=$MB10 " && has "$out" "EOF close_notify"'
+	has "$out" GEN-OK || say "$(line_of "$out" GEN-)"
+	has "$out" "EOF close_notify" || say "$(line_of "$out" EOF)"
+	for v in 1.2 1.3; do
+		out=$(<"$T/chain.$how.$v")
+		ck "TLS $v: 10 MB by S_send_$how, each piece sent from a release, arrive intact, then close_notify" \
+			'has "$out" "GEN-OK n=$MB10 " && has "$out" "EOF close_notify"'
+		has "$out" GEN-OK || say "$(line_of "$out" GEN-)"
+		has "$out" "EOF close_notify" || say "$(line_of "$out" EOF)"
+		lport=$(field "$(line_of "$out" CONNECTED)" lport)
+		ck "TLS $v: chained S_send_$how under back-pressure: -4, then TYP_SENDABLE" \
+			'backpressured B "$lport"'
+		ck "TLS $v: and its TYP_TERM came" \
+			'grep -q "^TERM id=$(session_id B "$lport") .*txoctet=$MB10 " "$T/B.out"'
 	done
 done
 

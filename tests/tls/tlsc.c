@@ -10,8 +10,10 @@
  *       (or "HANDSHAKE-FAILED reason", exit 2), then act on each line of
  *       stdin: a plain line is sent with '\n' and one reply line is read
  *       and printed; lines starting with '!' are local actions:
- *         !gen N SEED [close] [ref|file]  ask for N bytes of stream SEED
- *                              (sent by S_send_ref or S_send_file), check them:
+ *         !gen N SEED [close] [ref|file] [chain|chain1]  ask for N
+ *                              bytes of stream SEED (sent by S_send_ref or
+ *                              S_send_file, the next piece from a release
+ *                              with "chain"), check them:
  *                              "GEN-OK n=N sha256=H" or "GEN-FAIL ..."
  *         !sink N SEED         send N bytes (request and data in one
  *                              write), compare the server's SHA-256:
@@ -661,14 +663,16 @@ act_gen(struct tc *t, char **argv, int argc)
 	int rc;
 
 	if (argc < 3)
-		die("!gen N SEED [close] [ref|file]");
+		die("!gen N SEED [close] [ref|file] [chain|chain1]");
 	n = parse_ull(argv[1]);
 	seed = parse_ull(argv[2]);
-	snprintf(req, sizeof req, "GEN %llu %llu%s%s%s\n",
+	snprintf(req, sizeof req, "GEN %llu %llu%s%s%s%s\n",
 	    (unsigned long long)n, (unsigned long long)seed,
 	    has_word(argv, argc, "close") ? " close" : "",
 	    has_word(argv, argc, "ref") ? " ref" : "",
-	    has_word(argv, argc, "file") ? " file" : "");
+	    has_word(argv, argc, "file") ? " file" : "",
+	    has_word(argv, argc, "chain") ? " chain" :
+	    has_word(argv, argc, "chain1") ? " chain1" : "");
 	if (put(t, req, strlen(req)) != 0)
 		fail(t, "GEN request");
 	rc = transfer(t, seed, "", 0, 0, n, NULL, rxsha, what, sizeof what);

@@ -12,12 +12,15 @@
  *   STATS          "STATS tls_handshake_error=N accept_counter=N ..." (S_stats)
  *   SLEEP MS       "SLEEPING", then the worker sleeps MS ms in the callback
  *                  (lets a client's next data pile up in the socket)
- *   GEN N SEED [close] [ref|file]  no reply line: N bytes of stream SEED
- *                  (tpattern.h), pushed with back-pressure (S_send -4,
- *                  TYP_SENDABLE), then S_close if "close"; with "ref" by
- *                  S_send_ref of 256 KiB pieces (each freed by its release),
- *                  with "file" by S_send_file of 256 KiB pieces of an
- *                  unlinked temporary file holding the stream
+ *   GEN N SEED [close] [ref|file] [chain|chain1]  no reply line: N bytes of
+ *                  stream SEED (tpattern.h), pushed with back-pressure
+ *                  (S_send -4, TYP_SENDABLE), then S_close if "close";
+ *                  with "ref" by S_send_ref of 256 KiB pieces (each freed
+ *                  by its release), with "file" by S_send_file of 256 KiB
+ *                  pieces of an unlinked temporary file holding the
+ *                  stream; with "chain" at most CHAIN_WINDOW pieces out at
+ *                  a time (with "chain1" one), the next one sent from a
+ *                  release
  *   SINK N         the next N bytes are data; "SUM n=N sha256=HEX" after them
  *   ECHO N         the next N bytes are data, echoed back as they come (kept
  *                  in a backlog while S_send says -4); no reply line
@@ -65,6 +68,10 @@ struct sess {
 	/* GEN */
 	uint64_t gen_left, gen_off, gen_n, gen_seed;
 	int gen_close;
+	int gen_chain;            /* pieces out at once, a release sending the
+	                             next; 0: no chain */
+	int gen_done;             /* GEN-DONE said */
+	SESSION *s;               /* for the releases */
 	int gen_how;              /* GEN_COPY, GEN_REF, GEN_FILE */
 	int gen_fd;               /* GEN_FILE: the stream, -1 when none */
 	unsigned long zc_kept;    /* S_send_ref/_file calls that said 0 */
@@ -196,6 +203,19 @@ flush_backlog(SESSION *s, struct sess *st)
 
 enum { GEN_COPY, GEN_REF, GEN_FILE };
 #define ZC_CHUNK (256 * 1024)
+/* GEN chain: 2 MiB out at a time, over the high mark (-4 in a release). */
+#define CHAIN_WINDOW 8
+
+static void gen_pump(SESSION *s, struct sess *st);
+
+/* A piece is released: in a chain, the next one goes now. */
+static void
+gen_released(struct sess *st)
+{
+	st->zc_released++;
+	if (st->gen_chain > 0 && st->gen_left > 0)
+		gen_pump(st->s, st);
+}
 
 /* A piece sent by reference: released on its session's worker. */
 struct piece {
@@ -207,17 +227,16 @@ static void
 piece_released(void *arg)
 {
 	struct piece *p = arg;
+	struct sess *st = p->st;
 
-	p->st->zc_released++;
 	free(p);
+	gen_released(st);
 }
 
 static void
 file_released(void *arg)
 {
-	struct sess *st = arg;
-
-	st->zc_released++;
+	gen_released(arg);
 }
 
 /* The stream SEED's first n bytes in an unlinked temporary file: its fd. */
@@ -249,48 +268,63 @@ gen_file(uint64_t seed, uint64_t n)
 	return fd;
 }
 
-/* One piece of GEN from the stream's offset: S_send_*'s answer. */
+/*
+ * One piece of GEN from the stream's offset: S_send_*'s answer.  The
+ * stream moves on before the call (its release may send the next piece
+ * before the call returns), and back if the piece was not taken.
+ */
 static int
-gen_send(SESSION *s, struct sess *st, size_t *np)
+gen_send(SESSION *s, struct sess *st)
 {
 	unsigned char buf[GEN_CHUNK];
 	struct piece *p;
+	uint64_t off = st->gen_off;
 	size_t n;
 	int r;
 
 	if (st->gen_how == GEN_COPY) {
 		n = st->gen_left < sizeof buf ? (size_t)st->gen_left : sizeof buf;
-		tp_fill(buf, st->gen_seed, st->gen_off, n);
-		*np = n;
-		return S_send(s, buf, n);
+		tp_fill(buf, st->gen_seed, off, n);
+		if ((r = S_send(s, buf, n)) == S_OK) {
+			st->gen_off += n;
+			st->gen_left -= n;
+		}
+		return r;
 	}
 	n = st->gen_left < ZC_CHUNK ? (size_t)st->gen_left : ZC_CHUNK;
-	*np = n;
+	st->gen_off += n;
+	st->gen_left -= n;
+	st->zc_kept++;
 	if (st->gen_how == GEN_FILE) {
-		r = S_send_file(s, st->gen_fd, (off_t)st->gen_off, n,
-		    file_released, st);
+		r = S_send_file(s, st->gen_fd, (off_t)off, n, file_released,
+		    st);
 	} else {
 		if ((p = malloc(sizeof *p + n)) == NULL)
 			abort();
 		p->st = st;
-		tp_fill(p->data, st->gen_seed, st->gen_off, n);
+		tp_fill(p->data, st->gen_seed, off, n);
 		r = S_send_ref(s, p->data, n, piece_released, p);
 		if (r != S_OK)
 			free(p);        /* not kept: never released */
 	}
-	if (r == S_OK)
-		st->zc_kept++;
+	if (r != S_OK) {
+		st->gen_off -= n;
+		st->gen_left += n;
+		st->zc_kept--;
+	}
 	return r;
 }
 
 static void
 gen_pump(SESSION *s, struct sess *st)
 {
-	size_t n;
 	int r;
 
 	while (st->gen_left > 0) {
-		r = gen_send(s, st, &n);
+		if (st->gen_chain > 0 &&
+		    st->zc_kept - st->zc_released >= (unsigned long)st->gen_chain)
+			return;         /* a release sends the next piece */
+		r = gen_send(s, st);
 		if (r == S_ERR_CONGESTED) {
 			st->refused++;
 			return;         /* TYP_SENDABLE goes on */
@@ -299,11 +333,13 @@ gen_pump(SESSION *s, struct sess *st)
 			say("GEN-ABORTED id=%u at=%llu rc=%d", s->id,
 			    (unsigned long long)st->gen_off, r);
 			st->gen_left = 0;
+			st->gen_done = 1;
 			return;
 		}
-		st->gen_off += n;
-		st->gen_left -= n;
 	}
+	if (st->gen_done)
+		return;         /* a release in a chain got here first */
+	st->gen_done = 1;
 	say("GEN-DONE id=%u n=%llu refused=%lu sendables=%lu zc=%lu", s->id,
 	    (unsigned long long)st->gen_n, st->refused, st->sendables,
 	    st->zc_kept);
@@ -381,6 +417,9 @@ command(SESSION *s, struct sess *st, char *line, size_t len)
 		st->gen_off = 0;
 		st->gen_seed = gseed;
 		st->gen_close = strstr(line + 4, " close") != NULL;
+		st->gen_chain = strstr(line + 4, " chain1") != NULL ? 1 :
+		    strstr(line + 4, " chain") != NULL ? CHAIN_WINDOW : 0;
+		st->gen_done = 0;
 		st->gen_how = strstr(line + 4, " ref") != NULL ? GEN_REF :
 		    strstr(line + 4, " file") != NULL ? GEN_FILE : GEN_COPY;
 		if (st->gen_fd >= 0)
@@ -505,6 +544,7 @@ ev_accept(SESSION *s)
 	if ((st = calloc(1, sizeof *st)) == NULL)
 		abort();
 	st->gen_fd = -1;
+	st->s = s;
 	s->usr = st;
 	info_text(s, text, sizeof text);
 	if (strncmp(text, "none", 4) == 0)
