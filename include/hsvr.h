@@ -179,7 +179,9 @@ typedef struct hsvr_stats {
  * session is counted (accepted, terminated) just before its TYP_ACCEPT or
  * TYP_TERM: counts the application keeps in those callbacks never exceed
  * the library's if they are read before S_stats, but may if read after.
- * Returns 0, or -1 if no server is running.  Safe from any thread.
+ * Once the server has stopped (in serv_exit, say) st gets its final
+ * counters.  Returns 0, or -1 if no server has run yet.  Safe from any
+ * thread, at any time.
  */
 int S_stats(S_STATS *st);
 

@@ -190,8 +190,10 @@ stop_workers(S_STATS *final)
 		hsvr_worker_drain_inbox(&hsvr_g.workers[i]);
 	for (i = 0; i < hsvr_g.nworkers; i++)
 		hsvr_qsbr_free_all(&hsvr_g.workers[i].qs);
-	if (final != NULL)
+	if (final != NULL) {
+		hsvr_stats_final(1);    /* with what the inboxes discarded */
 		hsvr_stats_collect(final);
+	}
 	for (i = 0; i < hsvr_g.nworkers; i++)
 		hsvr_worker_free(&hsvr_g.workers[i]);
 	free(hsvr_g.workers);
@@ -350,6 +352,8 @@ hsvr_run(struct hsvr_config *cfg)
 		event_base_loop(hsvr_g.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
 	}
+	/* Every worker left its loop: their counters are final. */
+	hsvr_stats_final(1);
 	__atomic_store_n(&hsvr_g.running, 0, __ATOMIC_SEQ_CST);
 	hsvr_alloc_arm(0);
 	hsvr_listen_close();

@@ -466,5 +466,7 @@ void hsvr_engine_worker_done(void);
 void hsvr_engine_worker_ready(void);
 void hsvr_listen_forget_path(void);
 void hsvr_stats_collect(S_STATS *);
+/* 1: keep the counters now as S_stats's answer from now on; 0: forget. */
+void hsvr_stats_final(int);
 
 #endif /* HSVR_INT_H */
