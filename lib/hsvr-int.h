@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -57,6 +58,7 @@ struct hsvr_config {
 	int accept_thread;        /* --accept-thread: the main thread accepts */
 	int report_fd;            /* start-up messages to the waiting parent */
 	int ready_fd;             /* serving process: READY to the supervisor */
+	pid_t supervisor;         /* serving process: its supervisor's pid */
 	const char *root_dir;     /* -r */
 	const char *config_file;  /* -f */
 	const char *tls_cert, *tls_key;  /* -c, -k: both given = TLS */
@@ -460,7 +462,13 @@ extern struct hsvr_engine hsvr_g;
 int hsvr_run(struct hsvr_config *);
 int hsvr_signals_start(struct event_base *);
 void hsvr_signals_stop(void);
+/* Fill set with the signals the engine handles. */
+void hsvr_signals_set(sigset_t *);
+/* A serving process: SIGTERM when its supervisor dies (or already died). */
+void hsvr_signals_watch_supervisor(const struct hsvr_config *);
 void hsvr_engine_term(void);
+/* Drain as on SIGTERM, unless already stopping (the supervisor is gone). */
+void hsvr_engine_drain(void);
 void hsvr_engine_log_stats(void);
 void hsvr_engine_worker_done(void);
 void hsvr_engine_worker_ready(void);
