@@ -118,10 +118,10 @@ hsvr_signals_start(struct event_base *base)
 	}
 	added = 1 + supervised;
 	/* A serving process is born with these blocked (supervisor.c). */
-	if (supervised) {
-		hsvr_signals_set(&set);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	}
+	hsvr_signals_set(&set);
+	if (!supervised)
+		sigdelset(&set, SIGHUP);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	return 0;
 }
 
