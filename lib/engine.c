@@ -315,6 +315,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_g.cfg = cfg;
 	memset(&hsvr_g.shared, 0, sizeof hsvr_g.shared);
 	hsvr_g.live = 0;
+	hsvr_g.drained = 0;
 	hsvr_g.next_id = 0;
 	main_stop = 0;
 	stopping = 0;

@@ -310,6 +310,8 @@ int hsvr_worker_start(struct hsvr_worker *);
 void hsvr_worker_post(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_worker_request(struct hsvr_conn *, uint32_t, uint32_t);
 void hsvr_worker_drain_inbox(struct hsvr_worker *);
+/* A draining worker stops once nothing is left or on its way.  Owner. */
+void hsvr_worker_check_drained(struct hsvr_worker *);
 void hsvr_worker_free(struct hsvr_worker *);
 
 /* --------------------------------------------------------- connections */
@@ -344,6 +346,8 @@ struct hsvr_conn {
 	                                  range that ended early) */
 	unsigned kicked : 1;           /* wev made active by hand, not by
 	                                  the socket */
+	unsigned drain_due : 1;        /* draining: serv_on_drain once what
+	                                  arrived is delivered */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
 	struct ssl_st *ssl;            /* TLS sessions only */
@@ -385,6 +389,8 @@ void hsvr_conn_linger_stop(struct hsvr_worker *);
 void hsvr_conn_settimer(struct hsvr_conn *, int);
 void hsvr_conn_pause_read(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);
+/* Drain: deliver what arrived (or a first request), then serv_on_drain. */
+void hsvr_conn_drain(struct hsvr_conn *);
 int hsvr_conn_send(struct hsvr_conn *, const struct hsvr_out *);
 void hsvr_conn_free(struct hsvr_conn *);
 uint64_t hsvr_now_ms(void);
@@ -451,6 +457,7 @@ struct hsvr_engine {
 	struct hsvr_qsbr **qs_all;     /* every thread's record */
 	int nqs;
 	uint32_t live;                 /* atomic: connections counted for -m */
+	int drained;                   /* atomic: workers no longer accepting */
 	unsigned int next_id;
 	unsigned rr;                   /* round-robin cursor */
 	struct hsvr_shared_counters shared __attribute__((aligned(HSVR_CACHELINE)));

@@ -16,6 +16,7 @@ DAEMON_TESTS = \
 	tests/daemon/syslog.sh \
 	tests/daemon/drain.sh \
 	tests/daemon/reload.sh \
+	tests/daemon/reloadloss.sh \
 	tests/daemon/crash.sh \
 	tests/daemon/notify.sh \
 	tests/daemon/initscript.sh \
