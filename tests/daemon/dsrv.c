@@ -38,8 +38,9 @@
  *   echo TEXT     "TEXT"
  *   hang          "hanging", then the hook never returns (its worker is
  *                 stuck: only the supervisor's SIGKILL ends the process)
- *   sigs          a program run from the callback (popen) answers with
- *                 its own "SigBlk:... SigIgn:..." (from /proc/self/status)
+ *   sigs          "worker SigBlk: X" (the mask of the worker thread running
+ *                 the callback), then what a program run from the callback
+ *                 (popen) says of itself: "SigBlk: X SigIgn: Y"
  * Application options: --name NAME (serv_set_name, default "dsrv"),
  * --probe-pidfile PATH, --probe-unix PATH, --slow-start MS (each
  * serv_worker_init first sleeps MS milliseconds, then traces), --fail-start
@@ -499,10 +500,19 @@ command(SESSION *s, struct sess *st, char *line)
 	} else if (strncmp(line, "echo ", 5) == 0) {
 		reply(s, "%s", line + 5);
 	} else if (strcmp(line, "sigs") == 0) {
-		FILE *p = popen("grep -E '^Sig(Blk|Ign):' /proc/self/status",
-		    "r");
+		FILE *p, *me = fopen("/proc/thread-self/status", "r");
 		char l[128], out[256] = "";
 		size_t used = 0;
+
+		while (me != NULL && fgets(l, sizeof l, me) != NULL)
+			if (strncmp(l, "SigBlk:", 7) == 0) {
+				l[strcspn(l, "\n")] = '\0';
+				used = (size_t)snprintf(out, sizeof out,
+				    "worker %s", l);
+			}
+		if (me != NULL)
+			fclose(me);
+		p = popen("grep -E '^Sig(Blk|Ign):' /proc/self/status", "r");
 
 		while (p != NULL && fgets(l, sizeof l, p) != NULL &&
 		    used < sizeof out - 1) {
