@@ -48,7 +48,7 @@ cloexec=1
 for f in /proc/"$sup"/fd/*; do
 	p=$(readlink "$f")
 	[[ $p == pipe:* ]] || continue
-	for g in /proc/$$/fd/*; do [[ $(readlink "$g") == "$p" ]] && continue 2; done
+	for g in /proc/"$$"/fd/*; do [[ $(readlink "$g") == "$p" ]] && continue 2; done
 	flags=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$sup/fdinfo/${f##*/}")
 	((8#$flags & 8#2000000)) || { cloexec=0; say "supervisor fd ${f##*/} ($(readlink "$f")) flags $flags"; }
 done
