@@ -169,7 +169,7 @@ drain_now(struct hsvr_conn *c)
 /*
  * The server drains (SIGTERM, or replaced on SIGHUP).  Closing a session
  * at once would drop a request that reached its socket but was not read
- * yet (under a loop of connect, request, close two reloads lost up to 6),
+ * yet (connect, request, close in a loop: 2 of 10,000 lost in 5 reloads),
  * so what has arrived is read and delivered first, then serv_on_drain.  A
  * session that has received nothing yet waits for its first request,
  * bounded by its idle timeout (and the drain timeout): its peer connected
@@ -190,16 +190,14 @@ hsvr_conn_drain(struct hsvr_conn *c)
 		event_active(&c->rev, EV_READ, 0);
 }
 
-/* Draining: more has arrived than this read took? */
+/* Draining: more has arrived than this read took (TLS: or holds)? */
 static int
 more_arrived(struct hsvr_conn *c)
 {
 	int unread = 0;
 
-	if (c->read_again)
-		return 1;
-	return c->tp == &hsvr_transport_tls ? 0 :
-	    ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0;
+	return c->read_again ||
+	    (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0);
 }
 
 /* The connection is established (TLS: handshake done): it is a session. */
