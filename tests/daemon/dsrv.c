@@ -33,7 +33,7 @@
  *   crash [SIG]   the serving process dies of signal SIG (default SEGV,
  *                 by a real invalid access), with the default action
  *                 restored and the signal unblocked first, so that
- *                 neither a sanitizer's handler nor the workers' signal
+ *                 neither a sanitizer's handler nor a signal
  *                 mask turns it into something else
  *   echo TEXT     "TEXT"
  *   hang          "hanging", then the hook never returns (its worker is
@@ -439,7 +439,7 @@ pump(SESSION *s, struct sess *st)
 /*
  * Die of sig like a crash would: the default action restored (a
  * sanitizer's handler must not turn it into an exit) and the signal
- * unblocked (workers block every signal); SIGSEGV by a real fault.
+ * unblocked (in case a mask holds it); SIGSEGV by a real fault.
  */
 static int *volatile nowhere;
 
