@@ -187,7 +187,13 @@ typedef struct hsvr_stats {
 /*
  * Fill st with a consistent snapshot: for every worker its counters are
  * read at one instant, so accept_counter = terminated + session_gauge holds.
- * Returns 0, or -1 if no server is running.  Safe from any thread.
+ * The workers are read one after another, not all at one instant, and a
+ * session is counted (accepted, terminated) just before its TYP_ACCEPT or
+ * TYP_TERM: counts the application keeps in those callbacks never exceed
+ * the library's if they are read before S_stats, but may if read after.
+ * Once the server has stopped (in serv_exit, say) st gets its final
+ * counters.  Returns 0, or -1 if no server has run yet.  Safe from any
+ * thread, at any time.
  */
 int S_stats(S_STATS *st);
 

@@ -94,6 +94,14 @@ hsvr_engine_term(void)
 	event_add(&drain_ev, &tv);
 }
 
+/* The supervisor died: drain, unless already stopping. */
+void
+hsvr_engine_drain(void)
+{
+	if (!stopping)
+		hsvr_engine_term();
+}
+
 /*
  * A worker ran serv_worker_init.  It waits until start-up is over (every
  * worker initialised, the server announced): it accepts connections
@@ -149,7 +157,6 @@ on_worker_done(evutil_socket_t fd, short what, void *arg)
 static int
 start_workers(struct hsvr_config *cfg)
 {
-	sigset_t all, old;
 	int i, rc = 0;
 
 	hsvr_g.workers = aligned_alloc(HSVR_CACHELINE,
@@ -166,12 +173,14 @@ start_workers(struct hsvr_config *cfg)
 		hsvr_g.nworkers = i + 1;
 		hsvr_g.qs_all[i] = &hsvr_g.workers[i].qs;
 	}
-	/* Workers inherit a full signal mask: only the main base gets signals. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/*
+	 * Workers keep the main thread's signal mask: a signal the engine
+	 * handles may run libevent's handler on any thread, which passes it
+	 * to the main base.  A mask blocking everything would be inherited
+	 * by every program a callback runs (system() included).
+	 */
 	for (i = 0; i < cfg->threads && rc == 0; i++)
 		rc = hsvr_worker_start(&hsvr_g.workers[i]);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
 
@@ -190,8 +199,10 @@ stop_workers(S_STATS *final)
 		hsvr_worker_drain_inbox(&hsvr_g.workers[i]);
 	for (i = 0; i < hsvr_g.nworkers; i++)
 		hsvr_qsbr_free_all(&hsvr_g.workers[i].qs);
-	if (final != NULL)
+	if (final != NULL) {
+		hsvr_stats_final(1);    /* with what the inboxes discarded */
 		hsvr_stats_collect(final);
+	}
 	for (i = 0; i < hsvr_g.nworkers; i++)
 		hsvr_worker_free(&hsvr_g.workers[i]);
 	free(hsvr_g.workers);
@@ -304,6 +315,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_g.cfg = cfg;
 	memset(&hsvr_g.shared, 0, sizeof hsvr_g.shared);
 	hsvr_g.live = 0;
+	hsvr_g.drained = 0;
 	hsvr_g.next_id = 0;
 	main_stop = 0;
 	stopping = 0;
@@ -311,7 +323,7 @@ hsvr_run(struct hsvr_config *cfg)
 	workers_initialised = 0;
 	workers_go = 0;
 	posted[0] = posted[1] = 0;
-	(void)signal(SIGPIPE, SIG_IGN);
+	hsvr_stats_final(0);
 	hsvr_alloc_init();
 	if (evthread_use_pthreads() != 0) {
 		hsvr_warnx("libevent has no pthreads support");
@@ -331,6 +343,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_g.qs_all[cfg->threads] = &hsvr_g.main_qs;
 	hsvr_qs_self = &hsvr_g.main_qs;
 	event_assign(&done_ev, hsvr_g.base, -1, 0, on_worker_done, NULL);
+	hsvr_signals_watch_supervisor(cfg);
 	if (hsvr_signals_start(hsvr_g.base) != 0 || start_workers(cfg) != 0 ||
 	    hsvr_listen_start(hsvr_g.base) != 0)
 		goto fail;
@@ -350,6 +363,8 @@ hsvr_run(struct hsvr_config *cfg)
 		event_base_loop(hsvr_g.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
 	}
+	/* Every worker left its loop: their counters are final. */
+	hsvr_stats_final(1);
 	__atomic_store_n(&hsvr_g.running, 0, __ATOMIC_SEQ_CST);
 	hsvr_alloc_arm(0);
 	hsvr_listen_close();

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -57,6 +58,7 @@ struct hsvr_config {
 	int accept_thread;        /* --accept-thread: the main thread accepts */
 	int report_fd;            /* start-up messages to the waiting parent */
 	int ready_fd;             /* serving process: READY to the supervisor */
+	pid_t supervisor;         /* serving process: its supervisor's pid */
 	const char *root_dir;     /* -r */
 	const char *config_file;  /* -f */
 	const char *tls_cert, *tls_key;  /* -c, -k: both given = TLS */
@@ -334,6 +336,8 @@ int hsvr_worker_start(struct hsvr_worker *);
 void hsvr_worker_post(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_worker_request(struct hsvr_conn *, uint32_t, uint32_t);
 void hsvr_worker_drain_inbox(struct hsvr_worker *);
+/* A draining worker stops once nothing is left or on its way.  Owner. */
+void hsvr_worker_check_drained(struct hsvr_worker *);
 void hsvr_worker_free(struct hsvr_worker *);
 
 /* --------------------------------------------------------- connections */
@@ -368,6 +372,8 @@ struct hsvr_conn {
 	                                  range that ended early) */
 	unsigned kicked : 1;           /* wev made active by hand, not by
 	                                  the socket */
+	unsigned drain_due : 1;        /* draining: serv_on_drain once what
+	                                  arrived is delivered */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
 	struct ssl_st *ssl;            /* TLS sessions only */
@@ -409,6 +415,8 @@ void hsvr_conn_linger_stop(struct hsvr_worker *);
 void hsvr_conn_settimer(struct hsvr_conn *, int);
 void hsvr_conn_pause_read(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);
+/* Drain: deliver what arrived (or a first request), then serv_on_drain. */
+void hsvr_conn_drain(struct hsvr_conn *);
 int hsvr_conn_send(struct hsvr_conn *, const struct hsvr_out *);
 void hsvr_conn_free(struct hsvr_conn *);
 uint64_t hsvr_now_ms(void);
@@ -475,6 +483,7 @@ struct hsvr_engine {
 	struct hsvr_qsbr **qs_all;     /* every thread's record */
 	int nqs;
 	uint32_t live;                 /* atomic: connections counted for -m */
+	int drained;                   /* atomic: workers no longer accepting */
 	unsigned int next_id;
 	unsigned rr;                   /* round-robin cursor */
 	struct hsvr_shared_counters shared __attribute__((aligned(HSVR_CACHELINE)));
@@ -486,11 +495,19 @@ extern struct hsvr_engine hsvr_g;
 int hsvr_run(struct hsvr_config *);
 int hsvr_signals_start(struct event_base *);
 void hsvr_signals_stop(void);
+/* Fill set with the signals the engine handles. */
+void hsvr_signals_set(sigset_t *);
+/* A serving process: SIGTERM when its supervisor dies (or already died). */
+void hsvr_signals_watch_supervisor(const struct hsvr_config *);
 void hsvr_engine_term(void);
+/* Drain as on SIGTERM, unless already stopping (the supervisor is gone). */
+void hsvr_engine_drain(void);
 void hsvr_engine_log_stats(void);
 void hsvr_engine_worker_done(void);
 void hsvr_engine_worker_ready(void);
 void hsvr_listen_forget_path(void);
 void hsvr_stats_collect(S_STATS *);
+/* 1: keep the counters now as S_stats's answer from now on; 0: forget. */
+void hsvr_stats_final(int);
 
 #endif /* HSVR_INT_H */

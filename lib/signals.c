@@ -1,19 +1,72 @@
 /*
  * signals.c - the signals a serving process answers, all received on the
- * main thread's event base (workers block every signal): SIGTERM and
- * SIGINT stop, SIGUSR1 logs the statistics.
+ * main thread's event base: SIGTERM and SIGINT stop (so does the death of
+ * the supervisor, which sends SIGTERM), SIGUSR1 logs the statistics; in a
+ * serving process SIGHUP (the supervisor's business) is ignored.
  */
 #include "hsvr-int.h"
 
 #include <signal.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
-static struct event sigint_ev, sigterm_ev, sigusr1_ev;
+static struct event sigint_ev, sigterm_ev, sigusr1_ev, sighup_ev;
 static int added;
+static int orphaned;            /* the supervisor's death was seen */
+
+static const int engine_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+
+/* The signals the engine handles (blocked in a serving process until then). */
+void
+hsvr_signals_set(sigset_t *set)
+{
+	size_t i;
+
+	sigemptyset(set);
+	for (i = 0; i < sizeof engine_sigs / sizeof engine_sigs[0]; i++)
+		sigaddset(set, engine_sigs[i]);
+}
+
+/*
+ * A serving process whose supervisor is gone (killed outright) would go
+ * on serving with nobody to stop or restart it.  The kernel sends SIGTERM
+ * when the supervisor dies; one that died before this was set is seen by
+ * its pid (the orphan has another parent): SIGTERM then too, pending
+ * until the engine handles it.  Set after the credentials changed, which
+ * clear it.
+ */
+void
+hsvr_signals_watch_supervisor(const struct hsvr_config *cfg)
+{
+	orphaned = 0;
+	if (cfg->supervisor <= 0)
+		return;
+#ifdef PR_SET_PDEATHSIG
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+		hsvr_warn("cannot watch the supervisor: prctl");
+#endif
+	if (getppid() != cfg->supervisor)
+		kill(getpid(), SIGTERM);
+}
 
 static void
 on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
-	(void)sig, (void)what, (void)arg;
+	const struct hsvr_config *cfg = hsvr_g.cfg;
+
+	(void)what, (void)arg;
+	if (sig == SIGTERM && !orphaned && cfg->supervisor > 0 &&
+	    getppid() != cfg->supervisor) {
+		orphaned = 1;
+		hsvr_log(LOG_WARNING, "the supervisor (pid %ld) is gone: "
+		    "draining, then exiting", (long)cfg->supervisor);
+		hsvr_engine_drain();
+		return;
+	}
 	hsvr_engine_term();
 }
 
@@ -24,25 +77,50 @@ on_usr1(evutil_socket_t sig, short what, void *arg)
 	hsvr_engine_log_stats();
 }
 
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig, (void)what, (void)arg;
+}
+
+/* Nothing to do: a write to a closed peer fails with EPIPE instead. */
+static void
+on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
 int
 hsvr_signals_start(struct event_base *base)
 {
+	struct sigaction sa;
 	sigset_t set;
+	int supervised = hsvr_g.cfg->supervisor > 0;
 
+	/*
+	 * SIGPIPE caught, not ignored: an ignored signal stays ignored in
+	 * the programs a callback runs, a caught one is back to default.
+	 */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigpipe;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGPIPE, &sa, NULL);
 	if (evsignal_assign(&sigint_ev, base, SIGINT, on_stop_signal, NULL) ||
 	    evsignal_assign(&sigterm_ev, base, SIGTERM, on_stop_signal, NULL) ||
 	    evsignal_assign(&sigusr1_ev, base, SIGUSR1, on_usr1, NULL) ||
+	    evsignal_assign(&sighup_ev, base, SIGHUP, on_hup, NULL) ||
 	    evsignal_add(&sigint_ev, NULL) || evsignal_add(&sigterm_ev, NULL) ||
-	    evsignal_add(&sigusr1_ev, NULL)) {
+	    evsignal_add(&sigusr1_ev, NULL) ||
+	    (supervised && evsignal_add(&sighup_ev, NULL))) {
 		hsvr_warnx("cannot install the signal handlers");
 		return -1;
 	}
-	added = 1;
+	added = 1 + supervised;
 	/* A serving process is born with these blocked (supervisor.c). */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
+	hsvr_signals_set(&set);
+	if (!supervised)
+		sigdelset(&set, SIGHUP);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	return 0;
 }
@@ -55,5 +133,7 @@ hsvr_signals_stop(void)
 	evsignal_del(&sigint_ev);
 	evsignal_del(&sigterm_ev);
 	evsignal_del(&sigusr1_ev);
+	if (added > 1)
+		evsignal_del(&sighup_ev);
 	added = 0;
 }

@@ -1,6 +1,7 @@
 /*
  * stats.c - statistics: per-worker counters read under their sequence
- * locks, plus the shared rare-event counters, summed into one snapshot.
+ * locks, plus the shared rare-event counters, summed into one snapshot;
+ * the last one kept once the workers are gone.
  */
 #include "hsvr-int.h"
 
@@ -62,13 +63,42 @@ hsvr_stats_collect(S_STATS *st)
 		st->session_high = st->session_gauge;
 }
 
+/*
+ * Once the workers have stopped, their counters are folded into a final
+ * snapshot before they are freed; S_stats reads that one from then on (in
+ * serv_exit, from a thread of the application...).  The lock keeps the
+ * workers from being freed under a reader.
+ */
+static pthread_rwlock_t final_lock = PTHREAD_RWLOCK_INITIALIZER;
+static S_STATS final;
+static int have_final;
+
+void
+hsvr_stats_final(int fold)
+{
+	pthread_rwlock_wrlock(&final_lock);
+	if (fold)
+		hsvr_stats_collect(&final);
+	have_final = fold;
+	pthread_rwlock_unlock(&final_lock);
+}
+
 int
 S_stats(S_STATS *st)
 {
-	if (st == NULL || !__atomic_load_n(&hsvr_g.running, __ATOMIC_SEQ_CST))
+	int rc = 0;
+
+	if (st == NULL)
 		return -1;
-	hsvr_stats_collect(st);
-	return 0;
+	pthread_rwlock_rdlock(&final_lock);
+	if (have_final)
+		*st = final;
+	else if (__atomic_load_n(&hsvr_g.running, __ATOMIC_SEQ_CST))
+		hsvr_stats_collect(st);
+	else
+		rc = -1;
+	pthread_rwlock_unlock(&final_lock);
+	return rc;
 }
 
 void

@@ -38,7 +38,7 @@ struct kid {
 
 static struct kid kids[MAX_KIDS];
 static int sigpipe_fd[2] = { -1, -1 };
-static volatile sig_atomic_t got_term, got_hup, got_usr1, got_chld;
+static volatile sig_atomic_t got_term, got_hup, got_usr1, got_usr2, got_chld;
 
 static void
 on_signal(int sig)
@@ -51,13 +51,21 @@ on_signal(int sig)
 		got_hup = 1;
 	else if (sig == SIGUSR1)
 		got_usr1 = 1;
+	else if (sig == SIGUSR2)
+		got_usr2 = 1;
 	else if (sig == SIGCHLD)
 		got_chld = 1;
 	(void)!write(sigpipe_fd[1], "", 1);
 	errno = saved;
 }
 
-static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD };
+/*
+ * SIGUSR2 is caught only to say it does nothing yet (it will start an
+ * upgrade): its default action would kill the supervisor without a word
+ * and orphan the serving process.  SIGPIPE is ignored since main().
+ */
+static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2,
+    SIGCHLD };
 
 static void
 set_handlers(void (*fn)(int))
@@ -120,7 +128,7 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	struct kid *k = NULL;
 	sigset_t block, old;
 	int p[2], i;
-	pid_t pid;
+	pid_t pid, me;
 
 	for (i = 0; i < MAX_KIDS && k == NULL; i++)
 		if (kids[i].pid == 0)
@@ -129,19 +137,19 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 		hsvr_warnx("too many serving processes still draining");
 		return NULL;
 	}
-	if (pipe(p) != 0) {
+	if (pipe2(p, O_CLOEXEC) != 0) {
 		hsvr_warn("cannot start a serving process: pipe");
 		return NULL;
 	}
 	/*
-	 * The child keeps these signals blocked until its engine handles
-	 * them: a SIGTERM sent early is then a drain, not a sudden death.
+	 * Blocked across the fork: the child must not run our handlers.
 	 */
 	sigemptyset(&block);
 	for (i = 0; i < (int)(sizeof sigs / sizeof sigs[0]); i++)
 		sigaddset(&block, sigs[i]);
 	sigprocmask(SIG_BLOCK, &block, &old);
 	fflush(NULL);
+	me = getpid();
 	if ((pid = fork()) < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		hsvr_warn("cannot start a serving process: fork");
@@ -151,7 +159,15 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	}
 	if (pid == 0) {
 		set_handlers(SIG_DFL);
-		(void)signal(SIGHUP, SIG_IGN);  /* the supervisor's business */
+		/*
+		 * Nothing else blocked (the starting shell's mask included),
+		 * and only the signals its engine handles until it handles
+		 * them: a SIGTERM sent early is then a drain, not a sudden
+		 * death.  What the application runs inherits a clean mask.
+		 */
+		hsvr_signals_set(&block);
+		sigprocmask(SIG_SETMASK, &block, NULL);
+		cfg->supervisor = me;
 		hsvr_listen_forget_path();
 		close(sigpipe_fd[0]);
 		close(sigpipe_fd[1]);
@@ -396,6 +412,11 @@ handle_signals(struct state *st)
 	if (got_usr1) {
 		got_usr1 = 0;
 		signal_kids(SIGUSR1, 0);
+	}
+	if (got_usr2) {
+		got_usr2 = 0;
+		hsvr_log(LOG_WARNING, "SIGUSR2: upgrading is not supported "
+		    "yet; ignored");
 	}
 	if (got_chld) {
 		got_chld = 0;

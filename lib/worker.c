@@ -79,21 +79,46 @@ stop(struct hsvr_worker *w)
 	w->stop = 1;
 }
 
-/* Graceful stop: ask every session to finish; stop once none is left. */
+/*
+ * A draining worker stops when it holds no session and none can come:
+ * every worker has stopped accepting (so no hand-off can be made any
+ * more) and none is on its way to it.  A worker that stopped with a
+ * connection still in its inbox would close it unread.
+ */
+void
+hsvr_worker_check_drained(struct hsvr_worker *w)
+{
+	if (w->draining && w->conns == NULL &&
+	    __atomic_load_n(&hsvr_g.drained, __ATOMIC_SEQ_CST) >=
+	    hsvr_g.nworkers &&
+	    __atomic_load_n(&w->incoming, __ATOMIC_SEQ_CST) == 0)
+		w->stop = 1;
+}
+
+/*
+ * Graceful stop: stop accepting, ask every session to finish (after what
+ * its peer already sent is served: hsvr_conn_drain); stop once none is
+ * left.  The last worker to stop accepting wakes the others to check.
+ */
 static void
 drain(struct hsvr_worker *w)
 {
 	struct hsvr_conn *c, *next;
+	int i;
 
 	hsvr_listen_stop_worker(w);
 	w->draining = 1;
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
-		if (conn_state(c) == HSVR_ST_OPEN)
-			hsvr_hook_drain(c);
+		hsvr_conn_drain(c);
 	}
-	if (w->conns == NULL)
-		w->stop = 1;
+	if (__atomic_add_fetch(&hsvr_g.drained, 1, __ATOMIC_SEQ_CST) ==
+	    hsvr_g.nworkers)
+		for (i = 0; i < hsvr_g.nworkers; i++)
+			if (&hsvr_g.workers[i] != w)
+				event_active(&hsvr_g.workers[i].wake, EV_READ,
+				    0);
+	hsvr_worker_check_drained(w);
 }
 
 static void
@@ -180,6 +205,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		control(c);
 	}
 	hsvr_release_run(w);
+	hsvr_worker_check_drained(w);
 }
 
 /*

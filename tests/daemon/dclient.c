@@ -36,6 +36,19 @@
  *                              change), then rename a symbolic link to
  *                              TARGET over it; until the file STOP exists
  *                              (at most 300 s); then "swaps=N" in OUT
+ *   loop ADDR SHORT KEEP STOP  SHORT threads each connect, send one "echo"
+ *                              request, read its answer and close, again
+ *                              and again; KEEP threads each make requests
+ *                              on one keep-alive connection, reconnecting
+ *                              when the server closes it; until the file
+ *                              STOP exists (at most 120 s).  Prints "LOOP
+ *                              short=N short_lost=N short_failed=N keep=N
+ *                              keep_lost=N keep_closed=N bad=N": a lost
+ *                              request was sent and got the end of the
+ *                              connection, not its answer; failed: the
+ *                              connection itself failed; bad: a wrong
+ *                              answer.  0 if nothing short was lost,
+ *                              failed or bad
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* getresuid, struct ucred */
@@ -45,6 +58,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -515,13 +529,144 @@ cmd_swap(const char *dir, const char *name, const char *target,
 	return 0;
 }
 
+/* ------------------------------------------------------------- loop */
+
+static const char *loop_addr, *loop_stop;
+static long long loop_deadline;
+static unsigned long long n_short, n_short_lost, n_short_failed, n_keep,
+    n_keep_lost, n_keep_closed, n_bad;     /* atomic */
+
+#define ADD(v) __atomic_add_fetch(&(v), 1, __ATOMIC_RELAXED)
+
+static int
+loop_over(void)
+{
+	return access(loop_stop, F_OK) == 0 || now_ms() > loop_deadline;
+}
+
+/*
+ * Send one request on fd and read its answer: 1 answered, 0 the server
+ * closed instead (lost), -1 the connection failed, -2 a wrong answer.
+ */
+static int
+ask_once(int fd, const char *tag)
+{
+	char req[64], want[64], got[64];
+	size_t len = 0, wlen;
+	ssize_t n;
+
+	snprintf(want, sizeof want, "%s", tag);
+	snprintf(req, sizeof req, "echo %s\n", tag);
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+		return errno == EPIPE || errno == ECONNRESET ? 0 : -1;
+	wlen = strlen(want);
+	for (;;) {
+		if (!readable(fd, IO_TIMEOUT_MS))
+			return -1;
+		n = read(fd, got + len, sizeof got - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == ECONNRESET ? 0 : -1;
+		if (n == 0)
+			return len == 0 ? 0 : -2;
+		len += (size_t)n;
+		if (memchr(got, '\n', len) != NULL || len == sizeof got - 1)
+			break;
+	}
+	return len == wlen + 1 && memcmp(got, want, wlen) == 0 &&
+	    got[wlen] == '\n' ? 1 : -2;
+}
+
+static void *
+loop_short(void *arg)
+{
+	unsigned long id = (unsigned long)arg, i;
+	char tag[32];
+	int fd, rc;
+
+	for (i = 0; !loop_over(); i++) {
+		snprintf(tag, sizeof tag, "s%lu-%lu", id, i);
+		if ((fd = dial(loop_addr)) < 0) {
+			ADD(n_short_failed);
+			continue;
+		}
+		rc = ask_once(fd, tag);
+		close(fd);
+		ADD(n_short);
+		if (rc == 0)
+			ADD(n_short_lost);
+		else if (rc == -1)
+			ADD(n_short_failed);
+		else if (rc == -2)
+			ADD(n_bad);
+	}
+	return NULL;
+}
+
+static void *
+loop_keep(void *arg)
+{
+	unsigned long id = (unsigned long)arg, i;
+	char tag[32];
+	int fd = -1, rc;
+
+	for (i = 0; !loop_over(); i++) {
+		if (fd < 0 && (fd = dial(loop_addr)) < 0)
+			continue;
+		snprintf(tag, sizeof tag, "k%lu-%lu", id, i);
+		rc = ask_once(fd, tag);
+		ADD(n_keep);
+		if (rc == 1)
+			continue;
+		if (rc == 0) {
+			ADD(n_keep_lost);
+			ADD(n_keep_closed);
+		} else if (rc == -2) {
+			ADD(n_bad);
+		}
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static int
+cmd_loop(const char *addr, const char *shorts, const char *keeps,
+    const char *stop)
+{
+	pthread_t t[64];
+	long ns = atol(shorts), nk = atol(keeps), i;
+	int n = 0;
+
+	if (ns < 0 || nk < 0 || ns + nk > 64 || ns + nk == 0)
+		die(2, "loop: 1 to 64 threads");
+	loop_addr = addr;
+	loop_stop = stop;
+	loop_deadline = now_ms() + 120000;
+	for (i = 0; i < ns + nk; i++)
+		if (pthread_create(&t[n], NULL, i < ns ? loop_short : loop_keep,
+		    (void *)i) == 0)
+			n++;
+	while (n > 0)
+		pthread_join(t[--n], NULL);
+	printf("LOOP short=%llu short_lost=%llu short_failed=%llu keep=%llu "
+	    "keep_lost=%llu keep_closed=%llu bad=%llu\n", n_short,
+	    n_short_lost, n_short_failed, n_keep, n_keep_lost, n_keep_closed,
+	    n_bad);
+	return n_short_lost || n_short_failed || n_bad;
+}
+
 static void
 usage(void)
 {
 	die(2, "usage: t-dclient freeport | connect ADDR | wait ADDR "
 	    "listen|refused SEC | cmd ADDR LINE... | hold ADDR LINE... | "
 	    "fetch ADDR N [DELAY_US [MARK FILE [GO]]] | http ADDR | "
-	    "notify PATH OUT | stale PATH | swap DIR NAME TARGET STOP OUT");
+	    "notify PATH OUT | stale PATH | swap DIR NAME TARGET STOP OUT | "
+	    "loop ADDR SHORT KEEP STOP");
 }
 
 int
@@ -560,5 +705,7 @@ main(int argc, char **argv)
 		return cmd_stale(argv[2]);
 	if (strcmp(c, "swap") == 0 && argc == 7)
 		return cmd_swap(argv[2], argv[3], argv[4], argv[5], argv[6]);
+	if (strcmp(c, "loop") == 0 && argc == 6)
+		return cmd_loop(argv[2], argv[3], argv[4], argv[5]);
 	usage();
 }

@@ -14,7 +14,7 @@
  *   reload       serv_on_reload
  *   drain        serv_on_drain (id= keep= busy=)
  *   term         serv_on_term (id= tx=)
- *   exit         serv_exit
+ *   exit         serv_exit (stats_rc= accept_counter=: S_stats there)
  * Every line has pid ppid sid pgid uid=r,e,s gid=r,e,s groups=a,b cwd=
  * stderr= (where fd 2 points) umask= listening=0|1 (can 127.0.0.1:-p, or
  * --probe-unix PATH, be connected to now; init and worker_init only, -1
@@ -33,16 +33,20 @@
  *   crash [SIG]   the serving process dies of signal SIG (default SEGV,
  *                 by a real invalid access), with the default action
  *                 restored and the signal unblocked first, so that
- *                 neither a sanitizer's handler nor the workers' signal
+ *                 neither a sanitizer's handler nor a signal
  *                 mask turns it into something else
  *   echo TEXT     "TEXT"
  *   hang          "hanging", then the hook never returns (its worker is
  *                 stuck: only the supervisor's SIGKILL ends the process)
+ *   sigs          "worker SigBlk: X" (the mask of the worker thread running
+ *                 the callback), then what a program run from the callback
+ *                 (popen) says of itself: "SigBlk: X SigIgn: Y"
  * Application options: --name NAME (serv_set_name, default "dsrv"),
  * --probe-pidfile PATH, --probe-unix PATH, --slow-start MS (each
  * serv_worker_init first sleeps MS milliseconds, then traces), --fail-start
  * (then worker 0's serv_worker_init logs an error and the serving process
- * exits 3).
+ * exits 3), --stats-thread (worker 0's serv_worker_init starts a thread
+ * that calls S_stats without pause until the process exits).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* getresuid, struct ucred */
@@ -55,6 +59,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -86,6 +91,7 @@ static const char *probe_pidfile;
 static const char *probe_unix;
 static int fail_start;
 static int slow_start_ms;
+static int stats_thread;
 static int trace_fd = -1;
 
 static int
@@ -120,6 +126,28 @@ set_fail_start(const char *arg)
 }
 
 static int
+set_stats_thread(const char *arg)
+{
+	(void)arg;
+	stats_thread = 1;
+	return 0;
+}
+
+/* S_stats from a thread of the application, through the shutdown too. */
+static void *
+stats_loop(void *arg)
+{
+	S_STATS st;
+
+	(void)arg;
+	for (;;) {
+		(void)S_stats(&st);
+		sched_yield();
+	}
+	return NULL;
+}
+
+static int
 set_slow_start(const char *arg)
 {
 	char *end;
@@ -145,6 +173,8 @@ serv_options(void)
 		    set_fail_start },
 		{ "slow-start", 0, "MS", "serv_worker_init takes MS ms",
 		    set_slow_start },
+		{ "stats-thread", 0, NULL, "a thread calls S_stats all along",
+		    set_stats_thread },
 		{ NULL, 0, NULL, NULL, NULL }
 	};
 
@@ -324,6 +354,12 @@ serv_worker_init(int worker)
 		usleep((useconds_t)slow_start_ms * 1000);
 	regain_text(regain, sizeof regain);
 	trace("worker_init", 1, "worker=%d regain=%s", worker, regain);
+	if (stats_thread && worker == 0) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, stats_loop, NULL) == 0)
+			pthread_detach(t);
+	}
 	if (fail_start && worker == 0) {
 		serv_log(LOG_ERR, "dsrv: cannot start: --fail-start given");
 		_exit(3);
@@ -333,7 +369,11 @@ serv_worker_init(int worker)
 void
 serv_exit(void)
 {
-	trace("exit", 0, "serv_exit=1");
+	S_STATS st;
+	int rc = S_stats(&st);
+
+	trace("exit", 0, "serv_exit=1 stats_rc=%d accept_counter=%llu", rc,
+	    rc == 0 ? (unsigned long long)st.accept_counter : 0ULL);
 }
 
 void
@@ -399,7 +439,7 @@ pump(SESSION *s, struct sess *st)
 /*
  * Die of sig like a crash would: the default action restored (a
  * sanitizer's handler must not turn it into an exit) and the signal
- * unblocked (workers block every signal); SIGSEGV by a real fault.
+ * unblocked (in case a mask holds it); SIGSEGV by a real fault.
  */
 static int *volatile nowhere;
 
@@ -459,6 +499,35 @@ command(SESSION *s, struct sess *st, char *line)
 		reply(s, "still alive after signal %d", sig);
 	} else if (strncmp(line, "echo ", 5) == 0) {
 		reply(s, "%s", line + 5);
+	} else if (strcmp(line, "sigs") == 0) {
+		FILE *p, *me = fopen("/proc/thread-self/status", "r");
+		char l[128], out[256] = "";
+		size_t used = 0;
+
+		while (me != NULL && fgets(l, sizeof l, me) != NULL)
+			if (strncmp(l, "SigBlk:", 7) == 0) {
+				l[strcspn(l, "\n")] = '\0';
+				used = (size_t)snprintf(out, sizeof out,
+				    "worker %s", l);
+			}
+		if (me != NULL)
+			fclose(me);
+		p = popen("grep -E '^Sig(Blk|Ign):' /proc/self/status", "r");
+
+		while (p != NULL && fgets(l, sizeof l, p) != NULL &&
+		    used < sizeof out - 1) {
+			l[strcspn(l, "\n")] = '\0';
+			used += (size_t)snprintf(out + used, sizeof out - used,
+			    "%s%s", used ? " " : "", l);
+			if (used >= sizeof out)
+				used = sizeof out - 1;
+		}
+		if (p != NULL)
+			pclose(p);
+		for (used = 0; out[used] != '\0'; used++)
+			if (out[used] == '\t')
+				out[used] = ' ';
+		reply(s, "%s", out[0] ? out : "no answer");
 	} else if (strcmp(line, "hang") == 0) {
 		reply(s, "hanging");
 		for (;;)        /* a hook that never returns */

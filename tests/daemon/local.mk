@@ -18,7 +18,10 @@ DAEMON_TESTS = \
 	tests/daemon/syslog.sh \
 	tests/daemon/drain.sh \
 	tests/daemon/reload.sh \
+	tests/daemon/reloadloss.sh \
+	tests/daemon/signals.sh \
 	tests/daemon/crash.sh \
+	tests/daemon/orphan.sh \
 	tests/daemon/notify.sh \
 	tests/daemon/initscript.sh \
 	tests/daemon/service.sh

@@ -267,9 +267,17 @@ cmd_to(SESSION *s, struct sess *u, unsigned port, const char *seq,
 static void
 cmd_stats(SESSION *s, struct sess *u)
 {
+	unsigned long long accepts, terms;
 	S_STATS st;
 	int rc;
 
+	/*
+	 * The application's counts first: the library counts a session's
+	 * accept and end before the callback, so counts read after S_stats
+	 * may include sessions that began or ended after its snapshot.
+	 */
+	accepts = atomic_load(&n_accepts);
+	terms = atomic_load(&n_terms);
 	memset(&st, 0, sizeof st);
 	rc = S_stats(&st);
 	reply(s, u, "STATS rc=%d session_gauge=%llu session_high=%llu "
@@ -295,8 +303,7 @@ cmd_stats(SESSION *s, struct sess *u)
 	    (unsigned long long)st.write_timeout,
 	    (unsigned long long)st.fd_exhausted,
 	    (unsigned long long)st.alloc_error,
-	    atomic_load(&n_accepts), atomic_load(&n_terms),
-	    atomic_load(&n_dup), atomic_load(&n_send_err),
+	    accepts, terms, atomic_load(&n_dup), atomic_load(&n_send_err),
 	    atomic_load(&n_send_cong), atomic_load(&n_naks),
 	    atomic_load(&n_overlong), atomic_load(&n_echo_overflow),
 	    atomic_load(&n_violations));
