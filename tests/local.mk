@@ -13,6 +13,7 @@ TESTS += \
 	tests/t-close \
 	tests/t-timeout \
 	tests/t-limit \
+	tests/perip.sh \
 	tests/t-search \
 	tests/t-tables \
 	tests/t-cross \
@@ -32,6 +33,7 @@ check_PROGRAMS += \
 	tests/t-limit \
 	tests/t-search \
 	tests/t-tables \
+	tests/t-perip \
 	tests/t-cross \
 	tests/t-stats \
 	tests/t-options \
@@ -39,12 +41,14 @@ check_PROGRAMS += \
 	tests/t-pause \
 	tests/t-zerocopy \
 	tests/t-probe \
+	tests/t-srv-ioc-hooks \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
 	tests/t-srv-ioc-notimeout \
 	tests/t-srv-ioc-min
 
-EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh
+EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
+	tests/perip.sh
 
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
@@ -87,6 +91,7 @@ tests_t_tables_CPPFLAGS = $(AM_CPPFLAGS) -DHSVR_TEST_HOOKS
 tests_t_tables_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_t_tables_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
 tests_t_tables_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+tests_t_perip_SOURCES = tests/perip.c $(TEST_CLIENT)
 tests_t_cross_SOURCES = tests/cross.c $(TEST_CLIENT)
 tests_t_cross_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_stats_SOURCES = tests/stats.c $(TEST_CLIENT)
@@ -102,5 +107,9 @@ tests_t_srv_ioc_LDADD = libhsvr.la
 tests_t_srv_ioc_notimeout_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
 tests_t_srv_ioc_notimeout_CPPFLAGS = $(AM_CPPFLAGS) -DTS_NO_TIMEOUT_HOOK
 tests_t_srv_ioc_notimeout_LDADD = libhsvr.la
+# The IoC server on the tests' build of the library (its test hooks).
+tests_t_srv_ioc_hooks_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
+tests_t_srv_ioc_hooks_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
+tests_t_srv_ioc_hooks_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_srv_ioc_min_SOURCES = tests/srv-ioc-min.c
 tests_t_srv_ioc_min_LDADD = libhsvr.la
