@@ -30,13 +30,20 @@ hsvr_hash_key_new(struct hsvr_hash_key *k)
 	return 0;
 }
 
-#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND(v0, v1, v2, v3) do {                                   \
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);       \
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                          \
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                          \
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);       \
-} while (0)
+static inline uint64_t
+rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+static inline void
+sipround(uint64_t v[4])
+{
+	v[0] += v[1]; v[1] = rotl(v[1], 13); v[1] ^= v[0]; v[0] = rotl(v[0], 32);
+	v[2] += v[3]; v[3] = rotl(v[3], 16); v[3] ^= v[2];
+	v[0] += v[3]; v[3] = rotl(v[3], 21); v[3] ^= v[0];
+	v[2] += v[1]; v[1] = rotl(v[1], 17); v[1] ^= v[2]; v[2] = rotl(v[2], 32);
+}
 
 static uint64_t
 le64(const uint8_t *p)
@@ -54,26 +61,26 @@ static inline uint64_t
 siphash18(const struct hsvr_hash_key *k, const uint8_t addr[16],
     uint16_t port, int c, int d)
 {
-	uint64_t v0 = k->k0 ^ 0x736f6d6570736575ULL;
-	uint64_t v1 = k->k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k->k0 ^ 0x6c7967656e657261ULL;
-	uint64_t v3 = k->k1 ^ 0x7465646279746573ULL;
-	uint64_t m[3];
+	uint64_t v[4], m[3];
 	int i, r;
 
+	v[0] = k->k0 ^ 0x736f6d6570736575ULL;
+	v[1] = k->k1 ^ 0x646f72616e646f6dULL;
+	v[2] = k->k0 ^ 0x6c7967656e657261ULL;
+	v[3] = k->k1 ^ 0x7465646279746573ULL;
 	m[0] = le64(addr);
 	m[1] = le64(addr + 8);
 	m[2] = (uint64_t)18 << 56 | port;
 	for (i = 0; i < 3; i++) {
-		v3 ^= m[i];
+		v[3] ^= m[i];
 		for (r = 0; r < c; r++)
-			SIPROUND(v0, v1, v2, v3);
-		v0 ^= m[i];
+			sipround(v);
+		v[0] ^= m[i];
 	}
-	v2 ^= 0xff;
+	v[2] ^= 0xff;
 	for (r = 0; r < d; r++)
-		SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
+		sipround(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 /*
