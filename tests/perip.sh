@@ -5,7 +5,8 @@
 # machine.  Without root or unshare(1) it runs the checks that need no
 # namespace (127.0.0.0/8 only).
 bin=${HSVR_TEST_BINDIR:-$(dirname "$0")}/t-perip
-if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null &&
+	unshare -n true 2>/dev/null; then
 	# shellcheck disable=SC2016 # expanded by the shell in the namespace
 	exec unshare -n sh -c '
 		ip link set lo up || exit 99
@@ -15,5 +16,5 @@ if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
 		done
 		exec "$0" --netns' "$bin"
 fi
-echo "# no network namespace (not root, or no unshare): 127.0.0.0/8 only"
+echo "# no network namespace (not root, no ip(8) or no unshare): 127.0.0.0/8 only"
 exec "$bin"
