@@ -421,8 +421,26 @@ int hsvr_conn_send(struct hsvr_conn *, const struct hsvr_out *);
 void hsvr_conn_free(struct hsvr_conn *);
 uint64_t hsvr_now_ms(void);
 
+/* ------------------------------------------------------------ hashing */
+
+struct hsvr_hash_key {
+	uint64_t k0, k1;
+};
+
+/* A random key from getrandom(2): 0, or -1 with errno set. */
+int hsvr_hash_key_new(struct hsvr_hash_key *);
+/* SipHash-1-3 under k of the 16 bytes of addr and port. */
+uint64_t hsvr_hash_addr(const struct hsvr_hash_key *k, const uint8_t addr[16],
+    uint16_t port);
+#ifdef HSVR_TEST_HOOKS
+/* The same message under SipHash-2-4 (test vectors). */
+uint64_t hsvr_hash_addr_sip24(const struct hsvr_hash_key *k,
+    const uint8_t addr[16], uint16_t port);
+#endif
+
 /* ------------------------------------------------------- address index */
 
+/* A table with a fresh random key: 0, or -1 (out of memory, or no key). */
 int hsvr_index_init(void);
 void hsvr_index_free(void);
 void hsvr_index_add(struct hsvr_conn *);
@@ -432,10 +450,21 @@ int hsvr_addr_key(const struct sockaddr *, uint8_t key[16], char *host,
 
 /* ------------------------------------------- sessions per peer address */
 
+/*
+ * Counted per IPv4 address and per IPv6 /64 (an IPv4-mapped key is IPv4).
+ * init allocates the table when --max-per-ip is set, with a fresh random
+ * key: 0, or -1.  take: 0 counted, 1 the address has its --max-per-ip
+ * already, -1 out of memory (not counted).  give: one counted by take ends.
+ */
 int hsvr_perip_init(void);
 void hsvr_perip_free(void);
 int hsvr_perip_take(const uint8_t key[16]);
 void hsvr_perip_give(const uint8_t key[16]);
+#ifdef HSVR_TEST_HOOKS
+/* The table's shape for tests: entries, and the longest chain, now. */
+void hsvr_perip_shape(size_t *entries, size_t *longest);
+void hsvr_index_shape(size_t *entries, size_t *longest);
+#endif
 
 /* ----------------------------------------------------------- allocator */
 

@@ -56,7 +56,7 @@ static const struct lib_option lib_options[] = {
 	{ "reuseport", OPT_REUSEPORT, NULL, "a listening socket per worker thread (SO_REUSEPORT) instead of one they share" },
 	{ "accept-thread", OPT_ACCEPT_THREAD, NULL, "one thread accepts and deals connections to the workers in turn" },
 	{ "timeout", 'T', "SEC", "idle timeout in seconds, 0 for none (default 60)" },
-	{ "max-per-ip", OPT_MAX_PER_IP, "N", "at most N connections from one address (default: no limit)" },
+	{ "max-per-ip", OPT_MAX_PER_IP, "N", "at most N connections from one IPv4 address or IPv6 /64, lingering closes included (default: no limit)" },
 	{ "write-timeout", OPT_WRITE_TIMEOUT, "SEC", "close a session whose output made no progress for SEC seconds (default: never)" },
 	{ "user", 'u', "USER", "run as USER when started as root (default nobody)" },
 	{ "group", 'g', "GROUP", "run as GROUP when started as root (default: USER's group)" },

@@ -1,7 +1,10 @@
 /*
  * search.c - the peer-address index behind S_search: a hash table split
  * into independently locked stripes, so lookups from many threads and the
- * workers' inserts and removals rarely meet, and none is O(sessions).
+ * workers' inserts and removals rarely meet, and none is O(sessions).  It
+ * keys on address and port, hashed under a key drawn per process (hash.c),
+ * and each stripe doubles its buckets as it fills: chains stay short even
+ * when one client picks the addresses and ports of its connections.
  */
 #include "hsvr-int.h"
 
@@ -21,16 +24,12 @@ struct stripe {
 } __attribute__((aligned(HSVR_CACHELINE)));
 
 static struct stripe *stripes;
+static struct hsvr_hash_key hkey;
 
 static uint64_t
 hash(const uint8_t key[16], unsigned short port)
 {
-	uint64_t a, b, h;
-
-	memcpy(&a, key, 8);
-	memcpy(&b, key + 8, 8);
-	h = (a ^ (b * 0x9e3779b97f4a7c15ULL) ^ port) * 0xff51afd7ed558ccdULL;
-	return h ^ (h >> 29);
+	return hsvr_hash_addr(&hkey, key, port);
 }
 
 static struct stripe *
@@ -50,6 +49,10 @@ hsvr_index_init(void)
 {
 	int i;
 
+	if (hsvr_hash_key_new(&hkey) != 0) {
+		hsvr_warn("cannot draw a random hash key");
+		return -1;
+	}
 	stripes = aligned_alloc(HSVR_CACHELINE, sizeof *stripes * STRIPES);
 	if (stripes == NULL)
 		return -1;
@@ -192,3 +195,26 @@ S_search(char *ip, uint16_t port)
 	pthread_mutex_unlock(&st->lock);
 	return c != NULL ? &c->pub : NULL;
 }
+
+#ifdef HSVR_TEST_HOOKS
+void
+hsvr_index_shape(size_t *entries, size_t *longest)
+{
+	struct hsvr_conn *c;
+	size_t i, j, n;
+
+	*entries = *longest = 0;
+	for (i = 0; stripes != NULL && i < STRIPES; i++) {
+		pthread_mutex_lock(&stripes[i].lock);
+		for (j = 0; j < stripes[i].nbucket; j++) {
+			for (n = 0, c = stripes[i].bucket[j]; c != NULL;
+			    c = c->hnext)
+				n++;
+			*entries += n;
+			if (n > *longest)
+				*longest = n;
+		}
+		pthread_mutex_unlock(&stripes[i].lock);
+	}
+}
+#endif

@@ -295,12 +295,18 @@ would_block(void)
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-/* The descriptor is closed: the connection no longer counts, retire it. */
+/*
+ * The descriptor is closed: only now does the connection stop counting
+ * for -m and --max-per-ip (a lingering close holds a socket too), retire.
+ */
 static void
 release(struct hsvr_conn *c)
 {
 	c->tp->close(c);
 	c->fd = -1;
+	if (c->perip)
+		hsvr_perip_give(c->key);
+	c->perip = 0;
 	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
 	if (c->tp->release != NULL)
 		c->tp->release(c);
@@ -374,13 +380,27 @@ quiet(int fd)
  * LINGER_MAX_MS after the close in any case.  While lingering, last_active
  * is the time of the close and wstalled the unsent count last seen.
  */
-#define LINGER_MS 2000
-#define LINGER_MAX_MS 30000
+#ifdef HSVR_TEST_HOOKS
+/* HSVR_TEST_LINGER_MS sets both periods: a test holds a linger at will. */
+static long
+linger_test_ms(long dflt)
+{
+	const char *s = getenv("HSVR_TEST_LINGER_MS");
+
+	return s != NULL && atol(s) > 0 ? atol(s) : dflt;
+}
+#define LINGER_MS linger_test_ms(2000)
+#define LINGER_MAX_MS ((uint64_t)linger_test_ms(30000))
+#else
+#define LINGER_MS 2000L
+#define LINGER_MAX_MS 30000u
+#endif
 
 static int
 linger_arm(struct hsvr_conn *c)
 {
-	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000L };
+	long ms = LINGER_MS;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000L };
 
 	return event_add(&c->tev, &tv);
 }
@@ -479,10 +499,6 @@ finish_as(struct hsvr_conn *c, int graceful)
 		hsvr_index_del(c);
 	c->indexed = 0;
 	list_del(&w->conns, c);
-	/* The session is over for --max-per-ip, even if its close lingers. */
-	if (c->perip)
-		hsvr_perip_give(c->key);
-	c->perip = 0;
 	lingers = graceful && linger(c);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 	if (c->accepted) {

@@ -13,7 +13,9 @@ TESTS += \
 	tests/t-close \
 	tests/t-timeout \
 	tests/t-limit \
+	tests/perip.sh \
 	tests/t-search \
+	tests/t-tables \
 	tests/t-cross \
 	tests/t-stats \
 	tests/t-options \
@@ -32,6 +34,8 @@ check_PROGRAMS += \
 	tests/t-timeout \
 	tests/t-limit \
 	tests/t-search \
+	tests/t-tables \
+	tests/t-perip \
 	tests/t-cross \
 	tests/t-stats \
 	tests/t-options \
@@ -47,7 +51,8 @@ check_PROGRAMS += \
 	tests/t-srv-ioc-notimeout \
 	tests/t-srv-ioc-min
 
-EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh
+EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
+	tests/perip.sh
 
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
@@ -87,6 +92,13 @@ tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
 tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)
 tests_t_limit_SOURCES = tests/limit.c $(TEST_CLIENT)
 tests_t_search_SOURCES = tests/search.c $(TEST_CLIENT)
+# White-box: the tables' own functions, from the tests' build of the library.
+tests_t_tables_SOURCES = tests/tables.c $(TEST_CLIENT)
+tests_t_tables_CPPFLAGS = $(AM_CPPFLAGS) -DHSVR_TEST_HOOKS
+tests_t_tables_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_t_tables_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
+tests_t_tables_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+tests_t_perip_SOURCES = tests/perip.c $(TEST_CLIENT)
 tests_t_cross_SOURCES = tests/cross.c $(TEST_CLIENT)
 tests_t_cross_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_stats_SOURCES = tests/stats.c $(TEST_CLIENT)
