@@ -411,3 +411,19 @@ field() {
 	done
 	return 1
 }
+
+# In a ThreadSanitizer build, the tid of the runtime's own thread in the
+# serving process PID: started in the child right after fork, before the
+# privilege drop, it keeps the per-thread no_new_privs, bounding set and
+# capabilities the drop gives up (it runs no code of hsvr's or the
+# application's); the lowest tid after the main thread's.  Nothing in
+# other builds.
+dt_tsan_runtime_tid() {
+	local t
+	grep -q 'enable-sanitizers=thread' "$dt_builddir/config.status" 2>/dev/null || return 0
+	for t in $(ls /proc/"$1"/task 2>/dev/null | sort -n); do
+		[[ $t == "$1" ]] && continue
+		echo "$t"
+		return 0
+	done
+}

@@ -42,12 +42,15 @@ check_ids() {
 }
 
 # check_sandboxed WHAT PID NONROOT: every thread of PID has no_new_privs
-# and no capability, and (unless NONROOT) an empty bounding set.
+# and no capability, and (unless NONROOT) an empty bounding set; but
+# ThreadSanitizer's own thread (dt_tsan_runtime_tid).
 check_sandboxed() {
-	local what=$1 pid=$2 nonroot=$3 task f bad= bnd=', CapBnd 0'
+	local what=$1 pid=$2 nonroot=$3 task f bad= bnd=', CapBnd 0' skip
 	((nonroot)) && bnd=
+	skip=$(dt_tsan_runtime_tid "$pid")
 	for task in /proc/"$pid"/task/*; do
 		task=${task##*/}
+		[[ $task == "$skip" ]] && continue
 		[[ $(proc_field "$pid/task/$task" NoNewPrivs) == 1 ]] || bad+=" NoNewPrivs:$task"
 		for f in CapInh CapPrm CapEff CapAmb; do
 			[[ $(proc_field "$pid/task/$task" $f) == 0000000000000000 ]] || bad+=" $f:$task"

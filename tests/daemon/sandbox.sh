@@ -42,10 +42,13 @@ stop() {
 }
 
 # every_task PID FIELD VALUE: FIELD of /proc/PID/status is VALUE in every
-# thread of PID.
+# thread of PID (but ThreadSanitizer's own for the per-thread privileges:
+# dt_tsan_runtime_tid; seccomp's TSYNC filters it too).
 every_task() {
-	local task
+	local task skip=
+	[[ $2 == Seccomp ]] || skip=$(dt_tsan_runtime_tid "$1")
 	for task in /proc/"$1"/task/*; do
+		[[ ${task##*/} == "$skip" ]] && continue
 		[[ $(proc_field "$1/task/${task##*/}" "$2") == "$3" ]] || return 1
 	done
 	return 0
