@@ -92,8 +92,9 @@ static int cap_last = -1;
 static int
 last_cap(void)
 {
-	char buf[16];
+	char buf[16], *end;
 	ssize_t n;
+	long v;
 	int fd, c;
 
 	if (cap_last >= 0)
@@ -104,7 +105,10 @@ last_cap(void)
 		close(fd);
 		if (n > 0) {
 			buf[n] = '\0';
-			cap_last = atoi(buf);
+			v = strtol(buf, &end, 10);
+			if (end != buf && (*end == '\n' || *end == '\0') &&
+			    v > 0 && v < 64)
+				cap_last = (int)v;
 		}
 	}
 	/* Without /proc: the bounding set answers up to the last one. */

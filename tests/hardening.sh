@@ -107,8 +107,13 @@ check_units() {
 	c=$1 cname=$2 cf=$3 re=$4
 	shift 4
 	units=$(opt_of_units "$cf" "$re")
-	bad=$(printf '%s\n' "$units" | grep -v -x -e '' "${@/#/-e}" |
-	    sort | uniq -c | tr -s ' \n' '  ')
+	bad=$(printf '%s\n' "$units" | while read -r u; do
+		[ -n "$u" ] || continue
+		case " $* " in
+		*" $u "*) ;;
+		*) echo "$u" ;;
+		esac
+	done | sort | uniq -c | tr -s ' \n' '  ')
 	if [ -z "$units" ]; then
 		echo "# $c: $cname: no debug information from gcc to tell"
 	elif [ -z "$bad" ]; then

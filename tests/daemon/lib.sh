@@ -419,11 +419,13 @@ field() {
 # application's); the lowest tid after the main thread's.  Nothing in
 # other builds.
 dt_tsan_runtime_tid() {
-	local t
+	local t min=''
 	grep -q 'enable-sanitizers=thread' "$dt_builddir/config.status" 2>/dev/null || return 0
-	for t in $(ls /proc/"$1"/task 2>/dev/null | sort -n); do
-		[[ $t == "$1" ]] && continue
-		echo "$t"
-		return 0
+	for t in /proc/"$1"/task/*; do
+		t=${t##*/}
+		[[ $t == "$1" || ! $t =~ ^[0-9]+$ ]] && continue
+		if [[ -z $min ]] || ((t < min)); then min=$t; fi
 	done
+	[[ -n $min ]] && echo "$min"
+	return 0
 }

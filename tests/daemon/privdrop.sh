@@ -45,7 +45,7 @@ check_ids() {
 # and no capability, and (unless NONROOT) an empty bounding set; but
 # ThreadSanitizer's own thread (dt_tsan_runtime_tid).
 check_sandboxed() {
-	local what=$1 pid=$2 nonroot=$3 task f bad= bnd=', CapBnd 0' skip
+	local what=$1 pid=$2 nonroot=$3 task f bad='' bnd=', CapBnd 0' skip
 	((nonroot)) && bnd=
 	skip=$(dt_tsan_runtime_tid "$pid")
 	for task in /proc/"$pid"/task/*; do

@@ -24,8 +24,9 @@
 # the sandbox are leak-checked by the other daemon tests).
 
 # ck and bash -c evaluate their single-quoted conditions themselves, with
-# variables set here: shellcheck sees none of it.
-# shellcheck disable=SC2016,SC2034 source-path=SCRIPTDIR
+# variables set here, and functions run through check: shellcheck sees none
+# of it.
+# shellcheck disable=SC2016,SC2034,SC2317 source-path=SCRIPTDIR
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -45,7 +46,7 @@ stop() {
 # thread of PID (but ThreadSanitizer's own for the per-thread privileges:
 # dt_tsan_runtime_tid; seccomp's TSYNC filters it too).
 every_task() {
-	local task skip=
+	local task skip=""
 	[[ $2 == Seccomp ]] || skip=$(dt_tsan_runtime_tid "$1")
 	for task in /proc/"$1"/task/*; do
 		[[ ${task##*/} == "$skip" ]] && continue
