@@ -11,8 +11,9 @@
 #    that is no system call;
 #  - --chroot DIR: the serving process's root (/proc/PID/root, every
 #    thread) is DIR, an empty root-owned directory, its working directory
-#    "/", and it serves (alone and with --seccomp); serv_init still runs
-#    in -r's directory; the supervisor's root stays "/";
+#    "/", and it serves (alone, with --seccomp, with TLS too) and logs
+#    (syslog was connected before); serv_init still runs in -r's
+#    directory; the supervisor's root stays "/";
 #  - --chroot is refused: exit 64 for a relative path (a usage error: one
 #    line, then the usage), 78 with one line for a missing path, a file, a
 #    directory owned by another user, one writable by others or under one
@@ -162,8 +163,23 @@ check "--chroot: 2,000,000 bytes, byte-exact" "$DCLIENT" fetch "$port" 2000000
 ck "--chroot: no_new_privs, no capability, empty bounding set" \
 	'every_task "$SRV" NoNewPrivs 1 && every_task "$SRV" CapEff 0000000000000000 &&
 	every_task "$SRV" CapBnd 0000000000000000'
+a=$(answers "$port" "log from the jail")
+check "--chroot: syslog, connected before the chroot, still gets its lines" \
+	wait_for 10 syslog_has "dsrv\\[$SRV\\]: dsrv: from the jail"
 check "--chroot: the jail is still empty" [ -z "$(ls -A "$jail")" ]
 stop "$SUP" "--chroot"
+
+# All of it with TLS: key read before the chroot, handshakes inside it.
+port=$(free_port)
+"$HTTPD" --pidfile "$T/pid/httpsc.pid" -p "$port" -i 127.0.0.1 --seccomp \
+	--chroot "$jail" --file "$T/body" -c "$T/cert.pem" -k "$T/key.pem" \
+	2>"$T/httpsc.err" || bail "hsvr-http --chroot over TLS did not start: $(cat "$T/httpsc.err")"
+dt_daemons+=("$T/pid/httpsc.pid")
+rm -f "$T/got"
+curl -s -k --max-time $((10 * SCALE)) -o "$T/got" "https://127.0.0.1:$port/"
+check "--chroot --seccomp: TLS handshake, then the file, byte-exact" cmp -s "$T/body" "$T/got"
+srv=$(serving_pid "$(cat "$T/pid/httpsc.pid")")
+check "--chroot --seccomp: that serving process is chrooted" [ "$(readlink "/proc/$srv/root")" = "$jail" ]
 
 port=$(free_port)
 must "--chroot --seccomp: started" dsrv_start "$T/pid/chs.pid" -p "$port" \
