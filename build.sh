@@ -22,7 +22,7 @@ set -euo pipefail
 # instantiated service scripts are checked with shellcheck.
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
-	libevent-dev libssl-dev libbsd-dev
+	libevent-dev libssl-dev libbsd-dev libseccomp-dev
 	git ca-certificates openssl mandoc file
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
 	busybox systemd shellcheck clang libclang-rt-dev cppcheck clang-tidy

@@ -290,6 +290,17 @@ void serv_set_name(const char *name);
 /* From serv_init: call fn every seconds seconds on the main thread. */
 void serv_set_periodic(void (*fn)(void), int seconds);
 
+/*
+ * With --seccomp the serving process may make only the system calls of
+ * the library's allowlist (hsvr(8)); any other fails with EPERM.  Add
+ * syscall_name ("unlink", "bind", "socket"...), allowed whatever its
+ * arguments, from serv_init or serv_worker_init: the filter is installed
+ * once every worker ran serv_worker_init.  0, or -1 (errno EINVAL) for a
+ * name this system does not know, EBUSY once the filter is installed,
+ * ENOSPC past 64 names.  Without seccomp support it does nothing, 0.
+ */
+int serv_seccomp_allow(const char *syscall_name);
+
 /* Read-only configuration, set from the command line before serv_init. */
 extern const char *serv_config_file; /* -f, NULL if not given */
 extern const char *serv_root_dir;    /* -r, NULL if not given */

@@ -355,6 +355,8 @@ hsvr_run(struct hsvr_config *cfg)
 		event_add(&periodic_ev, &tv);
 	}
 	wait_workers_initialised(cfg->threads);
+	if (hsvr_sandbox_seccomp(cfg) != 0)     /* after serv_worker_init */
+		goto fail;
 	__atomic_store_n(&hsvr_g.running, 1, __ATOMIC_SEQ_CST);
 	hsvr_alloc_arm(1);
 	announce(cfg);

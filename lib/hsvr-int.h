@@ -61,6 +61,8 @@ struct hsvr_config {
 	pid_t supervisor;         /* serving process: its supervisor's pid */
 	const char *root_dir;     /* -r */
 	const char *config_file;  /* -f */
+	const char *chroot_dir;   /* --chroot: the serving process's "/" */
+	int seccomp;              /* --seccomp: the syscall allowlist */
 	const char *tls_cert, *tls_key;  /* -c, -k: both given = TLS */
 	const char *tls_ca;       /* --tls-ca: verify client certificates */
 	const char *tls_ciphers;  /* --tls-ciphers */
@@ -83,6 +85,14 @@ void hsvr_fd_limit(const struct hsvr_config *);
 
 int hsvr_ids_resolve(struct hsvr_config *);
 int hsvr_ids_drop(const struct hsvr_config *);
+/* --chroot usable (needs root: cfg->drop resolved); 0, or -1 after a line. */
+int hsvr_sandbox_check(const struct hsvr_config *);
+/* Serving process, before the ids change: chroot, bounding set emptied. */
+int hsvr_sandbox_enter(const struct hsvr_config *);
+/* After it: no_new_privs, no capabilities, all checked; -1 after a line. */
+int hsvr_sandbox_lock(const struct hsvr_config *);
+/* --seccomp: the allowlist on every thread; 0, or -1 after a line. */
+int hsvr_sandbox_seccomp(const struct hsvr_config *);
 int hsvr_pidfile_open(const struct hsvr_config *);
 int hsvr_pidfile_write(void);
 void hsvr_pidfile_forget(void);

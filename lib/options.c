@@ -36,6 +36,8 @@ enum {
 	OPT_WRITE_TIMEOUT,
 	OPT_REUSEPORT,
 	OPT_ACCEPT_THREAD,
+	OPT_SECCOMP,
+	OPT_CHROOT,
 	OPT_APP         /* OPT_APP + i: the application's option i */
 };
 
@@ -62,6 +64,8 @@ static const struct lib_option lib_options[] = {
 	{ "group", 'g', "GROUP", "run as GROUP when started as root (default: USER's group)" },
 	{ "root", 'r', "DIR", "change to DIR before serv_init()" },
 	{ "config", 'f', "FILE", "configuration file for the application" },
+	{ "chroot", OPT_CHROOT, "DIR", "the serving process runs chrooted to DIR (root-owned; needs root)" },
+	{ "seccomp", OPT_SECCOMP, NULL, "the serving process may make only the system calls of its allowlist" },
 	{ "foreground", 'x', NULL, "stay in the foreground, log to stderr too" },
 	{ "terminate", 't', NULL, "exit at once on SIGTERM, without draining" },
 	{ "pidfile", OPT_PIDFILE, "PATH", "pidfile (default /var/run/NAME.pid as root)" },
@@ -296,6 +300,20 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		break;
 	case OPT_ACCEPT_THREAD:
 		cfg->accept_thread = 1;
+		break;
+	case OPT_SECCOMP:
+#ifndef HAVE_SECCOMP
+		fprintf(stderr, "%s: --seccomp: this build of hsvr has no "
+		    "seccomp support (libseccomp)\n", cfg->progname);
+		exit(HSVR_EX_USAGE);
+#endif
+		cfg->seccomp = 1;
+		break;
+	case OPT_CHROOT:
+		if (arg[0] != '/')
+			bad_usage(cfg, "invalid argument for --chroot: '%s' "
+			    "(an absolute path)", arg);
+		cfg->chroot_dir = arg;
 		break;
 	case OPT_WRITE_TIMEOUT:
 		cfg->write_timeout = (int)number(cfg, "write-timeout", arg, 0,

@@ -1,6 +1,7 @@
 /*
  * privdrop.c - who the serving process runs as: -u/-g resolved at start-up,
- * root given up for good (groups, then group, then user) and checked.
+ * root given up for good (groups, then group, then user) and checked,
+ * inside the sandbox of sandbox.c.
  */
 #include "hsvr-int.h"
 
@@ -19,7 +20,7 @@ hsvr_ids_resolve(struct hsvr_config *cfg)
 
 	cfg->drop = geteuid() == 0;
 	if (!cfg->drop)
-		return 0;
+		return hsvr_sandbox_check(cfg);
 	/*
 	 * The non-reentrant lookups are safe: main() calls this before
 	 * serv_init(), while the process has one thread.
@@ -54,18 +55,15 @@ hsvr_ids_resolve(struct hsvr_config *cfg)
 		    "group with -u and -g");
 		return -1;
 	}
-	return 0;
+	return hsvr_sandbox_check(cfg);
 }
 
-/* Drop to the resolved ids; 0, or -1 after a log line. */
-int
-hsvr_ids_drop(const struct hsvr_config *cfg)
+static int
+change_ids(const struct hsvr_config *cfg)
 {
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
 
-	if (!cfg->drop)
-		return 0;
 	if (setgroups(1, &cfg->gid) != 0 ||
 	    setresgid(cfg->gid, cfg->gid, cfg->gid) != 0 ||
 	    setresuid(cfg->uid, cfg->uid, cfg->uid) != 0) {
@@ -87,4 +85,19 @@ hsvr_ids_drop(const struct hsvr_config *cfg)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The serving process gives up what it may not keep: chroot and bounding
+ * set while still root, then the ids, then no_new_privs and every
+ * capability (also when not started as root: a program given file
+ * capabilities serves without them).  0, or -1 after a log line.
+ */
+int
+hsvr_ids_drop(const struct hsvr_config *cfg)
+{
+	if (hsvr_sandbox_enter(cfg) != 0 ||
+	    (cfg->drop && change_ids(cfg) != 0))
+		return -1;
+	return hsvr_sandbox_lock(cfg);
 }

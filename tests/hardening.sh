@@ -8,10 +8,19 @@
 #                    is debug information), and __stack_chk_fail is
 #                    imported (not every program has a buffer to guard,
 #                    but the library has)
+#   stack-clash      each C unit was compiled -fstack-clash-protection
+#                    (DW_AT_producer, as above)
+#   cf-protection    each C unit was compiled -fcf-protection (full or
+#                    branch), and every object file of the library and the
+#                    examples carries the x86 feature note IBT (and SHSTK
+#                    with full); the linked files carry it only when the C
+#                    library's start files have it too (not on Debian 12:
+#                    the linker drops it), so there it is only reported
 #   fortify          no printf-family call bypasses glibc's checks: with
-#                    _FORTIFY_SOURCE=2 fprintf, printf, syslog and the like
-#                    always become __*_chk; and the library imports some
-#                    __*_chk (snprintf, poll, read... when the size is known)
+#                    _FORTIFY_SOURCE=2 or 3 fprintf, printf, syslog and the
+#                    like always become __*_chk; and the library imports
+#                    some __*_chk (snprintf, poll, read... when the size is
+#                    known); fortify3 says the level is 3
 #   pie              programs are position-independent: ELF type DYN with
 #                    an interpreter
 #   relro            a GNU_RELRO segment
@@ -79,9 +88,63 @@ ssp_of_units() {
 	    }'
 }
 
+# The last option of each C unit that gcc compiled matching the extended
+# regexp $2 (e.g. '-f(no-)?stack-clash-protection'), "none" if none.
+opt_of_units() {
+	"$READELF" --debug-dump=info "$1" 2>/dev/null |
+	    awk -v re="^($2)" '/DW_AT_producer/ && /GNU C[0-9]/ {
+		v = "none"
+		for (i = 1; i <= NF; i++)
+			if ($i ~ re)
+				v = $i
+		print v
+	    }'
+}
+
+# check_units CHECK NAME FILE RE GOOD...: every unit's last RE option is
+# one of the GOOD ones.
+check_units() {
+	c=$1 cname=$2 cf=$3 re=$4
+	shift 4
+	units=$(opt_of_units "$cf" "$re")
+	bad=$(printf '%s\n' "$units" | while read -r u; do
+		[ -n "$u" ] || continue
+		case " $* " in
+		*" $u "*) ;;
+		*) echo "$u" ;;
+		esac
+	done | sort | uniq -c | tr -s ' \n' '  ')
+	if [ -z "$units" ]; then
+		echo "# $c: $cname: no debug information from gcc to tell"
+	elif [ -z "$bad" ]; then
+		ok "$c: $cname: $(echo "$units" | wc -l) units"
+	else
+		notok "$c: $cname: units with:$bad"
+	fi
+}
+
+# The x86 feature note of an ELF file: "IBT, SHSTK", "IBT"... or nothing.
+x86_features() {
+	"$READELF" -nW "$1" 2>/dev/null |
+	    sed -n 's/.*x86 feature: *//p' | head -n 1
+}
+
 # check_binary FILE NAME KIND: KIND is program or library.
 check_binary() {
 	f=$1 name=$2 kind=$3
+	if on stack-clash; then
+		check_units stack-clash "$name" "$f" \
+		    '-f(no-)?stack-clash-protection' -fstack-clash-protection
+	fi
+	if on cf-protection; then
+		check_units cf-protection "$name" "$f" '-f(no-)?cf-protection.*' \
+		    -fcf-protection -fcf-protection=full -fcf-protection=branch
+		feat=$(x86_features "$f")
+		case $feat in
+		*IBT*) ok "cf-protection: $name is marked $feat" ;;
+		*) echo "# cf-protection: $name is not marked IBT (start files without it?)" ;;
+		esac
+	fi
 	if on stack-protector; then
 		units=$(ssp_of_units "$f")
 		bad=$(printf '%s\n' "$units" |
@@ -99,7 +162,7 @@ check_binary() {
 		bad=$(imports "$f" | grep -x -E \
 		    'v?f?printf|v?dprintf|v?syslog' | tr '\n' ' ')
 		if [ -z "$bad" ]; then
-			ok "fortify: $name: no unchecked printf family"
+			ok "fortify: $name: no unchecked printf family$(on fortify3 && echo ' (level 3)')"
 		else
 			notok "fortify: $name: imports unchecked $bad"
 		fi
@@ -184,6 +247,28 @@ if on fortify; then
 		ok "fortify: the library imports $chk"
 	else
 		notok "fortify: the library imports no __*_chk function"
+	fi
+fi
+
+# The object files: the compiler's IBT/SHSTK marks, before the linker.
+if on cf-protection; then
+	objs=0
+	unmarked=
+	for o in "$top_builddir"/lib/*.o "$top_builddir"/lib/.libs/*.o \
+	    "$top_builddir"/examples/*.o; do
+		[ -f "$o" ] || continue
+		objs=$((objs + 1))
+		case $(x86_features "$o") in
+		*IBT*SHSTK* | *SHSTK*IBT*) ;;
+		*) unmarked="$unmarked ${o#"$top_builddir"/}" ;;
+		esac
+	done
+	if [ "$objs" -eq 0 ]; then
+		notok "cf-protection: no object file to inspect"
+	elif [ -z "$unmarked" ]; then
+		ok "cf-protection: $objs object files are marked IBT and SHSTK"
+	else
+		notok "cf-protection: not marked IBT and SHSTK:$unmarked"
 	fi
 fi
 

@@ -41,12 +41,23 @@
  *   sigs          "worker SigBlk: X" (the mask of the worker thread running
  *                 the callback), then what a program run from the callback
  *                 (popen) says of itself: "SigBlk: X SigIgn: Y"
+ *   try CALL [PATH] make a system call a sandbox may refuse and answer
+ *                 "CALL=ok" or "CALL=ERRNO-NAME": execve (of a path that
+ *                 does not exist: ENOENT unless refused), netlink and
+ *                 packet (socket(2) of AF_NETLINK, AF_PACKET), ptrace
+ *                 (PTRACE_TRACEME), mkdir PATH
  * Application options: --name NAME (serv_set_name, default "dsrv"),
  * --probe-pidfile PATH, --probe-unix PATH, --slow-start MS (each
  * serv_worker_init first sleeps MS milliseconds, then traces), --fail-start
  * (then worker 0's serv_worker_init logs an error and the serving process
  * exits 3), --stats-thread (worker 0's serv_worker_init starts a thread
- * that calls S_stats without pause until the process exits).
+ * that calls S_stats without pause until the process exits),
+ * --seccomp-allow NAME (serv_seccomp_allow(NAME) in serv_init;
+ * the init line traces allow_bad=, what it says for a name that is no
+ * system call), --seccomp-allow-worker NAME (the same in worker 1's
+ * serv_worker_init), --pattern-file N (serv_init writes N bytes of
+ * dsrv_pattern() to an unlinked file, and "big" sends from it with
+ * S_send_file: the sendfile path).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* getresuid, struct ucred */
@@ -67,7 +78,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -93,6 +106,9 @@ static int fail_start;
 static int slow_start_ms;
 static int stats_thread;
 static int trace_fd = -1;
+static const char *allow_init, *allow_worker;
+static unsigned long long pattern_size;
+static int pattern_fd = -1;
 
 static int
 set_name(const char *arg)
@@ -159,6 +175,30 @@ set_slow_start(const char *arg)
 	return 0;
 }
 
+static int
+set_allow(const char *arg)
+{
+	allow_init = arg;
+	return 0;
+}
+
+static int
+set_allow_worker(const char *arg)
+{
+	allow_worker = arg;
+	return 0;
+}
+
+static int
+set_pattern_file(const char *arg)
+{
+	char *end;
+
+	pattern_size = strtoull(arg, &end, 10);
+	return *arg == '\0' || *end != '\0' || pattern_size == 0 ||
+	    pattern_size > 1ULL << 30 ? -1 : 0;
+}
+
 const struct serv_option *
 serv_options(void)
 {
@@ -175,6 +215,12 @@ serv_options(void)
 		    set_slow_start },
 		{ "stats-thread", 0, NULL, "a thread calls S_stats all along",
 		    set_stats_thread },
+		{ "seccomp-allow", 0, "NAME", "serv_seccomp_allow(NAME) in "
+		    "serv_init", set_allow },
+		{ "seccomp-allow-worker", 0, "NAME", "serv_seccomp_allow(NAME) "
+		    "in worker 1's serv_worker_init", set_allow_worker },
+		{ "pattern-file", 0, "N", "big sends from a file of N pattern "
+		    "bytes (S_send_file)", set_pattern_file },
 		{ NULL, 0, NULL, NULL, NULL }
 	};
 
@@ -335,6 +381,32 @@ regain_text(char *buf, size_t len)
 
 /* --------------------------------------------------------------- hooks */
 
+/* --pattern-file: an unlinked file holding the pattern's first bytes. */
+static void
+make_pattern_file(void)
+{
+	char path[] = "/tmp/dsrv-pattern.XXXXXX";
+	unsigned char buf[65536];
+	unsigned long long off, i;
+	size_t n;
+
+	if ((pattern_fd = mkstemp(path)) < 0) {
+		perror("dsrv: mkstemp");
+		exit(1);
+	}
+	unlink(path);
+	for (off = 0; off < pattern_size; off += n) {
+		n = pattern_size - off < sizeof buf ? (size_t)(pattern_size -
+		    off) : sizeof buf;
+		for (i = 0; i < n; i++)
+			buf[i] = dsrv_pattern(off + i);
+		if (write(pattern_fd, buf, n) != (ssize_t)n) {
+			perror("dsrv: pattern file");
+			exit(1);
+		}
+	}
+}
+
 void
 serv_init(void)
 {
@@ -342,7 +414,11 @@ serv_init(void)
 	if (serv_config_file != NULL)
 		trace_fd = open(serv_config_file,
 		    O_WRONLY | O_APPEND | O_CLOEXEC);
-	trace("init", 1, "name=%s", name);
+	if (pattern_size > 0)
+		make_pattern_file();
+	trace("init", 1, "name=%s allow=%d allow_bad=%d", name,
+	    allow_init != NULL ? serv_seccomp_allow(allow_init) : 0,
+	    serv_seccomp_allow("no_such_system_call"));
 }
 
 void
@@ -353,7 +429,9 @@ serv_worker_init(int worker)
 	if (slow_start_ms > 0)
 		usleep((useconds_t)slow_start_ms * 1000);
 	regain_text(regain, sizeof regain);
-	trace("worker_init", 1, "worker=%d regain=%s", worker, regain);
+	trace("worker_init", 1, "worker=%d regain=%s allow=%d", worker, regain,
+	    allow_worker != NULL && worker == 1 ?
+	    serv_seccomp_allow(allow_worker) : 0);
 	if (stats_thread && worker == 0) {
 		pthread_t t;
 
@@ -422,9 +500,14 @@ pump(SESSION *s, struct sess *st)
 	while (st->big_off < st->big_total) {
 		left = st->big_total - st->big_off;
 		n = left < CHUNK ? (size_t)left : CHUNK;
-		for (i = 0; i < n; i++)
-			st->chunk[i] = dsrv_pattern(st->big_off + i);
-		rc = S_send(s, st->chunk, n);
+		if (pattern_fd >= 0 && st->big_total <= pattern_size) {
+			rc = S_send_file(s, pattern_fd, (off_t)st->big_off, n,
+			    NULL, NULL);
+		} else {
+			for (i = 0; i < n; i++)
+				st->chunk[i] = dsrv_pattern(st->big_off + i);
+			rc = S_send(s, st->chunk, n);
+		}
 		if (rc == S_ERR_CONGESTED)
 			return;         /* TYP_SENDABLE goes on */
 		if (rc != S_OK) {
@@ -461,6 +544,38 @@ crash(int sig)
 			*nowhere = 1;
 	}
 	raise(sig);
+}
+
+/* "try CALL [PATH]": the call's outcome, "ok" or the errno's name. */
+static void
+try_call(SESSION *s, const char *what)
+{
+	char *const argv[] = { "hsvr-no-such-program", NULL };
+	const char *err = "ok";
+	int rc = -1, fd;
+
+	errno = 0;
+	if (strcmp(what, "execve") == 0) {
+		rc = execve("/nonexistent/hsvr-no-such-program", argv, argv + 1);
+	} else if (strcmp(what, "netlink") == 0 || strcmp(what, "packet") == 0) {
+		fd = socket(what[0] == 'n' ? AF_NETLINK : AF_PACKET,
+		    SOCK_RAW | SOCK_CLOEXEC, 0);
+		if (fd >= 0)
+			close(fd);
+		rc = fd >= 0 ? 0 : -1;
+	} else if (strcmp(what, "ptrace") == 0) {
+		rc = (int)ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+	} else if (strncmp(what, "mkdir ", 6) == 0) {
+		rc = mkdir(what + 6, 0700);
+	} else {
+		reply(s, "unknown call '%s'", what);
+		return;
+	}
+	if (rc != 0)
+		err = errno == EPERM ? "EPERM" : errno == ENOENT ? "ENOENT" :
+		    errno == EACCES ? "EACCES" : errno == ENOSYS ? "ENOSYS" :
+		    strerror(errno);
+	reply(s, "%.*s=%s", (int)strcspn(what, " "), what, err);
 }
 
 static void
@@ -528,6 +643,8 @@ command(SESSION *s, struct sess *st, char *line)
 			if (out[used] == '\t')
 				out[used] = ' ';
 		reply(s, "%s", out[0] ? out : "no answer");
+	} else if (strncmp(line, "try ", 4) == 0) {
+		try_call(s, line + 4);
 	} else if (strcmp(line, "hang") == 0) {
 		reply(s, "hanging");
 		for (;;)        /* a hook that never returns */

@@ -353,6 +353,21 @@ dt_enter() {
 		dt_private_mounts || bail "cannot make this namespace's mounts private"
 	fi
 	dt_private_dev || bail "cannot set up the private /dev, /run and syslog daemon"
+	[[ -z ${HSVR_TEST_SECCOMP:-} ]] || dt_seccomp_wrappers
+}
+
+# HSVR_TEST_SECCOMP=1 runs every test server and hsvr-http with --seccomp,
+# through a script that execs it (same pid, same arguments after it), to
+# find the system calls the allowlist misses.  Under AddressSanitizer set
+# ASAN_OPTIONS=detect_leaks=0 too (sandbox.sh says why).
+dt_seccomp_wrappers() {
+	local v w
+	for v in DSRV HTTPD; do
+		w=$DT_TMP/seccomp-${v,,}
+		printf '#!/bin/sh\nexec %q --seccomp "$@"\n' "${!v}" >"$w"
+		chmod 755 "$w"
+		printf -v "$v" %s "$w"
+	done
 }
 
 # Without a mount point at "/" (a chroot), make every mount this namespace
@@ -417,4 +432,22 @@ field() {
 		[[ $w == "$2="* ]] && { printf '%s\n' "${w#*=}"; return 0; }
 	done
 	return 1
+}
+
+# In a ThreadSanitizer build, the tid of the runtime's own thread in the
+# serving process PID: started in the child right after fork, before the
+# privilege drop, it keeps the per-thread no_new_privs, bounding set and
+# capabilities the drop gives up (it runs no code of hsvr's or the
+# application's); the lowest tid after the main thread's.  Nothing in
+# other builds.
+dt_tsan_runtime_tid() {
+	local t min=''
+	grep -q 'enable-sanitizers=thread' "$dt_builddir/config.status" 2>/dev/null || return 0
+	for t in /proc/"$1"/task/*; do
+		t=${t##*/}
+		[[ $t == "$1" || ! $t =~ ^[0-9]+$ ]] && continue
+		if [[ -z $min ]] || ((t < min)); then min=$t; fi
+	done
+	[[ -n $min ]] && echo "$min"
+	return 0
 }

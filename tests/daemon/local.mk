@@ -12,6 +12,7 @@
 DAEMON_TESTS = \
 	tests/daemon/startup.sh \
 	tests/daemon/privdrop.sh \
+	tests/daemon/sandbox.sh \
 	tests/daemon/pidfile.sh \
 	tests/daemon/unixsock.sh \
 	tests/daemon/startfds.sh \

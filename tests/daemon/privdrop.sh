@@ -1,8 +1,12 @@
 #!/bin/bash
 # tests/daemon/privdrop.sh - the serving process gives up root for good:
 #  - started as root, the serving process (every thread of it) runs as
-#    nobody and nobody's primary group, with no other group and no
-#    capability left, while the supervisor keeps root;
+#    nobody and nobody's primary group, with no other group, no
+#    capability left (effective, permitted, inheritable, ambient), an
+#    empty capability bounding set and no_new_privs, while the supervisor
+#    keeps root;
+#  - started as another user with an ambient capability, the serving
+#    process has no_new_privs and no capability either (sandbox.c);
 #  - from inside, setuid(0), seteuid(0), setgid(0), setegid(0) and
 #    setgroups fail (the "ids" command tries them in a worker);
 #  - -u and -g choose the user and the group; -u alone takes the user's
@@ -34,9 +38,26 @@ check_ids() {
 		[[ $(proc_field "$pid/task/$task" Groups) == "$gid" ]] || bad+=" groups:$task"
 	done
 	check "$what: every thread runs as $uid:$gid, groups $gid only${bad:+ (wrong:$bad)}" [ -z "$bad" ]
-	check "$what: no capabilities left" \
-		[ "$(proc_field "$pid" CapEff) $(proc_field "$pid" CapPrm) $(proc_field "$pid" CapAmb)" = \
-		"0000000000000000 0000000000000000 0000000000000000" ]
+	check_sandboxed "$what" "$pid" 0
+}
+
+# check_sandboxed WHAT PID NONROOT: every thread of PID has no_new_privs
+# and no capability, and (unless NONROOT) an empty bounding set; but
+# ThreadSanitizer's own thread (dt_tsan_runtime_tid).
+check_sandboxed() {
+	local what=$1 pid=$2 nonroot=$3 task f bad='' bnd=', CapBnd 0' skip
+	((nonroot)) && bnd=
+	skip=$(dt_tsan_runtime_tid "$pid")
+	for task in /proc/"$pid"/task/*; do
+		task=${task##*/}
+		[[ $task == "$skip" ]] && continue
+		[[ $(proc_field "$pid/task/$task" NoNewPrivs) == 1 ]] || bad+=" NoNewPrivs:$task"
+		for f in CapInh CapPrm CapEff CapAmb; do
+			[[ $(proc_field "$pid/task/$task" $f) == 0000000000000000 ]] || bad+=" $f:$task"
+		done
+		((nonroot)) || [[ $(proc_field "$pid/task/$task" CapBnd) == 0000000000000000 ]] || bad+=" CapBnd:$task"
+	done
+	check "$what: every thread has NoNewPrivs 1, CapInh/CapPrm/CapEff/CapAmb 0$bnd${bad:+ (wrong:$bad)}" [ -z "$bad" ]
 }
 
 # check_answer WHAT ADDR PID UID GID: the "ids" answer of the server.
@@ -63,6 +84,8 @@ port=$(free_port)
 : >"$T/trace"
 must "TCP: started" dsrv_start "$T/pid/tcp.pid" -p "$port" -i 127.0.0.1 -n 3 -f "$T/trace"
 check "TCP: the supervisor keeps root" [ "$(proc_field "$SUP" Uid)" = "0 0 0 0" ]
+check "TCP: the supervisor keeps its capabilities (CapEff $(proc_field "$SUP" CapEff))" \
+	[ "$(proc_field "$SUP" CapEff)" != 0000000000000000 ]
 check "TCP: 3 workers (-n 3) started as nobody" \
 	wait_for 10 bash -c '(($(grep -c "^worker_init pid=$1 .* uid=$2,$2,$2 .* regain=denied" "$3") == 3))' _ "$SRV" "$(id -u nobody)" "$T/trace"
 check "TCP: the serving process has at least 4 threads (main + 3 workers)" \
@@ -85,6 +108,22 @@ port=$(free_port)
 must "-u daemon: started" dsrv_start "$T/pid/u.pid" -p "$port" -i 127.0.0.1 -u daemon
 check_ids "-u daemon" "$SRV" "$d_uid" "$d_gid"
 stop "$SUP" "-u daemon"
+
+# ------------------------------------ not root, with an ambient capability
+# A program started with a capability (here CAP_NET_BIND_SERVICE, ambient,
+# as a service manager gives it) serves without it, under no_new_privs.
+port=$(free_port)
+setpriv --reuid=nobody --regid="$nobody_gid" --clear-groups \
+	--inh-caps=+net_bind_service --ambient-caps=+net_bind_service \
+	"$DSRV" -x -p "$port" -i 127.0.0.1 2>"$T/nonroot.err" &
+fg=$!
+dt_daemons+=("$fg")
+must "not root: started" ready "$port"
+check "not root: the supervisor has CAP_NET_BIND_SERVICE (CapAmb $(proc_field "$fg" CapAmb))" \
+	[ "$(proc_field "$fg" CapAmb)" = 0000000000000400 ]
+SRV=$(serving_pid "$fg")
+check_sandboxed "not root" "$SRV" 1
+check "not root: stops on SIGTERM" fg_stop "$fg"
 
 # ---------------------------------------------------------- UNIX socket
 sock=$T/unix.sock

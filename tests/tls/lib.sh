@@ -166,6 +166,8 @@ srv_start() {
 		port=$(free_port) || return 1
 		args=()
 		for a in "$@"; do args+=("${a//@PORT@/$port}"); done
+		# HSVR_TEST_SECCOMP=1: every main()-based server sandboxed.
+		[[ -n ${HSVR_TEST_SECCOMP:-} && $prog != "$TSRV_LOW" ]] && args+=(--seccomp)
 		"$prog" "${args[@]}" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
 		pid=$!
 		printf -v "${name}_PID" %s "$pid"
