@@ -19,7 +19,8 @@ TLS_TESTS = \
 	tests/tls/close.sh \
 	tests/tls/hostile.sh \
 	tests/tls/clientcert.sh \
-	tests/tls/reload.sh
+	tests/tls/reload.sh \
+	tests/tls/flood.sh
 
 TESTS += $(TLS_TESTS)
 check_PROGRAMS += tests/tls/t-tsrv tests/tls/t-tsrv-low tests/tls/t-tlsc
