@@ -404,6 +404,19 @@ asn1_time(const ASN1_GENERALIZEDTIME *t)
 	return timegm(&tm);
 }
 
+/* The digest the response names certificates with (SHA-1 mostly). */
+static const EVP_MD *
+id_digest(OCSP_BASICRESP *basic)
+{
+	ASN1_OBJECT *md = NULL;
+	OCSP_SINGLERESP *one = OCSP_resp_get0(basic, 0);
+
+	if (one == NULL || OCSP_id_get0_info(NULL, &md, NULL, NULL,
+	    (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(one)) != 1 || md == NULL)
+		return NULL;    /* OCSP_cert_to_id's default, SHA-1 */
+	return EVP_get_digestbyobj(md);
+}
+
 /*
  * der (taken), an OCSP response named what, as the staple of c's
  * certificate: NULL after a one-line message unless it is a successful
@@ -441,9 +454,9 @@ staple_make(SSL_CTX *c, const char *what, unsigned char *der, size_t len)
 			bad = "the certificate's issuer is not in its chain "
 			    "file: the response cannot be checked";
 	}
-	if (bad == NULL && ((id = OCSP_cert_to_id(NULL, leaf, issuer)) ==
-	    NULL || OCSP_resp_find_status(basic, id, &status, &reason, NULL,
-	    &thisupd, &nextupd) != 1))
+	if (bad == NULL && ((id = OCSP_cert_to_id(id_digest(basic), leaf,
+	    issuer)) == NULL || OCSP_resp_find_status(basic, id, &status,
+	    &reason, NULL, &thisupd, &nextupd) != 1))
 		bad = "it is not about the certificate in use";
 	if (bad == NULL && (st = calloc(1, sizeof *st)) == NULL)
 		bad = strerror(errno);

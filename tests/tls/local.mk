@@ -8,6 +8,7 @@
 #
 #   t-tsrv      TLS test server on the serv_* hooks and the library's main()
 #   t-tsrv-low  the same on S_start(port, limit, multi, cb, 1, cert, key)
+#   t-tsrv-hooks  t-tsrv on the tests' library (HSVR_TEST_HOOKS)
 #   t-tlsc      OpenSSL client (sessions, bulk transfers with checksums,
 #               raw bytes, close_notify checks), free ports, and a
 #               pseudo-terminal harness that catches passphrase prompts
@@ -20,10 +21,12 @@ TLS_TESTS = \
 	tests/tls/hostile.sh \
 	tests/tls/clientcert.sh \
 	tests/tls/reload.sh \
-	tests/tls/flood.sh
+	tests/tls/flood.sh \
+	tests/tls/defaults.sh
 
 TESTS += $(TLS_TESTS)
-check_PROGRAMS += tests/tls/t-tsrv tests/tls/t-tsrv-low tests/tls/t-tlsc
+check_PROGRAMS += tests/tls/t-tsrv tests/tls/t-tsrv-low tests/tls/t-tlsc \
+	tests/tls/t-tsrv-hooks
 EXTRA_DIST += tests/tls/lib.sh $(TLS_TESTS)
 
 tests_tls_t_tsrv_SOURCES = tests/tls/tsrv.c tests/tls/tpattern.h
@@ -34,6 +37,11 @@ tests_tls_t_tsrv_low_SOURCES = tests/tls/tsrv.c tests/tls/tpattern.h
 tests_tls_t_tsrv_low_CPPFLAGS = $(AM_CPPFLAGS) -DTSRV_LOWLEVEL
 tests_tls_t_tsrv_low_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_tls_t_tsrv_low_LDADD = libhsvr.la $(OPENSSL_LIBS)
+
+tests_tls_t_tsrv_hooks_SOURCES = tests/tls/tsrv.c tests/tls/tpattern.h
+tests_tls_t_tsrv_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_tls_t_tsrv_hooks_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
+tests_tls_t_tsrv_hooks_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 
 tests_tls_t_tlsc_SOURCES = tests/tls/tlsc.c tests/tls/tpattern.h
 tests_tls_t_tlsc_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
