@@ -8,7 +8,7 @@
 # on a reload that brings a bad one; session ticket keys rotated (a ticket
 # from before one rotation resumes, one from before two does not) and
 # --tls-no-tickets resuming by session ID; a TLS 1.3 name in
-# --tls-ciphers refused (78).
+# --tls-ciphers refused (78); hsvr-http selecting ALPN http/1.1.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -190,4 +190,13 @@ ck "--tls-no-tickets: no ticket issued" '[[ -s $T/n.pem && -z $(ticket_key "$T/n
 ck "--tls-no-tickets: the session resumes by its ID" \
 	'has "$(sc "$N_PORT" -tls1_2 -sess_in "$T/n.pem")" "Reused, TLSv1.2"'
 srv_finish N
+
+# ---- the HTTP example advertises http/1.1
+HTTP=$t_builddir/examples/hsvr-http
+[[ -x $t_builddir/examples/.libs/hsvr-http ]] && HTTP=$t_builddir/examples/.libs/hsvr-http
+must "hsvr-http starts with TLS" \
+	'srv_start W "$HTTP" -x -i 127.0.0.1 -p @PORT@ -n 1 --hello -c "$PKI/server.crt" -k "$PKI/server.key"'
+ck "hsvr-http selects ALPN http/1.1 from h2,http/1.1" 'has "$(sc "$W_PORT" -alpn h2,http/1.1)" "ALPN protocol: http/1.1"'
+srv_stop W
+ck "hsvr-http stops with status 0 (got $W_RC)" '[[ $W_RC == 0 ]]'
 t_finish
