@@ -1,7 +1,8 @@
 /*
  * tls.c - TLS with OpenSSL 3: the server context (safe defaults, loaded
- * before privileges drop, re-read on SIGHUP) and the TLS transport that
- * the engine drives like the plain one, on the same raw socket events.
+ * before privileges drop, re-read on SIGHUP, with its OCSP staple and
+ * rotated session ticket keys) and the TLS transport that the engine
+ * drives like the plain one, on the same raw socket events.
  */
 #include "hsvr-int.h"
 

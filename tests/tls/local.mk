@@ -27,7 +27,9 @@ TLS_TESTS = \
 TESTS += $(TLS_TESTS)
 check_PROGRAMS += tests/tls/t-tsrv tests/tls/t-tsrv-low tests/tls/t-tlsc \
 	tests/tls/t-tsrv-hooks
-EXTRA_DIST += tests/tls/lib.sh $(TLS_TESTS)
+# scan.sh: testssl.sh against hsvr and nginx, for make stress only
+# (tests/reliab/stress.sh).
+EXTRA_DIST += tests/tls/lib.sh $(TLS_TESTS) tests/tls/scan.sh
 
 tests_tls_t_tsrv_SOURCES = tests/tls/tsrv.c tests/tls/tpattern.h
 tests_tls_t_tsrv_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
