@@ -329,9 +329,7 @@ ticket_key(SSL *s, unsigned char name[16], unsigned char *iv,
 	(void)s;
 	pthread_mutex_lock(&keys.lock);
 	keys_rotate();
-	if (enc)
-		k = keys.cur;
-	else if (keys.cur.set && memcmp(name, keys.cur.name, 16) == 0)
+	if (enc || (keys.cur.set && memcmp(name, keys.cur.name, 16) == 0))
 		k = keys.cur;
 	else if (keys.prev.set && memcmp(name, keys.prev.name, 16) == 0) {
 		k = keys.prev;
