@@ -7,7 +7,8 @@
 # its defaults (and --tls-ocsp), nginx with Debian's defaults and
 # ssl_certificate, ssl_certificate_key and ssl_stapling_file only.  The
 # checks: hsvr has no finding above LOW, and none worse than nginx's for
-# the same check.  Skipped (77) without testssl.sh or nginx.
+# the same check (but for cipher_order: see below).  Skipped (77) without
+# testssl.sh or nginx.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
@@ -69,11 +70,12 @@ N_PID=$!
 t_servers+=(N)
 must "nginx starts ($("$NGINX" -v 2>&1 | sed 's/.*: //'))" 'wait_for 10 listening "$nport"'
 
-# scan NAME PORT: testssl.sh's findings for 127.0.0.1:PORT in $T/NAME.csv.
+# scan NAME PORT: testssl.sh's findings for 127.0.0.1:PORT in $T/NAME.csv,
+# complete (its "Done" line; a full scan takes 2 to 20 minutes, by load).
 scan() {
-	timeout $((900 * SCALE)) "$TESTSSL" --quiet --color 0 --warnings off --nodns min --ip one \
+	timeout $((2400 * SCALE)) "$TESTSSL" --quiet --color 0 --warnings off --nodns min --ip one \
 		--csvfile "$T/$1.csv" "127.0.0.1:$2" >"$T/$1.scan" 2>&1
-	[[ -s $T/$1.csv ]]
+	[[ -s $T/$1.csv ]] && grep -q '^ *Done ' "$T/$1.scan"
 }
 must "testssl.sh scans hsvr" 'scan hsvr "$H_PORT"'
 must "testssl.sh scans nginx" 'scan nginx "$nport"'
@@ -97,7 +99,9 @@ table=$(join -t$'\t' -a1 -a2 -e '(none)' -o 0,1.2,1.3,2.2,2.3 "$T/h.tsv" "$T/n.t
 same=$(grep -c '^SAME$' <<<"$table")
 table=$(grep -v '^SAME$' <<<"$table")
 while IFS=$'\t' read -r id hs hf; do
-	(($(rank "$hs") >= 3)) && high+=("$id ($hs: $hf)")
+	# testssl.sh 3.0 rates a server that follows the client's order HIGH;
+	# Mozilla's profile (and testssl.sh 3.1) want it when all are strong.
+	[[ $id != cipher_order ]] && (($(rank "$hs") >= 3)) && high+=("$id ($hs: $hf)")
 	ns=$(awk -F'\t' -v id="$id" '$1 == id { print $2 }' "$T/n.tsv")
 	(($(rank "$hs") > $(rank "${ns:-OK}"))) && worse+=("$id ($hs, nginx ${ns:-none})")
 done <"$T/h.tsv"
@@ -126,7 +130,10 @@ count() { awk -F'\t' -v s="$2" '$2 == s' "$1" | wc -l; }
 	echo "|---|---|---|"
 	echo "$table"
 	echo
-	echo "hsvr worse than nginx on: ${worse[*]:-no check}; hsvr findings MEDIUM or above: ${high[*]:-none}."
+	echo "hsvr worse than nginx on: ${worse[*]:-no check}; hsvr findings MEDIUM or above: ${high[*]:-none}"
+	echo "(cipher_order aside: testssl.sh 3.0 rates following the client's order"
+	echo "HIGH, where Mozilla's intermediate profile and testssl.sh 3.1 want it when"
+	echo "every suite offered is an AEAD with forward secrecy, as hsvr's are)."
 } >"$out"
 say "wrote $out"
 t_finish
