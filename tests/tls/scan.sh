@@ -82,10 +82,12 @@ must "testssl.sh scans nginx" 'scan nginx "$nport"'
 srv_finish H
 srv_stop N
 
-# The findings, one "id<TAB>severity<TAB>finding" line per check.
+# The findings, one "id<TAB>severity<TAB>finding" line per check (not
+# the certificate's, HTTP's or DNS's, nor testssl.sh 3.0's cipher_order_
+# lines without a protocol).
 findings() {
 	awk -F'","' 'NR > 1 { gsub(/^"|"$/, ""); id = $1; sub(/^"/, "", id); print id "\t" $4 "\t" $5 }' "$T/$1.csv" |
-		grep -v -E '^(scanTime|scanProblem|engine_problem|service|DNS_CAArecord|rDNS|cert_|intermediate_cert|pre_128cipher|HTTP_|cookie|security_headers|banner|overall_grade)' | sort -t$'\t' -k1,1
+		grep -v -E '^(scanTime|scanProblem|engine_problem|service|DNS_CAArecord|rDNS|cert_|intermediate_cert|pre_128cipher|HTTP_|cookie|security_headers|banner|overall_grade|cipher_order_[[:space:]])' | sort -t$'\t' -k1,1
 }
 findings hsvr >"$T/h.tsv"
 findings nginx >"$T/n.tsv"
