@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hsvr.h"
@@ -104,6 +105,7 @@ serv_init(void)
 	size_t i;
 
 	serv_set_name("hsvr-http");
+	serv_set_alpn("http/1.1");
 	if (hello)
 		return;
 	if (body_file != NULL) {
@@ -184,6 +186,31 @@ connection_field(const struct conn *c)
 	return c->minor == 0 ? "Connection: keep-alive\r\n" : "";
 }
 
+/*
+ * The Date field (RFC 7231, 7.1.1.2: IMF-fixdate), made at most once a
+ * second by each worker thread: time() is a vDSO read, the formatting is
+ * not repeated for every request.
+ */
+static const char *
+date_field(void)
+{
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	static _Thread_local char field[48];
+	static _Thread_local time_t made = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != made && gmtime_r(&now, &tm) != NULL) {
+		(void)snprintf(field, sizeof(field), "Date: %.3s, %02d %.3s "
+		    "%04d %02d:%02d:%02d GMT\r\n", days + 3 * tm.tm_wday,
+		    tm.tm_mday, months + 3 * tm.tm_mon, tm.tm_year + 1900,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		made = now;
+	}
+	return field;
+}
+
 /* Prepare the answer to the request just read; write_response sends it. */
 static void
 respond(struct conn *c)
@@ -213,8 +240,8 @@ respond(struct conn *c)
 		type = "text/plain";
 	}
 	n = snprintf((char *)c->out, sizeof(c->out), "HTTP/1.1 %d %s\r\n"
-	    "Server: hsvr\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	    "%s\r\n", c->status, reason(c->status), type, len,
+	    "Server: hsvr\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "%s\r\n", c->status, reason(c->status), date_field(), type, len,
 	    connection_field(c));
 	c->outlen = (size_t)n;
 	if (c->head_only)

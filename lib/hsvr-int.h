@@ -65,7 +65,12 @@ struct hsvr_config {
 	int seccomp;              /* --seccomp: the syscall allowlist */
 	const char *tls_cert, *tls_key;  /* -c, -k: both given = TLS */
 	const char *tls_ca;       /* --tls-ca: verify client certificates */
-	const char *tls_ciphers;  /* --tls-ciphers */
+	const char *tls_ciphers;  /* --tls-ciphers: TLS 1.2 names only */
+	const char *tls_ciphersuites; /* --tls-ciphersuites: TLS 1.3 */
+	const char *tls_groups;   /* --tls-groups */
+	const char *tls_ocsp;     /* --tls-ocsp: DER OCSP response to staple */
+	int tls_no_tickets;       /* --tls-no-tickets */
+	int tls_max_handshakes;   /* --tls-max-handshakes; 0 = half of -m */
 	int tls_min13;            /* --tls-min 1.3 */
 	int tls_keep_buffers;     /* --tls-keep-buffers */
 	int tls_handshake_timeout; /* seconds */
@@ -327,6 +332,10 @@ struct hsvr_worker {
 	unsigned char *rbuf;           /* HSVR_READ_MAX + 1 bytes */
 	struct hsvr_conn *conns;       /* live sessions of this worker */
 	struct hsvr_conn *lingering;   /* closed, discarding input (linger) */
+	struct hsvr_conn *hs_head[2], *hs_tail[2]; /* TLS handshakes, oldest
+	                                  first: [0] nothing received yet,
+	                                  [1] under way (session.c) */
+	int handshakes;                /* in both lists */
 	struct hsvr_msg *stop_msg;     /* allocated up front: stopping never fails */
 	struct hsvr_msg *drain_msg;
 	struct hsvr_release *due;      /* releases due, oldest first */
@@ -372,6 +381,7 @@ struct hsvr_conn {
 	unsigned accepted : 1;         /* TYP_ACCEPT delivered: TYP_TERM due */
 	unsigned is_unix : 1;          /* UNIX-domain: not in the index */
 	unsigned handshaking : 1;      /* TLS handshake under way */
+	unsigned hs_heard : 1;         /* the TLS peer's hello has come */
 	unsigned tls_dirty : 1;        /* the peer left without close_notify */
 	unsigned tls_read_blocked : 1; /* a TLS read waits for writability */
 	unsigned read_again : 1;       /* the transport holds more: read again */
@@ -393,6 +403,8 @@ struct hsvr_conn {
 	struct hsvr_conn *hnext;       /* address index chain */
 	struct hsvr_conn *cnext;       /* worker's control queue */
 	struct hsvr_conn *rnext;       /* retirement lists */
+	struct hsvr_conn *hs_prev, *hs_next; /* worker's handshake lists */
+	int hs_list;                   /* -1, or the handshake list it is in */
 	uint8_t key[16];               /* peer address, IPv4 mapped into IPv6 */
 };
 

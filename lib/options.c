@@ -30,6 +30,11 @@ enum {
 	OPT_TLS_CA,
 	OPT_TLS_HANDSHAKE,
 	OPT_TLS_KEEP,
+	OPT_TLS_CIPHERSUITES,
+	OPT_TLS_GROUPS,
+	OPT_TLS_OCSP,
+	OPT_TLS_NO_TICKETS,
+	OPT_TLS_MAX_HANDSHAKES,
 	OPT_PIDFILE,
 	OPT_DRAIN_TIMEOUT,
 	OPT_MAX_PER_IP,
@@ -73,7 +78,12 @@ static const struct lib_option lib_options[] = {
 	{ "tls-cert", 'c', "FILE", "serve TLS with this PEM certificate chain" },
 	{ "tls-key", 'k', "FILE", "unencrypted PEM private key of --tls-cert" },
 	{ "tls-min", OPT_TLS_MIN, "VER", "lowest TLS version: 1.2 (default) or 1.3" },
-	{ "tls-ciphers", OPT_TLS_CIPHERS, "LIST", "OpenSSL cipher list or TLS 1.3 suites" },
+	{ "tls-ciphers", OPT_TLS_CIPHERS, "LIST", "TLS 1.2 ciphers, OpenSSL list (default: ECDHE with AES-GCM or ChaCha20-Poly1305)" },
+	{ "tls-ciphersuites", OPT_TLS_CIPHERSUITES, "LIST", "TLS 1.3 suites (default: TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256)" },
+	{ "tls-groups", OPT_TLS_GROUPS, "LIST", "key exchange groups (default: [X25519MLKEM768:]X25519:P-256:P-384)" },
+	{ "tls-ocsp", OPT_TLS_OCSP, "FILE", "staple this DER OCSP response of --tls-cert (re-read on SIGHUP)" },
+	{ "tls-no-tickets", OPT_TLS_NO_TICKETS, NULL, "no session tickets (resumption by the session cache only)" },
+	{ "tls-max-handshakes", OPT_TLS_MAX_HANDSHAKES, "N", "at most N TLS handshakes at once, the oldest closed beyond (default: half of -m)" },
 	{ "tls-ca", OPT_TLS_CA, "FILE", "require client certificates signed by these CAs" },
 	{ "tls-handshake-timeout", OPT_TLS_HANDSHAKE, "SEC", "TLS handshake time limit (default 10)" },
 	{ "tls-keep-buffers", OPT_TLS_KEEP, NULL, "keep TLS buffers of idle connections (more memory, fewer allocations)" },
@@ -348,6 +358,22 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 	case OPT_TLS_KEEP:
 		cfg->tls_keep_buffers = 1;
 		break;
+	case OPT_TLS_CIPHERSUITES:
+		cfg->tls_ciphersuites = arg;
+		break;
+	case OPT_TLS_GROUPS:
+		cfg->tls_groups = arg;
+		break;
+	case OPT_TLS_OCSP:
+		cfg->tls_ocsp = arg;
+		break;
+	case OPT_TLS_NO_TICKETS:
+		cfg->tls_no_tickets = 1;
+		break;
+	case OPT_TLS_MAX_HANDSHAKES:
+		cfg->tls_max_handshakes = (int)number(cfg, "tls-max-handshakes",
+		    arg, 1, INT_MAX / 2);
+		break;
 	}
 }
 
@@ -408,6 +434,11 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		bad_usage(cfg, "--tls-cert and --tls-key go together");
 	if (cfg->tls_cert == NULL && (cfg->tls_ca || cfg->tls_ciphers))
 		bad_usage(cfg, "--tls-ca and --tls-ciphers need --tls-cert");
+	if (cfg->tls_cert == NULL && (cfg->tls_ciphersuites ||
+	    cfg->tls_groups || cfg->tls_ocsp || cfg->tls_no_tickets ||
+	    cfg->tls_max_handshakes))
+		bad_usage(cfg, "--tls-ciphersuites, --tls-groups, --tls-ocsp, "
+		    "--tls-no-tickets and --tls-max-handshakes need --tls-cert");
 	if (cfg->reuseport && cfg->accept_thread)
 		bad_usage(cfg, "--reuseport and --accept-thread exclude each "
 		    "other");

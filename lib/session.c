@@ -35,6 +35,8 @@ hsvr_now_ms(void)
 }
 
 static void fail(struct hsvr_conn *);
+static void finish(struct hsvr_conn *);
+static void handshake(struct hsvr_conn *);
 
 /*
  * event_add allocates (timer heap, descriptor map) and can fail: a session
@@ -234,6 +236,72 @@ accepted(struct hsvr_conn *c)
 		add_or_fail(c, &c->rev, NULL);
 }
 
+/*
+ * TLS handshakes are bounded apart from -m (--tls-max-handshakes, half of
+ * -m by default, shared out among the workers): a flood of connections
+ * that never finish their handshake would otherwise fill -m and lock every
+ * client out until the handshake timeout.  Past the bound the oldest
+ * handshake of the worker is closed, one that has received nothing first:
+ * a flood of silent connections only ever closes its own, and a client that
+ * completes its handshake in time is never starved.
+ */
+static void
+hs_del(struct hsvr_conn *c)
+{
+	struct hsvr_worker *w = c->w;
+	int l = c->hs_list;
+
+	if (l < 0)
+		return;
+	if (c->hs_prev != NULL)
+		c->hs_prev->hs_next = c->hs_next;
+	else
+		w->hs_head[l] = c->hs_next;
+	if (c->hs_next != NULL)
+		c->hs_next->hs_prev = c->hs_prev;
+	else
+		w->hs_tail[l] = c->hs_prev;
+	c->hs_prev = c->hs_next = NULL;
+	c->hs_list = -1;
+	w->handshakes--;
+}
+
+static void
+hs_add(struct hsvr_conn *c, int l)
+{
+	struct hsvr_worker *w = c->w;
+
+	c->hs_list = l;
+	c->hs_next = NULL;
+	c->hs_prev = w->hs_tail[l];
+	if (w->hs_tail[l] != NULL)
+		w->hs_tail[l]->hs_next = c;
+	else
+		w->hs_head[l] = c;
+	w->hs_tail[l] = c;
+	w->handshakes++;
+}
+
+/* Room for one more handshake on w: close the oldest if w has its share. */
+static void
+hs_make_room(struct hsvr_worker *w)
+{
+	const struct hsvr_config *cfg = hsvr_g.cfg;
+	int cap = cfg->tls_max_handshakes > 0 ? cfg->tls_max_handshakes :
+	    cfg->max_conn / 2;
+	int n = hsvr_g.nworkers > 0 ? hsvr_g.nworkers : 1;
+	struct hsvr_conn *old;
+
+	cap = cap < n ? 1 : (cap + n - 1) / n;
+	while (w->handshakes >= cap) {
+		old = w->hs_head[0] != NULL ? w->hs_head[0] : w->hs_head[1];
+		SHARED_ADD(tls_handshake_error, 1);
+		hsvr_tls_log_failure(old, "closed: too many handshakes at "
+		    "once (--tls-max-handshakes)");
+		finish(old);
+	}
+}
+
 /* A connection handed to w by the listener becomes a session. */
 void
 hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
@@ -264,6 +332,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 		hsvr_addr_key((struct sockaddr *)&m->u.conn.addr, c->key,
 		    c->pub.host, sizeof c->pub.host, &c->pub.port);
 	c->perip = m->u.conn.perip != 0;
+	c->hs_list = -1;
 	if (c->tp->setup(c) != 0) {
 		hsvr_free(c);
 		refuse(m);
@@ -283,10 +352,19 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 		return;
 	}
 	/* No callback runs before the handshake; it has its own timeout. */
+	hs_make_room(w);
 	c->handshaking = 1;
+	hs_add(c, 0);
 	c->timeout_ms = hsvr_g.cfg->tls_handshake_timeout * 1000;
 	arm_timer(c, (uint64_t)c->timeout_ms);
 	add_or_fail(c, &c->rev, NULL);
+	/*
+	 * The ClientHello is usually there already: answering it now saves a
+	 * loop iteration, and a client that has spoken is not among the
+	 * silent handshakes that a flood makes the first to be closed.
+	 */
+	if (!c->failed)
+		handshake(c);
 }
 
 static int
@@ -499,6 +577,7 @@ finish_as(struct hsvr_conn *c, int graceful)
 		hsvr_index_del(c);
 	c->indexed = 0;
 	list_del(&w->conns, c);
+	hs_del(c);
 	lingers = graceful && linger(c);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 	if (c->accepted) {
@@ -735,9 +814,14 @@ handshake(struct hsvr_conn *c)
 	c->tls_want = 0;
 	r = c->tp->handshake(c);
 	if (r == 0) {
+		if (c->hs_list == 0 && c->hs_heard) {
+			hs_del(c);      /* the peer has spoken */
+			hs_add(c, 1);
+		}
 		want_write(c, c->tls_want == EV_WRITE);
 		return;
 	}
+	hs_del(c);
 	want_write(c, 0);
 	if (r < 0) {
 		SHARED_ADD(tls_handshake_error, 1);

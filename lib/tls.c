@@ -1,20 +1,60 @@
 /*
  * tls.c - TLS with OpenSSL 3: the server context (safe defaults, loaded
- * before privileges drop, re-read on SIGHUP) and the TLS transport that
- * the engine drives like the plain one, on the same raw socket events.
+ * before privileges drop, re-read on SIGHUP, with its OCSP staple and
+ * rotated session ticket keys) and the TLS transport that the engine
+ * drives like the plain one, on the same raw socket events.
  */
 #include "hsvr-int.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+/*
+ * Mozilla's "intermediate" profile (server side TLS guidelines 6.0): for
+ * TLS 1.2 only ECDHE key exchange with AEAD ciphers, no static RSA and no
+ * CBC; the three TLS 1.3 suites; the groups of its "Supported groups",
+ * X25519MLKEM768 first where this OpenSSL has it.
+ */
+#define TLS12_DEFAULT "ECDHE-ECDSA-AES128-GCM-SHA256:" \
+	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:" \
+	"ECDHE-RSA-CHACHA20-POLY1305"
+#define TLS13_DEFAULT "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+	"TLS_CHACHA20_POLY1305_SHA256"
+#define GROUPS_DEFAULT "X25519:P-256:P-384"
+#define GROUPS_PQ "X25519MLKEM768"
+
+/*
+ * Session tickets and cached sessions live TICKET_LIFETIME seconds (nginx
+ * keeps a session 5 minutes, OpenSSL 2 hours).  The ticket key changes
+ * every TICKET_LIFETIME too, and the previous one is still accepted: a
+ * ticket is always readable for its whole lifetime, never after two
+ * rotations.
+ */
+#define TICKET_LIFETIME 3600
+
+/* The stapled OCSP response, with the context it was checked against. */
+struct staple {
+	unsigned char *der;
+	size_t len;
+	time_t next_update;     /* 0: the response gives none */
+	int expired_said;       /* atomic: its expiry was logged */
+};
+
 static SSL_CTX *ctx;
+static struct staple *staple;
 static unsigned char alpn_wire[256];   /* length-prefixed, server order */
 static size_t alpn_len;
 
@@ -91,21 +131,434 @@ select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* A new context from cfg's files, or NULL after a one-line message. */
+/*
+ * Every name of list (separated by any of seps) means something to
+ * OpenSSL in that option, where OpenSSL itself would ignore the names it
+ * does not know.  tls13: list is --tls-ciphersuites.  0, or -1 after a
+ * one-line message.
+ */
+static int
+check_names(const char *list, const char *seps, int tls13)
+{
+	const char *opt = tls13 ? "--tls-ciphersuites" : "--tls-ciphers";
+	char name[128];
+	const char *p = list, *q;
+	SSL_CTX *probe;
+	size_t n;
+	int bad = 0, excluded;
+
+	if ((probe = SSL_CTX_new(TLS_server_method())) == NULL) {
+		hsvr_warnx("cannot create a TLS context: %s", ssl_error());
+		return -1;
+	}
+	for (; !bad && *p != '\0'; p = *q != '\0' ? q + 1 : q) {
+		q = p + strcspn(p, seps);
+		if ((n = (size_t)(q - p)) == 0)
+			continue;
+		if (n >= sizeof name) {
+			hsvr_warnx("%s: name too long in '%s'", opt, list);
+			bad = 1;
+			break;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (tls13) {
+			if (SSL_CTX_set_ciphersuites(probe, name) != 1) {
+				hsvr_warnx("%s: '%s' is not a TLS 1.3 cipher "
+				    "suite%s", opt, name, SSL_CTX_set_cipher_list(
+				    probe, name) == 1 ? " (TLS 1.2 ciphers go "
+				    "in --tls-ciphers)" : "");
+				bad = 1;
+			}
+			continue;
+		}
+		excluded = strchr("!-", name[0]) != NULL;
+		if (strchr("!-+", name[0]) != NULL)
+			memmove(name, name + 1, n);
+		if (name[0] == '@')
+			continue;       /* @STRENGTH, @SECLEVEL=n */
+		if (name[0] != '\0' &&
+		    SSL_CTX_set_ciphersuites(probe, name) == 1) {
+			hsvr_warnx("%s: '%s' is a TLS 1.3 suite: give it with "
+			    "--tls-ciphersuites", opt, name);
+			bad = 1;
+		} else if (!excluded && SSL_CTX_set_cipher_list(probe,
+		    name) != 1) {
+			/* An exclusion of nothing (!RC4) changes nothing. */
+			hsvr_warnx("%s: no TLS 1.2 cipher is called '%s'", opt,
+			    name);
+			bad = 1;
+		}
+	}
+	ERR_clear_error();
+	SSL_CTX_free(probe);
+	return bad ? -1 : 0;
+}
+
+/*
+ * Every suite in c's lists encrypts with an AEAD after an ephemeral key
+ * exchange: they are equally good, and the client's order can be followed
+ * (its hardware may do ChaCha20 faster than AES).
+ */
+static int
+all_equally_strong(SSL_CTX *c)
+{
+	STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(c);
+	const SSL_CIPHER *ci;
+	int i, kx;
+
+	for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
+		ci = sk_SSL_CIPHER_value(sk, i);
+		kx = SSL_CIPHER_get_kx_nid(ci);
+		if (!SSL_CIPHER_is_aead(ci) || (kx != NID_kx_ecdhe &&
+		    kx != NID_kx_dhe && kx != NID_kx_any))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The cipher lists: cfg's, checked name by name, or the defaults.  With
+ * a list of equals the client chooses; otherwise the server's order,
+ * ChaCha20 still first for a client that puts it first.
+ */
+static int
+set_ciphers(SSL_CTX *c, const struct hsvr_config *cfg)
+{
+	const char *l12 = cfg->tls_ciphers ? cfg->tls_ciphers : TLS12_DEFAULT;
+	const char *l13 = cfg->tls_ciphersuites ? cfg->tls_ciphersuites :
+	    TLS13_DEFAULT;
+
+	if ((cfg->tls_ciphers != NULL &&
+	    check_names(cfg->tls_ciphers, ":, ;", 0) != 0) ||
+	    (cfg->tls_ciphersuites != NULL &&
+	    check_names(cfg->tls_ciphersuites, ":", 1) != 0))
+		return -1;
+	if (SSL_CTX_set_cipher_list(c, l12) != 1) {
+		hsvr_warnx("--tls-ciphers: no usable cipher in '%s'", l12);
+		return -1;
+	}
+	if (SSL_CTX_set_ciphersuites(c, l13) != 1) {
+		hsvr_warnx("--tls-ciphersuites: no usable suite in '%s'", l13);
+		return -1;
+	}
+	if (!all_equally_strong(c))
+		SSL_CTX_set_options(c, SSL_OP_CIPHER_SERVER_PREFERENCE |
+		    SSL_OP_PRIORITIZE_CHACHA);
+	ERR_clear_error();
+	return 0;
+}
+
+/* cfg's groups, or the defaults with X25519MLKEM768 if OpenSSL has it. */
+static int
+set_groups(SSL_CTX *c, const char *list)
+{
+	if (list != NULL) {
+		if (SSL_CTX_set1_groups_list(c, list) == 1)
+			return 0;
+		hsvr_warnx("--tls-groups: unknown or unusable group in '%s'",
+		    list);
+		return -1;
+	}
+	if (SSL_CTX_set1_groups_list(c, GROUPS_PQ ":" GROUPS_DEFAULT) != 1 &&
+	    SSL_CTX_set1_groups_list(c, GROUPS_DEFAULT) != 1) {
+		hsvr_warnx("cannot set the TLS groups %s: %s", GROUPS_DEFAULT,
+		    ssl_error());
+		return -1;
+	}
+	ERR_clear_error();
+	return 0;
+}
+
+/* ------------------------------------------------------ session tickets */
+
+struct ticket_key {
+	unsigned char name[16], aes[32], hmac[32];
+	uint64_t epoch;         /* hsvr_now_ms() / ticket_period_ms */
+	int set;
+};
+
+/*
+ * The serving process's ticket keys, made from RAND_bytes when first
+ * needed (never in the supervisor, so every serving process has its own):
+ * the current one, and the one before it.
+ */
+static struct {
+	pthread_mutex_t lock;
+	struct ticket_key cur, prev;
+} keys = { PTHREAD_MUTEX_INITIALIZER, { { 0 }, { 0 }, { 0 }, 0, 0 },
+	{ { 0 }, { 0 }, { 0 }, 0, 0 } };
+static uint64_t ticket_period_ms = (uint64_t)TICKET_LIFETIME * 1000;
+
+/* Rotate the keys if a period has begun since.  Under keys.lock. */
+static void
+keys_rotate(void)
+{
+	uint64_t e = hsvr_now_ms() / ticket_period_ms;
+
+	if (keys.cur.set && keys.cur.epoch == e)
+		return;
+	if (keys.cur.set && keys.cur.epoch + 1 == e)
+		keys.prev = keys.cur;
+	else
+		keys.prev.set = 0;
+	keys.cur.set = RAND_bytes(keys.cur.name, sizeof keys.cur.name) == 1 &&
+	    RAND_bytes(keys.cur.aes, sizeof keys.cur.aes) == 1 &&
+	    RAND_bytes(keys.cur.hmac, sizeof keys.cur.hmac) == 1;
+	keys.cur.epoch = e;
+#ifdef HSVR_TEST_HOOKS
+	if (keys.cur.set && getenv("HSVR_TEST_TICKET_PERIOD_MS") != NULL)
+		hsvr_log(LOG_INFO, "session ticket key rotated (%02x%02x...)",
+		    keys.cur.name[0], keys.cur.name[1]);
+#endif
+}
+
+/*
+ * OpenSSL's ticket callback: a new ticket under the current key (1), or
+ * the key of a ticket presented: the current one (1), the previous one (2:
+ * the session gets a new ticket), or none (0: a full handshake).
+ */
+static int
+ticket_key(SSL *s, unsigned char name[16], unsigned char *iv,
+    EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct ticket_key k;
+	OSSL_PARAM params[3];
+	int r = 1;
+
+	(void)s;
+	pthread_mutex_lock(&keys.lock);
+	keys_rotate();
+	if (enc || (keys.cur.set && memcmp(name, keys.cur.name, 16) == 0))
+		k = keys.cur;
+	else if (keys.prev.set && memcmp(name, keys.prev.name, 16) == 0) {
+		k = keys.prev;
+		r = 2;
+	} else
+		k.set = 0;
+	pthread_mutex_unlock(&keys.lock);
+	if (!k.set)
+		return enc ? -1 : 0;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    k.hmac, sizeof k.hmac);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (enc) {
+		memcpy(name, k.name, 16);
+		if (RAND_bytes(iv, 16) != 1 || EVP_EncryptInit_ex(ectx,
+		    EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
+			r = -1;
+	} else if (EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes,
+	    iv) != 1)
+		r = -1;
+	if (r > 0 && EVP_MAC_CTX_set_params(hctx, params) != 1)
+		r = -1;
+	OPENSSL_cleanse(&k, sizeof k);
+	return r;
+}
+
+/* ------------------------------------------------------- OCSP stapling */
+
+static void
+staple_free(struct staple *st)
+{
+	if (st != NULL)
+		free(st->der);
+	free(st);
+}
+
+/* The bytes of path, at most OCSP_MAX; NULL after a one-line message. */
+#define OCSP_MAX (1 << 20)
+
+static unsigned char *
+read_file(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	size_t n = 0;
+
+	if (fp == NULL || (buf = malloc(OCSP_MAX + 1)) == NULL ||
+	    (n = fread(buf, 1, OCSP_MAX + 1, fp)) == 0 || n > OCSP_MAX ||
+	    ferror(fp)) {
+		hsvr_warnx("cannot read the OCSP response %s: %s", path,
+		    fp == NULL || buf == NULL ? strerror(errno) : n == 0 ?
+		    "empty file" : n > OCSP_MAX ? "too large" : "read error");
+		free(buf);
+		buf = NULL;
+	}
+	if (fp != NULL)
+		(void)fclose(fp);       /* read only: nothing is lost */
+	*len = n;
+	return buf;
+}
+
+static time_t
+asn1_time(const ASN1_GENERALIZEDTIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+/* The digest the response names certificates with (SHA-1 mostly). */
+static const EVP_MD *
+id_digest(OCSP_BASICRESP *basic)
+{
+	ASN1_OBJECT *md = NULL;
+	OCSP_SINGLERESP *one = OCSP_resp_get0(basic, 0);
+
+	if (one == NULL || OCSP_id_get0_info(NULL, &md, NULL, NULL,
+	    (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(one)) != 1 || md == NULL)
+		return NULL;    /* OCSP_cert_to_id's default, SHA-1 */
+	return EVP_get_digestbyobj(md);
+}
+
+/*
+ * der (taken), an OCSP response named what, as the staple of c's
+ * certificate: NULL after a one-line message unless it is a successful
+ * response about that certificate, issued by the next certificate of its
+ * chain.  A response that says "revoked", or that has expired, is said.
+ */
+static struct staple *
+staple_make(SSL_CTX *c, const char *what, unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	OCSP_RESPONSE *resp = NULL;
+	OCSP_BASICRESP *basic = NULL;
+	OCSP_CERTID *id = NULL;
+	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL;
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = SSL_CTX_get0_certificate(c), *issuer = NULL;
+	struct staple *st = NULL;
+	const char *bad = NULL;
+	int i, status = -1, reason;
+
+	if ((resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) == NULL ||
+	    p != der + len)
+		bad = "not a DER OCSP response";
+	else if (OCSP_response_status(resp) !=
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+	    (basic = OCSP_response_get1_basic(resp)) == NULL)
+		bad = "not a successful response";
+	if (bad == NULL) {
+		(void)SSL_CTX_get0_chain_certs(c, &chain);
+		for (i = 0; issuer == NULL && i < sk_X509_num(chain); i++)
+			if (X509_check_issued(sk_X509_value(chain, i), leaf) ==
+			    X509_V_OK)
+				issuer = sk_X509_value(chain, i);
+		if (issuer == NULL)
+			bad = "the certificate's issuer is not in its chain "
+			    "file: the response cannot be checked";
+	}
+	if (bad == NULL && ((id = OCSP_cert_to_id(id_digest(basic), leaf,
+	    issuer)) == NULL || OCSP_resp_find_status(basic, id, &status,
+	    &reason, NULL, &thisupd, &nextupd) != 1))
+		bad = "it is not about the certificate in use";
+	if (bad == NULL && (st = calloc(1, sizeof *st)) == NULL)
+		bad = strerror(errno);
+	if (bad != NULL) {
+		hsvr_warnx("OCSP response %s refused: %s", what, bad);
+		free(der);
+	} else {
+		st->der = der;
+		st->len = len;
+		st->next_update = asn1_time(nextupd);
+		if (status == V_OCSP_CERTSTATUS_REVOKED)
+			hsvr_log(LOG_WARNING, "OCSP response %s: the "
+			    "certificate is revoked", what);
+		if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1)
+			hsvr_log(LOG_WARNING, "OCSP response %s is out of "
+			    "date: not stapled", what);
+	}
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(basic);
+	OCSP_RESPONSE_free(resp);
+	ERR_clear_error();
+	return st;
+}
+
+/*
+ * A client asked for the certificate's status: the staple while it is
+ * valid (an expired one would make some browsers refuse the server).
+ */
+static int
+staple_cb(SSL *s, void *arg)
+{
+	struct staple *st = arg;
+	unsigned char *copy;
+
+	if (st == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	if (st->next_update != 0 && time(NULL) > st->next_update) {
+		if (!__atomic_exchange_n(&st->expired_said, 1,
+		    __ATOMIC_RELAXED))
+			hsvr_log(LOG_WARNING, "the stapled OCSP response has "
+			    "expired: no longer stapled (renew it, then "
+			    "SIGHUP)");
+		return SSL_TLSEXT_ERR_NOACK;
+	}
+	if ((copy = OPENSSL_memdup(st->der, st->len)) == NULL ||
+	    SSL_set_tlsext_status_ocsp_resp(s, copy, (long)st->len) != 1) {
+		OPENSSL_free(copy);
+		return SSL_TLSEXT_ERR_NOACK;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/*
+ * c's staple from cfg's --tls-ocsp: 0, or -1 if it is refused.  On a
+ * reload (old is the staple in use, if any) a refused file keeps the
+ * staple in use if that one is about c's certificate, else nothing is
+ * stapled.
+ */
+static int
+staple_set(SSL_CTX *c, const struct hsvr_config *cfg, int reload,
+    const struct staple *old, struct staple **out)
+{
+	unsigned char *der;
+	size_t len;
+
+	*out = NULL;
+	if (cfg->tls_ocsp == NULL)
+		return 0;
+	if ((der = read_file(cfg->tls_ocsp, &len)) != NULL)
+		*out = staple_make(c, cfg->tls_ocsp, der, len);
+	if (*out == NULL && !reload)
+		return -1;
+	if (*out == NULL && old != NULL && (der = malloc(old->len)) != NULL) {
+		memcpy(der, old->der, old->len);
+		if ((*out = staple_make(c, "in use", der, old->len)) != NULL)
+			hsvr_log(LOG_ERR, "keeping the OCSP response in use");
+	}
+	if (*out == NULL)
+		hsvr_log(LOG_ERR, "no OCSP response is stapled");
+	SSL_CTX_set_tlsext_status_cb(c, staple_cb);
+	SSL_CTX_set_tlsext_status_arg(c, *out);
+	return 0;
+}
+
+/*
+ * A new context from cfg's files, or NULL after a one-line message; its
+ * OCSP staple in *st (see staple_set for reload and old).
+ */
 static SSL_CTX *
-make_ctx(const struct hsvr_config *cfg)
+make_ctx(const struct hsvr_config *cfg, int reload, const struct staple *old,
+    struct staple **st)
 {
 	SSL_CTX *c;
 	int min = cfg->tls_min13 ? TLS1_3_VERSION : TLS1_2_VERSION;
 
+	*st = NULL;
 	ERR_clear_error();
 	if ((c = SSL_CTX_new(TLS_server_method())) == NULL) {
 		hsvr_warnx("cannot create a TLS context: %s", ssl_error());
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(c, min);
-	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	    (cfg->tls_keep_buffers ? 0 : SSL_MODE_RELEASE_BUFFERS));
@@ -139,12 +592,15 @@ make_ctx(const struct hsvr_config *cfg)
 		    "%s", cfg->tls_key, cfg->tls_cert);
 		goto fail;
 	}
-	if (cfg->tls_ciphers != NULL &&
-	    SSL_CTX_set_cipher_list(c, cfg->tls_ciphers) != 1 &&
-	    SSL_CTX_set_ciphersuites(c, cfg->tls_ciphers) != 1) {
-		hsvr_warnx("no usable cipher in '%s'", cfg->tls_ciphers);
+	if (staple_set(c, cfg, reload, old, st) != 0)
 		goto fail;
-	}
+	if (set_ciphers(c, cfg) != 0 || set_groups(c, cfg->tls_groups) != 0)
+		goto fail;
+	SSL_CTX_set_timeout(c, TICKET_LIFETIME);
+	if (cfg->tls_no_tickets)
+		SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+	else
+		SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_key);
 	if (cfg->tls_ca != NULL) {
 		if (SSL_CTX_load_verify_locations(c, cfg->tls_ca, NULL) != 1) {
 			hsvr_warnx("cannot load the CA certificates %s: %s",
@@ -159,6 +615,8 @@ make_ctx(const struct hsvr_config *cfg)
 		SSL_CTX_set_alpn_select_cb(c, select_alpn, NULL);
 	return c;
 fail:
+	staple_free(*st);
+	*st = NULL;
 	SSL_CTX_free(c);
 	return NULL;
 }
@@ -167,9 +625,15 @@ fail:
 int
 hsvr_tls_init(const struct hsvr_config *cfg)
 {
+#ifdef HSVR_TEST_HOOKS
+	const char *period = getenv("HSVR_TEST_TICKET_PERIOD_MS");
+
+	if (period != NULL && atoi(period) > 0)
+		ticket_period_ms = (uint64_t)atoi(period);
+#endif
 	if (cfg->tls_cert == NULL)
 		return 0;
-	if ((ctx = make_ctx(cfg)) == NULL)
+	if ((ctx = make_ctx(cfg, 0, NULL, &staple)) == NULL)
 		return -1;
 	return 0;
 }
@@ -179,16 +643,19 @@ void
 hsvr_tls_reload(const struct hsvr_config *cfg)
 {
 	SSL_CTX *c;
+	struct staple *st;
 
 	if (ctx == NULL)
 		return;
-	if ((c = make_ctx(cfg)) == NULL) {
+	if ((c = make_ctx(cfg, 1, staple, &st)) == NULL) {
 		hsvr_log(LOG_ERR, "TLS reload failed: keeping the certificate "
 		    "in use");
 		return;
 	}
 	SSL_CTX_free(ctx);
+	staple_free(staple);
 	ctx = c;
+	staple = st;
 	hsvr_log(LOG_INFO, "TLS certificate and key reloaded");
 }
 
@@ -203,6 +670,8 @@ hsvr_tls_free(void)
 {
 	SSL_CTX_free(ctx);
 	ctx = NULL;
+	staple_free(staple);
+	staple = NULL;
 }
 
 /* ------------------------------------------------------------ transport */
@@ -294,6 +763,8 @@ tls_handshake(struct hsvr_conn *c)
 	errno = 0;
 	r = SSL_do_handshake(c->ssl);
 	e = ERR_peek_last_error();
+	if (SSL_get_state(c->ssl) != TLS_ST_BEFORE)
+		c->hs_heard = 1;
 	r = result(c, (int)r);
 	if (r > 0) {
 		/* The first request may have come with the client's Finished. */

@@ -14,10 +14,17 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/http-lib.sh"
 
-# head_of LENGTH [close]: the head hsvr-http sends before a body of LENGTH.
+# head_of LENGTH [close]: the head hsvr-http sends before a body of LENGTH
+# (its Date field as undated() leaves it).
 head_of() {
-	printf 'HTTP/1.1 200 OK\r\nServer: hsvr\r\nContent-Type: application/octet-stream\r\nContent-Length: %s\r\n%s\r\n' \
+	printf 'HTTP/1.1 200 OK\r\nServer: hsvr\r\nDate: (date)\r\nContent-Type: application/octet-stream\r\nContent-Length: %s\r\n%s\r\n' \
 		"$1" "${2:+Connection: close$'\r\n'}"
+}
+
+# undated FILE: every Date field of the responses in FILE (RFC 7231
+# IMF-fixdate, checked) becomes "Date: (date)".
+undated() {
+	perl -0777 -pi -e 's/\r\nServer: hsvr\r\nDate: (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT\r\n/\r\nServer: hsvr\r\nDate: (date)\r\n/g' "$1"
 }
 
 # same NAME WHAT: $work/NAME.rsp is $work/NAME.want, and the server closed.
@@ -25,6 +32,7 @@ same() {
 	local name=$1 what=$2 rc at
 	exchange "$name"
 	rc=$?
+	undated "$work/$name.rsp"
 	if ((rc == 0)) && cmp -s "$work/$name.rsp" "$work/$name.want"; then
 		ok "$what ($(stat -c %s "$work/$name.rsp") bytes)"
 	else

@@ -127,6 +127,12 @@ serv_set_name(const char *name)
 	(void)name;
 }
 
+void
+serv_set_alpn(const char *protocols)
+{
+	(void)protocols;
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {

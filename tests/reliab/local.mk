@@ -48,6 +48,7 @@ stress: $(check_PROGRAMS) $(check_SCRIPTS) libhsvr.la
 	RELIAB_SRCDIR='$(abs_top_srcdir)' \
 	$(SHELL) $(abs_top_srcdir)/tests/reliab/stress.sh
 
-CLEANFILES += tests/reliab/stress-*.log tests/reliab/stress-figures.txt
+CLEANFILES += tests/reliab/stress-*.log tests/reliab/stress-figures.txt \
+	tests/reliab/stress-tls-scan.md
 
 .PHONY: stress

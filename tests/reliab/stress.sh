@@ -10,7 +10,7 @@ set -u
 
 builddir=${RELIAB_BUILDDIR:-$PWD}
 srcdir=${RELIAB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-scenarios=(vanish fdexhaust slow slowread oom leaks churn fuzz)
+scenarios=(vanish fdexhaust slow slowread oom leaks churn fuzz tls-scan)
 [[ -z ${RELIAB_ONLY:-} ]] || read -ra scenarios <<<"$RELIAB_ONLY"
 
 # The scenarios' FIGURES lines, kept next to their logs.
@@ -22,11 +22,14 @@ export RELIAB_STRESS=1 RELIAB_FIGURES=$figs RELIAB_BUILDDIR=$builddir
 failed=0
 runs=()
 t_all=$SECONDS
+rm -f "$builddir/tests/reliab/stress-tls-scan.md"
 for s in "${scenarios[@]}"; do
 	log=$builddir/tests/reliab/stress-$s.log
 	t0=$SECONDS
 	printf 'stress: %-10s ' "$s"
-	(cd "$builddir" && bash "$srcdir/tests/reliab/$s.sh") >"$log" 2>&1
+	script=$srcdir/tests/reliab/$s.sh
+	[[ $s != tls-scan ]] || script=$srcdir/tests/tls/scan.sh
+	(cd "$builddir" && bash "$script") >"$log" 2>&1
 	rc=$?
 	oks=$(grep -c '^ok' "$log")
 	bad=$(grep -c '^not ok' "$log")
@@ -124,6 +127,11 @@ md=$(mktemp "${TMPDIR:-/tmp}/reliab-md.XXXXXX") || exit 99
 	echo
 	echo "What each scenario does and how each was shown to fail without its"
 	echo "protection: tests/reliab/README."
+	# tests/tls/scan.sh: testssl.sh's findings, hsvr and nginx side by side
+	if [[ -s $builddir/tests/reliab/stress-tls-scan.md ]]; then
+		echo
+		cat "$builddir/tests/reliab/stress-tls-scan.md"
+	fi
 } >"$md"
 
 dest=$srcdir/tests/RELIABILITY.md

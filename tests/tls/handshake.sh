@@ -88,7 +88,7 @@ ck "--tls-min 1.3: both refusals counted in tls_handshake_error, one session acc
 srv_finish M
 ck "--tls-min 1.3: the refused clients ran no callback" '[[ $(count_in "$T/M.out" ACCEPT) == 1 ]]'
 
-# ---- --tls-ciphers, TLS 1.2 list and TLS 1.3 suites
+# ---- --tls-ciphers (TLS 1.2) and --tls-ciphersuites (TLS 1.3)
 must "t-tsrv starts with a TLS 1.2 cipher list" \
 	'ioc C -c "$CERT" -k "$KEY" --tls-ciphers ECDHE-ECDSA-AES128-GCM-SHA256'
 out=$(printf 'INFO\n' | tls "$C_PORT" --tls 1.2)
@@ -96,9 +96,9 @@ ck "--tls-ciphers ECDHE-ECDSA-AES128-GCM-SHA256: chosen over TLS 1.2" \
 	'[[ $(field "$(line_of "$out" INFO)" cipher) == ECDHE-ECDSA-AES128-GCM-SHA256 ]]'
 srv_finish C
 must "t-tsrv starts with a TLS 1.3 suite" \
-	'ioc S -c "$CERT" -k "$KEY" --tls-ciphers TLS_CHACHA20_POLY1305_SHA256'
+	'ioc S -c "$CERT" -k "$KEY" --tls-ciphersuites TLS_CHACHA20_POLY1305_SHA256'
 out=$(printf 'INFO\n' | tls "$S_PORT" --tls 1.3)
-ck "--tls-ciphers TLS_CHACHA20_POLY1305_SHA256: chosen over TLS 1.3" \
+ck "--tls-ciphersuites TLS_CHACHA20_POLY1305_SHA256: chosen over TLS 1.3" \
 	'[[ $(field "$(line_of "$out" INFO)" cipher) == TLS_CHACHA20_POLY1305_SHA256 ]]'
 srv_finish S
 

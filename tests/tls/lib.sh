@@ -20,6 +20,8 @@ t_builddir=${TLS_BUILDDIR:-$PWD}
 TSRV=$t_builddir/tests/tls/t-tsrv
 TSRV_LOW=$t_builddir/tests/tls/t-tsrv-low
 TLSC=$t_builddir/tests/tls/t-tlsc
+# t-tsrv on the tests' library (HSVR_TEST_HOOKS): linked statically.
+TSRV_HOOKS=$t_builddir/tests/tls/t-tsrv-hooks
 # The programs themselves rather than their libtool wrappers (which take
 # a fifth of a second each time, and would be what the signals reach).
 if [[ -x $t_builddir/tests/tls/.libs/t-tsrv && -e $t_builddir/.libs/libhsvr.so ]]; then
@@ -403,7 +405,14 @@ t_finish() { exit $((t_failed ? 1 : 0)); }
 ioc() {
 	local name=$1
 	shift
-	srv_start "$name" "$TSRV" -x -i 127.0.0.1 -p @PORT@ -n 2 \
+	ioc_prog "$name" "$TSRV" "$@"
+}
+
+# ioc_prog NAME PROG ARG...: the same with another t-tsrv (t-tsrv-hooks).
+ioc_prog() {
+	local name=$1 prog=$2
+	shift 2
+	srv_start "$name" "$prog" -x -i 127.0.0.1 -p @PORT@ -n 2 \
 		--drain-timeout "$((5 * SCALE))" "$@"
 }
 

@@ -38,11 +38,20 @@ start_fails "certificate file that is no certificate" 78 "cannot load the certif
 start_fails "encrypted key (PKCS#8)" 78 "cannot load the private key $PKI/enc-pkcs8.key: it is encrypted" -c "$C" -k "$PKI/enc-pkcs8.key"
 start_fails "encrypted key (traditional PEM)" 78 "cannot load the private key $PKI/enc-trad.key: it is encrypted" -c "$C" -k "$PKI/enc-trad.key"
 start_fails "missing --tls-ca file" 78 "cannot load the CA certificates $T/none-ca.crt" -c "$C" -k "$K" --tls-ca "$T/none-ca.crt"
-start_fails "--tls-ciphers that names no cipher" 78 "no usable cipher in 'NO-SUCH-CIPHER'" -c "$C" -k "$K" --tls-ciphers NO-SUCH-CIPHER
+start_fails "--tls-ciphers that names no cipher" 78 "--tls-ciphers: no TLS 1.2 cipher is called 'NO-SUCH-CIPHER'" -c "$C" -k "$K" --tls-ciphers NO-SUCH-CIPHER
+start_fails "--tls-ciphers with an unknown name among good ones" 78 "--tls-ciphers: no TLS 1.2 cipher is called 'NOPE'" -c "$C" -k "$K" --tls-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:NOPE
+start_fails "--tls-ciphers with a TLS 1.3 suite" 78 "--tls-ciphers: 'TLS_AES_128_GCM_SHA256' is a TLS 1.3 suite: give it with --tls-ciphersuites" -c "$C" -k "$K" --tls-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:TLS_AES_128_GCM_SHA256
+start_fails "--tls-ciphersuites with a TLS 1.2 cipher" 78 "--tls-ciphersuites: 'ECDHE-ECDSA-AES128-GCM-SHA256' is not a TLS 1.3 cipher suite (TLS 1.2 ciphers go in --tls-ciphers)" -c "$C" -k "$K" --tls-ciphersuites TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256
+start_fails "--tls-ciphersuites with an unknown name" 78 "--tls-ciphersuites: 'TLS_NOPE' is not a TLS 1.3 cipher suite" -c "$C" -k "$K" --tls-ciphersuites TLS_NOPE
+start_fails "--tls-groups with an unknown group" 78 "--tls-groups: unknown or unusable group in 'X25519:NOPE'" -c "$C" -k "$K" --tls-groups X25519:NOPE
+start_fails "missing --tls-ocsp file" 78 "cannot read the OCSP response $T/none.der" -c "$C" -k "$K" --tls-ocsp "$T/none.der"
+start_fails "--tls-ocsp file that is no OCSP response" 78 "OCSP response $T/junk.crt refused: not a DER OCSP response" -c "$C" -k "$K" --tls-ocsp "$T/junk.crt"
 
 start_fails "--tls-cert without --tls-key" 64 "--tls-cert and --tls-key go together" -c "$C"
 start_fails "--tls-min 1.1" 64 "invalid argument for --tls-min: '1.1'" -c "$C" -k "$K" --tls-min 1.1
 start_fails "--tls-ca without a certificate" 64 "--tls-ca and --tls-ciphers need --tls-cert" --tls-ca "$PKI/ca.crt"
+start_fails "--tls-ocsp without a certificate" 64 "need --tls-cert" --tls-ocsp "$T/none.der"
+start_fails "--tls-max-handshakes 0" 64 "invalid argument for --tls-max-handshakes: '0'" -c "$C" -k "$K" --tls-max-handshakes 0
 start_fails "--tls-handshake-timeout 0" 64 "invalid argument for --tls-handshake-timeout: '0'" -c "$C" -k "$K" --tls-handshake-timeout 0
 
 # S_start with bad material returns -1 (and says why), never prompts.

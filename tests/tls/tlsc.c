@@ -53,6 +53,12 @@
  *       after=SEC bytes=N" or "OPEN after=SEC bytes=N" (still open).
  *       --hello sends a whole ClientHello, --hello-part N its first N
  *       bytes; the options add up, in their order.
+ *   t-tlsc flood [--rate R] N PORT
+ *       keep N plain TCP connections to 127.0.0.1:PORT open that never send
+ *       a byte (half-open TLS handshakes), opening a new one for each the
+ *       server closes (at most R a second), until stdin ends: "FLOODING
+ *       n=N" once N connects were made, at the end "FLOOD connects=C
+ *       closed=K" (K: closed by the server).
  *   t-tlsc pty [--pid-file F] SEC CMD [ARG...]
  *       run CMD in a new session whose controlling terminal is a fresh
  *       pseudo-terminal, stdin from /dev/null: anything written to the
@@ -1275,6 +1281,98 @@ cmd_pty(int argc, char **argv)
 	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }
 
+/* A non-blocking connect to 127.0.0.1:port under way: its socket. */
+static int
+flood_connect(int port)
+{
+	struct sockaddr_in sa;
+	int fd;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0)
+		die("socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 &&
+	    errno != EINPROGRESS)
+		die("connect: %s", strerror(errno));
+	return fd;
+}
+
+static int
+cmd_flood(int argc, char **argv)
+{
+	struct pollfd *p;
+	unsigned long long connects = 0, closed = 0, again = 0;
+	char buf[256];
+	double t0, rate = 0;
+	ssize_t r;
+	long n, i;
+	int port, waiting;
+
+	if (argc == 4 && strcmp(argv[0], "--rate") == 0) {
+		rate = strtod(argv[1], NULL);
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc != 2 || (n = strtol(argv[0], NULL, 10)) < 1 || n > 100000)
+		die("usage: t-tlsc flood [--rate R] N PORT");
+	port = parse_port(argv[1]);
+	if ((p = calloc((size_t)n + 1, sizeof *p)) == NULL)
+		die("out of memory");
+	p[0].fd = 0;
+	p[0].events = POLLIN;
+	for (i = 1; i <= n; i++) {
+		p[i].fd = flood_connect(port);
+		p[i].events = POLLIN;
+		connects++;
+	}
+	out("FLOODING n=%ld", n);
+	t0 = now();
+	for (;;) {
+		/* Open again what was closed, at most rate per second. */
+		waiting = 0;
+		for (i = 1; i <= n; i++) {
+			if (p[i].fd >= 0)
+				continue;
+			if (rate > 0 && (double)again >= rate * (now() - t0)) {
+				waiting = 1;
+				break;
+			}
+			p[i].fd = flood_connect(port);
+			connects++;
+			again++;
+		}
+		if (poll(p, (nfds_t)n + 1, waiting ? 2 : -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll: %s", strerror(errno));
+		}
+		if (p[0].revents != 0 && read(0, buf, sizeof buf) <= 0)
+			break;
+		for (i = 1; i <= n; i++) {
+			if (p[i].fd < 0 || p[i].revents == 0)
+				continue;
+			r = read(p[i].fd, buf, sizeof buf);
+			if (r > 0 || (r < 0 && errno == EAGAIN &&
+			    !(p[i].revents & (POLLHUP | POLLERR))))
+				continue;
+			/* Closed (or reset, or refused): open another. */
+			close(p[i].fd);
+			p[i].fd = -1;
+			closed++;
+		}
+	}
+	out("FLOOD connects=%llu closed=%llu", connects, closed);
+	for (i = 1; i <= n; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	free(p);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1287,7 +1385,10 @@ main(int argc, char **argv)
 		return cmd_raw(argc - 2, argv + 2);
 	if (argc >= 4 && strcmp(argv[1], "pty") == 0)
 		return cmd_pty(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "flood") == 0)
+		return cmd_flood(argc - 2, argv + 2);
 	fprintf(stderr, "usage: t-tlsc freeport | session [options] PORT | "
-	    "raw [options] PORT | pty [--pid-file F] SEC CMD [ARG...]\n");
+	    "raw [options] PORT | pty [--pid-file F] SEC CMD [ARG...] | "
+	    "flood [--rate R] N PORT\n");
 	return 2;
 }
