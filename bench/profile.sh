@@ -87,7 +87,7 @@ tls_material() {
 
 nginx_conf() { # DIR PORT [ssl]
 	local listen="listen 127.0.0.1:$2;"
-	[[ ${3:-} != ssl ]] || listen="listen 127.0.0.1:$2 ssl; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;"
+	[[ ${3:-} != ssl ]] || listen="listen 127.0.0.1:$2 ssl; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305; ssl_ecdh_curve X25519:prime256v1:secp384r1; ssl_prefer_server_ciphers off;"
 	mkdir -p "$1/logs"
 	chmod 755 "$1" "$1/logs"
 	cat >"$1/nginx.conf" <<EOF

@@ -282,14 +282,18 @@ http {
     server {
 EOF
 	if [[ $tls == ssl ]]; then
-		# As hsvr: TLS 1.2 and 1.3, the server's cipher order, OpenSSL's
-		# defaults otherwise (session tickets on, no session cache).
+		# As hsvr: TLS 1.2 and 1.3, Mozilla's intermediate profile
+		# (its TLS 1.2 ciphers and groups), the client's order of
+		# preference, OpenSSL's defaults otherwise (session tickets on,
+		# no session cache).
 		cat >>"$dir/nginx.conf" <<EOF
         listen 127.0.0.1:$port ssl;
         ssl_certificate $TLS_CERT;
         ssl_certificate_key $TLS_KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_prefer_server_ciphers on;
+        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+        ssl_ecdh_curve X25519:prime256v1:secp384r1;
+        ssl_prefer_server_ciphers off;
 EOF
 	else
 		echo "        listen 127.0.0.1:$port;" >>"$dir/nginx.conf"
@@ -916,7 +920,7 @@ report() {
 		echo "- **nginx**: Debian's package, our own configuration (generated per run, shown below for one of them): \`worker_processes $THREADS\`, \`access_log off\`, \`keepalive_requests 1000000\`, hello as \`return 200 \"Hello, world\\n\"\`, the 1 MB body (1,000,000 bytes, as hsvr-http's default) as a static file with \`sendfile on; tcp_nopush on\`; run as \`nginx -p DIR -c DIR/nginx.conf -g 'daemon off; master_process on;'\`, error log in the run's temporary directory."
 		echo "- **loads**: only 127.0.0.1. \`bench/echo-load\` keeps one message in flight per connection and checks the byte count of every echo (a mismatch stops the run); each echo server is first checked with content verification (\`-V\`, a '!' accepted in place of any byte). HTTP servers are checked with one \`curl\` GET (status 200 and body length) before their first round; ab's document length is checked each round."
 		echo "- **idle**: $IDLE_CONNS connections each send one 17-byte line and read its echo; the server's memory (its whole process tree) before the first connection and 0.5 s after the last echo: resident pages each counted once (the target's figure: the distinct physical pages of the tree, from /proc/PID/pagemap, so a page hsvr's supervisor and the serving process it forked share counts once, as it occupies memory once; for a one-process server it equals VmRSS), VmRSS summed over the processes (such a shared page counts twice), PSS (shared pages divided among all processes that map them) and RssAnon (memory the server wrote); bytes/connection = the difference ÷ $IDLE_CONNS."
-		echo "- **TLS** (tlshello, tlsconn, tlsidle): hsvr-http \`--hello\` and hsvr-echo with \`-c cert.pem -k key.pem\`, nginx with \`listen ... ssl\`, \`ssl_protocols TLSv1.2 TLSv1.3\` (hsvr's default minimum) and \`ssl_prefer_server_ciphers on\` (hsvr sets the server's preference), both otherwise OpenSSL's defaults (session tickets on; nginx keeps no session cache). The certificate and key are the same files for both, made at the start of the run: ECDSA P-256, self-signed. Keep-alive hello: \`wrk\` over https, the handshakes done before the measured interval counts. Handshakes: \`ab\` over https, which opens a new connection per request and makes a full handshake each time (it resumes no session), then one GET and the server's close. Idle TLS: \`bench/tls-idle\` opens $IDLE_TLS_CONNS connections (4 client threads, each connection in turn: full handshake, one message, the first record of the answer read) and reads the server's memory as the plain idle workload does; the echo servers get a 17-byte line, the HTTP servers one keep-alive GET. hsvr releases the OpenSSL read and write buffers of idle connections (SSL_MODE_RELEASE_BUFFERS) unless \`--tls-keep-buffers\`; nginx releases them too (it sets the same mode)."
+		echo "- **TLS** (tlshello, tlsconn, tlsidle): hsvr-http \`--hello\` and hsvr-echo with \`-c cert.pem -k key.pem\`, nginx with \`listen ... ssl\`, \`ssl_protocols TLSv1.2 TLSv1.3\` (hsvr's default minimum) with Mozilla's intermediate profile as hsvr's defaults (\`ssl_ciphers\` its six ECDHE AEAD ciphers, \`ssl_ecdh_curve X25519:prime256v1:secp384r1\`, \`ssl_prefer_server_ciphers off\`: the client's order, as hsvr), both otherwise OpenSSL's defaults (session tickets on; nginx keeps no session cache). The certificate and key are the same files for both, made at the start of the run: ECDSA P-256, self-signed. Keep-alive hello: \`wrk\` over https, the handshakes done before the measured interval counts. Handshakes: \`ab\` over https, which opens a new connection per request and makes a full handshake each time (it resumes no session), then one GET and the server's close. Idle TLS: \`bench/tls-idle\` opens $IDLE_TLS_CONNS connections (4 client threads, each connection in turn: full handshake, one message, the first record of the answer read) and reads the server's memory as the plain idle workload does; the echo servers get a 17-byte line, the HTTP servers one keep-alive GET. hsvr releases the OpenSSL read and write buffers of idle connections (SSL_MODE_RELEASE_BUFFERS) unless \`--tls-keep-buffers\`; nginx releases them too (it sets the same mode)."
 		echo "- **start/stop** (\`bench/startstop.c\`): fork+exec to the first completed connect() (polled every 0.1 ms), to the first echo, then 100 clients connected and echoed once stay idle while SIGTERM is sent: time to the process's exit. \"exec\" is fork to exit of the same binary run with \`--version\` (the anchors: \`-h\`), i.e. exec and dynamic linking alone. The libevent anchor rows are for comparison only."
 		echo
 		echo "### Commands (PORT and PID differ every run)"

@@ -61,6 +61,12 @@ wait "${pids[@]}"
 closed=$(cat "$T"/raw.* | grep -c "^CLOSED how=")
 bad=$((bad + 20))
 ck "all twenty are refused ($closed closed)" '[[ $closed == 20 ]]'
+if [[ $closed != 20 ]]; then
+	for i in $(seq 1 20); do
+		grep -q "^CLOSED how=" "$T/raw.$i" || say "raw.$i: $(tr '\n' ' ' <"$T/raw.$i")"
+	done
+	say "clients.err: $(tail -5 "$T/clients.err" | tr '\n' ' ')"
+fi
 for i in $(seq 1 20); do
 	p=$(sed -n 's/^LOCALPORT //p' "$T/raw.$i")
 	no_callback G "$p" || not_ok "garbage connection from port $p ran a callback"
