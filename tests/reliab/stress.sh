@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/reliab/stress.sh - make stress: the long version of every fault and
-# abuse scenario, one after the other, then tests/RELIABILITY.md from their
+# abuse scenario (and of the reload, TLS flood and hash flood tests of
+# issue #12), one after the other, then tests/RELIABILITY.md from their
 # figures (in the source tree when it is writable, else in the build
 # directory).  Each scenario's output is kept in
 # tests/reliab/stress-NAME.log of the build directory, their figures in
@@ -10,7 +11,8 @@ set -u
 
 builddir=${RELIAB_BUILDDIR:-$PWD}
 srcdir=${RELIAB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-scenarios=(vanish fdexhaust slow slowread oom leaks churn fuzz tls-scan)
+scenarios=(vanish fdexhaust slow slowread oom leaks churn fuzz reload tls-flood
+	hash-flood tls-scan)
 [[ -z ${RELIAB_ONLY:-} ]] || read -ra scenarios <<<"$RELIAB_ONLY"
 
 # The scenarios' FIGURES lines, kept next to their logs.
@@ -18,6 +20,18 @@ figs=$builddir/tests/reliab/stress-figures.txt
 mkdir -p "$builddir/tests/reliab"
 : >"$figs"
 export RELIAB_STRESS=1 RELIAB_FIGURES=$figs RELIAB_BUILDDIR=$builddir
+
+# script NAME: the scenario's script (tests/reliab/NAME.sh unless named
+# here: the long versions of tests of other suites).
+script() {
+	case $1 in
+	reload) echo "$srcdir/tests/daemon/reloadloss.sh" ;;
+	tls-flood) echo "$srcdir/tests/tls/flood.sh" ;;
+	hash-flood) echo "$srcdir/tests/reliab/hashflood.sh" ;;
+	tls-scan) echo "$srcdir/tests/tls/scan.sh" ;;
+	*) echo "$srcdir/tests/reliab/$1.sh" ;;
+	esac
+}
 
 failed=0
 runs=()
@@ -27,10 +41,14 @@ for s in "${scenarios[@]}"; do
 	log=$builddir/tests/reliab/stress-$s.log
 	t0=$SECONDS
 	printf 'stress: %-10s ' "$s"
-	script=$srcdir/tests/reliab/$s.sh
-	[[ $s != tls-scan ]] || script=$srcdir/tests/tls/scan.sh
-	(cd "$builddir" && bash "$script") >"$log" 2>&1
-	rc=$?
+	script=$(script "$s")
+	if [[ -f $script ]]; then
+		(cd "$builddir" && bash "$script") >"$log" 2>&1
+		rc=$?
+	else
+		echo "SKIP: $script is not in this tree" >"$log"
+		rc=77
+	fi
 	oks=$(grep -c '^ok' "$log")
 	bad=$(grep -c '^not ok' "$log")
 	((rc == 0 || rc == 77)) || failed=1
@@ -38,7 +56,7 @@ for s in "${scenarios[@]}"; do
 		"$( ((rc == 0)) && echo pass || { ((rc == 77)) && echo skipped || echo FAIL; })" \
 		$((SECONDS - t0)) "$oks" "$bad"
 	grep '^not ok' "$log" | sed 's/^/stress:   /'
-	runs+=("$s|$rc|$((SECONDS - t0))|$oks|$bad")
+	runs+=("$s|$rc|$((SECONDS - t0))|$oks|$bad|${script#"$srcdir"/}")
 done
 
 # ---- tests/RELIABILITY.md
@@ -98,7 +116,8 @@ md=$(mktemp "${TMPDIR:-/tmp}/reliab-md.XXXXXX") || exit 99
 	echo "# hsvr reliability figures"
 	echo
 	echo "Written by \`make stress\` (tests/reliab/stress.sh) from a real run: the"
-	echo "long version of every scenario of the fault and abuse suite (issue #7),"
+	echo "long version of every scenario of the fault and abuse suite (issue #7)"
+	echo "and of the reload, TLS handshake flood and hash flood tests (issue #12),"
 	echo "loopback only.  Do not edit by hand; run \`make stress\` again."
 	echo
 	echo "- run: $(date -u '+%Y-%m-%d %H:%M UTC'), $((SECONDS - t_all)) s; commit $commit${dirty:+ (with local changes)}"
@@ -108,7 +127,8 @@ md=$(mktemp "${TMPDIR:-/tmp}/reliab-md.XXXXXX") || exit 99
 	echo "Columns: connections opened against the server (+probe: the"
 	echo "well-behaved client besides), requests (round trips, commands,"
 	echo "messages), bytes the server wrote, the faults injected and the bad"
-	echo "input sent, bytes of accepted data lost (must be 0), the serving"
+	echo "input sent, bytes of accepted data lost (must be 0; requests for reload"
+	echo "and tls-flood, sessions not found for hash-flood), the serving"
 	echo "process's peak RSS and descriptors (from /proc), and the p99 round"
 	echo "trip of the well-behaved client during the attack (plain/TLS where two)."
 	echo
@@ -121,8 +141,10 @@ md=$(mktemp "${TMPDIR:-/tmp}/reliab-md.XXXXXX") || exit 99
 	echo "Scenario runs:"
 	echo
 	for r in "${runs[@]}"; do
-		IFS='|' read -r s rc secs oks bad <<<"$r"
-		echo "- $s.sh: $( ((rc == 0)) && echo pass || { ((rc == 77)) && echo "skipped (no fuzzer)" || echo "**FAIL**"; }) in $secs s ($oks checks passed, $bad failed)"
+		IFS='|' read -r s rc secs oks bad path <<<"$r"
+		why=$(grep -m1 -E '^(# )?SKIP|: skipped$' "$builddir/tests/reliab/stress-$s.log" 2>/dev/null)
+		why=${why#\# }
+		echo "- $s ($path): $( ((rc == 0)) && echo pass || { ((rc == 77)) && echo "skipped${why:+ ($why)}" || echo "**FAIL**"; }) in $secs s ($oks checks passed, $bad failed)"
 	done
 	echo
 	echo "What each scenario does and how each was shown to fail without its"
