@@ -32,7 +32,7 @@ JOBS=2
 PORT=8080
 # Time limit in seconds of one make command, so that a hung test cannot eat
 # the whole CI run; the stage then fails and the others still run.
-STEP_TIMEOUT=${HSVR_STEP_TIMEOUT:-900}
+STEP_TIMEOUT=${HSVR_STEP_TIMEOUT:-1500}
 DISTCHECK_TIMEOUT=${HSVR_DISTCHECK_TIMEOUT:-1200}
 # The stages "test" runs; a developer may pick some, e.g. HSVR_STAGES=tsan.
 STAGES_WANTED=${HSVR_STAGES:-werror asan tsan distcheck}
@@ -51,7 +51,7 @@ usage: ./build.sh run | test
   test  install missing Debian packages, build and test with -Werror, with
         AddressSanitizer, with ThreadSanitizer, and make distcheck
 environment: HSVR_STAGES (default "werror asan tsan distcheck"),
-  HSVR_STEP_TIMEOUT (900) and HSVR_DISTCHECK_TIMEOUT (1200) seconds
+  HSVR_STEP_TIMEOUT (1500) and HSVR_DISTCHECK_TIMEOUT (1200) seconds
 EOF
 }
 

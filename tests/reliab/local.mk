@@ -26,7 +26,8 @@ check_PROGRAMS += tests/reliab/t-rsrv tests/reliab/t-rload
 # fuzz.sh: the long libFuzzer run, for make stress only (make check runs
 # tests/fuzz/fuzz.sh).
 EXTRA_DIST += tests/reliab/lib.sh tests/reliab/stress.sh tests/reliab/README \
-	$(RELIAB_TESTS) tests/reliab/fuzz.sh
+	$(RELIAB_TESTS) tests/reliab/fuzz.sh \
+	tests/reliab/hashflood.sh
 
 tests_reliab_t_rsrv_SOURCES = tests/reliab/rsrv.c tests/reliab/rpattern.h tests/pattern.h
 tests_reliab_t_rsrv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
