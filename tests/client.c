@@ -3,6 +3,7 @@
  * the parsing of printed statistics, shared by the test programs.
  */
 #include "client.h"
+#include "freeport.h"
 #include "pattern.h"
 
 #include <arpa/inet.h>
@@ -693,21 +694,9 @@ t_check_events(const struct srv *s, int flags)
 int
 t_free_port(void)
 {
-	struct sockaddr_in6 a;
-	socklen_t len = sizeof a;
-	int fd, off = 0, port = -1;
+	int port = freeport_pick();
 
-	if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) < 0)
-		t_bail("socket: %s", strerror(errno));
-	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-	memset(&a, 0, sizeof a);
-	a.sin6_family = AF_INET6;
-	a.sin6_addr = in6addr_any;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin6_port);
-	close(fd);
-	if (port <= 0)
+	if (port < 0)
 		t_bail("no free port: %s", strerror(errno));
 	return port;
 }

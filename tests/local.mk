@@ -79,7 +79,7 @@ AM_TESTS_ENVIRONMENT = \
 	export HSVR_TEST_BINDIR HSVR_TEST_SCALE top_builddir top_srcdir \
 	    LIBTOOL CC PKG_CONFIG PTHREAD_CFLAGS SAN_CFLAGS SAN_LDFLAGS EXEEXT;
 
-TEST_CLIENT = tests/client.c tests/client.h tests/pattern.h
+TEST_CLIENT = tests/client.c tests/client.h tests/pattern.h tests/freeport.h
 TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/tzc.h
 
 tests_t_events_SOURCES = tests/events.c $(TEST_CLIENT)

@@ -71,6 +71,7 @@
 #include <unistd.h>
 
 #include "dpattern.h"
+#include "../freeport.h"
 
 #define IO_TIMEOUT_MS 30000
 
@@ -226,18 +227,11 @@ converse(int fd, int argc, char **argv)
 static int
 cmd_freeport(void)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int port = freeport_pick();
 
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+	if (port < 0)
 		die(2, "cannot find a free port: %s", strerror(errno));
-	printf("%u\n", ntohs(sin.sin_port));
-	close(fd);
+	printf("%d\n", port);
 	return 0;
 }
 

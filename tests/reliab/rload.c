@@ -46,6 +46,7 @@
  * by $HSVR_TEST_SCALE.
  */
 #include "rpattern.h"
+#include "../freeport.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -588,21 +589,11 @@ parse(int argc, char **argv, struct opts *o)
 static int
 cmd_freeport(void)
 {
-	struct sockaddr_in6 a;
-	socklen_t len = sizeof a;
-	int fd, off = 0;
+	int port = freeport_pick();
 
-	if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) < 0)
-		die("socket: %s", strerror(errno));
-	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-	memset(&a, 0, sizeof a);
-	a.sin6_family = AF_INET6;
-	a.sin6_addr = in6addr_any;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-		die("bind: %s", strerror(errno));
-	printf("%u\n", ntohs(a.sin6_port));
-	close(fd);
+	if (port < 0)
+		die("cannot find a free port: %s", strerror(errno));
+	printf("%d\n", port);
 	return 0;
 }
 

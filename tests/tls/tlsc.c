@@ -93,6 +93,7 @@
 #include <openssl/x509.h>
 
 #include "tpattern.h"
+#include "../freeport.h"
 
 #define CHUNK 16384
 
@@ -272,50 +273,14 @@ local_port(int fd)
 /* ------------------------------------------------------------ freeport */
 
 static int
-bind_port(int family, int port)
-{
-	struct sockaddr_in s4;
-	struct sockaddr_in6 s6;
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r;
-
-	if (fd < 0)
-		return family == AF_INET6 ? 0 : -1;  /* no IPv6: fine */
-	if (family == AF_INET6) {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-		memset(&s6, 0, sizeof s6);
-		s6.sin6_family = AF_INET6;
-		s6.sin6_port = htons((uint16_t)port);
-		s6.sin6_addr = in6addr_any;
-		r = bind(fd, (struct sockaddr *)&s6, sizeof s6);
-	} else {
-		memset(&s4, 0, sizeof s4);
-		s4.sin_family = AF_INET;
-		s4.sin_port = htons((uint16_t)port);
-		s4.sin_addr.s_addr = htonl(port == 0 ? INADDR_LOOPBACK :
-		    INADDR_ANY);
-		r = bind(fd, (struct sockaddr *)&s4, sizeof s4);
-	}
-	if (r == 0 && port == 0)
-		r = local_port(fd);
-	close(fd);
-	return r;
-}
-
-static int
 cmd_freeport(void)
 {
-	int i, port;
+	int port = freeport_pick();
 
-	for (i = 0; i < 100; i++) {
-		if ((port = bind_port(AF_INET, 0)) <= 0)
-			continue;
-		if (bind_port(AF_INET, port) == 0 &&
-		    bind_port(AF_INET6, port) == 0) {
-			out("%d", port);
-			return 0;
-		}
-	}
-	die("no free port found");
+	if (port < 0)
+		die("no free port found");
+	out("%d", port);
+	return 0;
 }
 
 /* ------------------------------------------------------------- session */
