@@ -25,6 +25,7 @@ TESTS += \
 	tests/t-stream \
 	tests/t-closerace \
 	tests/t-nodelay \
+	tests/t-discard \
 	tests/http-body.sh \
 	tests/link.sh
 
@@ -46,6 +47,7 @@ check_PROGRAMS += \
 	tests/t-stream \
 	tests/t-closerace \
 	tests/t-nodelay \
+	tests/t-discard \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
@@ -90,6 +92,7 @@ tests_t_stream_SOURCES = tests/stream.c $(TEST_CLIENT)
 tests_t_stream_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_closerace_SOURCES = tests/closerace.c $(TEST_CLIENT)
 tests_t_nodelay_SOURCES = tests/nodelay.c $(TEST_CLIENT)
+tests_t_discard_SOURCES = tests/discard.c $(TEST_CLIENT)
 tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
 tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
 tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)
