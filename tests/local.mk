@@ -26,6 +26,7 @@ TESTS += \
 	tests/t-closerace \
 	tests/t-nodelay \
 	tests/t-discard \
+	tests/t-lateref \
 	tests/http-body.sh \
 	tests/link.sh
 
@@ -48,6 +49,7 @@ check_PROGRAMS += \
 	tests/t-closerace \
 	tests/t-nodelay \
 	tests/t-discard \
+	tests/t-lateref \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
@@ -93,6 +95,7 @@ tests_t_stream_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_closerace_SOURCES = tests/closerace.c $(TEST_CLIENT)
 tests_t_nodelay_SOURCES = tests/nodelay.c $(TEST_CLIENT)
 tests_t_discard_SOURCES = tests/discard.c $(TEST_CLIENT)
+tests_t_lateref_SOURCES = tests/lateref.c $(TEST_CLIENT)
 tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
 tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
 tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)
