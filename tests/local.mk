@@ -27,6 +27,7 @@ TESTS += \
 	tests/t-nodelay \
 	tests/t-discard \
 	tests/t-lateref \
+	tests/t-burst \
 	tests/http-body.sh \
 	tests/link.sh
 
@@ -50,6 +51,7 @@ check_PROGRAMS += \
 	tests/t-nodelay \
 	tests/t-discard \
 	tests/t-lateref \
+	tests/t-burst \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
@@ -96,6 +98,7 @@ tests_t_closerace_SOURCES = tests/closerace.c $(TEST_CLIENT)
 tests_t_nodelay_SOURCES = tests/nodelay.c $(TEST_CLIENT)
 tests_t_discard_SOURCES = tests/discard.c $(TEST_CLIENT)
 tests_t_lateref_SOURCES = tests/lateref.c $(TEST_CLIENT)
+tests_t_burst_SOURCES = tests/burst.c $(TEST_CLIENT)
 tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
 tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
 tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)
