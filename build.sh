@@ -19,13 +19,15 @@ set -euo pipefail
 # openssl makes the TLS tests' certificates; busybox is the syslogd of the
 # daemon tests (tests/daemon/lib.sh); systemd brings systemd-analyze, which
 # verifies the unit (no systemd runs: packages start no services here); the
-# instantiated service scripts are checked with shellcheck.
+# instantiated service scripts are checked with shellcheck.  gcovr reports
+# make coverage (configure --enable-coverage).
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libssl-dev libbsd-dev libseccomp-dev
 	git ca-certificates openssl mandoc file
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
 	busybox systemd shellcheck clang libclang-rt-dev cppcheck clang-tidy
+	gcovr
 )
 
 JOBS=2

@@ -41,11 +41,44 @@ static int t_nservers;
 
 /* ---- verdicts ---------------------------------------------------------- */
 
+/* Waits up to secs for every server signalled to exit: 1 if all did. */
+static int
+reap_servers(double secs)
+{
+	double end = t_now() + secs;
+	int i, left;
+
+	for (;;) {
+		left = 0;
+		for (i = 0; i < t_nservers; i++) {
+			struct srv *s = t_servers[i];
+			if (s->pid > 0 && waitpid(s->pid, NULL, WNOHANG) == s->pid)
+				s->pid = 0;
+			left += s->pid > 0;
+		}
+		if (left == 0 || t_now() > end)
+			return left == 0;
+		t_pause(0.01);
+	}
+}
+
+/*
+ * The servers a test left running: SIGTERM (twice: the second ends an
+ * IoC server's drain at once), so that they exit as servers do and write
+ * their coverage counts (make coverage); SIGKILL for any still running.
+ */
 static void
 kill_servers(void)
 {
-	int i;
+	int i, round;
 
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < t_nservers; i++)
+			if (t_servers[i]->pid > 0)
+				kill(t_servers[i]->pid, SIGTERM);
+		if (reap_servers(round == 0 ? 1 : 2))
+			return;
+	}
 	for (i = 0; i < t_nservers; i++) {
 		struct srv *s = t_servers[i];
 		if (s->pid > 0) {

@@ -24,6 +24,10 @@ TESTS += \
 	tests/t-zerocopy \
 	tests/t-stream \
 	tests/t-closerace \
+	tests/t-nodelay \
+	tests/t-discard \
+	tests/t-lateref \
+	tests/t-burst \
 	tests/http-body.sh \
 	tests/link.sh
 
@@ -44,6 +48,10 @@ check_PROGRAMS += \
 	tests/t-zerocopy \
 	tests/t-stream \
 	tests/t-closerace \
+	tests/t-nodelay \
+	tests/t-discard \
+	tests/t-lateref \
+	tests/t-burst \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
@@ -87,6 +95,10 @@ tests_t_zerocopy_SOURCES = tests/zerocopy.c $(TEST_CLIENT)
 tests_t_stream_SOURCES = tests/stream.c $(TEST_CLIENT)
 tests_t_stream_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_closerace_SOURCES = tests/closerace.c $(TEST_CLIENT)
+tests_t_nodelay_SOURCES = tests/nodelay.c $(TEST_CLIENT)
+tests_t_discard_SOURCES = tests/discard.c $(TEST_CLIENT)
+tests_t_lateref_SOURCES = tests/lateref.c $(TEST_CLIENT)
+tests_t_burst_SOURCES = tests/burst.c $(TEST_CLIENT)
 tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
 tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
 tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)

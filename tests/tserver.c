@@ -46,6 +46,24 @@
  *   TIMER sec              S_settimer -> "TIMER sec"
  *   SNDBUF bytes           shrinks the kernel send buffer of this socket
  *                          -> "SNDBUF n" (n sockets changed)
+ *   NODELAY             -> "NODELAY fds=n on=m": this session's sockets
+ *                          (found by peer address) and how many of them
+ *                          have TCP_NODELAY set
+ *   HOLD                   prints "HOLD id=..", then blocks this worker
+ *                          until a BURST (or 30 s) -> "HELD burst=0|1"
+ *   BURST ip port k n how  k sends in a row of n pattern bytes each (at
+ *                          offsets 0, n, 2n...) to that session (on another
+ *                          worker), how "copy", "ref", "file" or "mix"
+ *                          (the three in turn), stopping at the first
+ *                          that fails; then ends a HOLD
+ *                          -> "BURST sent=.. rc=.."
+ *   ZLATE ip port n        prints "ZLATE-GO id=.. to=..", then one
+ *                          S_send_ref of n pattern bytes to that session
+ *                          whose release records whether that session's
+ *                          TYP_TERM came first and which thread it runs
+ *                          on -> "ZLATE rc=.."
+ *   ZLATEC              -> "ZLATEC kept=.. released=.. after_term=..
+ *                          on_owner=.. twice=.." for the ZLATE sends
  *   SEARCH ip port      -> "FOUND id=.. host=.. port=.." or "NOTFOUND"
  *   SENDTO ip port text    S_send "text\n" to that session -> "SENT rc=.."
  *   PAUSE               -> "PAUSE rc=..": S_pause_read(this session, 1)
@@ -79,6 +97,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -437,9 +456,10 @@ echo_flush(SESSION *s, struct usr *u)
 
 /* ---- commands ------------------------------------------------------------------ */
 
-/* The socket of s, found by its peer address: for SNDBUF only. */
+/* The sockets of s, found by their peer address: for SNDBUF and NODELAY
+ * only.  Their number (at most cap are stored in fds). */
 static int
-shrink_sndbuf(SESSION *s, int bytes)
+session_fds(SESSION *s, int *fds, int cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -463,12 +483,179 @@ shrink_sndbuf(SESSION *s, int bytes)
 			continue;
 		}
 		h = strncmp(host, "::ffff:", 7) == 0 ? host + 7 : host;
-		if (port == s->port && strcmp(h, s->host) == 0 &&
-		    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes,
-		    sizeof bytes) == 0)
+		if (port == s->port && strcmp(h, s->host) == 0) {
+			if (n < cap)
+				fds[n] = fd;
 			n++;
+		}
 	}
 	return n;
+}
+
+static int
+shrink_sndbuf(SESSION *s, int bytes)
+{
+	int fds[4], i, k, n = 0;
+
+	k = session_fds(s, fds, 4);
+	for (i = 0; i < k && i < 4; i++)
+		if (setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &bytes,
+		    sizeof bytes) == 0)
+			n++;
+	return n;
+}
+
+static void
+cmd_nodelay(SESSION *s, struct usr *u)
+{
+	socklen_t len;
+	int fds[4], i, k, on = 0, v;
+
+	k = session_fds(s, fds, 4);
+	for (i = 0; i < k && i < 4; i++) {
+		v = 0;
+		len = sizeof v;
+		if (getsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 &&
+		    v != 0)
+			on++;
+	}
+	reply(s, u, "NODELAY fds=%d on=%d", k, on);
+}
+
+/* ---- HOLD and BURST: several cross-thread sends before the owner runs ---- */
+
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int holding;             /* a HOLD waits (mu) */
+
+static void
+cmd_hold(SESSION *s, struct usr *u)
+{
+	struct timespec end;
+	int burst;
+
+	pthread_mutex_lock(&mu);
+	holding = 1;
+	pthread_mutex_unlock(&mu);
+	ts_say("HOLD id=%u", s->id);
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 30;
+	pthread_mutex_lock(&mu);
+	while (holding &&
+	    pthread_cond_timedwait(&hold_cv, &mu, &end) != ETIMEDOUT)
+		;
+	burst = !holding;
+	holding = 0;
+	pthread_mutex_unlock(&mu);
+	reply(s, u, "HELD burst=%d", burst);
+}
+
+static void
+cmd_burst(SESSION *s, struct usr *u, char *ip, unsigned port, size_t k,
+    size_t n, const char *how)
+{
+	static const int cycle[3] = { TZC_COPY, TZC_REF, TZC_FILE };
+	SESSION *x = S_search(ip, (uint16_t)port);
+	int mix = strcmp(how, "mix") == 0, one = tzc_how(how), rc = S_OK;
+	size_t i;
+
+	if (x == NULL || (!mix && one < 0) || n == 0 ||
+	    k * n > TZC_FILE_MAX) {
+		reply(s, u, "BURST %s", x == NULL ? "NOTFOUND" : "bad");
+		return;
+	}
+	for (i = 0; i < k; i++) {
+		rc = tzc_send(x, mix ? cycle[i % 3] : one, i * n, n);
+		if (rc != S_OK)
+			break;
+		rec_sent(x->id, n);
+	}
+	pthread_mutex_lock(&mu);
+	holding = 0;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&mu);
+	reply(s, u, "BURST sent=%zu rc=%d", i, rc);
+}
+
+/* ---- ZLATE: an S_send_ref that reaches its session after it closed ---- */
+
+#define LATE_MAX 64
+
+static struct late {
+	unsigned id;            /* the session sent to */
+	atomic_int releases;
+	int after_term;         /* its TYP_TERM came before the release */
+	int on_owner;           /* the release ran on its worker */
+	unsigned char *buf;
+} lates[LATE_MAX];
+static atomic_int nlates, late_kept, late_released, late_twice;
+
+static void
+late_release(void *arg)
+{
+	struct late *l = arg;
+	struct rec *r;
+
+	if (atomic_fetch_add(&l->releases, 1) > 0) {
+		atomic_fetch_add(&late_twice, 1);
+		ts_violation("ZLATE to id=%u released twice", l->id);
+		return;
+	}
+	pthread_mutex_lock(&mu);
+	if ((r = rec_get(l->id, 0)) != NULL) {
+		l->after_term = r->terms > 0;
+		l->on_owner = r->thread == th_id();
+	}
+	pthread_mutex_unlock(&mu);
+	ts_say("ZLATE-RELEASE to=%u after_term=%d on_owner=%d", l->id,
+	    l->after_term, l->on_owner);
+	free(l->buf);
+	l->buf = NULL;
+	atomic_fetch_add(&late_released, 1);
+}
+
+static void
+cmd_zlate(SESSION *s, struct usr *u, char *ip, unsigned port, size_t n)
+{
+	SESSION *x = S_search(ip, (uint16_t)port);
+	struct late *l;
+	int i, rc;
+
+	if (x == NULL || n == 0 || (i = atomic_fetch_add(&nlates, 1)) >=
+	    LATE_MAX) {
+		reply(s, u, "ZLATE %s", x == NULL ? "NOTFOUND" : "bad");
+		return;
+	}
+	l = &lates[i];
+	l->id = x->id;
+	if ((l->buf = malloc(n)) == NULL)
+		abort();
+	pat_fill(l->buf, 0, n);
+	ts_say("ZLATE-GO id=%u to=%u", s->id, x->id);
+	if ((rc = S_send_ref(x, l->buf, n, late_release, l)) == S_OK) {
+		atomic_fetch_add(&late_kept, 1);
+		rec_sent(l->id, n);
+	} else {
+		free(l->buf);   /* not kept: never released */
+		l->buf = NULL;
+	}
+	reply(s, u, "ZLATE rc=%d", rc);
+}
+
+static void
+cmd_zlatec(SESSION *s, struct usr *u)
+{
+	int i, n = atomic_load(&nlates), after = 0, owner = 0;
+
+	pthread_mutex_lock(&mu);
+	for (i = 0; i < n && i < LATE_MAX; i++)
+		if (atomic_load(&lates[i].releases) > 0) {
+			after += lates[i].after_term;
+			owner += lates[i].on_owner;
+		}
+	pthread_mutex_unlock(&mu);
+	reply(s, u, "ZLATEC kept=%d released=%d after_term=%d on_owner=%d "
+	    "twice=%d", atomic_load(&late_kept), atomic_load(&late_released),
+	    after, owner, atomic_load(&late_twice));
 }
 
 static void
@@ -683,6 +870,17 @@ command(SESSION *s, struct usr *u, char *line)
 		reply(s, u, "TIMER %d", sec);
 	} else if (sscanf(line, "SNDBUF %d", &sec) == 1) {
 		reply(s, u, "SNDBUF %d", shrink_sndbuf(s, sec));
+	} else if (strcmp(line, "NODELAY") == 0) {
+		cmd_nodelay(s, u);
+	} else if (strcmp(line, "HOLD") == 0) {
+		cmd_hold(s, u);
+	} else if (sscanf(line, "BURST %127s %u %zu %zu %15s", ip, &port, &n,
+	    &first, text) == 5) {
+		cmd_burst(s, u, ip, port, n, first, text);
+	} else if (sscanf(line, "ZLATE %127s %u %zu", ip, &port, &n) == 3) {
+		cmd_zlate(s, u, ip, port, n);
+	} else if (strcmp(line, "ZLATEC") == 0) {
+		cmd_zlatec(s, u);
 	} else if (sscanf(line, "SEARCH %127s %u", ip, &port) == 2) {
 		if ((x = S_search(ip, (uint16_t)port)) == NULL)
 			reply(s, u, "NOTFOUND");
