@@ -65,10 +65,15 @@ EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
 
+# Sanitized and coverage (-O0, counted) builds run some times slower.
 if SANITIZED
 HSVR_TEST_SCALE = 4
 else
+if COVERAGE
+HSVR_TEST_SCALE = 4
+else
 HSVR_TEST_SCALE = 1
+endif
 endif
 
 # What the tests need to find the programs and to link (tests/link.sh).

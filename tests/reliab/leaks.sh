@@ -10,7 +10,8 @@
 . "$(dirname "$0")/lib.sh"
 
 t_setup
-SECS=3 SLOWN=10
+# The floods last longer where everything is slower (a coverage build).
+SECS=$((3 * SCALE)) SLOWN=10
 ((STRESS)) && SECS=20
 VG=()
 if ((!SANITIZED)) && [[ ${RELIAB_VALGRIND:-1} == 1 ]] && command -v valgrind >/dev/null; then
