@@ -329,7 +329,7 @@ hsvr_run(struct hsvr_config *cfg)
 		hsvr_warnx("libevent has no pthreads support");
 		return -1;
 	}
-	hsvr_fd_limit(cfg);
+	hsvr_fdlimit_raise(cfg);
 	hsvr_g.nqs = cfg->threads + 1;
 	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
@@ -372,7 +372,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_listen_close();
 	stop_workers(&st);
 	if (cfg->stats_out != NULL)
-		S_stats_print(&st, cfg->stats_out);
+		hsvr_stats_print(&st, cfg->stats_out);
 	if (cfg->cb == NULL) {
 		stats_line(&st, line, sizeof line);
 		hsvr_log_stderr(0);     /* already printed as name=value */

@@ -83,8 +83,6 @@ struct hsvr_config {
 void hsvr_config_defaults(struct hsvr_config *);
 /* Parse argv into cfg; on error, --help or --version it exits. */
 void hsvr_options_parse(struct hsvr_config *, int, char **);
-/* Raise RLIMIT_NOFILE toward what max_conn needs; warn once if short. */
-void hsvr_fd_limit(const struct hsvr_config *);
 
 /* ------------------------------------------------------ daemon duties */
 
@@ -108,7 +106,6 @@ void hsvr_daemon_failed(int, int);
 int hsvr_supervise(struct hsvr_config *,
     void (*)(struct hsvr_config *, int), int);
 void hsvr_notify(const char *);
-void hsvr_hold_signals(int);
 
 /* ------------------------------------------------------------- logging */
 
@@ -440,8 +437,6 @@ void hsvr_conn_kick(struct hsvr_conn *);
 /* Drain: deliver what arrived (or a first request), then serv_on_drain. */
 void hsvr_conn_drain(struct hsvr_conn *);
 int hsvr_conn_send(struct hsvr_conn *, const struct hsvr_out *);
-void hsvr_conn_free(struct hsvr_conn *);
-uint64_t hsvr_now_ms(void);
 
 /* ------------------------------------------------------------ hashing */
 
@@ -488,6 +483,13 @@ void hsvr_perip_shape(size_t *entries, size_t *longest);
 void hsvr_index_shape(size_t *entries, size_t *longest);
 #endif
 
+/* --------------------------------------------------- clock, fd limit */
+
+/* Milliseconds of CLOCK_MONOTONIC_COARSE (clock.c). */
+uint64_t hsvr_clock_ms(void);
+/* Raise RLIMIT_NOFILE toward what max_conn needs; warn if short (fdlimit.c). */
+void hsvr_fdlimit_raise(const struct hsvr_config *);
+
 /* ----------------------------------------------------------- allocator */
 
 void *hsvr_malloc(size_t);
@@ -515,7 +517,8 @@ int hsvr_has_timeout_handler(void);
 int hsvr_hook_init(void);
 void hsvr_hook_exit(void);
 void hsvr_hook_worker_init(int);
-void hsvr_hook_drain(struct hsvr_conn *);
+/* serv_on_drain: 1 if the application has one (it ran), else 0. */
+int hsvr_hook_drain(struct hsvr_conn *);
 void hsvr_hook_reload(void);
 int hsvr_has_read_hook(void);
 const struct serv_option *hsvr_hook_options(void);
@@ -546,6 +549,8 @@ extern struct hsvr_engine hsvr_g;
 int hsvr_run(struct hsvr_config *);
 int hsvr_signals_start(struct event_base *);
 void hsvr_signals_stop(void);
+/* Block (1) or unblock (0) the supervisor's signals but SIGCHLD. */
+void hsvr_signals_hold(int);
 /* Fill set with the signals the engine handles. */
 void hsvr_signals_set(sigset_t *);
 /* A serving process: SIGTERM when its supervisor dies (or already died). */
@@ -558,6 +563,7 @@ void hsvr_engine_worker_done(void);
 void hsvr_engine_worker_ready(void);
 void hsvr_listen_forget_path(void);
 void hsvr_stats_collect(S_STATS *);
+void hsvr_stats_print(const S_STATS *, FILE *);
 /* 1: keep the counters now as S_stats's answer from now on; 0: forget. */
 void hsvr_stats_final(int);
 

@@ -514,7 +514,7 @@ pause_for(struct lsock *l, uint64_t ms)
 }
 
 /*
- * Until when (ms, hsvr_now_ms) accepting pauses: the descriptors are all
+ * Until when (ms, hsvr_clock_ms) accepting pauses: the descriptors are all
  * in use, for every listener and every thread.  Atomic.
  */
 static uint64_t resume_ms;
@@ -531,7 +531,7 @@ static void
 pause_accepting(struct lsock *l, int err)
 {
 	static uint64_t logged_ms, unlogged;    /* atomic */
-	uint64_t now = hsvr_now_ms(), last, n;
+	uint64_t now = hsvr_clock_ms(), last, n;
 
 	__atomic_store_n(&resume_ms, now + EMFILE_PAUSE_MS, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
@@ -672,7 +672,7 @@ on_acceptable(evutil_socket_t lfd, short what, void *arg)
 	(void)what;
 	hsvr_online();
 	until = __atomic_load_n(&resume_ms, __ATOMIC_RELAXED);
-	if (until != 0 && (now = hsvr_now_ms()) < until) {
+	if (until != 0 && (now = hsvr_clock_ms()) < until) {
 		pause_for(l, until - now);     /* another thread ran out */
 		return;
 	}

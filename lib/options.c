@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -442,27 +441,4 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 	if (cfg->reuseport && cfg->accept_thread)
 		bad_usage(cfg, "--reuseport and --accept-thread exclude each "
 		    "other");
-}
-
-/* Descriptors a server needs beyond its connections: a listening one per
- * worker per address (up to 8), wake-ups. */
-#define FD_OVERHEAD(cfg) (32 + 12 * (cfg)->threads)
-
-void
-hsvr_fd_limit(const struct hsvr_config *cfg)
-{
-	struct rlimit rl;
-	rlim_t need = (rlim_t)cfg->max_conn + (rlim_t)FD_OVERHEAD(cfg);
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
-		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ?
-	    need : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < need)
-		hsvr_warnx("warning: the descriptor limit %llu is below what "
-		    "%d connections need (%llu); connections past it will be "
-		    "refused", (unsigned long long)rl.rlim_cur, cfg->max_conn,
-		    (unsigned long long)need);
 }

@@ -25,15 +25,6 @@ static void on_readable(evutil_socket_t, short, void *);
 static void on_writable(evutil_socket_t, short, void *);
 static void on_timer(evutil_socket_t, short, void *);
 
-uint64_t
-hsvr_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void fail(struct hsvr_conn *);
 static void finish(struct hsvr_conn *);
 static void handshake(struct hsvr_conn *);
@@ -165,7 +156,9 @@ drain_now(struct hsvr_conn *c)
 	if (!c->drain_due || conn_state(c) != HSVR_ST_OPEN)
 		return;
 	c->drain_due = 0;
-	hsvr_hook_drain(c);
+	/* No serv_on_drain: S_close, which on the owner's thread is this. */
+	if (!hsvr_hook_drain(c))
+		hsvr_conn_close(c);
 }
 
 /*
@@ -217,7 +210,7 @@ accepted(struct hsvr_conn *c)
 	CTR_ADD(&w->ctr, accepted, 1);
 	ctr_end(&w->ctr);
 	c->timeout_ms = hsvr_g.cfg->timeout * 1000;
-	c->last_active = hsvr_now_ms();
+	c->last_active = hsvr_clock_ms();
 	rearm(c, c->last_active);
 	hsvr_deliver(c, TYP_ACCEPT);
 	if (conn_state(c) == HSVR_ST_OPEN && c->read_paused)
@@ -498,7 +491,7 @@ on_linger(evutil_socket_t fd, short what, void *arg)
 			if ((n = read(fd, c->w->rbuf, HSVR_READ_MAX)) <= 0)
 				break;
 		if ((n > 0 || (n < 0 && would_block())) &&
-		    hsvr_now_ms() - c->last_active < LINGER_MAX_MS) {
+		    hsvr_clock_ms() - c->last_active < LINGER_MAX_MS) {
 			if (n > 0 || i > 0)
 				(void)linger_arm(c);
 			return;
@@ -507,7 +500,7 @@ on_linger(evutil_socket_t fd, short what, void *arg)
 		/* The peer is still taking the reply: give it more time. */
 		unsent = (uint64_t)unsent_bytes(fd);
 		if (unsent > 0 && unsent < c->wstalled &&
-		    hsvr_now_ms() - c->last_active < LINGER_MAX_MS &&
+		    hsvr_clock_ms() - c->last_active < LINGER_MAX_MS &&
 		    linger_arm(c) == 0) {
 			c->wstalled = unsent;
 			return;
@@ -522,7 +515,7 @@ linger(struct hsvr_conn *c)
 	if (c->tp != &hsvr_transport_tcp || c->failed || c->eof ||
 	    c->w->stopping_now || quiet(c->fd) || shutdown(c->fd, SHUT_WR) != 0)
 		return 0;
-	c->last_active = hsvr_now_ms();
+	c->last_active = hsvr_clock_ms();
 	c->wstalled = (uint64_t)unsent_bytes(c->fd);
 	event_assign(&c->rev, c->w->base, c->fd, EV_READ | EV_PERSIST,
 	    on_linger, c);
@@ -667,7 +660,7 @@ sent(struct hsvr_conn *c, size_t n)
 
 	__atomic_sub_fetch(&c->pending, n, __ATOMIC_SEQ_CST);
 	c->pub.txoctet += n;
-	c->last_active = c->wstalled = hsvr_now_ms();
+	c->last_active = c->wstalled = hsvr_clock_ms();
 	ctr_begin(&w->ctr);
 	CTR_ADD(&w->ctr, txoctet, n);
 	ctr_end(&w->ctr);
@@ -795,7 +788,7 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	}
 	if (starts && hsvr_g.cfg->write_timeout > 0 && !c->handshaking) {
 		/* Output starts to queue: its write deadline starts now. */
-		c->wstalled = hsvr_now_ms();
+		c->wstalled = hsvr_clock_ms();
 		rearm(c, c->wstalled);
 	}
 	/*
@@ -920,7 +913,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		c->pub.blen = (size_t)n;
 		c->pub.rxoctet += (size_t)n;
 		c->pub.rx++;
-		c->last_active = hsvr_now_ms();
+		c->last_active = hsvr_clock_ms();
 		ctr_begin(&w->ctr);
 		CTR_ADD(&w->ctr, rxoctet, n);
 		CTR_ADD(&w->ctr, rxcount, 1);
@@ -972,7 +965,7 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct hsvr_conn *c = arg;
-	uint64_t now = hsvr_now_ms(), wt;
+	uint64_t now = hsvr_clock_ms(), wt;
 	uint64_t period = (uint64_t)c->timeout_ms;
 
 	(void)fd, (void)what;
@@ -1020,7 +1013,7 @@ hsvr_conn_settimer(struct hsvr_conn *c, int sec)
 		return;
 	c->timeout_ms = sec <= 0 ? 0 : sec > INT_MAX / 1000 ?
 	    INT_MAX / 1000 * 1000 : sec * 1000;
-	c->last_active = hsvr_now_ms();
+	c->last_active = hsvr_clock_ms();
 	rearm(c, c->last_active);
 }
 
@@ -1045,11 +1038,4 @@ hsvr_conn_pause_read(struct hsvr_conn *c, int paused)
 	c->read_again = 0;
 	add_or_fail(c, &c->rev, NULL);
 	event_active(&c->rev, EV_READ, 0);
-}
-
-void
-hsvr_conn_free(struct hsvr_conn *c)
-{
-	c->pub.hsvr_self_ = NULL;
-	hsvr_free(c);
 }

@@ -1,8 +1,10 @@
 /*
- * signals.c - the signals a serving process answers, all received on the
- * main thread's event base: SIGTERM and SIGINT stop (so does the death of
- * the supervisor, which sends SIGTERM), SIGUSR1 logs the statistics; in a
- * serving process SIGHUP (the supervisor's business) is ignored.
+ * signals.c - the signals of the library's processes.  Those a serving
+ * process answers, all received on the main thread's event base: SIGTERM
+ * and SIGINT stop (so does the death of the supervisor, which sends
+ * SIGTERM), SIGUSR1 logs the statistics; in a serving process SIGHUP (the
+ * supervisor's business) is ignored.  And the supervisor's, held from
+ * main() until its handlers are in place.
  */
 #include "hsvr-int.h"
 
@@ -136,4 +138,24 @@ hsvr_signals_stop(void)
 	if (added > 1)
 		evsignal_del(&sighup_ev);
 	added = 0;
+}
+
+/*
+ * Hold (block) or release the supervisor's signals (supervisor.c), but
+ * SIGCHLD.  main() holds them from the moment the server listens, so that
+ * a SIGTERM sent as soon as a connection is accepted waits for the
+ * handlers instead of killing the supervisor before it can clean up.
+ */
+void
+hsvr_signals_hold(int hold)
+{
+	static const int held[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+	    SIGUSR2 };
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < sizeof held / sizeof held[0]; i++)
+		sigaddset(&set, held[i]);
+	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }

@@ -274,7 +274,7 @@ set_groups(SSL_CTX *c, const char *list)
 
 struct ticket_key {
 	unsigned char name[16], aes[32], hmac[32];
-	uint64_t epoch;         /* hsvr_now_ms() / ticket_period_ms */
+	uint64_t epoch;         /* hsvr_clock_ms() / ticket_period_ms */
 	int set;
 };
 
@@ -294,7 +294,7 @@ static uint64_t ticket_period_ms = (uint64_t)TICKET_LIFETIME * 1000;
 static void
 keys_rotate(void)
 {
-	uint64_t e = hsvr_now_ms() / ticket_period_ms;
+	uint64_t e = hsvr_clock_ms() / ticket_period_ms;
 
 	if (keys.cur.set && keys.cur.epoch == e)
 		return;
@@ -738,7 +738,7 @@ void
 hsvr_tls_log_failure(const struct hsvr_conn *c, const char *why)
 {
 	static uint64_t last_ms, unlogged;
-	uint64_t now = hsvr_now_ms(), last, n;
+	uint64_t now = hsvr_clock_ms(), last, n;
 
 	(void)__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
 	last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
