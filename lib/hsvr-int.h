@@ -78,6 +78,9 @@ struct hsvr_config {
 	FILE *stats_out;          /* where the statistics go at exit */
 	void (*periodic)(void);
 	int periodic_sec;
+	/* NULL, or run once every worker ran serv_worker_init, before the
+	 * first connection (main(): the --seccomp allowlist); 0 or -1 */
+	int (*lock_down)(const struct hsvr_config *);
 };
 
 void hsvr_config_defaults(struct hsvr_config *);
@@ -341,6 +344,8 @@ struct hsvr_worker {
 	int draining;                  /* refuse new sessions, stop when empty */
 	int stopping_now;              /* no lingering closes any more */
 	int stop;
+	/* session.c after a session finished: stop if drained (worker.c) */
+	void (*check_drained)(struct hsvr_worker *);
 	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));
 	struct hsvr_qsbr qs;
 } __attribute__((aligned(HSVR_CACHELINE)));
@@ -352,9 +357,21 @@ int hsvr_worker_start(struct hsvr_worker *);
 void hsvr_worker_post(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_worker_request(struct hsvr_conn *, uint32_t, uint32_t);
 void hsvr_worker_drain_inbox(struct hsvr_worker *);
-/* A draining worker stops once nothing is left or on its way.  Owner. */
-void hsvr_worker_check_drained(struct hsvr_worker *);
 void hsvr_worker_free(struct hsvr_worker *);
+/*
+ * A connection accepted (hsvr_listen_cb): counted against -m and
+ * --max-per-ip, then opened by the accepting worker or dealt to another
+ * (round-robin from the main thread, else the lightest if much lighter).
+ */
+void hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
+    socklen_t alen, int keep);
+/* The start gate: every worker waits after serv_worker_init until open. */
+void hsvr_worker_pool_reset(void);
+void hsvr_worker_gate_wait(int n);   /* until n workers are initialised */
+void hsvr_worker_gate_open(void);
+/* all_done() on base's thread once every worker has left its loop. */
+void hsvr_worker_pool_watch(struct event_base *base, void (*all_done)(void));
+void hsvr_worker_pool_unwatch(void);
 
 /* --------------------------------------------------------- connections */
 
@@ -503,8 +520,15 @@ void hsvr_alloc_arm(int);
 
 int hsvr_listen_open(struct hsvr_config *);
 void hsvr_listen_describe(char *, size_t);
-int hsvr_listen_start(struct event_base *);
-int hsvr_listen_start_worker(struct hsvr_worker *);
+/*
+ * What the accept loop does with a connection it accepted: fd, whether it
+ * is UNIX-domain, the peer's address; keep: the accepting worker must
+ * open it itself (--reuseport).  Given at start: hsvr_worker_deal.
+ */
+typedef void (*hsvr_listen_cb)(int fd, int is_unix,
+    const struct sockaddr_storage *ss, socklen_t alen, int keep);
+int hsvr_listen_start(struct event_base *, hsvr_listen_cb);
+int hsvr_listen_start_worker(struct hsvr_worker *, hsvr_listen_cb);
 void hsvr_listen_stop_worker(struct hsvr_worker *);
 void hsvr_listen_close(void);
 void hsvr_listen_free(void);
@@ -547,7 +571,8 @@ extern struct hsvr_engine hsvr_g;
 
 /* Run a server with cfg until SIGINT/SIGTERM: 0, or -1 after a message. */
 int hsvr_run(struct hsvr_config *);
-int hsvr_signals_start(struct event_base *);
+int hsvr_signals_start(struct event_base *, void (*stop)(void),
+    void (*orphan)(void), void (*stats)(void));
 void hsvr_signals_stop(void);
 /* Block (1) or unblock (0) the supervisor's signals but SIGCHLD. */
 void hsvr_signals_hold(int);
@@ -555,12 +580,6 @@ void hsvr_signals_hold(int);
 void hsvr_signals_set(sigset_t *);
 /* A serving process: SIGTERM when its supervisor dies (or already died). */
 void hsvr_signals_watch_supervisor(const struct hsvr_config *);
-void hsvr_engine_term(void);
-/* Drain as on SIGTERM, unless already stopping (the supervisor is gone). */
-void hsvr_engine_drain(void);
-void hsvr_engine_log_stats(void);
-void hsvr_engine_worker_done(void);
-void hsvr_engine_worker_ready(void);
 void hsvr_listen_forget_path(void);
 void hsvr_stats_collect(S_STATS *);
 void hsvr_stats_print(const S_STATS *, FILE *);

@@ -107,6 +107,7 @@ main(int argc, char **argv)
 	if (fd >= 0)
 		close(fd);
 	hsvr_config_defaults(&config);
+	config.lock_down = hsvr_sandbox_seccomp;
 	hsvr_g.cfg = &config;
 	/* A starting command that is gone must not take the daemon with it. */
 	(void)signal(SIGPIPE, SIG_IGN);

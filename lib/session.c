@@ -581,7 +581,7 @@ finish_as(struct hsvr_conn *c, int graceful)
 	}
 	if (!lingers)
 		release(c);
-	hsvr_worker_check_drained(w);
+	w->check_drained(w);
 }
 
 static void

@@ -19,6 +19,7 @@
 static struct event sigint_ev, sigterm_ev, sigusr1_ev, sighup_ev;
 static int added;
 static int orphaned;            /* the supervisor's death was seen */
+static void (*on_stop)(void), (*on_orphan)(void), (*on_stats)(void);
 
 static const int engine_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
 
@@ -66,17 +67,17 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		orphaned = 1;
 		hsvr_log(LOG_WARNING, "the supervisor (pid %ld) is gone: "
 		    "draining, then exiting", (long)cfg->supervisor);
-		hsvr_engine_drain();
+		on_orphan();
 		return;
 	}
-	hsvr_engine_term();
+	on_stop();
 }
 
 static void
 on_usr1(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what, (void)arg;
-	hsvr_engine_log_stats();
+	on_stats();
 }
 
 static void
@@ -92,12 +93,21 @@ on_sigpipe(int sig)
 	(void)sig;
 }
 
+/*
+ * Handle the engine's signals on base: stop() on SIGTERM and SIGINT,
+ * orphan() on the SIGTERM of a supervisor's death, stats() on SIGUSR1.
+ */
 int
-hsvr_signals_start(struct event_base *base)
+hsvr_signals_start(struct event_base *base, void (*stop)(void),
+    void (*orphan)(void), void (*stats)(void))
 {
 	struct sigaction sa;
 	sigset_t set;
 	int supervised = hsvr_g.cfg->supervisor > 0;
+
+	on_stop = stop;
+	on_orphan = orphan;
+	on_stats = stats;
 
 	/*
 	 * SIGPIPE caught, not ignored: an ignored signal stays ignored in
