@@ -17,7 +17,8 @@ set -u
 NM=${NM:-nm}
 
 # file layer: 0 base, 1 transports and tables, 2 session, 3 workers and
-# accept, 4 engine, 5 API facade, 6 start-up.  Calls go to the same or a
+# accept, 4 engine, 5 API facade, 6 start-up (S_start is one: it runs a
+# server as main() does).  Calls go to the same or a
 # lower layer; within a layer they must not close a circle.
 layers='
 alloc.c 0
@@ -39,7 +40,7 @@ signals.c 4
 stats.c 4
 engine.c 4
 send.c 5
-start.c 5
+start.c 6
 main.c 6
 options.c 6
 supervisor.c 6

@@ -25,7 +25,8 @@ TESTS += \
 	tests/t-stream \
 	tests/t-closerace \
 	tests/http-body.sh \
-	tests/link.sh
+	tests/link.sh \
+	tests/layers.sh
 
 check_PROGRAMS += \
 	tests/t-events \
@@ -53,6 +54,8 @@ check_PROGRAMS += \
 
 EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
 	tests/perip.sh
+# tests/layers.sh: no circle and no upward call between the files of lib/
+EXTRA_DIST += tests/layers.sh
 
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
