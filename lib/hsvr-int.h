@@ -70,10 +70,10 @@ struct hsvr_config {
 	const char *tls_groups;   /* --tls-groups */
 	const char *tls_ocsp;     /* --tls-ocsp: DER OCSP response to staple */
 	int tls_no_tickets;       /* --tls-no-tickets */
-	int tls_max_handshakes;   /* --tls-max-handshakes; 0 = half of -m */
+	int max_handshakes;       /* --tls-max-handshakes; 0 = half of -m */
 	int tls_min13;            /* --tls-min 1.3 */
 	int tls_keep_buffers;     /* --tls-keep-buffers */
-	int tls_handshake_timeout; /* seconds */
+	int handshake_timeout;    /* seconds (TLS) */
 	CALLBACK_T cb;            /* S_start's callback; NULL: serv_* hooks */
 	FILE *stats_out;          /* where the statistics go at exit */
 	void (*periodic)(void);
@@ -286,6 +286,13 @@ struct hsvr_shared_counters {
 
 /* ---------------------------------------------------------- transports */
 
+/* Why a handshake ended without a session. */
+enum hsvr_hs_end {
+	HS_FAILED,      /* the transport's handshake failed (and logged it) */
+	HS_TIMEOUT,     /* the handshake timeout passed */
+	HS_CROWDED      /* closed for a newer one: --tls-max-handshakes */
+};
+
 /*
  * How the engine reads, writes and closes a connection.  read and write
  * return bytes moved, 0 for end of file (read), or -1 with errno set
@@ -300,15 +307,20 @@ struct hsvr_transport {
 	void (*close)(struct hsvr_conn *);
 	/* NULL, or 1 when done, 0 while going on, -1 if it failed */
 	int (*handshake)(struct hsvr_conn *);
+	/* NULL without handshake, or: a handshake ended without a session
+	 * (counted, and logged with the reason) */
+	void (*handshake_failed)(struct hsvr_conn *, enum hsvr_hs_end);
 	/* NULL, or frees what close kept for TYP_TERM (S_tls_info) */
 	void (*release)(struct hsvr_conn *);
 	int sendfile;   /* the socket carries the bytes as they are */
+	int lingers;    /* a close may linger (shutdown, discard input) */
 };
 
 extern const struct hsvr_transport hsvr_transport_tcp;
 extern const struct hsvr_transport hsvr_transport_unix;
 extern const struct hsvr_transport hsvr_transport_tls;
-void hsvr_tls_log_failure(const struct hsvr_conn *, const char *);
+/* The transport of a new connection: TLS if enabled, else TCP or UNIX. */
+const struct hsvr_transport *hsvr_transport_for(int is_unix);
 
 int hsvr_tls_init(const struct hsvr_config *);
 void hsvr_tls_reload(const struct hsvr_config *);
@@ -397,7 +409,7 @@ struct hsvr_conn {
 	unsigned handshaking : 1;      /* TLS handshake under way */
 	unsigned hs_heard : 1;         /* the TLS peer's hello has come */
 	unsigned tls_dirty : 1;        /* the peer left without close_notify */
-	unsigned tls_read_blocked : 1; /* a TLS read waits for writability */
+	unsigned read_blocked : 1;     /* a read waits for writability */
 	unsigned read_again : 1;       /* the transport holds more: read again */
 	unsigned tls_deferred : 1;     /* an end or error seen after data */
 	unsigned perip : 1;            /* counted against --max-per-ip */
@@ -409,7 +421,8 @@ struct hsvr_conn {
 	unsigned drain_due : 1;        /* draining: serv_on_drain once what
 	                                  arrived is delivered */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
-	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
+	short want;                    /* EV_READ or EV_WRITE the transport
+	                                  waits for (its last EAGAIN) */
 	struct ssl_st *ssl;            /* TLS sessions only */
 	struct evbuffer *out;          /* queued output, NULL when never used */
 	struct event rev, wev, tev;

@@ -108,7 +108,7 @@ hsvr_config_defaults(struct hsvr_config *cfg)
 	cfg->backlog = 1024;
 	cfg->timeout = 60;
 	cfg->drain_timeout = 30;
-	cfg->tls_handshake_timeout = 10;
+	cfg->handshake_timeout = 10;
 	cfg->report_fd = -1;
 	cfg->ready_fd = -1;
 	cfg->user = serv_user;
@@ -351,7 +351,7 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		cfg->tls_ca = arg;
 		break;
 	case OPT_TLS_HANDSHAKE:
-		cfg->tls_handshake_timeout = (int)number(cfg,
+		cfg->handshake_timeout = (int)number(cfg,
 		    "tls-handshake-timeout", arg, 1, 3600);
 		break;
 	case OPT_TLS_KEEP:
@@ -370,7 +370,7 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		cfg->tls_no_tickets = 1;
 		break;
 	case OPT_TLS_MAX_HANDSHAKES:
-		cfg->tls_max_handshakes = (int)number(cfg, "tls-max-handshakes",
+		cfg->max_handshakes = (int)number(cfg, "tls-max-handshakes",
 		    arg, 1, INT_MAX / 2);
 		break;
 	}
@@ -435,7 +435,7 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		bad_usage(cfg, "--tls-ca and --tls-ciphers need --tls-cert");
 	if (cfg->tls_cert == NULL && (cfg->tls_ciphersuites ||
 	    cfg->tls_groups || cfg->tls_ocsp || cfg->tls_no_tickets ||
-	    cfg->tls_max_handshakes))
+	    cfg->max_handshakes))
 		bad_usage(cfg, "--tls-ciphersuites, --tls-groups, --tls-ocsp, "
 		    "--tls-no-tickets and --tls-max-handshakes need --tls-cert");
 	if (cfg->reuseport && cfg->accept_thread)

@@ -1,6 +1,6 @@
 /*
  * session.c - a connection's life on its worker: opened from a hand-off
- * (after a TLS handshake where there is one), read into the worker's
+ * (after the transport's handshake where there is one), read into the worker's
  * buffer, written from its queue, timed out, closed (after flushing when
  * asked politely), retired and finally freed.
  */
@@ -185,7 +185,7 @@ hsvr_conn_drain(struct hsvr_conn *c)
 		event_active(&c->rev, EV_READ, 0);
 }
 
-/* Draining: more has arrived than this read took (TLS: or holds)? */
+/* Draining: more has arrived than this read took (or the transport holds)? */
 static int
 more_arrived(struct hsvr_conn *c)
 {
@@ -195,7 +195,7 @@ more_arrived(struct hsvr_conn *c)
 	    (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0);
 }
 
-/* The connection is established (TLS: handshake done): it is a session. */
+/* The connection is established (handshake done, if any): a session. */
 static void
 accepted(struct hsvr_conn *c)
 {
@@ -221,7 +221,7 @@ accepted(struct hsvr_conn *c)
 	 * Plain sockets read first and wait for the socket only if it has
 	 * nothing yet (on_readable): a client's first request is often there
 	 * already, and a session that answers it and closes then costs no
-	 * epoll_ctl at all.  TLS waits in the handshake's read event.
+	 * epoll_ctl at all.  A handshake waits in its read event.
 	 */
 	if (c->tp->handshake == NULL)
 		event_active(&c->rev, EV_READ, 0);
@@ -230,8 +230,8 @@ accepted(struct hsvr_conn *c)
 }
 
 /*
- * TLS handshakes are bounded apart from -m (--tls-max-handshakes, half of
- * -m by default, shared out among the workers): a flood of connections
+ * Handshakes are bounded apart from -m (cfg->max_handshakes, half of -m
+ * by default, shared out among the workers): a flood of connections
  * that never finish their handshake would otherwise fill -m and lock every
  * client out until the handshake timeout.  Past the bound the oldest
  * handshake of the worker is closed, one that has received nothing first:
@@ -280,7 +280,7 @@ static void
 hs_make_room(struct hsvr_worker *w)
 {
 	const struct hsvr_config *cfg = hsvr_g.cfg;
-	int cap = cfg->tls_max_handshakes > 0 ? cfg->tls_max_handshakes :
+	int cap = cfg->max_handshakes > 0 ? cfg->max_handshakes :
 	    cfg->max_conn / 2;
 	int n = hsvr_g.nworkers > 0 ? hsvr_g.nworkers : 1;
 	struct hsvr_conn *old;
@@ -288,9 +288,7 @@ hs_make_room(struct hsvr_worker *w)
 	cap = cap < n ? 1 : (cap + n - 1) / n;
 	while (w->handshakes >= cap) {
 		old = w->hs_head[0] != NULL ? w->hs_head[0] : w->hs_head[1];
-		SHARED_ADD(tls_handshake_error, 1);
-		hsvr_tls_log_failure(old, "closed: too many handshakes at "
-		    "once (--tls-max-handshakes)");
+		old->tp->handshake_failed(old, HS_CROWDED);
 		finish(old);
 	}
 }
@@ -312,12 +310,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	c->w = w;
 	c->fd = m->u.conn.fd;
 	c->pub.hsvr_self_ = c;
-	if (hsvr_tls_enabled())
-		c->tp = &hsvr_transport_tls;
-	else if (m->u.conn.is_unix)
-		c->tp = &hsvr_transport_unix;
-	else
-		c->tp = &hsvr_transport_tcp;
+	c->tp = hsvr_transport_for(m->u.conn.is_unix);
 	c->is_unix = m->u.conn.is_unix != 0;
 	if (c->is_unix)
 		strcpy(c->pub.host, "unix");
@@ -348,7 +341,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	hs_make_room(w);
 	c->handshaking = 1;
 	hs_add(c, 0);
-	c->timeout_ms = hsvr_g.cfg->tls_handshake_timeout * 1000;
+	c->timeout_ms = hsvr_g.cfg->handshake_timeout * 1000;
 	arm_timer(c, (uint64_t)c->timeout_ms);
 	add_or_fail(c, &c->rev, NULL);
 	/*
@@ -418,8 +411,8 @@ unsent_bytes(int fd)
  * 1 if the kernel holds nothing of the connection: no input unread, no
  * output unsent or unacknowledged.  Linux says both in one system call
  * (SO_MEMINFO: the receive queue's memory, counting a FIN not yet read,
- * and the send queue's); elsewhere two ioctls.  A socket that cannot say
- * counts as quiet.
+ * and the send queue's); elsewhere an ioctl for each.  A socket that
+ * cannot say counts as quiet.
  */
 static int
 quiet(int fd)
@@ -512,7 +505,7 @@ on_linger(evutil_socket_t fd, short what, void *arg)
 static int
 linger(struct hsvr_conn *c)
 {
-	if (c->tp != &hsvr_transport_tcp || c->failed || c->eof ||
+	if (!c->tp->lingers || c->failed || c->eof ||
 	    c->w->stopping_now || quiet(c->fd) || shutdown(c->fd, SHUT_WR) != 0)
 		return 0;
 	c->last_active = hsvr_clock_ms();
@@ -701,7 +694,7 @@ flush_out(struct hsvr_conn *c, int writable)
 {
 	ssize_t n;
 
-	c->tls_want = 0;
+	c->want = 0;
 	n = c->tp->flush(c, c->out);
 	if (n > 0) {
 		sent(c, (size_t)n);
@@ -757,9 +750,9 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	}
 	starts = queued(c) == 0;
 	if (starts && o->kind != OUT_FILE) {
-		c->tls_want = 0;
+		c->want = 0;
 		n = c->tp->write(c, o->data, o->len);
-		want = c->tls_want;
+		want = c->want;
 		if (n < 0 && !would_block()) {
 			lose(c, o->len);
 			fail(c);
@@ -782,7 +775,7 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	}
 	if (starts && o->kind == OUT_FILE) {
 		flush_out(c, 0);        /* a file range starts at once too */
-		want = c->tls_want;
+		want = c->want;
 		if (c->failed || queued(c) == 0)
 			return nothing_queued(c);
 	}
@@ -792,8 +785,8 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 		rearm(c, c->wstalled);
 	}
 	/*
-	 * TLS may need the peer's data before it can write: wait for that.
-	 * Only this call's write says so; c->tls_want may be a read's.
+	 * The transport may need the peer's data before it can write: wait
+	 * for that.  Only this call's write says so; c->want may be a read's.
 	 */
 	want_write(c, want != EV_READ);
 	return 0;
@@ -804,20 +797,20 @@ handshake(struct hsvr_conn *c)
 {
 	int r;
 
-	c->tls_want = 0;
+	c->want = 0;
 	r = c->tp->handshake(c);
 	if (r == 0) {
 		if (c->hs_list == 0 && c->hs_heard) {
 			hs_del(c);      /* the peer has spoken */
 			hs_add(c, 1);
 		}
-		want_write(c, c->tls_want == EV_WRITE);
+		want_write(c, c->want == EV_WRITE);
 		return;
 	}
 	hs_del(c);
 	want_write(c, 0);
 	if (r < 0) {
-		SHARED_ADD(tls_handshake_error, 1);
+		c->tp->handshake_failed(c, HS_FAILED);
 		finish(c);
 		return;
 	}
@@ -829,7 +822,7 @@ handshake(struct hsvr_conn *c)
 	}
 }
 
-/* Every socket event starts here: 1 if it was the TLS handshake's. */
+/* Every socket event starts here: 1 if it was the handshake's. */
 static int
 in_handshake(struct hsvr_conn *c)
 {
@@ -855,8 +848,8 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (in_handshake(c))
 		return;
-	if (c->tls_want == EV_WRITE && c->tls_read_blocked && !c->read_paused) {
-		c->tls_read_blocked = 0;
+	if (c->want == EV_WRITE && c->read_blocked && !c->read_paused) {
+		c->read_blocked = 0;
 		event_active(&c->rev, EV_READ, 0);
 	}
 	kicked = c->kicked;
@@ -865,7 +858,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 		flush_out(c, !kicked);
 	hsvr_release_run(c->w);        /* they may send the next pieces */
 	want_write(c, c->out != NULL && evbuffer_get_length(c->out) > 0 &&
-	    c->tls_want != EV_READ);
+	    c->want != EV_READ);
 	hsvr_conn_kick(c);
 }
 
@@ -902,9 +895,9 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (in_handshake(c))
 		return;
-	c->tls_want = 0;
+	c->want = 0;
 	n = c->tp->read(c, w->rbuf, HSVR_READ_MAX);
-	if (c->tls_want == EV_READ && c->out != NULL &&
+	if (c->want == EV_READ && c->out != NULL &&
 	    evbuffer_get_length(c->out) > 0)
 		want_write(c, 1);       /* a write that waited for this read */
 	if (n > 0) {
@@ -937,11 +930,11 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (n < 0 && would_block()) {
-		if (c->tls_want == EV_WRITE) {
-			c->tls_read_blocked = 1;
+		if (c->want == EV_WRITE) {
+			c->read_blocked = 1;
 			want_write(c, 1);
 		}
-		if (c->pub.rx > 0 && c->tls_want != EV_WRITE)
+		if (c->pub.rx > 0 && c->want != EV_WRITE)
 			drain_now(c);   /* else: its first request comes */
 		keep_reading(c);
 		return;
@@ -971,8 +964,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	hsvr_online();
 	if (c->handshaking) {
-		SHARED_ADD(tls_handshake_error, 1);
-		hsvr_tls_log_failure(c, "timed out");
+		c->tp->handshake_failed(c, HS_TIMEOUT);
 		finish(c);      /* a silent client cannot hold a slot */
 		return;
 	}
@@ -1018,8 +1010,8 @@ hsvr_conn_settimer(struct hsvr_conn *c, int sec)
 }
 
 /*
- * S_pause_read by the owner.  Resuming also reads at once: TLS may hold
- * decrypted data that no socket event would announce.
+ * S_pause_read by the owner.  Resuming also reads at once: the transport
+ * may hold decrypted data that no socket event would announce.
  */
 void
 hsvr_conn_pause_read(struct hsvr_conn *c, int paused)
