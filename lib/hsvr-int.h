@@ -457,16 +457,45 @@ conn_state(const struct hsvr_conn *c)
 	return __atomic_load_n(&c->pub.status, __ATOMIC_SEQ_CST);
 }
 
+/* The worker's lists: its live sessions, its lingering closes. */
+static inline void
+hsvr_conn_list_add(struct hsvr_conn **head, struct hsvr_conn *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head != NULL)
+		(*head)->prev = c;
+	*head = c;
+}
+
+static inline void
+hsvr_conn_list_del(struct hsvr_conn **head, struct hsvr_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
 void hsvr_conn_open(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_conn_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_conn_abort(struct hsvr_conn *);     /* close now, drop output */
-void hsvr_conn_linger_stop(struct hsvr_worker *);
 void hsvr_conn_settimer(struct hsvr_conn *, int);
 void hsvr_conn_pause_read(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);
 /* Drain: deliver what arrived (or a first request), then serv_on_drain. */
 void hsvr_conn_drain(struct hsvr_conn *);
 int hsvr_conn_send(struct hsvr_conn *, const struct hsvr_out *);
+
+/* The descriptor closed now: uncounted (-m, --max-per-ip), retired. */
+void hsvr_linger_close_now(struct hsvr_conn *);
+/* A graceful close lingers if it may: 1 if it does (ends on its own). */
+int hsvr_linger_start(struct hsvr_conn *);
+/* Stopping: every lingering close of w ends now.  Owner only. */
+void hsvr_linger_stop(struct hsvr_worker *);
 
 /* ------------------------------------------------------------ hashing */
 

@@ -10,10 +10,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
-#ifdef __linux__
-#include <linux/sock_diag.h> /* SK_MEMINFO_* */
-#include <linux/sockios.h>   /* SIOCOUTQ */
-#endif
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,29 +101,6 @@ want_write(struct hsvr_conn *c, int on)
 		event_del(&c->wev);
 		c->wev_added = 0;
 	}
-}
-
-/* The worker's lists: its live sessions, its lingering closes. */
-static void
-list_add(struct hsvr_conn **head, struct hsvr_conn *c)
-{
-	c->prev = NULL;
-	c->next = *head;
-	if (*head != NULL)
-		(*head)->prev = c;
-	*head = c;
-}
-
-static void
-list_del(struct hsvr_conn **head, struct hsvr_conn *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
 }
 
 static void
@@ -330,7 +303,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	event_assign(&c->wev, w->base, c->fd, EV_WRITE | EV_PERSIST,
 	    on_writable, c);
 	evtimer_assign(&c->tev, w->base, on_timer, c);
-	list_add(&w->conns, c);
+	hsvr_conn_list_add(&w->conns, c);
 	if (w->draining)
 		c->drain_due = 1;
 	if (c->tp->handshake == NULL) {
@@ -357,177 +330,6 @@ static int
 would_block(void)
 {
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
-/*
- * The descriptor is closed: only now does the connection stop counting
- * for -m and --max-per-ip (a lingering close holds a socket too), retire.
- */
-static void
-release(struct hsvr_conn *c)
-{
-	c->tp->close(c);
-	c->fd = -1;
-	if (c->perip)
-		hsvr_perip_give(c->key);
-	c->perip = 0;
-	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
-	if (c->tp->release != NULL)
-		c->tp->release(c);
-	hsvr_qsbr_retire(c);
-}
-
-static void
-linger_end(struct hsvr_conn *c)
-{
-	event_del(&c->rev);
-	event_del(&c->tev);
-	list_del(&c->w->lingering, c);
-	release(c);
-}
-
-/*
- * Bytes the kernel still holds for the peer: not sent, or sent and not
- * acknowledged.  0 where the system cannot say.
- */
-static int
-unsent_bytes(int fd)
-{
-	int n = 0;
-
-#if defined(SIOCOUTQ)
-	if (ioctl(fd, SIOCOUTQ, &n) != 0)
-		n = 0;
-#elif defined(FIONWRITE)
-	if (ioctl(fd, FIONWRITE, &n) != 0)
-		n = 0;
-#else
-	(void)fd;
-#endif
-	return n;
-}
-
-/*
- * 1 if the kernel holds nothing of the connection: no input unread, no
- * output unsent or unacknowledged.  Linux says both in one system call
- * (SO_MEMINFO: the receive queue's memory, counting a FIN not yet read,
- * and the send queue's); elsewhere an ioctl for each.  A socket that
- * cannot say counts as quiet.
- */
-static int
-quiet(int fd)
-{
-	int unread = 0;
-#if defined(SO_MEMINFO)
-	uint32_t mem[SK_MEMINFO_VARS];
-	socklen_t len = sizeof mem;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
-	    len > SK_MEMINFO_WMEM_QUEUED * sizeof mem[0])
-		return mem[SK_MEMINFO_RMEM_ALLOC] == 0 &&
-		    mem[SK_MEMINFO_WMEM_QUEUED] == 0;
-#endif
-	if (ioctl(fd, FIONREAD, &unread) != 0)
-		return 1;
-	return unread <= 0 && unsent_bytes(fd) <= 0;
-}
-
-/*
- * A closing session whose peer may still send would, closed now, make the
- * kernel answer that input with a reset, and a reset destroys the reply
- * the peer has not read yet (an error page for an oversized upload, say).
- * So, like nginx's lingering close, the write side is shut down (the peer
- * sees the end of the reply) and input is read and discarded until the
- * peer closes.  The close lingers while input is waiting or the reply is
- * still in the kernel (unsent or unacknowledged); it ends LINGER_MS after
- * the peer last made progress (sent, or took some of the reply), and
- * LINGER_MAX_MS after the close in any case.  While lingering, last_active
- * is the time of the close and wstalled the unsent count last seen.
- */
-#ifdef HSVR_TEST_HOOKS
-/* HSVR_TEST_LINGER_MS sets both periods: a test holds a linger at will. */
-static long
-linger_test_ms(long dflt)
-{
-	const char *s = getenv("HSVR_TEST_LINGER_MS");
-
-	return s != NULL && atol(s) > 0 ? atol(s) : dflt;
-}
-#define LINGER_MS linger_test_ms(2000)
-#define LINGER_MAX_MS ((uint64_t)linger_test_ms(30000))
-#else
-#define LINGER_MS 2000L
-#define LINGER_MAX_MS 30000u
-#endif
-
-static int
-linger_arm(struct hsvr_conn *c)
-{
-	long ms = LINGER_MS;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000L };
-
-	return event_add(&c->tev, &tv);
-}
-
-/* Lingering: discard what the peer still sends, until its end or time. */
-static void
-on_linger(evutil_socket_t fd, short what, void *arg)
-{
-	struct hsvr_conn *c = arg;
-	ssize_t n = 0;
-	uint64_t unsent;
-	int i;
-
-	hsvr_online();
-	if (what & EV_READ) {
-		for (i = 0; i < 4; i++)
-			if ((n = read(fd, c->w->rbuf, HSVR_READ_MAX)) <= 0)
-				break;
-		if ((n > 0 || (n < 0 && would_block())) &&
-		    hsvr_clock_ms() - c->last_active < LINGER_MAX_MS) {
-			if (n > 0 || i > 0)
-				(void)linger_arm(c);
-			return;
-		}
-	} else if (what & EV_TIMEOUT) {
-		/* The peer is still taking the reply: give it more time. */
-		unsent = (uint64_t)unsent_bytes(fd);
-		if (unsent > 0 && unsent < c->wstalled &&
-		    hsvr_clock_ms() - c->last_active < LINGER_MAX_MS &&
-		    linger_arm(c) == 0) {
-			c->wstalled = unsent;
-			return;
-		}
-	}
-	linger_end(c);
-}
-
-static int
-linger(struct hsvr_conn *c)
-{
-	if (!c->tp->lingers || c->failed || c->eof ||
-	    c->w->stopping_now || quiet(c->fd) || shutdown(c->fd, SHUT_WR) != 0)
-		return 0;
-	c->last_active = hsvr_clock_ms();
-	c->wstalled = (uint64_t)unsent_bytes(c->fd);
-	event_assign(&c->rev, c->w->base, c->fd, EV_READ | EV_PERSIST,
-	    on_linger, c);
-	evtimer_assign(&c->tev, c->w->base, on_linger, c);
-	if (event_add(&c->rev, NULL) != 0 || linger_arm(c) != 0) {
-		event_del(&c->rev);
-		return 0;
-	}
-	list_add(&c->w->lingering, c);
-	return 1;
-}
-
-/* Stopping: every lingering close ends now.  Owner only. */
-void
-hsvr_conn_linger_stop(struct hsvr_worker *w)
-{
-	w->stopping_now = 1;
-	while (w->lingering != NULL)
-		linger_end(w->lingering);
 }
 
 /*
@@ -562,9 +364,9 @@ finish_as(struct hsvr_conn *c, int graceful)
 	if (c->indexed)
 		hsvr_index_del(c);
 	c->indexed = 0;
-	list_del(&w->conns, c);
+	hsvr_conn_list_del(&w->conns, c);
 	hs_del(c);
-	lingers = graceful && linger(c);
+	lingers = graceful && hsvr_linger_start(c);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 	if (c->accepted) {
 		ctr_begin(&w->ctr);
@@ -573,7 +375,7 @@ finish_as(struct hsvr_conn *c, int graceful)
 		hsvr_deliver(c, TYP_TERM);
 	}
 	if (!lingers)
-		release(c);
+		hsvr_linger_close_now(c);
 	w->check_drained(w);
 }
 

@@ -159,7 +159,7 @@ static void
 stop(struct hsvr_worker *w)
 {
 	hsvr_listen_stop_worker(w);
-	hsvr_conn_linger_stop(w);
+	hsvr_linger_stop(w);
 	while (w->conns != NULL)
 		hsvr_conn_abort(w->conns);
 	w->stop = 1;
@@ -476,7 +476,7 @@ worker_main(void *arg)
 		hsvr_release_run(w);    /* none left: each path ran its own */
 		hsvr_qsbr_end_iteration();
 	}
-	hsvr_conn_linger_stop(w);      /* a drain does not wait for them */
+	hsvr_linger_stop(w);      /* a drain does not wait for them */
 	hsvr_qs_self = NULL;
 	hsvr_self = NULL;
 	left_loop();

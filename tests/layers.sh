@@ -34,6 +34,7 @@ search.c 1
 perip.c 1
 qsbr.c 1
 session.c 2
+linger.c 2
 worker.c 3
 listener.c 3
 signals.c 4
