@@ -63,7 +63,7 @@ hsvr_daemon_detach(void)
 	}
 	if (pid > 0) {
 		/* The waiting command: ^C and kill work on it as usual. */
-		hsvr_hold_signals(0);
+		hsvr_signals_hold(0);
 		close(p[1]);
 		wait_for_daemon(p[0]);
 	}

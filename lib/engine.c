@@ -16,15 +16,10 @@
 
 struct hsvr_engine hsvr_g;
 
-static struct event periodic_ev, done_ev, drain_ev;
+static struct event periodic_ev, drain_ev;
 static int main_stop;
 static int stopping;            /* 0 serving, 1 draining, 2 stopping now */
-static int workers_done;        /* atomic */
 static int posted[2];           /* stop, drain messages sent to workers */
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t init_cond = PTHREAD_COND_INITIALIZER;
-static int workers_initialised;
-static int workers_go;          /* start-up is over: the workers may serve */
 
 static void
 on_periodic(evutil_socket_t fd, short what, void *arg)
@@ -73,8 +68,8 @@ on_drain_timeout(evutil_socket_t fd, short what, void *arg)
  * session asked to finish (serv_on_drain), bounded by --drain-timeout.  A
  * second one, -t, or an S_start server stops at once.
  */
-void
-hsvr_engine_term(void)
+static void
+term(void)
 {
 	struct timeval tv = { hsvr_g.cfg->drain_timeout, 0 };
 	S_STATS st;
@@ -95,63 +90,18 @@ hsvr_engine_term(void)
 }
 
 /* The supervisor died: drain, unless already stopping. */
-void
-hsvr_engine_drain(void)
+static void
+drain_unless_stopping(void)
 {
 	if (!stopping)
-		hsvr_engine_term();
+		term();
 }
 
-/*
- * A worker ran serv_worker_init.  It waits until start-up is over (every
- * worker initialised, the server announced): it accepts connections
- * itself, and none may be served before that.
- */
-void
-hsvr_engine_worker_ready(void)
-{
-	pthread_mutex_lock(&init_lock);
-	workers_initialised++;
-	pthread_cond_broadcast(&init_cond);
-	while (!workers_go)
-		pthread_cond_wait(&init_cond, &init_lock);
-	pthread_mutex_unlock(&init_lock);
-}
-
-/* Let the workers serve (or, on a failed start, stop). */
+/* Every worker left its loop (the pool tells, on the main thread). */
 static void
-open_gate(void)
+on_workers_done(void)
 {
-	pthread_mutex_lock(&init_lock);
-	workers_go = 1;
-	pthread_cond_broadcast(&init_cond);
-	pthread_mutex_unlock(&init_lock);
-}
-
-/* Start-up is over only when every worker has run serv_worker_init. */
-static void
-wait_workers_initialised(int n)
-{
-	pthread_mutex_lock(&init_lock);
-	while (workers_initialised < n)
-		pthread_cond_wait(&init_cond, &init_lock);
-	pthread_mutex_unlock(&init_lock);
-}
-
-/* A worker left its loop (from that worker's thread). */
-void
-hsvr_engine_worker_done(void)
-{
-	__atomic_add_fetch(&workers_done, 1, __ATOMIC_SEQ_CST);
-	event_active(&done_ev, EV_READ, 0);
-}
-
-static void
-on_worker_done(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what, (void)arg;
-	if (__atomic_load_n(&workers_done, __ATOMIC_SEQ_CST) >= hsvr_g.nworkers)
-		main_stop = 1;
+	main_stop = 1;
 }
 
 static int
@@ -168,7 +118,8 @@ start_workers(struct hsvr_config *cfg)
 	memset(hsvr_g.workers, 0, sizeof *hsvr_g.workers * (size_t)cfg->threads);
 	for (i = 0; i < cfg->threads; i++) {
 		if (hsvr_worker_init(&hsvr_g.workers[i], i) != 0 ||
-		    hsvr_listen_start_worker(&hsvr_g.workers[i]) != 0)
+		    hsvr_listen_start_worker(&hsvr_g.workers[i],
+		    hsvr_worker_deal) != 0)
 			return -1;
 		hsvr_g.nworkers = i + 1;
 		hsvr_g.qs_all[i] = &hsvr_g.workers[i].qs;
@@ -213,12 +164,12 @@ stop_workers(S_STATS *final)
 static void
 teardown(void)
 {
-	open_gate();            /* workers still waiting for it: stop them */
+	hsvr_worker_gate_open(); /* workers still waiting for it: stop them */
 	hsvr_signals_stop();
 	if (hsvr_g.base != NULL) {
 		if (hsvr_g.cfg->periodic != NULL)
 			event_del(&periodic_ev);
-		event_del(&done_ev);
+		hsvr_worker_pool_unwatch();
 		if (stopping == 1)
 			event_del(&drain_ev);
 	}
@@ -264,8 +215,8 @@ stats_line(const S_STATS *st, char *buf, size_t len)
 }
 
 /* SIGUSR1: the statistics to the log, the server goes on. */
-void
-hsvr_engine_log_stats(void)
+static void
+log_stats(void)
 {
 	char line[512];
 	S_STATS st;
@@ -319,9 +270,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_g.next_id = 0;
 	main_stop = 0;
 	stopping = 0;
-	workers_done = 0;
-	workers_initialised = 0;
-	workers_go = 0;
+	hsvr_worker_pool_reset();
 	posted[0] = posted[1] = 0;
 	hsvr_stats_final(0);
 	hsvr_alloc_init();
@@ -329,7 +278,7 @@ hsvr_run(struct hsvr_config *cfg)
 		hsvr_warnx("libevent has no pthreads support");
 		return -1;
 	}
-	hsvr_fd_limit(cfg);
+	hsvr_fdlimit_raise(cfg);
 	hsvr_g.nqs = cfg->threads + 1;
 	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
@@ -342,10 +291,11 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_qsbr_init(&hsvr_g.main_qs, hsvr_g.base);
 	hsvr_g.qs_all[cfg->threads] = &hsvr_g.main_qs;
 	hsvr_qs_self = &hsvr_g.main_qs;
-	event_assign(&done_ev, hsvr_g.base, -1, 0, on_worker_done, NULL);
+	hsvr_worker_pool_watch(hsvr_g.base, on_workers_done);
 	hsvr_signals_watch_supervisor(cfg);
-	if (hsvr_signals_start(hsvr_g.base) != 0 || start_workers(cfg) != 0 ||
-	    hsvr_listen_start(hsvr_g.base) != 0)
+	if (hsvr_signals_start(hsvr_g.base, term, drain_unless_stopping,
+	    log_stats) != 0 || start_workers(cfg) != 0 ||
+	    hsvr_listen_start(hsvr_g.base, hsvr_worker_deal) != 0)
 		goto fail;
 	if (cfg->periodic != NULL) {
 		tv.tv_sec = cfg->periodic_sec;
@@ -354,13 +304,14 @@ hsvr_run(struct hsvr_config *cfg)
 		    on_periodic, NULL);
 		event_add(&periodic_ev, &tv);
 	}
-	wait_workers_initialised(cfg->threads);
-	if (hsvr_sandbox_seccomp(cfg) != 0)     /* after serv_worker_init */
+	hsvr_worker_gate_wait(cfg->threads);
+	/* after serv_worker_init (--seccomp) */
+	if (cfg->lock_down != NULL && cfg->lock_down(cfg) != 0)
 		goto fail;
 	__atomic_store_n(&hsvr_g.running, 1, __ATOMIC_SEQ_CST);
 	hsvr_alloc_arm(1);
 	announce(cfg);
-	open_gate();
+	hsvr_worker_gate_open();
 	while (!main_stop) {
 		event_base_loop(hsvr_g.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
@@ -372,7 +323,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_listen_close();
 	stop_workers(&st);
 	if (cfg->stats_out != NULL)
-		S_stats_print(&st, cfg->stats_out);
+		hsvr_stats_print(&st, cfg->stats_out);
 	if (cfg->cb == NULL) {
 		stats_line(&st, line, sizeof line);
 		hsvr_log_stderr(0);     /* already printed as name=value */

@@ -82,14 +82,18 @@ hsvr_hook_options(void)
 	return serv_options != NULL ? serv_options() : NULL;
 }
 
-/* Graceful stop: the application's serv_on_drain, or S_close. */
-void
+/*
+ * Graceful stop: the application's serv_on_drain.  1 if it ran, 0 if
+ * there is none (the caller closes the session as S_close would).
+ */
+int
 hsvr_hook_drain(struct hsvr_conn *c)
 {
-	if (callback == NULL && serv_on_drain != NULL)
+	if (callback == NULL && serv_on_drain != NULL) {
 		serv_on_drain(&c->pub);
-	else
-		S_close(&c->pub);
+		return 1;
+	}
+	return 0;
 }
 
 void

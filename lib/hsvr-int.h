@@ -70,21 +70,22 @@ struct hsvr_config {
 	const char *tls_groups;   /* --tls-groups */
 	const char *tls_ocsp;     /* --tls-ocsp: DER OCSP response to staple */
 	int tls_no_tickets;       /* --tls-no-tickets */
-	int tls_max_handshakes;   /* --tls-max-handshakes; 0 = half of -m */
+	int max_handshakes;       /* --tls-max-handshakes; 0 = half of -m */
 	int tls_min13;            /* --tls-min 1.3 */
 	int tls_keep_buffers;     /* --tls-keep-buffers */
-	int tls_handshake_timeout; /* seconds */
+	int handshake_timeout;    /* seconds (TLS) */
 	CALLBACK_T cb;            /* S_start's callback; NULL: serv_* hooks */
 	FILE *stats_out;          /* where the statistics go at exit */
 	void (*periodic)(void);
 	int periodic_sec;
+	/* NULL, or run once every worker ran serv_worker_init, before the
+	 * first connection (main(): the --seccomp allowlist); 0 or -1 */
+	int (*lock_down)(const struct hsvr_config *);
 };
 
 void hsvr_config_defaults(struct hsvr_config *);
 /* Parse argv into cfg; on error, --help or --version it exits. */
 void hsvr_options_parse(struct hsvr_config *, int, char **);
-/* Raise RLIMIT_NOFILE toward what max_conn needs; warn once if short. */
-void hsvr_fd_limit(const struct hsvr_config *);
 
 /* ------------------------------------------------------ daemon duties */
 
@@ -108,7 +109,6 @@ void hsvr_daemon_failed(int, int);
 int hsvr_supervise(struct hsvr_config *,
     void (*)(struct hsvr_config *, int), int);
 void hsvr_notify(const char *);
-void hsvr_hold_signals(int);
 
 /* ------------------------------------------------------------- logging */
 
@@ -286,6 +286,13 @@ struct hsvr_shared_counters {
 
 /* ---------------------------------------------------------- transports */
 
+/* Why a handshake ended without a session. */
+enum hsvr_hs_end {
+	HS_FAILED,      /* the transport's handshake failed (and logged it) */
+	HS_TIMEOUT,     /* the handshake timeout passed */
+	HS_CROWDED      /* closed for a newer one: --tls-max-handshakes */
+};
+
 /*
  * How the engine reads, writes and closes a connection.  read and write
  * return bytes moved, 0 for end of file (read), or -1 with errno set
@@ -300,15 +307,20 @@ struct hsvr_transport {
 	void (*close)(struct hsvr_conn *);
 	/* NULL, or 1 when done, 0 while going on, -1 if it failed */
 	int (*handshake)(struct hsvr_conn *);
+	/* NULL without handshake, or: a handshake ended without a session
+	 * (counted, and logged with the reason) */
+	void (*handshake_failed)(struct hsvr_conn *, enum hsvr_hs_end);
 	/* NULL, or frees what close kept for TYP_TERM (S_tls_info) */
 	void (*release)(struct hsvr_conn *);
 	int sendfile;   /* the socket carries the bytes as they are */
+	int lingers;    /* a close may linger (shutdown, discard input) */
 };
 
 extern const struct hsvr_transport hsvr_transport_tcp;
 extern const struct hsvr_transport hsvr_transport_unix;
 extern const struct hsvr_transport hsvr_transport_tls;
-void hsvr_tls_log_failure(const struct hsvr_conn *, const char *);
+/* The transport of a new connection: TLS if enabled, else TCP or UNIX. */
+const struct hsvr_transport *hsvr_transport_for(int is_unix);
 
 int hsvr_tls_init(const struct hsvr_config *);
 void hsvr_tls_reload(const struct hsvr_config *);
@@ -344,6 +356,8 @@ struct hsvr_worker {
 	int draining;                  /* refuse new sessions, stop when empty */
 	int stopping_now;              /* no lingering closes any more */
 	int stop;
+	/* session.c after a session finished: stop if drained (worker.c) */
+	void (*check_drained)(struct hsvr_worker *);
 	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));
 	struct hsvr_qsbr qs;
 } __attribute__((aligned(HSVR_CACHELINE)));
@@ -355,9 +369,21 @@ int hsvr_worker_start(struct hsvr_worker *);
 void hsvr_worker_post(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_worker_request(struct hsvr_conn *, uint32_t, uint32_t);
 void hsvr_worker_drain_inbox(struct hsvr_worker *);
-/* A draining worker stops once nothing is left or on its way.  Owner. */
-void hsvr_worker_check_drained(struct hsvr_worker *);
 void hsvr_worker_free(struct hsvr_worker *);
+/*
+ * A connection accepted (hsvr_listen_cb): counted against -m and
+ * --max-per-ip, then opened by the accepting worker or dealt to another
+ * (round-robin from the main thread, else the lightest if much lighter).
+ */
+void hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
+    socklen_t alen, int keep);
+/* The start gate: every worker waits after serv_worker_init until open. */
+void hsvr_worker_pool_reset(void);
+void hsvr_worker_gate_wait(int n);   /* until n workers are initialised */
+void hsvr_worker_gate_open(void);
+/* all_done() on base's thread once every worker has left its loop. */
+void hsvr_worker_pool_watch(struct event_base *base, void (*all_done)(void));
+void hsvr_worker_pool_unwatch(void);
 
 /* --------------------------------------------------------- connections */
 
@@ -383,7 +409,7 @@ struct hsvr_conn {
 	unsigned handshaking : 1;      /* TLS handshake under way */
 	unsigned hs_heard : 1;         /* the TLS peer's hello has come */
 	unsigned tls_dirty : 1;        /* the peer left without close_notify */
-	unsigned tls_read_blocked : 1; /* a TLS read waits for writability */
+	unsigned read_blocked : 1;     /* a read waits for writability */
 	unsigned read_again : 1;       /* the transport holds more: read again */
 	unsigned tls_deferred : 1;     /* an end or error seen after data */
 	unsigned perip : 1;            /* counted against --max-per-ip */
@@ -395,7 +421,8 @@ struct hsvr_conn {
 	unsigned drain_due : 1;        /* draining: serv_on_drain once what
 	                                  arrived is delivered */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
-	short tls_want;                /* EV_READ or EV_WRITE TLS waits for */
+	short want;                    /* EV_READ or EV_WRITE the transport
+	                                  waits for (its last EAGAIN) */
 	struct ssl_st *ssl;            /* TLS sessions only */
 	struct evbuffer *out;          /* queued output, NULL when never used */
 	struct event rev, wev, tev;
@@ -430,18 +457,45 @@ conn_state(const struct hsvr_conn *c)
 	return __atomic_load_n(&c->pub.status, __ATOMIC_SEQ_CST);
 }
 
+/* The worker's lists: its live sessions, its lingering closes. */
+static inline void
+hsvr_conn_list_add(struct hsvr_conn **head, struct hsvr_conn *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head != NULL)
+		(*head)->prev = c;
+	*head = c;
+}
+
+static inline void
+hsvr_conn_list_del(struct hsvr_conn **head, struct hsvr_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
 void hsvr_conn_open(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_conn_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_conn_abort(struct hsvr_conn *);     /* close now, drop output */
-void hsvr_conn_linger_stop(struct hsvr_worker *);
 void hsvr_conn_settimer(struct hsvr_conn *, int);
 void hsvr_conn_pause_read(struct hsvr_conn *, int);
 void hsvr_conn_kick(struct hsvr_conn *);
 /* Drain: deliver what arrived (or a first request), then serv_on_drain. */
 void hsvr_conn_drain(struct hsvr_conn *);
 int hsvr_conn_send(struct hsvr_conn *, const struct hsvr_out *);
-void hsvr_conn_free(struct hsvr_conn *);
-uint64_t hsvr_now_ms(void);
+
+/* The descriptor closed now: uncounted (-m, --max-per-ip), retired. */
+void hsvr_linger_close_now(struct hsvr_conn *);
+/* A graceful close lingers if it may: 1 if it does (ends on its own). */
+int hsvr_linger_start(struct hsvr_conn *);
+/* Stopping: every lingering close of w ends now.  Owner only. */
+void hsvr_linger_stop(struct hsvr_worker *);
 
 /* ------------------------------------------------------------ hashing */
 
@@ -488,6 +542,13 @@ void hsvr_perip_shape(size_t *entries, size_t *longest);
 void hsvr_index_shape(size_t *entries, size_t *longest);
 #endif
 
+/* --------------------------------------------------- clock, fd limit */
+
+/* Milliseconds of CLOCK_MONOTONIC_COARSE (clock.c). */
+uint64_t hsvr_clock_ms(void);
+/* Raise RLIMIT_NOFILE toward what max_conn needs; warn if short (fdlimit.c). */
+void hsvr_fdlimit_raise(const struct hsvr_config *);
+
 /* ----------------------------------------------------------- allocator */
 
 void *hsvr_malloc(size_t);
@@ -501,8 +562,15 @@ void hsvr_alloc_arm(int);
 
 int hsvr_listen_open(struct hsvr_config *);
 void hsvr_listen_describe(char *, size_t);
-int hsvr_listen_start(struct event_base *);
-int hsvr_listen_start_worker(struct hsvr_worker *);
+/*
+ * What the accept loop does with a connection it accepted: fd, whether it
+ * is UNIX-domain, the peer's address; keep: the accepting worker must
+ * open it itself (--reuseport).  Given at start: hsvr_worker_deal.
+ */
+typedef void (*hsvr_listen_cb)(int fd, int is_unix,
+    const struct sockaddr_storage *ss, socklen_t alen, int keep);
+int hsvr_listen_start(struct event_base *, hsvr_listen_cb);
+int hsvr_listen_start_worker(struct hsvr_worker *, hsvr_listen_cb);
 void hsvr_listen_stop_worker(struct hsvr_worker *);
 void hsvr_listen_close(void);
 void hsvr_listen_free(void);
@@ -515,7 +583,8 @@ int hsvr_has_timeout_handler(void);
 int hsvr_hook_init(void);
 void hsvr_hook_exit(void);
 void hsvr_hook_worker_init(int);
-void hsvr_hook_drain(struct hsvr_conn *);
+/* serv_on_drain: 1 if the application has one (it ran), else 0. */
+int hsvr_hook_drain(struct hsvr_conn *);
 void hsvr_hook_reload(void);
 int hsvr_has_read_hook(void);
 const struct serv_option *hsvr_hook_options(void);
@@ -544,20 +613,18 @@ extern struct hsvr_engine hsvr_g;
 
 /* Run a server with cfg until SIGINT/SIGTERM: 0, or -1 after a message. */
 int hsvr_run(struct hsvr_config *);
-int hsvr_signals_start(struct event_base *);
+int hsvr_signals_start(struct event_base *, void (*stop)(void),
+    void (*orphan)(void), void (*stats)(void));
 void hsvr_signals_stop(void);
+/* Block (1) or unblock (0) the supervisor's signals but SIGCHLD. */
+void hsvr_signals_hold(int);
 /* Fill set with the signals the engine handles. */
 void hsvr_signals_set(sigset_t *);
 /* A serving process: SIGTERM when its supervisor dies (or already died). */
 void hsvr_signals_watch_supervisor(const struct hsvr_config *);
-void hsvr_engine_term(void);
-/* Drain as on SIGTERM, unless already stopping (the supervisor is gone). */
-void hsvr_engine_drain(void);
-void hsvr_engine_log_stats(void);
-void hsvr_engine_worker_done(void);
-void hsvr_engine_worker_ready(void);
 void hsvr_listen_forget_path(void);
 void hsvr_stats_collect(S_STATS *);
+void hsvr_stats_print(const S_STATS *, FILE *);
 /* 1: keep the counters now as S_stats's answer from now on; 0: forget. */
 void hsvr_stats_final(int);
 

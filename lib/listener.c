@@ -1,11 +1,11 @@
 /*
  * listener.c - the listening sockets (TCP on every address or one, or a
- * UNIX-domain path) and the accept loops.  By default every worker
- * accepts on the listening sockets itself (each watches its own duplicate
- * descriptor of the one socket) and opens the sessions it accepted; with
+ * UNIX-domain path) and the accept loops, which hand every connection
+ * to the callback given at start (the worker pool's hsvr_worker_deal).
+ * By default every worker accepts on the listening sockets itself (each
+ * watches its own duplicate descriptor of the one socket); with
  * --reuseport each worker has an SO_REUSEPORT socket of its own per
- * address; with --accept-thread the main thread accepts and hands the
- * connections to the workers round-robin.
+ * address; with --accept-thread the main thread accepts.
  */
 #include "hsvr-int.h"
 
@@ -55,6 +55,7 @@ static int per_worker;          /* descriptors per address; 0: main's */
 static int reuseport;           /* per_worker sockets, not duplicates */
 static const char *unix_path;
 static int unix_owner;         /* this process removes the path at close */
+static hsvr_listen_cb on_connection;    /* given at start */
 
 static void
 addr_text(const struct sockaddr *sa, char *buf, size_t len)
@@ -514,7 +515,7 @@ pause_for(struct lsock *l, uint64_t ms)
 }
 
 /*
- * Until when (ms, hsvr_now_ms) accepting pauses: the descriptors are all
+ * Until when (ms, hsvr_clock_ms) accepting pauses: the descriptors are all
  * in use, for every listener and every thread.  Atomic.
  */
 static uint64_t resume_ms;
@@ -531,7 +532,7 @@ static void
 pause_accepting(struct lsock *l, int err)
 {
 	static uint64_t logged_ms, unlogged;    /* atomic */
-	uint64_t now = hsvr_now_ms(), last, n;
+	uint64_t now = hsvr_clock_ms(), last, n;
 
 	__atomic_store_n(&resume_ms, now + EMFILE_PAUSE_MS, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
@@ -545,117 +546,6 @@ pause_accepting(struct lsock *l, int err)
 		    (unsigned long long)n, n == 1 ? "" : "s");
 	}
 	pause_for(l, EMFILE_PAUSE_MS);
-}
-
-/*
- * Sessions worker w holds, and connections on their way to it (any
- * thread may ask; a snapshot).  Those on their way count: a worker that
- * is slow to run would otherwise look light for a whole burst.
- */
-static uint64_t
-load_of(struct hsvr_worker *w)
-{
-	return __atomic_load_n(&w->ctr.accepted, __ATOMIC_RELAXED) -
-	    __atomic_load_n(&w->ctr.terms, __ATOMIC_RELAXED) +
-	    __atomic_load_n(&w->incoming, __ATOMIC_RELAXED);
-}
-
-/*
- * Workers sharing a socket race for each connection, and an idle worker
- * tends to win a burst of them: keep-alive clients that connect at once
- * could all end up on one worker.  So a worker that holds more sessions
- * than another (by more than BALANCE_SLACK, and 1/16 when there are many)
- * passes the connection on to the one with fewest.  NULL: keep it.  The
- * slack spares short connections hand-offs for differences that come and
- * go by themselves: with none, ab -c 50 handed off one connection in 9.
- */
-#define BALANCE_SLACK 4
-
-static struct hsvr_worker *
-lighter(struct hsvr_worker *self)
-{
-	struct hsvr_worker *best = NULL;
-	uint64_t mine = load_of(self), least = mine, n;
-	int i;
-
-	for (i = 0; i < hsvr_g.nworkers; i++) {
-		n = load_of(&hsvr_g.workers[i]);
-		if (n < least) {
-			least = n;
-			best = &hsvr_g.workers[i];
-		}
-	}
-	return mine > least + BALANCE_SLACK + least / 16 ? best : NULL;
-}
-
-/*
- * A connection accepted: count it against the limits, then open it here
- * when a worker accepted it, or hand it to a worker: round-robin from the
- * accept thread, or a lighter one (above).
- */
-static void
-hand_off(int fd, int is_unix, const struct sockaddr_storage *ss,
-    socklen_t alen)
-{
-	struct hsvr_msg *m, local;
-	struct hsvr_worker *w;
-	uint32_t live;
-	uint64_t high;
-	uint8_t key[16];
-	char host[INET6_ADDRSTRLEN];
-	unsigned short port;
-	int perip = 0;
-
-	live = __atomic_add_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
-	if (live > (uint32_t)hsvr_g.cfg->max_conn)
-		goto refuse;
-	if (hsvr_g.cfg->max_per_ip > 0 && !is_unix &&
-	    hsvr_addr_key((const struct sockaddr *)ss, key, host, sizeof host,
-	    &port) == 0) {
-		switch (hsvr_perip_take(key)) {
-		case 0:
-			perip = 1;
-			break;
-		case 1:
-			SHARED_ADD(session_error_per_ip, 1);
-			goto refuse;
-		default:
-			goto refuse;
-		}
-	}
-	w = hsvr_self == NULL ? NULL : reuseport ? hsvr_self : lighter(hsvr_self);
-	if (hsvr_self != NULL && w == NULL)
-		m = &local;     /* a worker accepted it: it opens it now */
-	else if ((m = hsvr_malloc(sizeof *m)) == NULL) {
-		if (perip)
-			hsvr_perip_give(key);
-		goto refuse;
-	}
-	high = __atomic_load_n(&hsvr_g.shared.session_high, __ATOMIC_RELAXED);
-	if (live > high)
-		__atomic_store_n(&hsvr_g.shared.session_high, live,
-		    __ATOMIC_RELAXED);
-	m->next = NULL;
-	m->type = MSG_CONN;
-	m->c = NULL;
-	m->u.conn.fd = fd;
-	m->u.conn.is_unix = is_unix;
-	m->u.conn.perip = perip;
-	m->u.conn.alen = alen;
-	memcpy(&m->u.conn.addr, ss, sizeof *ss);
-	if (m == &local) {
-		hsvr_conn_open(hsvr_self, m);
-		return;
-	}
-	if (w == NULL)
-		w = &hsvr_g.workers[hsvr_g.rr++ % (unsigned)hsvr_g.nworkers];
-	__atomic_add_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
-	hsvr_worker_post(w, m);
-	return;
-refuse:
-	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
-	SHARED_ADD(session_error, 1);
-	close(fd);
 }
 
 static void
@@ -672,7 +562,7 @@ on_acceptable(evutil_socket_t lfd, short what, void *arg)
 	(void)what;
 	hsvr_online();
 	until = __atomic_load_n(&resume_ms, __ATOMIC_RELAXED);
-	if (until != 0 && (now = hsvr_now_ms()) < until) {
+	if (until != 0 && (now = hsvr_clock_ms()) < until) {
 		pause_for(l, until - now);     /* another thread ran out */
 		return;
 	}
@@ -681,7 +571,7 @@ on_acceptable(evutil_socket_t lfd, short what, void *arg)
 		fd = accept4(lfd, (struct sockaddr *)&ss, &alen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			hand_off(fd, is_unix, &ss, alen);
+			on_connection(fd, is_unix, &ss, alen, reuseport);
 			if (l->fd < 0)
 				return; /* a callback stopped this worker */
 			continue;
@@ -756,8 +646,9 @@ start_owned(int owner, struct event_base *base)
 
 /* The main thread's listening sockets (--accept-thread). */
 int
-hsvr_listen_start(struct event_base *base)
+hsvr_listen_start(struct event_base *base, hsvr_listen_cb cb)
 {
+	on_connection = cb;
 	return start_owned(-1, base);
 }
 
@@ -766,8 +657,9 @@ hsvr_listen_start(struct event_base *base)
  * its thread starts; from then on only that thread touches them.
  */
 int
-hsvr_listen_start_worker(struct hsvr_worker *w)
+hsvr_listen_start_worker(struct hsvr_worker *w, hsvr_listen_cb cb)
 {
+	on_connection = cb;
 	return start_owned(w->index, w->base);
 }
 

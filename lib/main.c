@@ -107,6 +107,7 @@ main(int argc, char **argv)
 	if (fd >= 0)
 		close(fd);
 	hsvr_config_defaults(&config);
+	config.lock_down = hsvr_sandbox_seccomp;
 	hsvr_g.cfg = &config;
 	/* A starting command that is gone must not take the daemon with it. */
 	(void)signal(SIGPIPE, SIG_IGN);
@@ -114,7 +115,7 @@ main(int argc, char **argv)
 	if ((rc = start_up()) != 0)
 		return rc;
 	/* From here a stop signal waits for the supervisor's handlers. */
-	hsvr_hold_signals(1);
+	hsvr_signals_hold(1);
 	/* The pidfile first: a second instance is "already running" (69). */
 	if ((rc = hsvr_pidfile_open(&config)) != 0)
 		return rc;

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -109,7 +108,7 @@ hsvr_config_defaults(struct hsvr_config *cfg)
 	cfg->backlog = 1024;
 	cfg->timeout = 60;
 	cfg->drain_timeout = 30;
-	cfg->tls_handshake_timeout = 10;
+	cfg->handshake_timeout = 10;
 	cfg->report_fd = -1;
 	cfg->ready_fd = -1;
 	cfg->user = serv_user;
@@ -352,7 +351,7 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		cfg->tls_ca = arg;
 		break;
 	case OPT_TLS_HANDSHAKE:
-		cfg->tls_handshake_timeout = (int)number(cfg,
+		cfg->handshake_timeout = (int)number(cfg,
 		    "tls-handshake-timeout", arg, 1, 3600);
 		break;
 	case OPT_TLS_KEEP:
@@ -371,7 +370,7 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		cfg->tls_no_tickets = 1;
 		break;
 	case OPT_TLS_MAX_HANDSHAKES:
-		cfg->tls_max_handshakes = (int)number(cfg, "tls-max-handshakes",
+		cfg->max_handshakes = (int)number(cfg, "tls-max-handshakes",
 		    arg, 1, INT_MAX / 2);
 		break;
 	}
@@ -436,33 +435,10 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		bad_usage(cfg, "--tls-ca and --tls-ciphers need --tls-cert");
 	if (cfg->tls_cert == NULL && (cfg->tls_ciphersuites ||
 	    cfg->tls_groups || cfg->tls_ocsp || cfg->tls_no_tickets ||
-	    cfg->tls_max_handshakes))
+	    cfg->max_handshakes))
 		bad_usage(cfg, "--tls-ciphersuites, --tls-groups, --tls-ocsp, "
 		    "--tls-no-tickets and --tls-max-handshakes need --tls-cert");
 	if (cfg->reuseport && cfg->accept_thread)
 		bad_usage(cfg, "--reuseport and --accept-thread exclude each "
 		    "other");
-}
-
-/* Descriptors a server needs beyond its connections: a listening one per
- * worker per address (up to 8), wake-ups. */
-#define FD_OVERHEAD(cfg) (32 + 12 * (cfg)->threads)
-
-void
-hsvr_fd_limit(const struct hsvr_config *cfg)
-{
-	struct rlimit rl;
-	rlim_t need = (rlim_t)cfg->max_conn + (rlim_t)FD_OVERHEAD(cfg);
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
-		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ?
-	    need : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < need)
-		hsvr_warnx("warning: the descriptor limit %llu is below what "
-		    "%d connections need (%llu); connections past it will be "
-		    "refused", (unsigned long long)rl.rlim_cur, cfg->max_conn,
-		    (unsigned long long)need);
 }

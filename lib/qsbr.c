@@ -17,6 +17,14 @@ struct hsvr_batch {
 	uint64_t snap[];          /* every thread's counter at retirement */
 };
 
+/* The end of a session: S_* on a stale SESSION * see it is no longer ours. */
+static void
+free_conn(struct hsvr_conn *c)
+{
+	c->pub.hsvr_self_ = NULL;
+	hsvr_free(c);
+}
+
 static void
 on_retry(evutil_socket_t fd, short what, void *arg)
 {
@@ -53,7 +61,7 @@ static void
 reclaim(struct hsvr_qsbr *q, struct hsvr_conn *c)
 {
 	if (__atomic_load_n(&c->refs, __ATOMIC_SEQ_CST) == 0) {
-		hsvr_conn_free(c);
+		free_conn(c);
 		return;
 	}
 	c->reclaimable = 1;
@@ -76,7 +84,7 @@ hsvr_qsbr_release(struct hsvr_conn *c)
 			*pp = c->rnext;
 			break;
 		}
-	hsvr_conn_free(c);
+	free_conn(c);
 }
 
 static int
@@ -164,18 +172,18 @@ hsvr_qsbr_free_all(struct hsvr_qsbr *q)
 		q->batches = b->next;
 		for (c = b->conns; c != NULL; c = next) {
 			next = c->rnext;
-			hsvr_conn_free(c);
+			free_conn(c);
 		}
 		hsvr_free(b);
 	}
 	q->tail = &q->batches;
 	for (c = q->retired; c != NULL; c = next) {
 		next = c->rnext;
-		hsvr_conn_free(c);
+		free_conn(c);
 	}
 	for (c = q->deferred; c != NULL; c = next) {
 		next = c->rnext;
-		hsvr_conn_free(c);
+		free_conn(c);
 	}
 	q->retired = q->deferred = NULL;
 }

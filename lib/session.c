@@ -1,6 +1,6 @@
 /*
  * session.c - a connection's life on its worker: opened from a hand-off
- * (after a TLS handshake where there is one), read into the worker's
+ * (after the transport's handshake where there is one), read into the worker's
  * buffer, written from its queue, timed out, closed (after flushing when
  * asked politely), retired and finally freed.
  */
@@ -10,10 +10,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
-#ifdef __linux__
-#include <linux/sock_diag.h> /* SK_MEMINFO_* */
-#include <linux/sockios.h>   /* SIOCOUTQ */
-#endif
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +20,6 @@
 static void on_readable(evutil_socket_t, short, void *);
 static void on_writable(evutil_socket_t, short, void *);
 static void on_timer(evutil_socket_t, short, void *);
-
-uint64_t
-hsvr_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void fail(struct hsvr_conn *);
 static void finish(struct hsvr_conn *);
@@ -116,29 +103,6 @@ want_write(struct hsvr_conn *c, int on)
 	}
 }
 
-/* The worker's lists: its live sessions, its lingering closes. */
-static void
-list_add(struct hsvr_conn **head, struct hsvr_conn *c)
-{
-	c->prev = NULL;
-	c->next = *head;
-	if (*head != NULL)
-		(*head)->prev = c;
-	*head = c;
-}
-
-static void
-list_del(struct hsvr_conn **head, struct hsvr_conn *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-}
-
 static void
 refuse(struct hsvr_msg *m)
 {
@@ -165,7 +129,9 @@ drain_now(struct hsvr_conn *c)
 	if (!c->drain_due || conn_state(c) != HSVR_ST_OPEN)
 		return;
 	c->drain_due = 0;
-	hsvr_hook_drain(c);
+	/* No serv_on_drain: S_close, which on the owner's thread is this. */
+	if (!hsvr_hook_drain(c))
+		hsvr_conn_close(c);
 }
 
 /*
@@ -192,7 +158,7 @@ hsvr_conn_drain(struct hsvr_conn *c)
 		event_active(&c->rev, EV_READ, 0);
 }
 
-/* Draining: more has arrived than this read took (TLS: or holds)? */
+/* Draining: more has arrived than this read took (or the transport holds)? */
 static int
 more_arrived(struct hsvr_conn *c)
 {
@@ -202,7 +168,7 @@ more_arrived(struct hsvr_conn *c)
 	    (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0);
 }
 
-/* The connection is established (TLS: handshake done): it is a session. */
+/* The connection is established (handshake done, if any): a session. */
 static void
 accepted(struct hsvr_conn *c)
 {
@@ -217,7 +183,7 @@ accepted(struct hsvr_conn *c)
 	CTR_ADD(&w->ctr, accepted, 1);
 	ctr_end(&w->ctr);
 	c->timeout_ms = hsvr_g.cfg->timeout * 1000;
-	c->last_active = hsvr_now_ms();
+	c->last_active = hsvr_clock_ms();
 	rearm(c, c->last_active);
 	hsvr_deliver(c, TYP_ACCEPT);
 	if (conn_state(c) == HSVR_ST_OPEN && c->read_paused)
@@ -228,7 +194,7 @@ accepted(struct hsvr_conn *c)
 	 * Plain sockets read first and wait for the socket only if it has
 	 * nothing yet (on_readable): a client's first request is often there
 	 * already, and a session that answers it and closes then costs no
-	 * epoll_ctl at all.  TLS waits in the handshake's read event.
+	 * epoll_ctl at all.  A handshake waits in its read event.
 	 */
 	if (c->tp->handshake == NULL)
 		event_active(&c->rev, EV_READ, 0);
@@ -237,8 +203,8 @@ accepted(struct hsvr_conn *c)
 }
 
 /*
- * TLS handshakes are bounded apart from -m (--tls-max-handshakes, half of
- * -m by default, shared out among the workers): a flood of connections
+ * Handshakes are bounded apart from -m (cfg->max_handshakes, half of -m
+ * by default, shared out among the workers): a flood of connections
  * that never finish their handshake would otherwise fill -m and lock every
  * client out until the handshake timeout.  Past the bound the oldest
  * handshake of the worker is closed, one that has received nothing first:
@@ -287,7 +253,7 @@ static void
 hs_make_room(struct hsvr_worker *w)
 {
 	const struct hsvr_config *cfg = hsvr_g.cfg;
-	int cap = cfg->tls_max_handshakes > 0 ? cfg->tls_max_handshakes :
+	int cap = cfg->max_handshakes > 0 ? cfg->max_handshakes :
 	    cfg->max_conn / 2;
 	int n = hsvr_g.nworkers > 0 ? hsvr_g.nworkers : 1;
 	struct hsvr_conn *old;
@@ -295,9 +261,7 @@ hs_make_room(struct hsvr_worker *w)
 	cap = cap < n ? 1 : (cap + n - 1) / n;
 	while (w->handshakes >= cap) {
 		old = w->hs_head[0] != NULL ? w->hs_head[0] : w->hs_head[1];
-		SHARED_ADD(tls_handshake_error, 1);
-		hsvr_tls_log_failure(old, "closed: too many handshakes at "
-		    "once (--tls-max-handshakes)");
+		old->tp->handshake_failed(old, HS_CROWDED);
 		finish(old);
 	}
 }
@@ -319,12 +283,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	c->w = w;
 	c->fd = m->u.conn.fd;
 	c->pub.hsvr_self_ = c;
-	if (hsvr_tls_enabled())
-		c->tp = &hsvr_transport_tls;
-	else if (m->u.conn.is_unix)
-		c->tp = &hsvr_transport_unix;
-	else
-		c->tp = &hsvr_transport_tcp;
+	c->tp = hsvr_transport_for(m->u.conn.is_unix);
 	c->is_unix = m->u.conn.is_unix != 0;
 	if (c->is_unix)
 		strcpy(c->pub.host, "unix");
@@ -344,7 +303,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	event_assign(&c->wev, w->base, c->fd, EV_WRITE | EV_PERSIST,
 	    on_writable, c);
 	evtimer_assign(&c->tev, w->base, on_timer, c);
-	list_add(&w->conns, c);
+	hsvr_conn_list_add(&w->conns, c);
 	if (w->draining)
 		c->drain_due = 1;
 	if (c->tp->handshake == NULL) {
@@ -355,7 +314,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	hs_make_room(w);
 	c->handshaking = 1;
 	hs_add(c, 0);
-	c->timeout_ms = hsvr_g.cfg->tls_handshake_timeout * 1000;
+	c->timeout_ms = hsvr_g.cfg->handshake_timeout * 1000;
 	arm_timer(c, (uint64_t)c->timeout_ms);
 	add_or_fail(c, &c->rev, NULL);
 	/*
@@ -371,177 +330,6 @@ static int
 would_block(void)
 {
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
-/*
- * The descriptor is closed: only now does the connection stop counting
- * for -m and --max-per-ip (a lingering close holds a socket too), retire.
- */
-static void
-release(struct hsvr_conn *c)
-{
-	c->tp->close(c);
-	c->fd = -1;
-	if (c->perip)
-		hsvr_perip_give(c->key);
-	c->perip = 0;
-	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
-	if (c->tp->release != NULL)
-		c->tp->release(c);
-	hsvr_qsbr_retire(c);
-}
-
-static void
-linger_end(struct hsvr_conn *c)
-{
-	event_del(&c->rev);
-	event_del(&c->tev);
-	list_del(&c->w->lingering, c);
-	release(c);
-}
-
-/*
- * Bytes the kernel still holds for the peer: not sent, or sent and not
- * acknowledged.  0 where the system cannot say.
- */
-static int
-unsent_bytes(int fd)
-{
-	int n = 0;
-
-#if defined(SIOCOUTQ)
-	if (ioctl(fd, SIOCOUTQ, &n) != 0)
-		n = 0;
-#elif defined(FIONWRITE)
-	if (ioctl(fd, FIONWRITE, &n) != 0)
-		n = 0;
-#else
-	(void)fd;
-#endif
-	return n;
-}
-
-/*
- * 1 if the kernel holds nothing of the connection: no input unread, no
- * output unsent or unacknowledged.  Linux says both in one system call
- * (SO_MEMINFO: the receive queue's memory, counting a FIN not yet read,
- * and the send queue's); elsewhere two ioctls.  A socket that cannot say
- * counts as quiet.
- */
-static int
-quiet(int fd)
-{
-	int unread = 0;
-#if defined(SO_MEMINFO)
-	uint32_t mem[SK_MEMINFO_VARS];
-	socklen_t len = sizeof mem;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
-	    len > SK_MEMINFO_WMEM_QUEUED * sizeof mem[0])
-		return mem[SK_MEMINFO_RMEM_ALLOC] == 0 &&
-		    mem[SK_MEMINFO_WMEM_QUEUED] == 0;
-#endif
-	if (ioctl(fd, FIONREAD, &unread) != 0)
-		return 1;
-	return unread <= 0 && unsent_bytes(fd) <= 0;
-}
-
-/*
- * A closing session whose peer may still send would, closed now, make the
- * kernel answer that input with a reset, and a reset destroys the reply
- * the peer has not read yet (an error page for an oversized upload, say).
- * So, like nginx's lingering close, the write side is shut down (the peer
- * sees the end of the reply) and input is read and discarded until the
- * peer closes.  The close lingers while input is waiting or the reply is
- * still in the kernel (unsent or unacknowledged); it ends LINGER_MS after
- * the peer last made progress (sent, or took some of the reply), and
- * LINGER_MAX_MS after the close in any case.  While lingering, last_active
- * is the time of the close and wstalled the unsent count last seen.
- */
-#ifdef HSVR_TEST_HOOKS
-/* HSVR_TEST_LINGER_MS sets both periods: a test holds a linger at will. */
-static long
-linger_test_ms(long dflt)
-{
-	const char *s = getenv("HSVR_TEST_LINGER_MS");
-
-	return s != NULL && atol(s) > 0 ? atol(s) : dflt;
-}
-#define LINGER_MS linger_test_ms(2000)
-#define LINGER_MAX_MS ((uint64_t)linger_test_ms(30000))
-#else
-#define LINGER_MS 2000L
-#define LINGER_MAX_MS 30000u
-#endif
-
-static int
-linger_arm(struct hsvr_conn *c)
-{
-	long ms = LINGER_MS;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000L };
-
-	return event_add(&c->tev, &tv);
-}
-
-/* Lingering: discard what the peer still sends, until its end or time. */
-static void
-on_linger(evutil_socket_t fd, short what, void *arg)
-{
-	struct hsvr_conn *c = arg;
-	ssize_t n = 0;
-	uint64_t unsent;
-	int i;
-
-	hsvr_online();
-	if (what & EV_READ) {
-		for (i = 0; i < 4; i++)
-			if ((n = read(fd, c->w->rbuf, HSVR_READ_MAX)) <= 0)
-				break;
-		if ((n > 0 || (n < 0 && would_block())) &&
-		    hsvr_now_ms() - c->last_active < LINGER_MAX_MS) {
-			if (n > 0 || i > 0)
-				(void)linger_arm(c);
-			return;
-		}
-	} else if (what & EV_TIMEOUT) {
-		/* The peer is still taking the reply: give it more time. */
-		unsent = (uint64_t)unsent_bytes(fd);
-		if (unsent > 0 && unsent < c->wstalled &&
-		    hsvr_now_ms() - c->last_active < LINGER_MAX_MS &&
-		    linger_arm(c) == 0) {
-			c->wstalled = unsent;
-			return;
-		}
-	}
-	linger_end(c);
-}
-
-static int
-linger(struct hsvr_conn *c)
-{
-	if (c->tp != &hsvr_transport_tcp || c->failed || c->eof ||
-	    c->w->stopping_now || quiet(c->fd) || shutdown(c->fd, SHUT_WR) != 0)
-		return 0;
-	c->last_active = hsvr_now_ms();
-	c->wstalled = (uint64_t)unsent_bytes(c->fd);
-	event_assign(&c->rev, c->w->base, c->fd, EV_READ | EV_PERSIST,
-	    on_linger, c);
-	evtimer_assign(&c->tev, c->w->base, on_linger, c);
-	if (event_add(&c->rev, NULL) != 0 || linger_arm(c) != 0) {
-		event_del(&c->rev);
-		return 0;
-	}
-	list_add(&c->w->lingering, c);
-	return 1;
-}
-
-/* Stopping: every lingering close ends now.  Owner only. */
-void
-hsvr_conn_linger_stop(struct hsvr_worker *w)
-{
-	w->stopping_now = 1;
-	while (w->lingering != NULL)
-		linger_end(w->lingering);
 }
 
 /*
@@ -576,9 +364,9 @@ finish_as(struct hsvr_conn *c, int graceful)
 	if (c->indexed)
 		hsvr_index_del(c);
 	c->indexed = 0;
-	list_del(&w->conns, c);
+	hsvr_conn_list_del(&w->conns, c);
 	hs_del(c);
-	lingers = graceful && linger(c);
+	lingers = graceful && hsvr_linger_start(c);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 	if (c->accepted) {
 		ctr_begin(&w->ctr);
@@ -587,8 +375,8 @@ finish_as(struct hsvr_conn *c, int graceful)
 		hsvr_deliver(c, TYP_TERM);
 	}
 	if (!lingers)
-		release(c);
-	hsvr_worker_check_drained(w);
+		hsvr_linger_close_now(c);
+	w->check_drained(w);
 }
 
 static void
@@ -667,7 +455,7 @@ sent(struct hsvr_conn *c, size_t n)
 
 	__atomic_sub_fetch(&c->pending, n, __ATOMIC_SEQ_CST);
 	c->pub.txoctet += n;
-	c->last_active = c->wstalled = hsvr_now_ms();
+	c->last_active = c->wstalled = hsvr_clock_ms();
 	ctr_begin(&w->ctr);
 	CTR_ADD(&w->ctr, txoctet, n);
 	ctr_end(&w->ctr);
@@ -708,7 +496,7 @@ flush_out(struct hsvr_conn *c, int writable)
 {
 	ssize_t n;
 
-	c->tls_want = 0;
+	c->want = 0;
 	n = c->tp->flush(c, c->out);
 	if (n > 0) {
 		sent(c, (size_t)n);
@@ -764,9 +552,9 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	}
 	starts = queued(c) == 0;
 	if (starts && o->kind != OUT_FILE) {
-		c->tls_want = 0;
+		c->want = 0;
 		n = c->tp->write(c, o->data, o->len);
-		want = c->tls_want;
+		want = c->want;
 		if (n < 0 && !would_block()) {
 			lose(c, o->len);
 			fail(c);
@@ -789,18 +577,18 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	}
 	if (starts && o->kind == OUT_FILE) {
 		flush_out(c, 0);        /* a file range starts at once too */
-		want = c->tls_want;
+		want = c->want;
 		if (c->failed || queued(c) == 0)
 			return nothing_queued(c);
 	}
 	if (starts && hsvr_g.cfg->write_timeout > 0 && !c->handshaking) {
 		/* Output starts to queue: its write deadline starts now. */
-		c->wstalled = hsvr_now_ms();
+		c->wstalled = hsvr_clock_ms();
 		rearm(c, c->wstalled);
 	}
 	/*
-	 * TLS may need the peer's data before it can write: wait for that.
-	 * Only this call's write says so; c->tls_want may be a read's.
+	 * The transport may need the peer's data before it can write: wait
+	 * for that.  Only this call's write says so; c->want may be a read's.
 	 */
 	want_write(c, want != EV_READ);
 	return 0;
@@ -811,20 +599,20 @@ handshake(struct hsvr_conn *c)
 {
 	int r;
 
-	c->tls_want = 0;
+	c->want = 0;
 	r = c->tp->handshake(c);
 	if (r == 0) {
 		if (c->hs_list == 0 && c->hs_heard) {
 			hs_del(c);      /* the peer has spoken */
 			hs_add(c, 1);
 		}
-		want_write(c, c->tls_want == EV_WRITE);
+		want_write(c, c->want == EV_WRITE);
 		return;
 	}
 	hs_del(c);
 	want_write(c, 0);
 	if (r < 0) {
-		SHARED_ADD(tls_handshake_error, 1);
+		c->tp->handshake_failed(c, HS_FAILED);
 		finish(c);
 		return;
 	}
@@ -836,7 +624,7 @@ handshake(struct hsvr_conn *c)
 	}
 }
 
-/* Every socket event starts here: 1 if it was the TLS handshake's. */
+/* Every socket event starts here: 1 if it was the handshake's. */
 static int
 in_handshake(struct hsvr_conn *c)
 {
@@ -862,8 +650,8 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (in_handshake(c))
 		return;
-	if (c->tls_want == EV_WRITE && c->tls_read_blocked && !c->read_paused) {
-		c->tls_read_blocked = 0;
+	if (c->want == EV_WRITE && c->read_blocked && !c->read_paused) {
+		c->read_blocked = 0;
 		event_active(&c->rev, EV_READ, 0);
 	}
 	kicked = c->kicked;
@@ -872,7 +660,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 		flush_out(c, !kicked);
 	hsvr_release_run(c->w);        /* they may send the next pieces */
 	want_write(c, c->out != NULL && evbuffer_get_length(c->out) > 0 &&
-	    c->tls_want != EV_READ);
+	    c->want != EV_READ);
 	hsvr_conn_kick(c);
 }
 
@@ -909,9 +697,9 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (in_handshake(c))
 		return;
-	c->tls_want = 0;
+	c->want = 0;
 	n = c->tp->read(c, w->rbuf, HSVR_READ_MAX);
-	if (c->tls_want == EV_READ && c->out != NULL &&
+	if (c->want == EV_READ && c->out != NULL &&
 	    evbuffer_get_length(c->out) > 0)
 		want_write(c, 1);       /* a write that waited for this read */
 	if (n > 0) {
@@ -920,7 +708,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		c->pub.blen = (size_t)n;
 		c->pub.rxoctet += (size_t)n;
 		c->pub.rx++;
-		c->last_active = hsvr_now_ms();
+		c->last_active = hsvr_clock_ms();
 		ctr_begin(&w->ctr);
 		CTR_ADD(&w->ctr, rxoctet, n);
 		CTR_ADD(&w->ctr, rxcount, 1);
@@ -944,11 +732,11 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (n < 0 && would_block()) {
-		if (c->tls_want == EV_WRITE) {
-			c->tls_read_blocked = 1;
+		if (c->want == EV_WRITE) {
+			c->read_blocked = 1;
 			want_write(c, 1);
 		}
-		if (c->pub.rx > 0 && c->tls_want != EV_WRITE)
+		if (c->pub.rx > 0 && c->want != EV_WRITE)
 			drain_now(c);   /* else: its first request comes */
 		keep_reading(c);
 		return;
@@ -972,14 +760,13 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct hsvr_conn *c = arg;
-	uint64_t now = hsvr_now_ms(), wt;
+	uint64_t now = hsvr_clock_ms(), wt;
 	uint64_t period = (uint64_t)c->timeout_ms;
 
 	(void)fd, (void)what;
 	hsvr_online();
 	if (c->handshaking) {
-		SHARED_ADD(tls_handshake_error, 1);
-		hsvr_tls_log_failure(c, "timed out");
+		c->tp->handshake_failed(c, HS_TIMEOUT);
 		finish(c);      /* a silent client cannot hold a slot */
 		return;
 	}
@@ -1020,13 +807,13 @@ hsvr_conn_settimer(struct hsvr_conn *c, int sec)
 		return;
 	c->timeout_ms = sec <= 0 ? 0 : sec > INT_MAX / 1000 ?
 	    INT_MAX / 1000 * 1000 : sec * 1000;
-	c->last_active = hsvr_now_ms();
+	c->last_active = hsvr_clock_ms();
 	rearm(c, c->last_active);
 }
 
 /*
- * S_pause_read by the owner.  Resuming also reads at once: TLS may hold
- * decrypted data that no socket event would announce.
+ * S_pause_read by the owner.  Resuming also reads at once: the transport
+ * may hold decrypted data that no socket event would announce.
  */
 void
 hsvr_conn_pause_read(struct hsvr_conn *c, int paused)
@@ -1045,11 +832,4 @@ hsvr_conn_pause_read(struct hsvr_conn *c, int paused)
 	c->read_again = 0;
 	add_or_fail(c, &c->rev, NULL);
 	event_active(&c->rev, EV_READ, 0);
-}
-
-void
-hsvr_conn_free(struct hsvr_conn *c)
-{
-	c->pub.hsvr_self_ = NULL;
-	hsvr_free(c);
 }

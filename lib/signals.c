@@ -1,8 +1,10 @@
 /*
- * signals.c - the signals a serving process answers, all received on the
- * main thread's event base: SIGTERM and SIGINT stop (so does the death of
- * the supervisor, which sends SIGTERM), SIGUSR1 logs the statistics; in a
- * serving process SIGHUP (the supervisor's business) is ignored.
+ * signals.c - the signals of the library's processes.  Those a serving
+ * process answers, all received on the main thread's event base: SIGTERM
+ * and SIGINT stop (so does the death of the supervisor, which sends
+ * SIGTERM), SIGUSR1 logs the statistics; in a serving process SIGHUP (the
+ * supervisor's business) is ignored.  And the supervisor's, held from
+ * main() until its handlers are in place.
  */
 #include "hsvr-int.h"
 
@@ -17,6 +19,7 @@
 static struct event sigint_ev, sigterm_ev, sigusr1_ev, sighup_ev;
 static int added;
 static int orphaned;            /* the supervisor's death was seen */
+static void (*on_stop)(void), (*on_orphan)(void), (*on_stats)(void);
 
 static const int engine_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
 
@@ -64,17 +67,17 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		orphaned = 1;
 		hsvr_log(LOG_WARNING, "the supervisor (pid %ld) is gone: "
 		    "draining, then exiting", (long)cfg->supervisor);
-		hsvr_engine_drain();
+		on_orphan();
 		return;
 	}
-	hsvr_engine_term();
+	on_stop();
 }
 
 static void
 on_usr1(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what, (void)arg;
-	hsvr_engine_log_stats();
+	on_stats();
 }
 
 static void
@@ -90,12 +93,21 @@ on_sigpipe(int sig)
 	(void)sig;
 }
 
+/*
+ * Handle the engine's signals on base: stop() on SIGTERM and SIGINT,
+ * orphan() on the SIGTERM of a supervisor's death, stats() on SIGUSR1.
+ */
 int
-hsvr_signals_start(struct event_base *base)
+hsvr_signals_start(struct event_base *base, void (*stop)(void),
+    void (*orphan)(void), void (*stats)(void))
 {
 	struct sigaction sa;
 	sigset_t set;
 	int supervised = hsvr_g.cfg->supervisor > 0;
+
+	on_stop = stop;
+	on_orphan = orphan;
+	on_stats = stats;
 
 	/*
 	 * SIGPIPE caught, not ignored: an ignored signal stays ignored in
@@ -136,4 +148,24 @@ hsvr_signals_stop(void)
 	if (added > 1)
 		evsignal_del(&sighup_ev);
 	added = 0;
+}
+
+/*
+ * Hold (block) or release the supervisor's signals (supervisor.c), but
+ * SIGCHLD.  main() holds them from the moment the server listens, so that
+ * a SIGTERM sent as soon as a connection is accepted waits for the
+ * handlers instead of killing the supervisor before it can clean up.
+ */
+void
+hsvr_signals_hold(int hold)
+{
+	static const int held[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+	    SIGUSR2 };
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < sizeof held / sizeof held[0]; i++)
+		sigaddset(&set, held[i]);
+	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }

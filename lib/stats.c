@@ -104,6 +104,13 @@ S_stats(S_STATS *st)
 void
 S_stats_print(const S_STATS *st, FILE *fp)
 {
+	hsvr_stats_print(st, fp);
+}
+
+/* st as name=value lines on fp (S_stats_print, the statistics at exit). */
+void
+hsvr_stats_print(const S_STATS *st, FILE *fp)
+{
 	int i;
 
 	fprintf(fp,

@@ -33,7 +33,7 @@ struct kid {
 	int ready_fd;           /* the serving process writes READY here */
 	int ready;
 	int retiring;           /* replaced by a newer one, draining */
-	uint64_t kill_at;       /* ms (hsvr_now_ms): SIGKILL then; 0 = never */
+	uint64_t kill_at;       /* ms (hsvr_clock_ms): SIGKILL then; 0 = never */
 };
 
 static struct kid kids[MAX_KIDS];
@@ -60,6 +60,8 @@ on_signal(int sig)
 }
 
 /*
+ * The supervisor's signals (signals.c holds them, but SIGCHLD, from
+ * main() on: keep the two lists alike).
  * SIGUSR2 is caught only to say it does nothing yet (it will start an
  * upgrade): its default action would kill the supervisor without a word
  * and orphan the serving process.  SIGPIPE is ignored since main().
@@ -79,25 +81,6 @@ set_handlers(void (*fn)(int))
 	sa.sa_flags = SA_RESTART;
 	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaction(sigs[i], &sa, NULL);
-}
-
-/*
- * Hold (block) or release the supervisor's signals.  main() holds them
- * from the moment the server listens, so that a SIGTERM sent as soon as a
- * connection is accepted waits for the handlers instead of killing the
- * supervisor before it can clean up.
- */
-void
-hsvr_hold_signals(int hold)
-{
-	sigset_t set;
-	size_t i;
-
-	sigemptyset(&set);
-	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		if (sigs[i] != SIGCHLD)
-			sigaddset(&set, sigs[i]);
-	sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
 static struct kid *
@@ -195,7 +178,7 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 static void
 set_deadline(struct kid *k, int drain_sec)
 {
-	uint64_t at = hsvr_now_ms() + (uint64_t)drain_sec * 1000 +
+	uint64_t at = hsvr_clock_ms() + (uint64_t)drain_sec * 1000 +
 	    KILL_GRACE_MS;
 
 	if (k->kill_at == 0 || at < k->kill_at)
@@ -206,7 +189,7 @@ set_deadline(struct kid *k, int drain_sec)
 static int
 kill_overdue(void)
 {
-	uint64_t now = hsvr_now_ms(), next = 0;
+	uint64_t now = hsvr_clock_ms(), next = 0;
 	int i;
 
 	for (i = 0; i < MAX_KIDS; i++) {
@@ -445,7 +428,7 @@ hsvr_supervise(struct hsvr_config *cfg,
 		return HSVR_EX_OSERR;
 	}
 	set_handlers(on_signal);
-	hsvr_hold_signals(0);   /* what came since main() held them: now */
+	hsvr_signals_hold(0);   /* what came since main() held them: now */
 	if (spawn(cfg, serve) == NULL)
 		return HSVR_EX_OSERR;
 	while (!st.stopping || live_kids() > 0) {

@@ -274,7 +274,7 @@ set_groups(SSL_CTX *c, const char *list)
 
 struct ticket_key {
 	unsigned char name[16], aes[32], hmac[32];
-	uint64_t epoch;         /* hsvr_now_ms() / ticket_period_ms */
+	uint64_t epoch;         /* hsvr_clock_ms() / ticket_period_ms */
 	int set;
 };
 
@@ -294,7 +294,7 @@ static uint64_t ticket_period_ms = (uint64_t)TICKET_LIFETIME * 1000;
 static void
 keys_rotate(void)
 {
-	uint64_t e = hsvr_now_ms() / ticket_period_ms;
+	uint64_t e = hsvr_clock_ms() / ticket_period_ms;
 
 	if (keys.cur.set && keys.cur.epoch == e)
 		return;
@@ -693,7 +693,7 @@ tls_setup(struct hsvr_conn *c)
 /*
  * Map an OpenSSL result to the transport convention: bytes, 0 for the end
  * of the stream (close_notify, or the peer just closing), -1 with errno
- * EAGAIN when the socket must become readable or writable (c->tls_want).
+ * EAGAIN when the socket must become readable or writable (c->want).
  */
 static ssize_t
 result(struct hsvr_conn *c, int r)
@@ -704,11 +704,11 @@ result(struct hsvr_conn *c, int r)
 		return r;
 	switch (err) {
 	case SSL_ERROR_WANT_READ:
-		c->tls_want = EV_READ;
+		c->want = EV_READ;
 		errno = EAGAIN;
 		return -1;
 	case SSL_ERROR_WANT_WRITE:
-		c->tls_want = EV_WRITE;
+		c->want = EV_WRITE;
 		errno = EAGAIN;
 		return -1;
 	case SSL_ERROR_ZERO_RETURN:
@@ -734,11 +734,11 @@ result(struct hsvr_conn *c, int r)
  */
 #define HANDSHAKE_LOG_SEC 10
 
-void
-hsvr_tls_log_failure(const struct hsvr_conn *c, const char *why)
+static void
+log_failure(const struct hsvr_conn *c, const char *why)
 {
 	static uint64_t last_ms, unlogged;
-	uint64_t now = hsvr_now_ms(), last, n;
+	uint64_t now = hsvr_clock_ms(), last, n;
 
 	(void)__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
 	last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
@@ -775,7 +775,7 @@ tls_handshake(struct hsvr_conn *c)
 	if (r < 0 && errno == EAGAIN)
 		return 0;
 	why = e != 0 ? ERR_reason_error_string(e) : NULL;
-	hsvr_tls_log_failure(c, why != NULL ? why : r == 0 ?
+	log_failure(c, why != NULL ? why : r == 0 ?
 	    "the peer closed the connection" : strerror(errno));
 	return -1;
 }
@@ -866,6 +866,18 @@ tls_close(struct hsvr_conn *c)
 	hsvr_transport_tcp.close(c);
 }
 
+/* A handshake ended without a session: counted, and logged unless it was. */
+static void
+tls_handshake_failed(struct hsvr_conn *c, enum hsvr_hs_end why)
+{
+	SHARED_ADD(tls_handshake_error, 1);
+	if (why == HS_CROWDED)
+		log_failure(c, "closed: too many handshakes at once "
+		    "(--tls-max-handshakes)");
+	else if (why == HS_TIMEOUT)
+		log_failure(c, "timed out");
+}
+
 static void
 tls_release(struct hsvr_conn *c)
 {
@@ -874,8 +886,17 @@ tls_release(struct hsvr_conn *c)
 }
 
 const struct hsvr_transport hsvr_transport_tls = {
-	"tls", tls_setup, tls_read, tls_write, tls_flush, tls_close,
-	tls_handshake, tls_release, 0
+	.name = "tls",
+	.setup = tls_setup,
+	.read = tls_read,
+	.write = tls_write,
+	.flush = tls_flush,
+	.close = tls_close,
+	.handshake = tls_handshake,
+	.handshake_failed = tls_handshake_failed,
+	.release = tls_release,
+	.sendfile = 0,
+	.lingers = 0,
 };
 
 int

@@ -1,7 +1,7 @@
 /*
  * transport-tcp.c - the plain stream transports, TCP and UNIX-domain:
  * the socket is read and written directly, queued output with writev (and
- * file ranges with sendfile).
+ * file ranges with sendfile); and which transport a new connection gets.
  */
 #include "hsvr-int.h"
 
@@ -45,11 +45,32 @@ stream_close(struct hsvr_conn *c)
 }
 
 const struct hsvr_transport hsvr_transport_tcp = {
-	"tcp", stream_setup, stream_read, stream_write, stream_flush, stream_close,
-	NULL, NULL, 1
+	.name = "tcp",
+	.setup = stream_setup,
+	.read = stream_read,
+	.write = stream_write,
+	.flush = stream_flush,
+	.close = stream_close,
+	.sendfile = 1,
+	.lingers = 1,
 };
 
 const struct hsvr_transport hsvr_transport_unix = {
-	"unix", stream_setup, stream_read, stream_write, stream_flush,
-	stream_close, NULL, NULL, 1
+	.name = "unix",
+	.setup = stream_setup,
+	.read = stream_read,
+	.write = stream_write,
+	.flush = stream_flush,
+	.close = stream_close,
+	.sendfile = 1,
+	.lingers = 0,
 };
+
+/* TLS when the server has its material, else TCP or UNIX-domain. */
+const struct hsvr_transport *
+hsvr_transport_for(int is_unix)
+{
+	if (hsvr_tls_enabled())
+		return &hsvr_transport_tls;
+	return is_unix ? &hsvr_transport_unix : &hsvr_transport_tcp;
+}

@@ -1,15 +1,101 @@
 /*
- * worker.c - a worker thread: its event base, its inbox of messages from
- * other threads (new connections, cross-thread sends, closes, timers) and
- * its loop, which passes a quiescent point after every iteration.
+ * worker.c - the worker pool: each worker thread's event base, its inbox
+ * of messages from other threads (new connections, cross-thread sends,
+ * closes, timers) and its loop, which passes a quiescent point after
+ * every iteration; which worker opens an accepted connection; the start
+ * gate the workers wait at, and the count of those that have stopped.
  */
 #include "hsvr-int.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 _Thread_local struct hsvr_worker *hsvr_self;
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int initialised;         /* workers that ran serv_worker_init */
+static int gate_open;           /* start-up is over: the workers may serve */
+static int done;                /* atomic: workers that left their loop */
+static struct event done_ev;
+static void (*on_all_done)(void);
+
+/* A new server: no worker initialised, the gate closed, none done. */
+void
+hsvr_worker_pool_reset(void)
+{
+	done = 0;
+	initialised = 0;
+	gate_open = 0;
+}
+
+/*
+ * A worker ran serv_worker_init.  It waits until start-up is over (every
+ * worker initialised, the server announced): it accepts connections
+ * itself, and none may be served before that.
+ */
+static void
+gate_pass(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	initialised++;
+	pthread_cond_broadcast(&gate_cond);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+/* Let the workers serve (or, on a failed start, stop). */
+void
+hsvr_worker_gate_open(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_open = 1;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+/* Start-up is over only when every worker has run serv_worker_init. */
+void
+hsvr_worker_gate_wait(int n)
+{
+	pthread_mutex_lock(&gate_lock);
+	while (initialised < n)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void
+on_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	if (__atomic_load_n(&done, __ATOMIC_SEQ_CST) >= hsvr_g.nworkers)
+		on_all_done();
+}
+
+/* all_done() on base's thread once every worker has left its loop. */
+void
+hsvr_worker_pool_watch(struct event_base *base, void (*all_done)(void))
+{
+	on_all_done = all_done;
+	event_assign(&done_ev, base, -1, 0, on_done, NULL);
+}
+
+void
+hsvr_worker_pool_unwatch(void)
+{
+	event_del(&done_ev);
+}
+
+/* A worker left its loop (from that worker's thread). */
+static void
+left_loop(void)
+{
+	__atomic_add_fetch(&done, 1, __ATOMIC_SEQ_CST);
+	event_active(&done_ev, EV_READ, 0);
+}
 
 static struct hsvr_msg *
 inbox_take(struct hsvr_worker *w, struct hsvr_conn **ctl)
@@ -73,7 +159,7 @@ static void
 stop(struct hsvr_worker *w)
 {
 	hsvr_listen_stop_worker(w);
-	hsvr_conn_linger_stop(w);
+	hsvr_linger_stop(w);
 	while (w->conns != NULL)
 		hsvr_conn_abort(w->conns);
 	w->stop = 1;
@@ -85,8 +171,8 @@ stop(struct hsvr_worker *w)
  * more) and none is on its way to it.  A worker that stopped with a
  * connection still in its inbox would close it unread.
  */
-void
-hsvr_worker_check_drained(struct hsvr_worker *w)
+static void
+check_drained(struct hsvr_worker *w)
 {
 	if (w->draining && w->conns == NULL &&
 	    __atomic_load_n(&hsvr_g.drained, __ATOMIC_SEQ_CST) >=
@@ -118,7 +204,7 @@ drain(struct hsvr_worker *w)
 			if (&hsvr_g.workers[i] != w)
 				event_active(&hsvr_g.workers[i].wake, EV_READ,
 				    0);
-	hsvr_worker_check_drained(w);
+	check_drained(w);
 }
 
 static void
@@ -205,7 +291,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		control(c);
 	}
 	hsvr_release_run(w);
-	hsvr_worker_check_drained(w);
+	check_drained(w);
 }
 
 /*
@@ -241,10 +327,123 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 	hsvr_release_run(w);    /* none left, unless its thread never ran */
 }
 
+/*
+ * Sessions worker w holds, and connections on their way to it (any
+ * thread may ask; a snapshot).  Those on their way count: a worker that
+ * is slow to run would otherwise look light for a whole burst.
+ */
+static uint64_t
+load_of(struct hsvr_worker *w)
+{
+	return __atomic_load_n(&w->ctr.accepted, __ATOMIC_RELAXED) -
+	    __atomic_load_n(&w->ctr.terms, __ATOMIC_RELAXED) +
+	    __atomic_load_n(&w->incoming, __ATOMIC_RELAXED);
+}
+
+/*
+ * Workers sharing a socket race for each connection, and an idle worker
+ * tends to win a burst of them: keep-alive clients that connect at once
+ * could all end up on one worker.  So a worker that holds more sessions
+ * than another (by more than BALANCE_SLACK, and 1/16 when there are many)
+ * passes the connection on to the one with fewest.  NULL: keep it.  The
+ * slack spares short connections hand-offs for differences that come and
+ * go by themselves: with none, ab -c 50 handed off one connection in 9.
+ */
+#define BALANCE_SLACK 4
+
+static struct hsvr_worker *
+lighter(struct hsvr_worker *self)
+{
+	struct hsvr_worker *best = NULL;
+	uint64_t mine = load_of(self), least = mine, n;
+	int i;
+
+	for (i = 0; i < hsvr_g.nworkers; i++) {
+		n = load_of(&hsvr_g.workers[i]);
+		if (n < least) {
+			least = n;
+			best = &hsvr_g.workers[i];
+		}
+	}
+	return mine > least + BALANCE_SLACK + least / 16 ? best : NULL;
+}
+
+/*
+ * A connection accepted (the accept loop's callback): count it against
+ * the limits, then open it here when a worker accepted it, or hand it to
+ * a worker: round-robin from the accept thread, or a lighter one (above).
+ * keep (--reuseport): the accepting worker opens it, whatever its load.
+ */
+void
+hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
+    socklen_t alen, int keep)
+{
+	struct hsvr_msg *m, local;
+	struct hsvr_worker *w;
+	uint32_t live;
+	uint64_t high;
+	uint8_t key[16];
+	char host[INET6_ADDRSTRLEN];
+	unsigned short port;
+	int perip = 0;
+
+	live = __atomic_add_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+	if (live > (uint32_t)hsvr_g.cfg->max_conn)
+		goto refuse;
+	if (hsvr_g.cfg->max_per_ip > 0 && !is_unix &&
+	    hsvr_addr_key((const struct sockaddr *)ss, key, host, sizeof host,
+	    &port) == 0) {
+		switch (hsvr_perip_take(key)) {
+		case 0:
+			perip = 1;
+			break;
+		case 1:
+			SHARED_ADD(session_error_per_ip, 1);
+			goto refuse;
+		default:
+			goto refuse;
+		}
+	}
+	w = hsvr_self == NULL ? NULL : keep ? hsvr_self : lighter(hsvr_self);
+	if (hsvr_self != NULL && w == NULL)
+		m = &local;     /* a worker accepted it: it opens it now */
+	else if ((m = hsvr_malloc(sizeof *m)) == NULL) {
+		if (perip)
+			hsvr_perip_give(key);
+		goto refuse;
+	}
+	high = __atomic_load_n(&hsvr_g.shared.session_high, __ATOMIC_RELAXED);
+	if (live > high)
+		__atomic_store_n(&hsvr_g.shared.session_high, live,
+		    __ATOMIC_RELAXED);
+	m->next = NULL;
+	m->type = MSG_CONN;
+	m->c = NULL;
+	m->u.conn.fd = fd;
+	m->u.conn.is_unix = is_unix;
+	m->u.conn.perip = perip;
+	m->u.conn.alen = alen;
+	memcpy(&m->u.conn.addr, ss, sizeof *ss);
+	if (m == &local) {
+		hsvr_conn_open(hsvr_self, m);
+		return;
+	}
+	if (w == NULL)
+		w = &hsvr_g.workers[hsvr_g.rr++ % (unsigned)hsvr_g.nworkers];
+	__atomic_add_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
+	hsvr_worker_post(w, m);
+	return;
+refuse:
+	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+	SHARED_ADD(session_error, 1);
+	close(fd);
+}
+
 int
 hsvr_worker_init(struct hsvr_worker *w, int index)
 {
 	w->index = index;
+	w->check_drained = check_drained;
 	w->inbox_tail = &w->inbox_head;
 	w->due_tail = &w->due;
 	pthread_mutex_init(&w->inbox_lock, NULL);
@@ -271,16 +470,16 @@ worker_main(void *arg)
 	hsvr_qs_self = &w->qs;
 	hsvr_online();
 	hsvr_hook_worker_init(w->index);
-	hsvr_engine_worker_ready();
+	gate_pass();
 	while (!w->stop) {
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_release_run(w);    /* none left: each path ran its own */
 		hsvr_qsbr_end_iteration();
 	}
-	hsvr_conn_linger_stop(w);      /* a drain does not wait for them */
+	hsvr_linger_stop(w);      /* a drain does not wait for them */
 	hsvr_qs_self = NULL;
 	hsvr_self = NULL;
-	hsvr_engine_worker_done();
+	left_loop();
 	return NULL;
 }
 

@@ -29,7 +29,8 @@ TESTS += \
 	tests/t-lateref \
 	tests/t-burst \
 	tests/http-body.sh \
-	tests/link.sh
+	tests/link.sh \
+	tests/layers.sh
 
 check_PROGRAMS += \
 	tests/t-events \
@@ -61,6 +62,8 @@ check_PROGRAMS += \
 
 EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
 	tests/perip.sh
+# tests/layers.sh: no circle and no upward call between the files of lib/
+EXTRA_DIST += tests/layers.sh
 
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)

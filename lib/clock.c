@@ -1,0 +1,16 @@
+/*
+ * clock.c - the library's clock: milliseconds of CLOCK_MONOTONIC_COARSE,
+ * for idle timeouts, lingering closes, pauses and restart windows.
+ */
+#include "hsvr-int.h"
+
+#include <time.h>
+
+uint64_t
+hsvr_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
