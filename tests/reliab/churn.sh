@@ -18,7 +18,7 @@ elif ((SANITIZED)); then
 fi
 
 must "server is serving with $WORKERS workers" 'rsrv_start srv -n $WORKERS -m 5000'
-fd0=$(fds "$srv_SPID")
+fd0=$(fds_base "$srv_SPID")
 watch_start w "$srv_SPID"
 bg c4 "$RLOAD" churn -p "$srv_PORT" -a 127.0.0.1 --pairs "$PAIRS" --churners "$CHURN" --duration "$SECS" --shared
 bg c6 "$RLOAD" churn -p "$srv_PORT" -a ::1 --pairs "$PAIRS" --churners "$CHURN" --duration "$SECS" --shared

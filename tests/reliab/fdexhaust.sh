@@ -16,7 +16,7 @@ must "server is serving with at most $LIMIT descriptors" \
 	'rsrv_start srv prlimit --nofile=$LIMIT:$LIMIT -- -m 5000 -q 4096'
 must "its serving process has the lowered limit" \
 	'grep -Eq "^Max open files +$LIMIT +$LIMIT" /proc/$srv_SPID/limits'
-fd0=$(fds "$srv_SPID")
+fd0=$(fds_base "$srv_SPID")
 t0=$(now_cs)
 watch_start w "$srv_SPID"
 out=$("$RLOAD" fdx -p "$srv_PORT" --pid "$srv_SPID" --keep "$KEEP" --flood "$FLOOD" --window "$WINDOW")

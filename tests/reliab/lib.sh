@@ -250,7 +250,22 @@ fds() {
 	echo "$n"
 }
 
-fds_are() { [[ $(fds "$1") == "$2" ]]; }
+# fds_base PID: the descriptors PID holds for itself, without the session
+# of a probe still closing (the start-up's PING, a STATS): the fewest seen
+# over about a second.
+fds_base() {
+	local n min
+	min=$(fds "$1")
+	for _ in 1 2 3 4 5 6 7 8 9; do
+		sleep 0.1
+		n=$(fds "$1")
+		((n >= min)) || min=$n
+	done
+	echo "$min"
+}
+
+# fds_are PID N: PID holds no more than N descriptors (a leak holds more).
+fds_are() { (($(fds "$1") <= $2)); }
 
 # rss_kb PID / hwm_kb PID: resident and peak resident memory of PID.
 rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null; }

@@ -18,7 +18,7 @@ must "server is serving with every ${EVERY}th allocation failing" \
 must "TLS server too" \
 	'rsrv_start tls env HSVR_FAULT_ALLOC=$EVERY -- -m 1000 -c "$T/pki/cert.pem" -k "$T/pki/key.pem"'
 srv_ADDR=::1
-fd0=$(fds "$srv_SPID") tfd0=$(fds "$tls_SPID")
+fd0=$(fds_base "$srv_SPID") tfd0=$(fds_base "$tls_SPID")
 watch_start w "$srv_SPID"
 bg mix "$RLOAD" mix -p "$srv_PORT" --clients 4 --duration "$SECS"
 bg tmix "$RLOAD" mix -p "$tls_PORT" --tls --clients 2 --duration "$SECS"

@@ -74,7 +74,7 @@ fails=$t_failed
 # ---- with --write-timeout: the stalled sessions are closed
 must "server is serving (--write-timeout $WT)" 'rsrv_start wt -m $((N + 100)) --write-timeout $WT'
 rss0=$(rss_kb "$wt_SPID")
-fd0=$(fds "$wt_SPID")
+fd0=$(fds_base "$wt_SPID")
 watch_start w "$wt_SPID"
 bg probe "$RLOAD" probe -p "$wt_PORT" -a ::1 --duration 3600 --fresh 10 --timeout "$PTMO"
 t0=$(now_cs)

@@ -16,7 +16,7 @@ fi
 must "made a test certificate" 'make_cert "$T/pki"'
 must "plain server is serving" 'rsrv_start plain -m 2000'
 must "TLS server is serving" 'rsrv_start tls -m 2000 -c "$T/pki/cert.pem" -k "$T/pki/key.pem" --tls-handshake-timeout 1'
-fd0_plain=$(fds "$plain_SPID") fd0_tls=$(fds "$tls_SPID")
+fd0_plain=$(fds_base "$plain_SPID") fd0_tls=$(fds_base "$tls_SPID")
 watch_start wplain "$plain_SPID"
 watch_start wtls "$tls_SPID"
 
