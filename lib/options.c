@@ -205,6 +205,8 @@ build_tables(const struct hsvr_config *cfg, char *shortopts, size_t cap)
 				shortopts[len++] = ':';
 		}
 	}
+	/* Terminated all along: the letter check below reads it as a string. */
+	shortopts[len] = '\0';
 	for (n = 0, a = app_options; a != NULL && a->name != NULL; a++, n++) {
 		if (a->set == NULL || a->name[0] == '\0' ||
 		    (a->key != 0 && (a->key < 0x21 || a->key > 0x7e ||
@@ -221,9 +223,9 @@ build_tables(const struct hsvr_config *cfg, char *shortopts, size_t cap)
 			shortopts[len++] = (char)a->key;
 			if (a->arg)
 				shortopts[len++] = ':';
+			shortopts[len] = '\0';
 		}
 	}
-	shortopts[len] = '\0';
 	return lo;
 }
 

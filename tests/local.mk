@@ -8,6 +8,7 @@
 # tests/link.sh links a server against the shared and the static library.
 
 TESTS += \
+	tests/optmem.sh \
 	tests/t-events \
 	tests/t-congest \
 	tests/t-close \
@@ -60,7 +61,7 @@ check_PROGRAMS += \
 	tests/t-srv-ioc-notimeout \
 	tests/t-srv-ioc-min
 
-EXTRA_DIST += tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
+EXTRA_DIST += tests/optmem.sh tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
 	tests/perip.sh
 # tests/layers.sh: no circle and no upward call between the files of lib/
 EXTRA_DIST += tests/layers.sh
