@@ -58,6 +58,10 @@ check_sandboxed() {
 		((nonroot)) || [[ $(proc_field "$pid/task/$task" CapBnd) == 0000000000000000 ]] || bad+=" CapBnd:$task"
 	done
 	check "$what: every thread has NoNewPrivs 1, CapInh/CapPrm/CapEff/CapAmb 0$bnd${bad:+ (wrong:$bad)}" [ -z "$bad" ]
+	# What a wrong thread is, for the record (seen once: CapBnd only).
+	[ -z "$bad" ] || for task in /proc/"$pid"/task/*; do
+		echo "# task ${task##*/}: $(grep -E '^(Name|State|NoNewPrivs|Cap[A-Za-z]+|Seccomp):' "$task/status" 2>&1 | tr '\t\n' '  ')"
+	done
 }
 
 # check_answer WHAT ADDR PID UID GID: the "ids" answer of the server.
