@@ -145,10 +145,14 @@ run_server() {
 STAGE_ENV=()   # VAR=value for the running stage
 STAGE_WRAP=()  # command prefix for the running stage (setarch)
 STAGE_PID=
+STAGE_NAME=
 STAGES=()      # one "name|result|passed|failed|skipped|seconds" per stage
 TOTAL_PASS=0
 TOTAL_FAIL=0
 TOTAL_SKIP=0
+# What failed, said again just above the final table: CI keeps only the end
+# of what a run prints, and the failed checks are the part worth keeping.
+DIGEST=_build/failed-checks.txt
 
 on_signal() {
 	[[ -z $STAGE_PID ]] || kill -TERM "$STAGE_PID" 2>/dev/null || true
@@ -224,8 +228,14 @@ show_failures() {
 		if [[ -f $log ]]; then
 			grep -E '^not ok' "$log" | head -n 20
 			tail -n 40 "$log"
+			{
+				printf '%s: %s\n' "$STAGE_NAME" "$name"
+				grep -E '^(not ok|Bail out)|FAIL|ERROR|error:|timed out' "$log" |
+					head -n 8 | sed 's/^/    /'
+			} >>"$DIGEST"
 		else
 			say "(no $log)"
+			printf '%s: %s (no log)\n' "$STAGE_NAME" "$name" >>"$DIGEST"
 		fi
 	done < <(awk '/^=+$/ && prev ~ /^(FAIL|ERROR|XPASS): / && length($0) == length(prev) {
 			sub(/^[A-Z]+: /, "", prev); print prev
@@ -242,6 +252,7 @@ show_unfinished() {
 		[[ ! -f ${log%.log}.trs ]] || continue
 		say "---- ${log#"$dir"/} (unfinished; last 40 lines) ----"
 		tail -n 40 "$log"
+		printf '%s: %s (unfinished)\n' "$STAGE_NAME" "${log#"$dir"/}" >>"$DIGEST"
 	done < <(find "$dir" -name '*.log' ! -name test-suite.log \
 		! -name config.log -newer "$stamp" 2>/dev/null | sort)
 }
@@ -251,6 +262,7 @@ show_unfinished() {
 check_stage() {
 	local name=$1 dir=$2 start=$SECONDS rc=0 check_jobs
 	shift 2
+	STAGE_NAME=$name
 	say "==== stage $name ===="
 	if ! configure_in "$dir" "$@"; then
 		record "$name" "configure FAILED" 0 1 0 "$start"
@@ -316,6 +328,7 @@ tsan_wrapper() {
 distcheck_stage() {
 	local dir=_build/default start=$SECONDS sub
 	say "==== stage distcheck ===="
+	STAGE_NAME=distcheck
 	STAGE_ENV=() STAGE_WRAP=()
 	if [[ ! -f $dir/Makefile ]]; then
 		say "no $dir/Makefile: the werror stage did not configure"
@@ -323,10 +336,16 @@ distcheck_stage() {
 		return 0
 	fi
 	touch "$dir/.distcheck-start"
+	# Its hundreds of lines of make output go to a file (the end of it is
+	# shown if it fails), so that the end of the run stays readable.
 	if in_stage "$dir" "$DISTCHECK_TIMEOUT" make -j"$JOBS" distcheck \
-		DISTCHECK_CONFIGURE_FLAGS=--enable-werror; then
+		DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$dir/distcheck.out" 2>&1; then
+		grep -A 2 'archives ready' "$dir/distcheck.out" || true
 		record distcheck ok 1 0 0 "$start"
 	else
+		say "---- make distcheck failed; the last 60 lines of $dir/distcheck.out ----"
+		tail -n 60 "$dir/distcheck.out"
+		printf 'distcheck: make distcheck failed (see %s)\n' "$dir/distcheck.out" >>"$DIGEST"
 		# What make check said inside the unpacked tarball, if it got there.
 		for sub in "$dir"/hsvr-*/_build/sub; do
 			[[ -d $sub ]] || continue
@@ -345,6 +364,8 @@ run_tests() {
 	trap on_signal INT TERM
 	say "$(uname -srm); $("${CC:-cc}" --version | head -n 1); $(nproc) cores"
 	bootstrap
+	mkdir -p _build
+	: >"$DIGEST"
 
 	if wanted werror; then
 		STAGE_ENV=() STAGE_WRAP=()
@@ -367,6 +388,11 @@ run_tests() {
 	((${#STAGES[@]})) || die "HSVR_STAGES='$STAGES_WANTED' names no stage"
 
 	echo
+	if [[ -s $DIGEST ]]; then
+		say "what failed (the logs are shown above):"
+		head -n 60 "$DIGEST"
+		echo
+	fi
 	say "stage      result            passed  failed skipped    time"
 	for s in "${STAGES[@]}"; do
 		IFS='|' read -r name result pass fail skip secs <<<"$s"
