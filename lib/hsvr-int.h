@@ -618,6 +618,8 @@ int hsvr_signals_start(struct event_base *, void (*stop)(void),
 void hsvr_signals_stop(void);
 /* Block (1) or unblock (0) the supervisor's signals but SIGCHLD. */
 void hsvr_signals_hold(int);
+/* Every signal the starting command ignored back to its default. */
+void hsvr_signals_reset(void);
 /* Fill set with the signals the engine handles. */
 void hsvr_signals_set(sigset_t *);
 /* A serving process: SIGTERM when its supervisor dies (or already died). */

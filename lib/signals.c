@@ -151,6 +151,31 @@ hsvr_signals_stop(void)
 }
 
 /*
+ * What the starting command ignored, back to its default: a shell's
+ * background job ignores SIGINT and SIGQUIT, nohup SIGHUP, and an ignored
+ * signal stays ignored across fork and exec, down to the programs the
+ * callbacks run.  A daemon starts from a clean state (daemon(7)); the
+ * signals the library handles get their handlers later.  Only for the
+ * library's own main(): S_start leaves its application's signals alone.
+ */
+void
+hsvr_signals_reset(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    sigaction(sig, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN)
+			continue;
+		sa.sa_handler = SIG_DFL;
+		sa.sa_flags = 0;
+		sigemptyset(&sa.sa_mask);
+		(void)sigaction(sig, &sa, NULL);
+	}
+}
+
+/*
  * Hold (block) or release the supervisor's signals (supervisor.c), but
  * SIGCHLD.  main() holds them from the moment the server listens, so that
  * a SIGTERM sent as soon as a connection is accepted waits for the

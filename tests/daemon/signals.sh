@@ -5,7 +5,9 @@
 #    do not kill it: it logs that SIGUSR2 is not supported yet, the same
 #    serving process still serves, and SIGTERM still stops it cleanly;
 #  - no thread of the serving process blocks a signal, and a program a
-#    callback runs (popen) starts with no signal blocked nor ignored;
+#    callback runs (popen) starts with no signal blocked nor ignored, even
+#    when the server was started with signals ignored (as a shell's
+#    background job ignores SIGINT and SIGQUIT, and nohup SIGHUP);
 #  - the supervisor's pipes (a serving process's ready pipe) are
 #    close-on-exec;
 #  - S_stats from serv_exit gives the final counters, and a thread of the
@@ -29,7 +31,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/san
 export TSAN_OPTIONS=${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$T/san
 port=$(free_port)
 : >"$T/trace"
+# Started with signals ignored, which the server must not hand on.
+trap '' QUIT TSTP TTIN TTOU USR2 WINCH
 must "started (--stats-thread)" dsrv_start "$pidf" -p "$port" -i 127.0.0.1 -n 2 -f "$T/trace" --stats-thread
+trap - QUIT TSTP TTIN TTOU USR2 WINCH
 sup=$SUP srv=$SRV
 
 # ------------------------------------- what the serving process hands on
