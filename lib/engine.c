@@ -187,33 +187,6 @@ teardown(void)
 	hsvr_perip_free();
 }
 
-static void
-stats_line(const S_STATS *st, char *buf, size_t len)
-{
-	(void)snprintf(buf, len,
-	    "statistics: session_gauge=%llu session_high=%llu "
-	    "accept_counter=%llu session_error=%llu rxoctet=%llu rxcount=%llu "
-	    "txoctet=%llu txcount=%llu rxtimeout=%llu discarded_octet=%llu "
-	    "discarded_packet=%llu connect_error=%llu tls_handshake_error=%llu "
-	    "session_error_per_ip=%llu write_timeout=%llu fd_exhausted=%llu "
-	    "alloc_error=%llu",
-	    (unsigned long long)st->session_gauge,
-	    (unsigned long long)st->session_high,
-	    (unsigned long long)st->accept_counter,
-	    (unsigned long long)st->session_error,
-	    (unsigned long long)st->rxoctet, (unsigned long long)st->rxcount,
-	    (unsigned long long)st->txoctet, (unsigned long long)st->txcount,
-	    (unsigned long long)st->rxtimeout,
-	    (unsigned long long)st->discarded_octet,
-	    (unsigned long long)st->discarded_packet,
-	    (unsigned long long)st->connect_error,
-	    (unsigned long long)st->tls_handshake_error,
-	    (unsigned long long)st->session_error_per_ip,
-	    (unsigned long long)st->write_timeout,
-	    (unsigned long long)st->fd_exhausted,
-	    (unsigned long long)st->alloc_error);
-}
-
 /* SIGUSR1: the statistics to the log, the server goes on. */
 static void
 log_stats(void)
@@ -222,7 +195,7 @@ log_stats(void)
 	S_STATS st;
 
 	hsvr_stats_collect(&st);
-	stats_line(&st, line, sizeof line);
+	hsvr_stats_line(&st, line, sizeof line);
 	hsvr_log(LOG_INFO, "%s", line);
 }
 
@@ -325,7 +298,7 @@ hsvr_run(struct hsvr_config *cfg)
 	if (cfg->stats_out != NULL)
 		hsvr_stats_print(&st, cfg->stats_out);
 	if (cfg->cb == NULL) {
-		stats_line(&st, line, sizeof line);
+		hsvr_stats_line(&st, line, sizeof line);
 		hsvr_log_stderr(0);     /* already printed as name=value */
 		hsvr_log(LOG_INFO, "%s", line);
 		hsvr_log(LOG_INFO, "stopped");

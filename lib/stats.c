@@ -6,6 +6,7 @@
 #include "hsvr-int.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,6 +102,64 @@ S_stats(S_STATS *st)
 	return rc;
 }
 
+/*
+ * Every statistic, named once, in the order of the original manual (and of
+ * S_STATS): S_stats_print, the log line of SIGUSR1 and the tests read this
+ * table.  A TLS-only statistic is printed by S_stats_print when TLS is on;
+ * the log line always has all of them.
+ */
+static const struct stats_field {
+	const char *name;
+	size_t off;
+	int tls_only;
+} stats_fields[] = {
+#define STATS_FIELD(f, tls) { #f, offsetof(S_STATS, f), tls }
+	STATS_FIELD(session_gauge, 0),
+	STATS_FIELD(session_high, 0),
+	STATS_FIELD(accept_counter, 0),
+	STATS_FIELD(session_error, 0),
+	STATS_FIELD(rxoctet, 0),
+	STATS_FIELD(rxcount, 0),
+	STATS_FIELD(txoctet, 0),
+	STATS_FIELD(txcount, 0),
+	STATS_FIELD(rxtimeout, 0),
+	STATS_FIELD(discarded_octet, 0),
+	STATS_FIELD(discarded_packet, 0),
+	STATS_FIELD(connect_error, 0),
+	STATS_FIELD(tls_handshake_error, 1),
+	STATS_FIELD(session_error_per_ip, 0),
+	STATS_FIELD(write_timeout, 0),
+	STATS_FIELD(fd_exhausted, 0),
+	STATS_FIELD(alloc_error, 0),
+#undef STATS_FIELD
+};
+
+#define NFIELDS (sizeof stats_fields / sizeof stats_fields[0])
+
+/* A statistic added to S_STATS but not here does not compile. */
+_Static_assert(NFIELDS * sizeof(uint64_t) == offsetof(S_STATS, threads),
+    "every 64-bit statistic of S_STATS is in stats_fields");
+
+static uint64_t
+stats_value(const S_STATS *st, size_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)st + stats_fields[i].off, sizeof v);
+	return v;
+}
+
+/* The i-th statistic's name and its value in st; NULL past the last. */
+const char *
+hsvr_stats_field(const S_STATS *st, size_t i, uint64_t *value)
+{
+	if (i >= NFIELDS)
+		return NULL;
+	if (value != NULL)
+		*value = stats_value(st, i);
+	return stats_fields[i].name;
+}
+
 void
 S_stats_print(const S_STATS *st, FILE *fp)
 {
@@ -111,37 +170,34 @@ S_stats_print(const S_STATS *st, FILE *fp)
 void
 hsvr_stats_print(const S_STATS *st, FILE *fp)
 {
-	int i;
+	int tls = hsvr_tls_enabled();
+	size_t i;
+	int t;
 
-	fprintf(fp,
-	    "session_gauge=%" PRIu64 "\n"
-	    "session_high=%" PRIu64 "\n"
-	    "accept_counter=%" PRIu64 "\n"
-	    "session_error=%" PRIu64 "\n"
-	    "rxoctet=%" PRIu64 "\n"
-	    "rxcount=%" PRIu64 "\n"
-	    "txoctet=%" PRIu64 "\n"
-	    "txcount=%" PRIu64 "\n"
-	    "rxtimeout=%" PRIu64 "\n"
-	    "discarded_octet=%" PRIu64 "\n"
-	    "discarded_packet=%" PRIu64 "\n"
-	    "connect_error=%" PRIu64 "\n",
-	    st->session_gauge, st->session_high, st->accept_counter,
-	    st->session_error, st->rxoctet, st->rxcount, st->txoctet,
-	    st->txcount, st->rxtimeout, st->discarded_octet,
-	    st->discarded_packet, st->connect_error);
-	if (hsvr_tls_enabled())
-		fprintf(fp, "tls_handshake_error=%" PRIu64 "\n",
-		    st->tls_handshake_error);
-	fprintf(fp,
-	    "session_error_per_ip=%" PRIu64 "\n"
-	    "write_timeout=%" PRIu64 "\n"
-	    "fd_exhausted=%" PRIu64 "\n"
-	    "alloc_error=%" PRIu64 "\n",
-	    st->session_error_per_ip, st->write_timeout, st->fd_exhausted,
-	    st->alloc_error);
-	for (i = 0; i < st->threads && i < HSVR_MAX_THREADS; i++)
-		fprintf(fp, "thread %d session=%" PRIu64 "\n", i,
-		    st->thread_session[i]);
+	for (i = 0; i < NFIELDS; i++)
+		if (!stats_fields[i].tls_only || tls)
+			fprintf(fp, "%s=%" PRIu64 "\n", stats_fields[i].name,
+			    stats_value(st, i));
+	for (t = 0; t < st->threads && t < HSVR_MAX_THREADS; t++)
+		fprintf(fp, "thread %d session=%" PRIu64 "\n", t,
+		    st->thread_session[t]);
 	fflush(fp);
+}
+
+/* st on one line, "statistics: name=value ...", every statistic (the log). */
+void
+hsvr_stats_line(const S_STATS *st, char *buf, size_t len)
+{
+	size_t i, at;
+	int n;
+
+	n = snprintf(buf, len, "statistics:");
+	at = n > 0 ? (size_t)n : 0;
+	for (i = 0; i < NFIELDS && at < len; i++) {
+		n = snprintf(buf + at, len - at, " %s=%" PRIu64,
+		    stats_fields[i].name, stats_value(st, i));
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
 }
