@@ -50,7 +50,7 @@ static void
 stop_now(void)
 {
 	stopping = 2;
-	hsvr_listen_close();
+	hsvr_accept_close();
 	post_control(0);
 }
 
@@ -80,7 +80,7 @@ term(void)
 		return;
 	}
 	stopping = 1;
-	hsvr_listen_close();
+	hsvr_accept_close();
 	hsvr_stats_collect(&st);
 	hsvr_log(LOG_INFO, "stopping: draining %llu connections (at most %d s)",
 	    (unsigned long long)st.session_gauge, hsvr_g.cfg->drain_timeout);
@@ -118,7 +118,7 @@ start_workers(struct hsvr_config *cfg)
 	memset(hsvr_g.workers, 0, sizeof *hsvr_g.workers * (size_t)cfg->threads);
 	for (i = 0; i < cfg->threads; i++) {
 		if (hsvr_worker_init(&hsvr_g.workers[i], i) != 0 ||
-		    hsvr_listen_start_worker(&hsvr_g.workers[i],
+		    hsvr_accept_start_worker(&hsvr_g.workers[i],
 		    hsvr_worker_deal) != 0)
 			return -1;
 		hsvr_g.nworkers = i + 1;
@@ -173,9 +173,9 @@ teardown(void)
 		if (stopping == 1)
 			event_del(&drain_ev);
 	}
-	hsvr_listen_close();
+	hsvr_accept_close();
 	stop_workers(NULL);
-	hsvr_listen_free();     /* the workers are gone: all of them */
+	hsvr_accept_free();     /* the workers are gone: all of them */
 	hsvr_qsbr_free_all(&hsvr_g.main_qs);
 	hsvr_qs_self = NULL;
 	if (hsvr_g.base != NULL)
@@ -202,17 +202,14 @@ log_stats(void)
 static void
 announce(struct hsvr_config *cfg)
 {
-	char where[300];
-
 	if (cfg->report_fd >= 0) {
 		hsvr_log_report_to(-1);
 		close(cfg->report_fd);
 		cfg->report_fd = -1;
 	}
-	hsvr_listen_describe(where, sizeof where);
 	if (cfg->cb == NULL)
 		hsvr_log(LOG_INFO, "hsvr %s serving on %s: %d threads, at most "
-		    "%d connections", HSVR_VERSION, where, cfg->threads,
+		    "%d connections", HSVR_VERSION, cfg->where, cfg->threads,
 		    cfg->max_conn);
 	if (cfg->ready_fd >= 0) {
 		(void)!write(cfg->ready_fd, "READY\n", 6);
@@ -268,7 +265,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_signals_watch_supervisor(cfg);
 	if (hsvr_signals_start(hsvr_g.base, term, drain_unless_stopping,
 	    log_stats) != 0 || start_workers(cfg) != 0 ||
-	    hsvr_listen_start(hsvr_g.base, hsvr_worker_deal) != 0)
+	    hsvr_accept_start(hsvr_g.base, hsvr_worker_deal) != 0)
 		goto fail;
 	if (cfg->periodic != NULL) {
 		tv.tv_sec = cfg->periodic_sec;
@@ -293,7 +290,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_stats_final(1);
 	__atomic_store_n(&hsvr_g.running, 0, __ATOMIC_SEQ_CST);
 	hsvr_alloc_arm(0);
-	hsvr_listen_close();
+	hsvr_accept_close();
 	stop_workers(&st);
 	if (cfg->stats_out != NULL)
 		hsvr_stats_print(&st, cfg->stats_out);

@@ -38,6 +38,7 @@ struct hsvr_config {
 	const char *interface;    /* NULL or "" = every IPv4 and IPv6 address */
 	uint16_t port;
 	const char *unix_path;    /* -l: UNIX-domain socket instead of TCP */
+	char where[300];          /* what it listens on, for the log (listen.c) */
 	int max_conn;             /* -m */
 	int threads;              /* -n */
 	int backlog;              /* -q */
@@ -371,7 +372,7 @@ void hsvr_worker_request(struct hsvr_conn *, uint32_t, uint32_t);
 void hsvr_worker_drain_inbox(struct hsvr_worker *);
 void hsvr_worker_free(struct hsvr_worker *);
 /*
- * A connection accepted (hsvr_listen_cb): counted against -m and
+ * A connection accepted (hsvr_accept_cb): counted against -m and
  * --max-per-ip, then opened by the accepting worker or dealt to another
  * (round-robin from the main thread, else the lightest if much lighter).
  */
@@ -558,20 +559,27 @@ void hsvr_free(void *);
 void hsvr_alloc_init(void);
 void hsvr_alloc_arm(int);
 
-/* ---------------------------------------------------------- listener */
+/* ------------------------------------------------------------ accept */
 
-int hsvr_listen_open(struct hsvr_config *);
-void hsvr_listen_describe(char *, size_t);
 /*
  * What the accept loop does with a connection it accepted: fd, whether it
  * is UNIX-domain, the peer's address; keep: the accepting worker must
  * open it itself (--reuseport).  Given at start: hsvr_worker_deal.
  */
-typedef void (*hsvr_listen_cb)(int fd, int is_unix,
+typedef void (*hsvr_accept_cb)(int fd, int is_unix,
     const struct sockaddr_storage *ss, socklen_t alen, int keep);
-int hsvr_listen_start(struct event_base *, hsvr_listen_cb);
-int hsvr_listen_start_worker(struct hsvr_worker *, hsvr_listen_cb);
-void hsvr_listen_stop_worker(struct hsvr_worker *);
+void hsvr_accept_init(int per_worker, int reuseport, void (*closed)(void));
+int hsvr_accept_add(int fd, int is_unix, int worker);
+int hsvr_accept_add_shared(int fd, int is_unix);
+int hsvr_accept_start(struct event_base *, hsvr_accept_cb);
+int hsvr_accept_start_worker(struct hsvr_worker *, hsvr_accept_cb);
+void hsvr_accept_stop_worker(struct hsvr_worker *);
+void hsvr_accept_close(void);
+void hsvr_accept_free(void);
+
+/* ------------------------------------------------------------ listen */
+
+int hsvr_listen_open(struct hsvr_config *);
 void hsvr_listen_close(void);
 void hsvr_listen_free(void);
 

@@ -158,7 +158,7 @@ hsvr_worker_request(struct hsvr_conn *c, uint32_t set, uint32_t clear)
 static void
 stop(struct hsvr_worker *w)
 {
-	hsvr_listen_stop_worker(w);
+	hsvr_accept_stop_worker(w);
 	hsvr_linger_stop(w);
 	while (w->conns != NULL)
 		hsvr_conn_abort(w->conns);
@@ -192,7 +192,7 @@ drain(struct hsvr_worker *w)
 	struct hsvr_conn *c, *next;
 	int i;
 
-	hsvr_listen_stop_worker(w);
+	hsvr_accept_stop_worker(w);
 	w->draining = 1;
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
@@ -502,7 +502,7 @@ void
 hsvr_worker_free(struct hsvr_worker *w)
 {
 	/* Its thread is gone (or never ran): its listening sockets too. */
-	hsvr_listen_stop_worker(w);
+	hsvr_accept_stop_worker(w);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	free(w->rbuf);

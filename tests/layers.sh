@@ -36,7 +36,7 @@ qsbr.c 1
 session.c 2
 linger.c 2
 worker.c 3
-listener.c 3
+accept.c 3
 signals.c 4
 stats.c 4
 engine.c 4
@@ -45,6 +45,7 @@ start.c 6
 main.c 6
 options.c 6
 supervisor.c 6
+listen.c 6
 daemon.c 6
 pidfile.c 6
 privdrop.c 6
@@ -73,6 +74,8 @@ sources=$(cd "$top_srcdir/lib" && ls *.c)
 	for o in "$@"; do
 		f=${o##*/libhsvr_la-}
 		f=${f%.o}.c
+		# An object left in the build tree by a source since removed.
+		[ -f "$top_srcdir/lib/$f" ] || continue
 		echo "O $f"
 		"$NM" -P "$o" | awk -v f="$f" '
 		    $2 == "T" { print "T", f, $1 }

@@ -1,11 +1,9 @@
 /*
- * listener.c - the listening sockets (TCP on every address or one, or a
- * UNIX-domain path) and the accept loops, which hand every connection
- * to the callback given at start (the worker pool's hsvr_worker_deal).
- * By default every worker accepts on the listening sockets itself (each
- * watches its own duplicate descriptor of the one socket); with
- * --reuseport each worker has an SO_REUSEPORT socket of its own per
- * address; with --accept-thread the main thread accepts.
+ * listen.c - the listening sockets, opened by the start-up as root before
+ * anything else: TCP on every address or one, or a UNIX-domain path made
+ * and named without following a path another user controls.  Each socket
+ * goes to the accept loops' table (accept.c); what it listens on is noted
+ * in the configuration, for the log.
  */
 #include "hsvr-int.h"
 
@@ -23,39 +21,13 @@
 #include <unistd.h>
 
 #define MAX_ADDRESSES 8
-#define ACCEPT_BATCH 64
-/*
- * Workers sharing a socket are all woken by a new connection; one that
- * took a whole batch would leave the others none.  A few at a time, then
- * back to its loop, where the socket, still readable, is seen again.
- */
-#define SHARED_BATCH 4
-#define EMFILE_PAUSE_MS 100
-#define EMFILE_LOG_SEC 10       /* at most one warning per this period */
 
-/*
- * A listening descriptor.  Its events belong to one thread: the main
- * thread's base (worker -1, --accept-thread), or that of worker `worker`,
- * which alone adds, removes and closes it once the engine runs.
- */
-struct lsock {
-	int fd;                 /* -1 once closed */
-	int is_unix;
-	int worker;             /* -1: the main thread; else the owner */
-	int started;            /* its events were put on its thread's base */
-	int closed;             /* atomic: its owner closed it */
-	int added;              /* ev is added (accepting) */
-	int paused;             /* pause is added (out of descriptors) */
-	struct event ev, pause;
-};
-
-static struct lsock *lst;
-static int nlst, lcap;
+static int naddr;               /* addresses listened on */
 static int per_worker;          /* descriptors per address; 0: main's */
 static int reuseport;           /* per_worker sockets, not duplicates */
-static const char *unix_path;
 static int unix_owner;         /* this process removes the path at close */
-static hsvr_listen_cb on_connection;    /* given at start */
+static char *described;         /* the configuration's "where" */
+static size_t described_len;
 
 static void
 addr_text(const struct sockaddr *sa, char *buf, size_t len)
@@ -75,51 +47,21 @@ addr_text(const struct sockaddr *sa, char *buf, size_t len)
 		(void)snprintf(buf, len, "%s:%s", host, serv);
 }
 
-static int
-add_listener(int fd, int is_unix, int worker)
+/* fd listens on an address of its own: add it to the description. */
+static void
+note_address(int fd)
 {
-	struct lsock *bigger;
-	int cap;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	size_t used = strlen(described);
 
-	if (nlst == lcap) {
-		cap = lcap ? lcap * 2 : 4;
-		if ((bigger = realloc(lst, sizeof *lst * (size_t)cap)) == NULL)
-			return -1;
-		lst = bigger;
-		lcap = cap;
-	}
-	memset(&lst[nlst], 0, sizeof lst[nlst]);
-	lst[nlst].fd = fd;
-	lst[nlst].is_unix = is_unix;
-	lst[nlst].worker = worker;
-	nlst++;
-	return 0;
-}
-
-/*
- * fd listens: give it to the main thread (--accept-thread), or to worker
- * 0 and a duplicate of it to every other worker.  A duplicate shares the
- * socket and its queue; the socket closes with the last of them.  fd
- * is the table's (or closed) whatever the result.
- */
-static int
-add_shared(int fd, int is_unix)
-{
-	int i, d;
-
-	if (add_listener(fd, is_unix, per_worker == 0 ? -1 : 0) != 0) {
-		close(fd);
-		return -1;
-	}
-	for (i = 1; i < per_worker; i++) {
-		if ((d = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
-			return -1;
-		if (add_listener(d, is_unix, i) != 0) {
-			close(d);
-			return -1;
-		}
-	}
-	return 0;
+	if (used + 2 >= described_len ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (used > 0)
+		described[used++] = ' ';
+	addr_text((struct sockaddr *)&ss, described + used,
+	    described_len - used);
 }
 
 /*
@@ -136,7 +78,7 @@ listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
 	char where[NI_MAXHOST + NI_MAXSERV + 4];
 	int fd, on = 1, off = 0, i, n = reuseport ? per_worker : 1;
 
-	if (nlst >= MAX_ADDRESSES * (per_worker ? per_worker : 1))
+	if (naddr >= MAX_ADDRESSES)
 		return -1;
 	for (i = 0; i < n; i++) {
 		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
@@ -156,14 +98,17 @@ listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
 			close(fd);
 			goto fail;
 		}
+		if (i == 0)
+			note_address(fd);
 		if (!reuseport) {
-			if (add_shared(fd, 0) != 0)
+			if (hsvr_accept_add_shared(fd, 0) != 0)
 				goto fail;
-		} else if (add_listener(fd, 0, i) != 0) {
+		} else if (hsvr_accept_add(fd, 0, i) != 0) {
 			close(fd);
 			goto fail;
 		}
 	}
+	naddr++;
 	return 0;
 fail:
 	addr_text(sa, where, sizeof where);
@@ -438,14 +383,14 @@ listen_unix(const struct hsvr_config *cfg)
 	unix_ino = sb.st_ino;
 	if (unix_put(pd, path) != 0)
 		goto out;
-	rc = add_shared(fd, 1);
+	rc = hsvr_accept_add_shared(fd, 1);
 	fd = -1;        /* the table's, or closed */
 	if (rc != 0) {
 		hsvr_warn("cannot listen on %s", path);
 		unix_owner = 1;         /* out: remove it again */
 		goto out;
 	}
-	unix_path = path;
+	(void)snprintf(described, described_len, "%s", path);
 	unix_owner = 1;
 out:
 	if (pd >= 0)
@@ -472,10 +417,14 @@ hsvr_listen_open(struct hsvr_config *cfg)
 {
 	int rc;
 
-	nlst = 0;
+	naddr = 0;
+	described = cfg->where;
+	described_len = sizeof cfg->where;
+	described[0] = '\0';
 	/* --reuseport is for TCP; a UNIX socket is shared by the workers. */
 	reuseport = cfg->reuseport && cfg->unix_path == NULL;
 	per_worker = cfg->accept_thread && !reuseport ? 0 : cfg->threads;
+	hsvr_accept_init(per_worker, reuseport, unix_remove);
 	if (cfg->unix_path != NULL)
 		rc = listen_unix(cfg);
 	else if (cfg->interface != NULL && *cfg->interface != '\0')
@@ -487,192 +436,6 @@ hsvr_listen_open(struct hsvr_config *cfg)
 	return rc;
 }
 
-static void
-on_pause_over(evutil_socket_t fd, short what, void *arg)
-{
-	struct lsock *l = arg;
-
-	(void)fd, (void)what;
-	l->paused = 0;
-	if (l->fd >= 0 && !l->added && event_add(&l->ev, NULL) == 0)
-		l->added = 1;
-}
-
-/* Stop watching l for ms milliseconds; its timer resumes it. */
-static void
-pause_for(struct lsock *l, uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)(ms % 1000) * 1000 };
-
-	if (l->paused)
-		return;
-	if (l->added)
-		event_del(&l->ev);
-	l->added = 0;
-	if (event_add(&l->pause, &tv) == 0)
-		l->paused = 1;
-}
-
-/*
- * Until when (ms, hsvr_clock_ms) accepting pauses: the descriptors are all
- * in use, for every listener and every thread.  Atomic.
- */
-static uint64_t resume_ms;
-
-/*
- * Out of descriptors (or kernel memory): stop accepting for a moment
- * instead of spinning on a socket that stays readable, and say so in the
- * log at most once per EMFILE_LOG_SEC.  Every accepting thread pauses
- * until the same moment, so workers that share a socket do not each run
- * into the limit.  The connections wait in the listen queue and are
- * accepted once descriptors are free again.
- */
-static void
-pause_accepting(struct lsock *l, int err)
-{
-	static uint64_t logged_ms, unlogged;    /* atomic */
-	uint64_t now = hsvr_clock_ms(), last, n;
-
-	__atomic_store_n(&resume_ms, now + EMFILE_PAUSE_MS, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
-	last = __atomic_load_n(&logged_ms, __ATOMIC_RELAXED);
-	if ((last == 0 || now - last >= (uint64_t)EMFILE_LOG_SEC * 1000) &&
-	    __atomic_compare_exchange_n(&logged_ms, &last, now, 0,
-	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-		n = __atomic_exchange_n(&unlogged, 0, __ATOMIC_RELAXED);
-		hsvr_log(LOG_WARNING, "accept: %s: new connections wait; "
-		    "%llu time%s since the last warning", strerror(err),
-		    (unsigned long long)n, n == 1 ? "" : "s");
-	}
-	pause_for(l, EMFILE_PAUSE_MS);
-}
-
-static void
-on_acceptable(evutil_socket_t lfd, short what, void *arg)
-{
-	struct lsock *l = arg;
-	struct sockaddr_storage ss;
-	socklen_t alen;
-	int fd, n, is_unix = l->is_unix;
-	int batch = l->worker >= 0 && !reuseport ? SHARED_BATCH : ACCEPT_BATCH;
-
-	uint64_t now, until;
-
-	(void)what;
-	hsvr_online();
-	until = __atomic_load_n(&resume_ms, __ATOMIC_RELAXED);
-	if (until != 0 && (now = hsvr_clock_ms()) < until) {
-		pause_for(l, until - now);     /* another thread ran out */
-		return;
-	}
-	for (n = 0; n < batch; n++) {
-		alen = sizeof ss;
-		fd = accept4(lfd, (struct sockaddr *)&ss, &alen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			on_connection(fd, is_unix, &ss, alen, reuseport);
-			if (l->fd < 0)
-				return; /* a callback stopped this worker */
-			continue;
-		}
-		switch (errno) {
-		case EAGAIN:
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-			return;
-		case EMFILE:
-		case ENFILE:
-			SHARED_ADD(fd_exhausted, 1);
-			pause_accepting(l, errno);
-			return;
-		case ENOBUFS:
-		case ENOMEM:
-			SHARED_ADD(connect_error, 1);
-			pause_accepting(l, errno);
-			return;
-		default:
-			SHARED_ADD(connect_error, 1);
-			hsvr_warn("accept");
-			return;
-		}
-	}
-}
-
-static int
-start_one(struct lsock *l, struct event_base *base)
-{
-	event_assign(&l->ev, base, l->fd, EV_READ | EV_PERSIST, on_acceptable,
-	    l);
-	evtimer_assign(&l->pause, base, on_pause_over, l);
-	l->started = 1;
-	if (event_add(&l->ev, NULL) != 0) {
-		hsvr_warnx("cannot watch a listening socket: out of memory");
-		return -1;
-	}
-	l->added = 1;
-	return 0;
-}
-
-/* Close l; by its owner, or by anyone once no thread watches it. */
-static void
-stop_one(struct lsock *l)
-{
-	if (__atomic_load_n(&l->closed, __ATOMIC_ACQUIRE))
-		return;
-	if (l->added)
-		event_del(&l->ev);
-	if (l->paused)
-		event_del(&l->pause);
-	l->added = l->paused = 0;
-	if (l->fd >= 0)
-		close(l->fd);
-	l->fd = -1;
-	__atomic_store_n(&l->closed, 1, __ATOMIC_RELEASE);
-}
-
-/* The listening descriptors of owner (-1: the main thread), on base. */
-static int
-start_owned(int owner, struct event_base *base)
-{
-	int i;
-
-	for (i = 0; i < nlst; i++)
-		if (lst[i].worker == owner && start_one(&lst[i], base) != 0)
-			return -1;
-	return 0;
-}
-
-/* The main thread's listening sockets (--accept-thread). */
-int
-hsvr_listen_start(struct event_base *base, hsvr_listen_cb cb)
-{
-	on_connection = cb;
-	return start_owned(-1, base);
-}
-
-/*
- * Worker w's listening descriptors, watched on its base.  Called before
- * its thread starts; from then on only that thread touches them.
- */
-int
-hsvr_listen_start_worker(struct hsvr_worker *w, hsvr_listen_cb cb)
-{
-	on_connection = cb;
-	return start_owned(w->index, w->base);
-}
-
-/* Worker w stops accepting (drain, stop): it closes its sockets. */
-void
-hsvr_listen_stop_worker(struct hsvr_worker *w)
-{
-	int i;
-
-	for (i = 0; i < nlst; i++)
-		if (lst[i].worker == w->index)
-			stop_one(&lst[i]);
-}
 
 /* In a serving process: the path and its directory are the supervisor's. */
 void
@@ -682,61 +445,18 @@ hsvr_listen_forget_path(void)
 	unix_remove();
 }
 
-/* Where the server listens, for the log: "[::]:1966", "/run/x.sock". */
-void
-hsvr_listen_describe(char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	size_t used = 0;
-	int i;
-
-	buf[0] = '\0';
-	if (unix_path != NULL) {
-		(void)snprintf(buf, len, "%s", unix_path);
-		return;
-	}
-	for (i = 0; i < nlst && used + 2 < len; i++) {
-		if (lst[i].worker > 0 || lst[i].fd < 0)
-			continue;       /* one line per address */
-		sl = sizeof ss;
-		if (getsockname(lst[i].fd, (struct sockaddr *)&ss, &sl) != 0)
-			continue;
-		if (used > 0)
-			buf[used++] = ' ';
-		addr_text((struct sockaddr *)&ss, buf + used, len - used);
-		used += strlen(buf + used);
-	}
-}
-
-/*
- * Stop accepting: close the listening sockets (new connections refused).
- * Those a running worker watches are left to it (hsvr_listen_stop_worker):
- * closing a descriptor another thread's epoll watches would leave it
- * reporting a socket the supervisor still holds open.
- */
+/* Stop accepting: the sockets closed, the UNIX socket's name removed. */
 void
 hsvr_listen_close(void)
 {
-	int i;
-
-	for (i = 0; i < nlst; i++)
-		if (lst[i].worker < 0 || !lst[i].started)
-			stop_one(&lst[i]);
+	hsvr_accept_close();
 	unix_remove();
-	unix_path = NULL;
 }
 
 /* Close everything and forget the sockets; no worker may run any more. */
 void
 hsvr_listen_free(void)
 {
-	int i;
-
-	hsvr_listen_close();
-	for (i = 0; i < nlst; i++)
-		stop_one(&lst[i]);
-	free(lst);
-	lst = NULL;
-	nlst = lcap = 0;
+	hsvr_accept_free();
+	unix_remove();
 }
