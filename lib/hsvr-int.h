@@ -388,6 +388,12 @@ void hsvr_worker_pool_unwatch(void);
 
 /* --------------------------------------------------------- connections */
 
+/* A hash table entry's link (stripes.c); the entry embeds it. */
+struct hsvr_tnode {
+	struct hsvr_tnode *next;
+	uint64_t h;
+};
+
 struct hsvr_conn {
 	SESSION pub;                   /* first: SESSION * is a conn * */
 	struct hsvr_worker *w;
@@ -428,7 +434,7 @@ struct hsvr_conn {
 	struct evbuffer *out;          /* queued output, NULL when never used */
 	struct event rev, wev, tev;
 	struct hsvr_conn *prev, *next; /* worker's live list */
-	struct hsvr_conn *hnext;       /* address index chain */
+	struct hsvr_tnode hnode;       /* address index (search.c) */
 	struct hsvr_conn *cnext;       /* worker's control queue */
 	struct hsvr_conn *rnext;       /* retirement lists */
 	struct hsvr_conn *hs_prev, *hs_next; /* worker's handshake lists */
@@ -513,6 +519,36 @@ uint64_t hsvr_hash_addr(const struct hsvr_hash_key *k, const uint8_t addr[16],
 /* The same message under SipHash-2-4 (test vectors). */
 uint64_t hsvr_hash_addr_sip24(const struct hsvr_hash_key *k,
     const uint8_t addr[16], uint16_t port);
+#endif
+
+/* ------------------------------------------------- striped hash table */
+
+struct hsvr_stripe {
+	pthread_mutex_t lock;
+	struct hsvr_tnode **bucket;
+	size_t nbucket;         /* a power of two, or 0 */
+	size_t count;
+} __attribute__((aligned(HSVR_CACHELINE)));
+
+struct hsvr_stripes {
+	struct hsvr_stripe *s;  /* NULL: no table */
+	struct hsvr_hash_key key;
+	size_t initial;         /* buckets of a stripe's first table */
+};
+
+int hsvr_stripes_init(struct hsvr_stripes *, size_t initial);
+void hsvr_stripes_free(struct hsvr_stripes *, void (*)(struct hsvr_tnode *));
+uint64_t hsvr_stripes_hash(const struct hsvr_stripes *, const uint8_t key[16],
+    uint16_t port);
+struct hsvr_stripe *hsvr_stripes_lock(struct hsvr_stripes *, uint64_t h);
+void hsvr_stripes_unlock(struct hsvr_stripe *);
+struct hsvr_tnode *hsvr_stripes_first(const struct hsvr_stripe *, uint64_t h);
+int hsvr_stripes_insert(struct hsvr_stripes *, struct hsvr_stripe *,
+    struct hsvr_tnode *, uint64_t h);
+void hsvr_stripes_remove(struct hsvr_stripe *, struct hsvr_tnode *);
+#ifdef HSVR_TEST_HOOKS
+void hsvr_stripes_shape(struct hsvr_stripes *, size_t *entries,
+    size_t *longest);
 #endif
 
 /* ------------------------------------------------------- address index */

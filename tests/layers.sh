@@ -31,6 +31,7 @@ transport-tcp.c 1
 tls.c 1
 output.c 1
 search.c 1
+stripes.c 1
 perip.c 1
 qsbr.c 1
 session.c 2
