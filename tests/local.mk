@@ -61,6 +61,9 @@ check_PROGRAMS += \
 	tests/t-srv-ioc-notimeout \
 	tests/t-srv-ioc-min
 
+# tests/lib.sh: the shell library of the bash suites (daemon, tls, reliab);
+# tests/tap.sh: numbered verdict lines for the POSIX shell tests.
+EXTRA_DIST += tests/lib.sh tests/tap.sh
 EXTRA_DIST += tests/optmem.sh tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
 	tests/perip.sh
 # tests/layers.sh: no circle and no upward call between the files of lib/
