@@ -90,30 +90,12 @@ int
 main(int argc, char **argv)
 {
 	struct conn *pool[POOL], *a = NULL, *b = NULL, *q;
-	const char *args[16];
-	char ps[16];
 	size_t i;
 	int j = 0, hold, ok, nhold = 0, status;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[j++] = "-x";
-	args[j++] = "-i";
-	args[j++] = "127.0.0.1";
-	args[j++] = "-p";
-	args[j++] = ps;
-	args[j++] = "-n";
-	args[j++] = "2";
-	args[j++] = "--accept-thread";
-	args[j++] = "-T";
-	args[j++] = "0";
-	args[j++] = "-u";
-	args[j++] = t_user();
-	args[j++] = "-g";
-	args[j++] = t_group();
-	args[j] = NULL;
-	srv_start(&sv, "t-srv-ioc", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", "127.0.0.1", "-n", "2",
+	    "--accept-thread", "-T", "0", NULL);
 	/* A and B: the first two of the pool on different workers. */
 	for (j = 0; j < POOL; j++) {
 		if ((pool[j] = conn_tcp("127.0.0.1", port, 20)) == NULL ||
@@ -153,8 +135,6 @@ main(int argc, char **argv)
 	srv_wait_out(&sv, "TERM id=", POOL, 10);
 	status = srv_stop(&sv, SIGTERM, t_secs(20));
 	t_ok(status == 0, "server exits 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 	return t_done();
 }

@@ -627,6 +627,78 @@ srv_run(const char *prog, const char *const *args, double timeout,
 	return rc;              /* s stays registered (and is reaped): leaked */
 }
 
+int
+srv_start_lowlevel(struct srv *s, int port, const char *limit,
+    const char *threads)
+{
+	char ps[16];
+	const char *args[4];
+
+	if (port == 0)
+		port = t_free_port();
+	snprintf(ps, sizeof ps, "%d", port);
+	args[0] = ps;
+	args[1] = limit;
+	args[2] = threads;
+	args[3] = NULL;
+	srv_start(s, "t-srv-lowlevel", args);
+	return port;
+}
+
+int
+srv_start_ioc(struct srv *s, const char *prog, ...)
+{
+	const char *args[SRV_IOC_MAX + 7], *a;
+	char ps[16];
+	va_list ap;
+	int n = 0, port = 0, local = 0, i;
+
+	args[n++] = "-x";
+	va_start(ap, prog);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		if (n >= SRV_IOC_MAX + 1)
+			t_bail("srv_start_ioc: more than %d options", SRV_IOC_MAX);
+		args[n++] = a;
+	}
+	va_end(ap);
+	for (i = 1; i < n; i++)
+		if (strcmp(args[i], "-l") == 0 || strcmp(args[i], "-p") == 0)
+			local = 1;
+	if (!local) {
+		port = t_free_port();
+		snprintf(ps, sizeof ps, "%d", port);
+		args[n++] = "-p";
+		args[n++] = ps;
+	}
+	args[n++] = "-u";
+	args[n++] = t_user();
+	args[n++] = "-g";
+	args[n++] = t_group();
+	args[n] = NULL;
+	srv_start(s, prog, args);
+	return port;
+}
+
+struct conn *
+srv_connect(struct srv *s, const char *ip, int port)
+{
+	struct conn *c = conn_tcp(ip, port, 20);
+
+	if (c == NULL) {
+		srv_dump(s);
+		t_bail("cannot connect to %s at %s port %d", s->name, ip, port);
+	}
+	return c;
+}
+
+void
+srv_check_end(const struct srv *s, int flags)
+{
+	t_check_events(s, flags);
+	if (t_failed())
+		srv_dump(s);
+}
+
 const char *
 t_accept_line(const char *out, int port)
 {

@@ -89,6 +89,20 @@ void srv_dump(const struct srv *s);
 int srv_run(const char *prog, const char *const *args, double timeout,
     char **out, char **err);
 
+/* Starts t-srv-lowlevel (S_start) on port, a free one if 0, with the
+ * session limit and the number of threads: the port. */
+int srv_start_lowlevel(struct srv *s, int port, const char *limit,
+    const char *threads);
+/* Starts an IoC test server (t-srv-ioc, t-srv-ioc-hooks...) in the
+ * foreground (-x) as t_user() and t_group(), with the options given (at
+ * most SRV_IOC_MAX words, then NULL) and, unless they say -p or -l, -p and
+ * a free port: that port, or 0. */
+#define SRV_IOC_MAX 24
+int srv_start_ioc(struct srv *s, const char *prog, ...)
+    __attribute__((sentinel));
+/* Connects to server s (conn_tcp, 20 s); bails out, its output in the
+ * log, if that fails. */
+struct conn *srv_connect(struct srv *s, const char *ip, int port);
 /* Verdicts on a test server's event lines (see tserver.h): no VIOLATION
  * line; at most one TERM per ACCEPT id (exactly one with T_ALL_CLOSED);
  * in each TERM line the library's rx, rxoctet and timeout counters equal
@@ -100,6 +114,9 @@ void t_check_events(const struct srv *s, int flags);
 /* The ACCEPT line of the connection from local port port (the newest such
  * line: a port can come again in one test), or NULL. */
 const char *t_accept_line(const char *out, int port);
+/* t_check_events, then the server's output into the log if any check of
+ * the test failed so far. */
+void srv_check_end(const struct srv *s, int flags);
 
 /* ---- clients --------------------------------------------------------------- */
 

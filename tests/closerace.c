@@ -84,34 +84,16 @@ main(int argc, char **argv)
 	struct srv sv;
 	struct conn *a, *b, *q;
 	struct linger lg = { 1, 0 };
-	char ps[16];
-	const char *args[16];
 	long got, want;
-	int i = 0, r, kind, rc, status;
+	int r, kind, rc, status;
 	int stuck = 0, short_of = 0, accepted = 0, rounds = 0;
 	int released_all, gauge_ok;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[i++] = "-x";
-	args[i++] = "-i";
-	args[i++] = "127.0.0.1";
-	args[i++] = "-p";
-	args[i++] = ps;
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "--accept-thread";
-	args[i++] = "-T";
-	args[i++] = "0";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
 	if (setenv("HSVR_TEST_DELAY_SEND_US", "20000", 1) != 0)
 		t_bail("setenv");
-	srv_start(&sv, "t-srv-ioc-hooks", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc-hooks", "-i", "127.0.0.1",
+	    "-n", "2", "--accept-thread", "-T", "0", NULL);
 	q = dial();
 	/* q took one worker: A and B of each round take one each. */
 	for (r = 0; r < ROUNDS && stuck < MAX_STUCK; r++) {
@@ -177,8 +159,6 @@ main(int argc, char **argv)
 	conn_close(q);
 	status = srv_stop(&sv, SIGTERM, t_secs(20));
 	t_ok(status == 0, "server exits 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED);
 	return t_done();
 }

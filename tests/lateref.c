@@ -78,32 +78,14 @@ main(int argc, char **argv)
 {
 	struct conn *q, *a, *b;
 	struct linger lg = { 1, 0 };
-	const char *args[16];
-	char ps[16];
 	long long before, after, kept, after_term;
-	int i = 0, r, tries, go = 0, status, done_ok;
+	int r, tries, go = 0, status, done_ok;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[i++] = "-x";
-	args[i++] = "-i";
-	args[i++] = "127.0.0.1";
-	args[i++] = "-p";
-	args[i++] = ps;
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "--accept-thread";
-	args[i++] = "-T";
-	args[i++] = "0";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
 	if (setenv("HSVR_TEST_DELAY_SEND_US", "1000000", 1) != 0)
 		t_bail("setenv");
-	srv_start(&sv, "t-srv-ioc-hooks", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc-hooks", "-i", "127.0.0.1",
+	    "-n", "2", "--accept-thread", "-T", "0", NULL);
 	q = dial();
 	if (conn_cmd(q, line, sizeof line, "STATS") != 0)
 		t_bail("no STATS");
@@ -163,8 +145,6 @@ main(int argc, char **argv)
 	conn_close(q);
 	status = srv_stop(&sv, SIGTERM, t_secs(20));
 	t_ok(status == 0, "server exits 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED);
 	return t_done();
 }

@@ -228,9 +228,7 @@ all_options(void)
 		    "statistics for 3 threads (status %d)", status);
 	}
 	free(err);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 static void

@@ -121,14 +121,10 @@ stat_of(struct conn *ctl, const char *name)
 static int
 start(struct srv *sv, const char *m, const char *perip)
 {
-	static char ps[16];
-	const char *args[] = { "-x", "-p", ps, "-m", m, "--max-per-ip", perip,
-	    "-n", "2", "-u", t_user(), "-g", t_group(), NULL };
 	struct conn *c;
 
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	srv_start(sv, "t-srv-ioc-hooks", args);
+	port = srv_start_ioc(sv, "t-srv-ioc-hooks", "-m", m, "--max-per-ip",
+	    perip, "-n", "2", NULL);
 	if ((c = conn_tcp("127.0.0.1", port, 20)) == NULL)
 		t_bail("the server does not answer");
 	conn_close(c);
@@ -213,9 +209,7 @@ lingering(void)
 		conn_close(a[i]);
 	status = srv_stop(&sv, SIGTERM, 20);
 	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED);
 }
 
 static void
@@ -265,9 +259,7 @@ per_64(void)
 	conn_close(ctl);
 	status = srv_stop(&sv, SIGTERM, 20);
 	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED);
 }
 
 int

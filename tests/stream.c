@@ -152,35 +152,20 @@ run(const char *tr)
 	struct reader r[NSLOW + 2];
 	struct srv sv;
 	struct conn *q;
-	char ps[16], path[4400];
-	const char *args[12];
-	int i = 0, n, status;
+	char path[4400];
+	int n, status;
 
 	memset(r, 0, sizeof r);
-	args[i++] = "-x";
 	if (strcmp(tr, "tcp") == 0) {
-		port = t_free_port();
-		snprintf(ps, sizeof ps, "%d", port);
-		args[i++] = "-i";
-		args[i++] = "127.0.0.1";
-		args[i++] = "-p";
-		args[i++] = ps;
 		where = "127.0.0.1";
+		port = srv_start_ioc(&sv, "t-srv-ioc", "-i", where, "-n", "2",
+		    NULL);
 	} else {
-		port = 0;
 		snprintf(path, sizeof path, "%s", t_path("stream.sock"));
-		args[i++] = "-l";
-		args[i++] = path;
 		where = path;
+		port = srv_start_ioc(&sv, "t-srv-ioc", "-l", path, "-n", "2",
+		    NULL);
 	}
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
-	srv_start(&sv, "t-srv-ioc", args);
 	if ((q = dial(0)) == NULL)
 		t_bail("cannot connect to %s", where);
 	for (n = 0; n < NSLOW + 2; n++) {
@@ -211,9 +196,7 @@ run(const char *tr)
 	conn_close(q);
 	status = srv_stop(&sv, SIGTERM, t_secs(20));
 	t_ok(status == 0, "%s: server exits 0 (%d)", tr, status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED);
 }
 
 int

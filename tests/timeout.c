@@ -58,19 +58,14 @@ lowlevel(void)
 {
 	struct srv sv;
 	struct tstats st;
-	char ps[16], *out;
-	const char *args[4], *why;
+	char *out;
+	const char *why;
 	struct conn *idle, *ct, *cr, *cd;
 	double dt, t0, t_off;
 	size_t got, n;
-	int port = t_free_port(), i, quiet_all, status;
+	int port, i, quiet_all, status;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "2";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
+	port = srv_start_lowlevel(&sv, 0, "100", "2");
 	idle = must(conn_tcp("127.0.0.1", port, 20), &sv);
 	conn_cmd(idle, line, sizeof line, "PING idle");
 
@@ -150,9 +145,7 @@ lowlevel(void)
 	    "TYP_TIMEOUT callbacks (%d)", tstats(&st, "rxtimeout"),
 	    t_count(out, "TIMEOUT id="));
 	free(out);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 static void

@@ -265,37 +265,23 @@ static void
 run(const char *tr)
 {
 	struct srv sv;
-	char ps[16], path[4400];
-	const char *args[12];
+	char path[4400];
 	const char *where;
 	struct conn *q;
 	struct zc z = { -1, -1, -1 };
-	int port = 0, status, i = 0, h;
+	int port = 0, status, h;
 	static const char *const hows[] = { "ref", "file" };
 
-	args[i++] = "-x";
 	if (strcmp(tr, "tcp") == 0) {
-		port = t_free_port();
-		snprintf(ps, sizeof ps, "%d", port);
-		args[i++] = "-i";
-		args[i++] = "127.0.0.1";
-		args[i++] = "-p";
-		args[i++] = ps;
 		where = "127.0.0.1";
+		port = srv_start_ioc(&sv, "t-srv-ioc", "-i", where, "-n", "2",
+		    NULL);
 	} else {
 		snprintf(path, sizeof path, "%s", t_path("zc.sock"));
-		args[i++] = "-l";
-		args[i++] = path;
 		where = path;
+		port = srv_start_ioc(&sv, "t-srv-ioc", "-l", path, "-n", "2",
+		    NULL);
 	}
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
-	srv_start(&sv, "t-srv-ioc", args);
 	q = dial(where, port);
 	for (h = 0; h < 2; h++) {
 		bulk(&sv, where, port, hows[h], tr);
@@ -318,9 +304,7 @@ run(const char *tr)
 	conn_close(q);
 	status = srv_stop(&sv, SIGTERM, t_secs(20));
 	t_ok(status == 0, "%s: server exits 0 (%d)", tr, status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED);
 }
 
 int
