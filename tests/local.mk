@@ -100,7 +100,8 @@ AM_TESTS_ENVIRONMENT = \
 	    LIBTOOL CC PKG_CONFIG PTHREAD_CFLAGS SAN_CFLAGS SAN_LDFLAGS EXEEXT;
 
 TEST_CLIENT = tests/client.c tests/client.h tests/pattern.h tests/freeport.h
-TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/tzc.h
+TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/tzc.h \
+	tests/tline.c tests/tline.h
 
 tests_t_events_SOURCES = tests/events.c $(TEST_CLIENT)
 tests_t_zerocopy_SOURCES = tests/zerocopy.c $(TEST_CLIENT)

@@ -85,6 +85,7 @@
  * On TYP_TIMEOUT a session in line mode is sent "TIMEOUT n".
  */
 #include "tserver.h"
+#include "tline.h"
 #include "pattern.h"
 #include "tzc.h"
 
@@ -317,15 +318,13 @@ reply(SESSION *s, struct usr *u, const char *fmt, ...)
 {
 	char buf[4096];
 	va_list ap;
-	int n, rc;
+	size_t n;
+	int rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	n = tline_vformat(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof buf - 1)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	if ((rc = own_send(s, u, buf, (size_t)n)) != S_OK)
+	if (n > 0 && (rc = own_send(s, u, buf, n)) != S_OK)
 		ts_violation("reply to id=%u: S_send returned %d", s->id, rc);
 }
 

@@ -64,6 +64,7 @@
 #endif
 
 #include "hsvr.h"
+#include "../tline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -476,17 +477,13 @@ reply(SESSION *s, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
-	int n;
+	size_t n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	n = tline_vformat(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	(void)S_send(s, (unsigned char *)buf, (size_t)n);
+	if (n > 0)
+		(void)S_send(s, (unsigned char *)buf, n);
 }
 
 /* Queue the rest of a "big" transfer until S_send pushes back. */

@@ -30,6 +30,7 @@
  * library's SIGPIPE protection, which the tests must catch.
  */
 #include "hsvr.h"
+#include "../tline.h"
 #include "rpattern.h"
 
 #include <pthread.h>
@@ -76,27 +77,9 @@ static unsigned long long nlive;
 static atomic_ullong n_accepts, n_terms, n_dup, n_send_err, n_send_cong,
     n_naks, n_overlong, n_echo_overflow, n_violations;
 
-static void __attribute__((format(printf, 1, 2)))
-say(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	(void)!write(STDOUT_FILENO, buf, (size_t)n);
-}
-
 #define VIOLATION(...) do { \
 	atomic_fetch_add(&n_violations, 1); \
-	say("VIOLATION " __VA_ARGS__); \
+	tline_say("VIOLATION " __VA_ARGS__); \
 } while (0)
 
 /* Set bits of id's record under the lock; returns the record before. */
@@ -158,17 +141,13 @@ reply(SESSION *s, struct sess *u, const char *fmt, ...)
 {
 	char buf[2048];
 	va_list ap;
-	int n;
+	size_t n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	n = tline_vformat(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	(void)send_counted(s, u, buf, (size_t)n);
+	if (n > 0)
+		(void)send_counted(s, u, buf, n);
 }
 
 static void
@@ -473,7 +452,7 @@ serv_worker_init(int worker)
 		pthread_sigmask(SIG_UNBLOCK, &pipe, NULL);
 	}
 	if (worker == 0)
-		say("SERVING pid=%ld", (long)getpid());
+		tline_say("SERVING pid=%ld", (long)getpid());
 }
 
 void
@@ -494,7 +473,7 @@ serv_exit(void)
 	recs = NULL;
 	nrecs = 0;
 	pthread_mutex_unlock(&rec_lock);
-	say("EXITCHECK accepts=%llu terms=%llu missing=%llu dup=%llu "
+	tline_say("EXITCHECK accepts=%llu terms=%llu missing=%llu dup=%llu "
 	    "violations=%llu", accepts, atomic_load(&n_terms), missing, dup,
 	    atomic_load(&n_violations));
 }
