@@ -248,6 +248,7 @@ cmd_stats(SESSION *s, struct sess *u)
 {
 	unsigned long long accepts, terms;
 	S_STATS st;
+	char words[1024];
 	int rc;
 
 	/*
@@ -259,30 +260,11 @@ cmd_stats(SESSION *s, struct sess *u)
 	terms = atomic_load(&n_terms);
 	memset(&st, 0, sizeof st);
 	rc = S_stats(&st);
-	reply(s, u, "STATS rc=%d session_gauge=%llu session_high=%llu "
-	    "accept_counter=%llu session_error=%llu rxoctet=%llu "
-	    "txoctet=%llu rxtimeout=%llu discarded_octet=%llu "
-	    "discarded_packet=%llu connect_error=%llu "
-	    "tls_handshake_error=%llu session_error_per_ip=%llu "
-	    "write_timeout=%llu fd_exhausted=%llu alloc_error=%llu "
-	    "app_accepts=%llu app_terms=%llu app_dup=%llu app_send_err=%llu "
-	    "app_send_cong=%llu app_naks=%llu app_overlong=%llu "
-	    "app_echo_overflow=%llu app_violations=%llu", rc,
-	    (unsigned long long)st.session_gauge,
-	    (unsigned long long)st.session_high,
-	    (unsigned long long)st.accept_counter,
-	    (unsigned long long)st.session_error,
-	    (unsigned long long)st.rxoctet, (unsigned long long)st.txoctet,
-	    (unsigned long long)st.rxtimeout,
-	    (unsigned long long)st.discarded_octet,
-	    (unsigned long long)st.discarded_packet,
-	    (unsigned long long)st.connect_error,
-	    (unsigned long long)st.tls_handshake_error,
-	    (unsigned long long)st.session_error_per_ip,
-	    (unsigned long long)st.write_timeout,
-	    (unsigned long long)st.fd_exhausted,
-	    (unsigned long long)st.alloc_error,
-	    accepts, terms, atomic_load(&n_dup), atomic_load(&n_send_err),
+	tline_stats(words, sizeof words, &st);
+	reply(s, u, "STATS rc=%d %s app_accepts=%llu app_terms=%llu "
+	    "app_dup=%llu app_send_err=%llu app_send_cong=%llu app_naks=%llu "
+	    "app_overlong=%llu app_echo_overflow=%llu app_violations=%llu", rc,
+	    words, accepts, terms, atomic_load(&n_dup), atomic_load(&n_send_err),
 	    atomic_load(&n_send_cong), atomic_load(&n_naks),
 	    atomic_load(&n_overlong), atomic_load(&n_echo_overflow),
 	    atomic_load(&n_violations));

@@ -374,15 +374,8 @@ command(SESSION *s, struct sess *st, char *line, size_t len)
 			reply(s, st, "STATS none");
 			return;
 		}
-		reply(s, st, "STATS tls_handshake_error=%llu accept_counter=%llu "
-		    "session_gauge=%llu session_error=%llu discarded_octet=%llu "
-		    "discarded_packet=%llu",
-		    (unsigned long long)sst.tls_handshake_error,
-		    (unsigned long long)sst.accept_counter,
-		    (unsigned long long)sst.session_gauge,
-		    (unsigned long long)sst.session_error,
-		    (unsigned long long)sst.discarded_octet,
-		    (unsigned long long)sst.discarded_packet);
+		tline_stats(text, sizeof text, &sst);
+		reply(s, st, "STATS %s", text);
 	} else if (strncmp(line, "SLEEP ", 6) == 0 &&
 	    parse_u64(line + 6, &ms) == 0 && ms <= 5000) {
 		reply(s, st, "SLEEPING");
