@@ -43,16 +43,6 @@ static const struct {
 };
 #define NBURSTS (sizeof bursts / sizeof bursts[0])
 
-static long long
-worker_of(const struct conn *c)
-{
-	char *out = srv_out(&sv);
-	long long w = t_num(t_accept_line(out, conn_port(c)), "thread", -1);
-
-	free(out);
-	return w;
-}
-
 /* One burst from a to b: 1 if b got exactly its bytes. */
 static int
 burst(struct conn *a, struct conn *b, int pb, size_t i, int hold, int *nhold)
@@ -105,10 +95,11 @@ main(int argc, char **argv)
 		}
 		if (a == NULL)
 			a = pool[j];
-		else if (b == NULL && worker_of(pool[j]) != worker_of(a))
+		else if (b == NULL && srv_thread_of(&sv, conn_port(pool[j])) !=
+		    srv_thread_of(&sv, conn_port(a)))
 			b = pool[j];
 	}
-	if (a == NULL || b == NULL || worker_of(a) < 0) {
+	if (a == NULL || b == NULL || srv_thread_of(&sv, conn_port(a)) < 0) {
 		srv_dump(&sv);
 		t_bail("no two sessions on different workers");
 	}

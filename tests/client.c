@@ -691,6 +691,16 @@ srv_connect(struct srv *s, const char *ip, int port)
 	return c;
 }
 
+long long
+srv_thread_of(const struct srv *s, int lport)
+{
+	char *out = srv_out(s);
+	long long t = t_num(t_accept_line(out, lport), "thread", -1);
+
+	free(out);
+	return t;
+}
+
 void
 srv_check_end(const struct srv *s, int flags)
 {
@@ -1048,6 +1058,21 @@ conn_cmd(struct conn *c, char *reply, size_t cap, const char *fmt, ...)
 	if (conn_send(c, buf, (size_t)n) != 0)
 		return -1;
 	return conn_line(c, reply, cap, 10);
+}
+
+int
+conn_cmd_until(struct conn *c, char *reply, size_t cap, const char *cmd,
+    const char *key, long long want, double every)
+{
+	double end = t_now() + t_secs(10);
+
+	do {
+		if (conn_cmd(c, reply, cap, "%s", cmd) == 0 &&
+		    t_num(reply, key, -1) == want)
+			return 1;
+		t_pause(every);
+	} while (t_now() < end);
+	return 0;
 }
 
 /* Up to n bytes before the absolute deadline end. */

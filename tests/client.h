@@ -114,6 +114,9 @@ void t_check_events(const struct srv *s, int flags);
 /* The ACCEPT line of the connection from local port port (the newest such
  * line: a port can come again in one test), or NULL. */
 const char *t_accept_line(const char *out, int port);
+/* The thread= of the session from local port lport (its ACCEPT line), or
+ * -1. */
+long long srv_thread_of(const struct srv *s, int lport);
 /* t_check_events, then the server's output into the log if any check of
  * the test failed so far. */
 void srv_check_end(const struct srv *s, int flags);
@@ -142,6 +145,10 @@ int conn_line(struct conn *c, char *line, size_t cap, double timeout);
 /* Sends a line (fmt, '\n' added) and reads the reply line: 0 or -1. */
 int conn_cmd(struct conn *c, char *reply, size_t cap, const char *fmt, ...)
     T_PRINTF(4, 5);
+/* Sends cmd every `every` s, for at most 10 s (scaled), until its reply
+ * (left in reply) has key=want: 1, or 0 if it never had. */
+int conn_cmd_until(struct conn *c, char *reply, size_t cap, const char *cmd,
+    const char *key, long long want, double every);
 /* Up to n bytes: > 0, 0 on EOF, -1 on timeout or error. */
 ssize_t conn_read(struct conn *c, void *p, size_t n, double timeout);
 /* Reads n bytes and checks them against the pattern from offset off.

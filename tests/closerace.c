@@ -64,20 +64,6 @@ drain(struct conn *c, double secs)
 	return -1;
 }
 
-static int
-wait_reply(struct conn *q, const char *cmd, const char *key, long long want)
-{
-	double end = t_now() + t_secs(10);
-
-	do {
-		if (conn_cmd(q, line, sizeof line, "%s", cmd) == 0 &&
-		    t_num(line, key, -1) == want)
-			return 1;
-		t_pause(0.05);
-	} while (t_now() < end);
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -142,7 +128,8 @@ main(int argc, char **argv)
 	    "stuck; %d sends accepted)", stuck, rounds, accepted);
 	t_ok(short_of == 0, "each got what the send was accepted for, then "
 	    "its end (%d short)", short_of);
-	gauge_ok = wait_reply(q, "STATS", "session_gauge", 1);
+	gauge_ok = conn_cmd_until(q, line, sizeof line, "STATS",
+	    "session_gauge", 1, 0.05);
 	t_ok(gauge_ok, "no session left but the asking one (%.80s)", line);
 	(void)conn_cmd(q, line, sizeof line, "STATS");
 	t_note("%.300s", line);
@@ -152,8 +139,8 @@ main(int argc, char **argv)
 	    t_num(line, "discarded_octet", 0));
 	released_all = 0;
 	if (conn_cmd(q, line, sizeof line, "ZC") == 0)
-		released_all = wait_reply(q, "ZC", "released",
-		    t_num(line, "kept", -1));
+		released_all = conn_cmd_until(q, line, sizeof line, "ZC",
+		    "released", t_num(line, "kept", -1), 0.05);
 	t_ok(released_all, "every S_send_ref kept was released, also those "
 	    "that found their session closed (%s)", line);
 	conn_close(q);

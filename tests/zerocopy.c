@@ -74,18 +74,6 @@ dial(const char *where, int port)
 	return c;
 }
 
-/* The thread= of the session from local port lport (TCP), or -1. */
-static long long
-thread_of(struct srv *sv, int lport)
-{
-	char *out = srv_out(sv);
-	const char *l = t_accept_line(out, lport);
-	long long t = l != NULL ? t_num(l, "thread", -1) : -1;
-
-	free(out);
-	return t;
-}
-
 static void
 bulk(struct srv *sv, const char *where, int port, const char *how,
     const char *tr)
@@ -168,9 +156,9 @@ cross(struct srv *sv, int port, const char *how)
 	/* One PING each: their ACCEPT lines are printed by now. */
 	for (i = 0; i < NCROSS; i++)
 		conn_cmd(c[i], line, sizeof line, "PING");
-	t0 = thread_of(sv, conn_port(c[0]));
+	t0 = srv_thread_of(sv, conn_port(c[0]));
 	for (i = 1; i < NCROSS && j < 0; i++)
-		if (thread_of(sv, conn_port(c[i])) != t0)
+		if (srv_thread_of(sv, conn_port(c[i])) != t0)
 			j = i;
 	if (j < 0) {
 		t_ok(0, "tcp %s: %d sessions, all on worker %lld", how,
