@@ -65,6 +65,7 @@
 
 #include "hsvr.h"
 #include "../tline.h"
+#include "../topt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,35 +121,13 @@ set_name(const char *arg)
 	return 0;
 }
 
-static int
-set_probe_pidfile(const char *arg)
-{
-	probe_pidfile = arg;
-	return 0;
-}
+TOPT_TEXT(set_probe_pidfile, probe_pidfile)
 
-static int
-set_probe_unix(const char *arg)
-{
-	probe_unix = arg;
-	return 0;
-}
+TOPT_TEXT(set_probe_unix, probe_unix)
 
-static int
-set_fail_start(const char *arg)
-{
-	(void)arg;
-	fail_start = 1;
-	return 0;
-}
+TOPT_FLAG(set_fail_start, fail_start)
 
-static int
-set_stats_thread(const char *arg)
-{
-	(void)arg;
-	stats_thread = 1;
-	return 0;
-}
+TOPT_FLAG(set_stats_thread, stats_thread)
 
 /* S_stats from a thread of the application, through the shutdown too. */
 static void *
@@ -176,19 +155,9 @@ set_slow_start(const char *arg)
 	return 0;
 }
 
-static int
-set_allow(const char *arg)
-{
-	allow_init = arg;
-	return 0;
-}
+TOPT_TEXT(set_allow, allow_init)
 
-static int
-set_allow_worker(const char *arg)
-{
-	allow_worker = arg;
-	return 0;
-}
+TOPT_TEXT(set_allow_worker, allow_worker)
 
 static int
 set_pattern_file(const char *arg)

@@ -31,6 +31,7 @@
  */
 #include "hsvr.h"
 #include "../tline.h"
+#include "../topt.h"
 #include "rpattern.h"
 
 #include <pthread.h>
@@ -390,13 +391,7 @@ feed(SESSION *s, struct sess *u, const unsigned char *p, size_t n)
 
 /* ---- hooks ----------------------------------------------------------------- */
 
-static int
-set_sigpipe_default(const char *arg)
-{
-	(void)arg;
-	sigpipe_default = 1;
-	return 0;
-}
+TOPT_FLAG(set_sigpipe_default, sigpipe_default)
 
 static const struct serv_option options[] = {
 	{ "sigpipe-default", 0, NULL,

@@ -37,6 +37,7 @@
  */
 #include "hsvr.h"
 #include "../tline.h"
+#include "../topt.h"
 #include "tpattern.h"
 
 #include <errno.h>
@@ -639,20 +640,9 @@ main(int argc, char **argv)
 
 static int keep_on_drain;
 
-static int
-opt_alpn(const char *arg)
-{
-	alpn_list = arg;
-	return 0;
-}
+TOPT_TEXT(opt_alpn, alpn_list)
 
-static int
-opt_keep(const char *arg)
-{
-	(void)arg;
-	keep_on_drain = 1;
-	return 0;
-}
+TOPT_FLAG(opt_keep, keep_on_drain)
 
 const struct serv_option *
 serv_options(void)
