@@ -139,6 +139,32 @@ lib_direct() {
 	export LD_LIBRARY_PATH
 }
 
+# lib_stop NAME SIGNAL SECONDS [PID...]: send SIGNAL to server NAME (the
+# pid in NAME_PID, started by this shell) and wait for it, at most
+# SECONDS * SCALE s; if it did not stop, SIGKILL it and the PIDs.  Sets
+# NAME_RC to its exit status (124 if it had to be killed, lib_killed=1
+# then), empties NAME_PID, and returns NAME_RC; 0 if NAME was not running.
+lib_stop() {
+	local name=$1 sig=$2 secs=$3 pid_var=${1}_PID pid rc=0
+	shift 3
+	lib_killed=0
+	pid=${!pid_var:-}
+	[[ -n $pid ]] || return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	if ! wait_for "$secs" gone "$pid"; then
+		say "$name (pid $pid) did not stop within $((secs * SCALE)) s: killed"
+		kill -KILL "$pid" "$@" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		rc=124
+		lib_killed=1
+	else
+		wait "$pid" 2>/dev/null || rc=$?
+	fi
+	printf -v "$pid_var" %s ""
+	printf -v "${name}_RC" %s "$rc"
+	return "$rc"
+}
+
 # The sanitizer reports and broken promises in server NAME's output
 # ($T/NAME.out and .err), if any; a suite may add to lib_trouble_re.
 lib_trouble_re='ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|WARNING: ThreadSanitizer|runtime error:|VIOLATION'

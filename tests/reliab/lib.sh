@@ -101,21 +101,8 @@ rsrv_start() {
 # rsrv_stop NAME [SIGNAL]: stop NAME (SIGTERM) and wait for it, at most
 # 30 * SCALE s: NAME_RC is its exit status (124 if it had to be killed).
 rsrv_stop() {
-	local name=$1 sig=${2:-TERM} pid_var=${1}_PID spid_var=${1}_SPID pid rc=0
-	pid=${!pid_var:-}
-	[[ -n $pid ]] || return 0
-	kill "-$sig" "$pid" 2>/dev/null
-	if ! wait_for 30 gone "$pid"; then
-		say "$name (pid $pid) did not stop within $((30 * SCALE)) s: killed"
-		kill -KILL "$pid" "${!spid_var:-$pid}" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		rc=124
-	else
-		wait "$pid" 2>/dev/null || rc=$?
-	fi
-	printf -v "${name}_PID" %s ""
-	printf -v "${name}_RC" %s "$rc"
-	return "$rc"
+	local spid_var=${1}_SPID pid_var=${1}_PID
+	lib_stop "$1" "${2:-TERM}" 30 "${!spid_var:-${!pid_var:-}}"
 }
 
 # rsrv_finish NAME: stop NAME; it must exit 0 with nothing wrong in its

@@ -123,27 +123,18 @@ srv_start() {
 # 15 * SCALE s, for it and its children: sets NAME_RC to its exit status
 # (124 if it had to be killed) and returns it.
 srv_stop() {
-	local name=$1 sig=${2:-TERM} pid_var=${1}_PID pid rc=0 kids
-	pid=${!pid_var:-}
-	[[ -n $pid ]] || return 0
-	kids=$(descendants "$pid")
-	kill "-$sig" "$pid" 2>/dev/null
-	if ! wait_for 15 gone "$pid"; then
-		say "$name (pid $pid) did not stop within $((15 * SCALE)) s: killed"
-		kill -KILL "$pid" $kids 2>/dev/null
-		wait "$pid" 2>/dev/null
-		rc=124
-	else
-		wait "$pid" 2>/dev/null || rc=$?
-		# Its serving processes go with it; any left is a failure.
-		if [[ -n $kids ]] && ! wait_for 5 all_gone $kids; then
-			say "$name left processes behind: $kids"
-			kill -KILL $kids 2>/dev/null
-			rc=125
-		fi
+	local name=$1 pid_var=${1}_PID rc=0 kids
+	[[ -n ${!pid_var:-} ]] || return 0
+	kids=$(descendants "${!pid_var}")
+	# shellcheck disable=SC2086 # a list of pids
+	lib_stop "$name" "${2:-TERM}" 15 $kids || rc=$?
+	# Its serving processes go with it; any left is a failure.
+	if ((!lib_killed)) && [[ -n $kids ]] && ! wait_for 5 all_gone $kids; then
+		say "$name left processes behind: $kids"
+		kill -KILL $kids 2>/dev/null
+		rc=125
+		printf -v "${name}_RC" %s "$rc"
 	fi
-	printf -v "${name}_PID" %s ""
-	printf -v "${name}_RC" %s "$rc"
 	return "$rc"
 }
 
