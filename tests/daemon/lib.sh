@@ -287,6 +287,9 @@ dt_enter() {
 	fi
 	trap 'dt_abort $?' EXIT
 	elapsed
+	# The test's files: $T; pidfiles go in $T/pid.
+	T=$DT_TMP
+	mkdir -p "$T/pid"
 	if [[ ${DT_PRIVATE_MOUNTS:-} == 1 ]]; then
 		dt_private_mounts || bail "cannot make this namespace's mounts private"
 	fi

@@ -17,8 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 DRAIN=3
 margin=$((5 * SCALE))
 

@@ -23,8 +23,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 pidf=$T/pid/rl.pid
 port=$(free_port)
 STRESS=${RELIAB_STRESS:-0}

@@ -23,7 +23,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
 daemon=$HTTPD
 if [[ -x $dt_builddir/examples/.libs/hsvr-http && -n ${LD_LIBRARY_PATH:-} ]]; then
 	daemon=$dt_builddir/examples/.libs/hsvr-http
