@@ -81,7 +81,7 @@ main(int argc, char **argv)
 {
 	struct conn *pool[POOL], *a = NULL, *b = NULL, *q;
 	size_t i;
-	int j = 0, hold, ok, nhold = 0, status;
+	int j = 0, hold, ok, nhold = 0;
 
 	t_init(argc, argv);
 	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", "127.0.0.1", "-n", "2",
@@ -124,8 +124,6 @@ main(int argc, char **argv)
 	for (j = 0; j < POOL; j++)
 		conn_close(pool[j]);
 	srv_wait_out(&sv, "TERM id=", POOL, 10);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "server exits 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED | T_TX_EXACT, "server");
 	return t_done();
 }

@@ -680,6 +680,16 @@ srv_start_ioc(struct srv *s, const char *prog, ...)
 }
 
 struct conn *
+conn_must(struct conn *c, struct srv *s)
+{
+	if (c == NULL) {
+		srv_dump(s);
+		t_bail("cannot connect to %s", s->name);
+	}
+	return c;
+}
+
+struct conn *
 srv_connect(struct srv *s, const char *ip, int port)
 {
 	struct conn *c = conn_tcp(ip, port, 20);
@@ -689,6 +699,21 @@ srv_connect(struct srv *s, const char *ip, int port)
 		t_bail("cannot connect to %s at %s port %d", s->name, ip, port);
 	}
 	return c;
+}
+
+int
+srv_end(struct srv *s, double timeout, int flags, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	int status = srv_stop(s, SIGTERM, timeout);
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	t_ok(status == 0, "%s: SIGTERM, exit status 0 (%d)", what, status);
+	srv_check_end(s, flags);
+	return status;
 }
 
 long long

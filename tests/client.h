@@ -100,6 +100,9 @@ int srv_start_lowlevel(struct srv *s, int port, const char *limit,
 #define SRV_IOC_MAX 24
 int srv_start_ioc(struct srv *s, const char *prog, ...)
     __attribute__((sentinel));
+/* c, a connection to server s; if it is NULL, bails out with the
+ * server's output in the log. */
+struct conn *conn_must(struct conn *c, struct srv *s);
 /* Connects to server s (conn_tcp, 20 s); bails out, its output in the
  * log, if that fails. */
 struct conn *srv_connect(struct srv *s, const char *ip, int port);
@@ -114,6 +117,10 @@ void t_check_events(const struct srv *s, int flags);
 /* The ACCEPT line of the connection from local port port (the newest such
  * line: a port can come again in one test), or NULL. */
 const char *t_accept_line(const char *out, int port);
+/* The end of a test server: SIGTERM, a verdict that it exits 0 (the
+ * printf-like fmt says which server), srv_check_end.  Its exit status. */
+int srv_end(struct srv *s, double timeout, int flags, const char *fmt, ...)
+    T_PRINTF(4, 5);
 /* The thread= of the session from local port lport (its ACCEPT line), or
  * -1. */
 long long srv_thread_of(const struct srv *s, int lport);

@@ -34,7 +34,7 @@ main(int argc, char **argv)
 	struct conn *c, *a, *b;
 	size_t got;
 	long long total, id;
-	int port, status, eof, i, late;
+	int port, eof, i, late;
 
 	t_init(argc, argv);
 	port = srv_start_lowlevel(&sv, 0, "100", "2");
@@ -144,8 +144,6 @@ main(int argc, char **argv)
 	conn_close(b);
 	srv_wait_out(&sv, "TERM id=", 6, 10);
 
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "server");
 	return t_done();
 }

@@ -71,7 +71,7 @@ main(int argc, char **argv)
 	struct conn *a, *b, *q;
 	struct linger lg = { 1, 0 };
 	long got, want;
-	int r, kind, rc, status;
+	int r, kind, rc;
 	int stuck = 0, short_of = 0, accepted = 0, rounds = 0;
 	int released_all, gauge_ok;
 
@@ -144,8 +144,6 @@ main(int argc, char **argv)
 	t_ok(released_all, "every S_send_ref kept was released, also those "
 	    "that found their session closed (%s)", line);
 	conn_close(q);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "server exits 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "server");
 	return t_done();
 }

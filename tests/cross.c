@@ -167,7 +167,7 @@ main(int argc, char **argv)
 	pthread_t th[5];
 	struct conn *c;
 	double end;
-	int i, status;
+	int i;
 
 	t_init(argc, argv);
 	port = srv_start_lowlevel(&sv, 0, "1000", "3");
@@ -208,8 +208,6 @@ main(int argc, char **argv)
 	conn_close(c);
 	srv_wait_out(&sv, "TERM id=", (int)t_num(line, "accept_counter", 1), 10);
 
-	status = srv_stop(&sv, SIGTERM, 30);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED);
+	srv_end(&sv, 30, T_ALL_CLOSED, "server");
 	return t_done();
 }

@@ -55,7 +55,7 @@ main(int argc, char **argv)
 	struct conn *q, *a, *b;
 	struct linger lg = { 1, 0 };
 	long long before, after, kept, after_term, wa;
-	int r, tries, go = 0, status, done_ok;
+	int r, tries, go = 0, done_ok;
 
 	t_init(argc, argv);
 	if (setenv("HSVR_TEST_DELAY_SEND_US", "1000000", 1) != 0)
@@ -120,8 +120,6 @@ main(int argc, char **argv)
 		    "up by at least the %d bytes of each that found its session "
 		    "closed (%lld -> %lld)", LEN, before, after);
 	conn_close(q);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "server exits 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "server");
 	return t_done();
 }

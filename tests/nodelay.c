@@ -45,7 +45,7 @@ lowlevel(void)
 {
 	struct srv sv;
 	struct conn *a, *b;
-	int port, status;
+	int port;
 
 	port = srv_start_lowlevel(&sv, 0, "100", "2");
 	a = srv_connect(&sv, "127.0.0.1", port);
@@ -57,9 +57,7 @@ lowlevel(void)
 	conn_close(a);
 	conn_close(b);
 	srv_wait_out(&sv, "TERM id=", 2, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "S_start server exits 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "S_start server");
 }
 
 static void
@@ -69,7 +67,7 @@ ioc(const char *ip, const char *mode)
 	struct conn *c[CONNS];
 	const char *l;
 	char *out;
-	int port, i, n, on = 0, status;
+	int port, i, n, on = 0;
 	int workers[2] = { 0, 0 }, w;
 
 	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", ip, "-n", "2", mode, NULL);
@@ -99,9 +97,7 @@ ioc(const char *ip, const char *mode)
 	for (i = 0; i < n; i++)
 		conn_close(c[i]);
 	srv_wait_out(&sv, "TERM id=", n, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "%s %s: server exits 0 (%d)", ip, mode, status);
-	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "%s %s", ip, mode);
 }
 
 int

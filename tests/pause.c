@@ -34,7 +34,7 @@ pause_resume(void)
 	char sink[64];
 	unsigned char chunk[16384];
 	size_t sent = 0;
-	int port, ok, status, hdr;
+	int port, ok, hdr;
 
 	port = srv_start_ioc(&sv, "t-srv-ioc", "-n", "2", NULL);
 	a = conn_tcp("127.0.0.1", port, 20);
@@ -116,9 +116,7 @@ pause_resume(void)
 	conn_close(a);
 	conn_close(b);
 	srv_wait_out(&sv, "TERM id=", 3, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "the server stops (status %d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED);
+	srv_end(&sv, 20, T_ALL_CLOSED, "server");
 }
 
 int

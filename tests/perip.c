@@ -158,7 +158,7 @@ lingering(void)
 {
 	struct srv sv;
 	struct conn *ctl, *a[6], *b1, *b2, *c, *x;
-	int i, n = 0, refused = 0, lingers = 0, status, terms = 1;
+	int i, n = 0, refused = 0, lingers = 0, terms = 1;
 	long long per_ip, errs;
 
 	setenv("HSVR_TEST_LINGER_MS", "600000", 1);
@@ -207,9 +207,7 @@ lingering(void)
 	conn_close(ctl);
 	for (i = 1; i < n; i++)
 		conn_close(a[i]);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED);
+	srv_end(&sv, 20, T_ALL_CLOSED, "server");
 }
 
 static void
@@ -219,7 +217,7 @@ per_64(void)
 	    "fd00:a::3", "fd00:a::4", "fd00:a::5", "fd00:a::6" };
 	struct srv sv;
 	struct conn *ctl, *c[16], *x;
-	int i, n = 0, r, served6 = 0, refused6 = 0, status;
+	int i, n = 0, r, served6 = 0, refused6 = 0;
 	long long per_ip;
 
 	start(&sv, "100", "3");
@@ -257,9 +255,7 @@ per_64(void)
 	for (i = 1; i < n; i++)
 		conn_close(c[i]);
 	conn_close(ctl);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED);
+	srv_end(&sv, 20, T_ALL_CLOSED, "server");
 }
 
 int

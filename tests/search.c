@@ -30,7 +30,7 @@ tcp(void)
 	char host[64], *out;
 	const char *l;
 	struct conn *a, *b, *c;
-	int port, pa, pb, status;
+	int port, pa, pb;
 	long long ida, idb;
 
 	port = srv_start_lowlevel(&sv, 0, "100", "2");
@@ -96,9 +96,7 @@ tcp(void)
 	conn_close(b);
 	conn_close(c);
 	srv_wait_out(&sv, "TERM id=", 3, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "server");
 }
 
 /* A socket file with nobody listening, as a crashed server leaves it. */
@@ -125,7 +123,6 @@ unix_socket(void)
 	char path[512], host[64], *out;
 	const char *l;
 	struct conn *u1, *u2;
-	int status;
 
 	snprintf(path, sizeof path, "%s", t_path("hsvr.sock"));
 	stale_socket(path);
@@ -155,9 +152,7 @@ unix_socket(void)
 	conn_close(u1);
 	conn_close(u2);
 	srv_wait_out(&sv, "TERM id=", 2, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "IoC -l: SIGTERM, exit status 0 (%d)", status);
-	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "IoC -l");
 }
 
 int

@@ -153,7 +153,7 @@ run(const char *tr)
 	struct srv sv;
 	struct conn *q;
 	char path[4400];
-	int n, status;
+	int n;
 
 	memset(r, 0, sizeof r);
 	if (strcmp(tr, "tcp") == 0) {
@@ -194,9 +194,7 @@ run(const char *tr)
 	t_ok(gauge_is(q, 1), "%s: no session left but the asking one (%.60s)",
 	    tr, line);
 	conn_close(q);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "%s: server exits 0 (%d)", tr, status);
-	srv_check_end(&sv, T_ALL_CLOSED);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "%s", tr);
 }
 
 int

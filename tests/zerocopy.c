@@ -257,7 +257,7 @@ run(const char *tr)
 	const char *where;
 	struct conn *q;
 	struct zc z = { -1, -1, -1 };
-	int port = 0, status, h;
+	int port = 0, h;
 	static const char *const hows[] = { "ref", "file" };
 
 	if (strcmp(tr, "tcp") == 0) {
@@ -290,9 +290,7 @@ run(const char *tr)
 	t_ok(h == 0 && z.kept > 0, "%s: every one of the %lld references "
 	    "kept was released (%s)", tr, z.kept, line);
 	conn_close(q);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "%s: server exits 0 (%d)", tr, status);
-	srv_check_end(&sv, T_ALL_CLOSED);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "%s", tr);
 }
 
 int
