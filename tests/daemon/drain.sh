@@ -57,6 +57,15 @@ stop_timed() {
 	if ((rc == 0)); then wait "$fg" || rc=$?; else fg_stop "$fg" 1 || true; fi
 }
 
+# fg_stop_timed SECONDS: fg_stop $fg (SIGTERM, at most SECONDS): rc is its
+# exit status, t0 and t1 the clock before and after.
+fg_stop_timed() {
+	t0=$(now_cs)
+	fg_stop "$fg" "$1"
+	rc=$?
+	t1=$(now_cs)
+}
+
 # --------------------------------- 1. SIGTERM during a long transfer
 port=$(free_port)
 : >"$T/trace"
@@ -113,10 +122,7 @@ wait_for 5 gone "$hold"
 
 # -------------------------------------------------------------- 3. -t
 held 3 -t keep '^held' "a session held open" -t --pidfile "$T/pid/t.pid"
-t0=$(now_cs)
-fg_stop "$fg" 5
-rc=$?
-t1=$(now_cs)
+fg_stop_timed 5
 check "-t: SIGTERM, exit 0 (got $rc)" [ "$rc" -eq 0 ]
 check "-t: at once, not after the 30 s drain ($((t1 - t0))0 ms)" [ $((t1 - t0)) -le "$quick" ]
 check "-t: no serv_on_drain" bash -c '! grep -q "^drain " "$1"' _ "$T/trace3"
@@ -133,10 +139,7 @@ kill -TERM "$fg"
 check "second SIGTERM: the first one drains (new connections refused)" "$DCLIENT" wait "$port" refused 5
 sleep 0.5
 check "second SIGTERM: still draining half a second later" alive "$fg"
-t0=$(now_cs)
-fg_stop "$fg" 5
-rc=$?
-t1=$(now_cs)
+fg_stop_timed 5
 check "second SIGTERM: exit 0 (got $rc)" [ "$rc" -eq 0 ]
 check "second SIGTERM: at once, not after the 30 s drain ($((t1 - t0))0 ms)" [ $((t1 - t0)) -le "$quick" ]
 check "second SIGTERM: the held connection was closed" wait_for 5 grep -q '^eof' "$T/hold4.out"

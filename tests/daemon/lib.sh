@@ -199,6 +199,17 @@ wait_reaped() {
 # The exit of PID as t-dinit reaped it: "exit=C", "signal=S" or nothing.
 reaped() { sed -n "s/^pid=$1 //p" "$DT_TMP/reaped" | tail -n 1; }
 
+# hsvr-http itself rather than its libtool wrapper when the library's
+# directory is in LD_LIBRARY_PATH (for init scripts and units, which run it
+# by its path), else $HTTPD.
+httpd_direct() {
+	if [[ -x $dt_builddir/examples/.libs/hsvr-http && -n ${LD_LIBRARY_PATH:-} ]]; then
+		echo "$dt_builddir/examples/.libs/hsvr-http"
+	else
+		echo "$HTTPD"
+	fi
+}
+
 # Lines of the private syslog matching an extended regexp.
 syslog_has() { grep -Eq -- "$1" "$DT_TMP/syslog" 2>/dev/null; }
 

@@ -23,10 +23,7 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-daemon=$HTTPD
-if [[ -x $dt_builddir/examples/.libs/hsvr-http && -n ${LD_LIBRARY_PATH:-} ]]; then
-	daemon=$dt_builddir/examples/.libs/hsvr-http
-fi
+daemon=$(httpd_direct)
 must "hsvr-service is built" test -x "$HSVR_SERVICE"
 svc() { "$HSVR_SERVICE" -d "$TEMPLATES" "$@"; }
 
