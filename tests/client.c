@@ -679,6 +679,22 @@ srv_start_ioc(struct srv *s, const char *prog, ...)
 	return port;
 }
 
+int
+srv_start_ioc_on(struct srv *s, const char *tr, const char *sock,
+    const char **where)
+{
+	static char path[4400];
+
+	if (strcmp(tr, "tcp") == 0) {
+		*where = "127.0.0.1";
+		return srv_start_ioc(s, "t-srv-ioc", "-i", *where, "-n", "2",
+		    NULL);
+	}
+	snprintf(path, sizeof path, "%s", t_path(sock));
+	*where = path;
+	return srv_start_ioc(s, "t-srv-ioc", "-l", path, "-n", "2", NULL);
+}
+
 struct conn *
 conn_must(struct conn *c, struct srv *s)
 {

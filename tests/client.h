@@ -100,6 +100,11 @@ int srv_start_lowlevel(struct srv *s, int port, const char *limit,
 #define SRV_IOC_MAX 24
 int srv_start_ioc(struct srv *s, const char *prog, ...)
     __attribute__((sentinel));
+/* t-srv-ioc with two workers on 127.0.0.1 (tr "tcp") or on the UNIX
+ * socket sock in the scratch directory (tr "unix"): its port, 0 on UNIX;
+ * *where is the address or the socket's path (until the next call). */
+int srv_start_ioc_on(struct srv *s, const char *tr, const char *sock,
+    const char **where);
 /* c, a connection to server s; if it is NULL, bails out with the
  * server's output in the log. */
 struct conn *conn_must(struct conn *c, struct srv *s);

@@ -152,20 +152,10 @@ run(const char *tr)
 	struct reader r[NSLOW + 2];
 	struct srv sv;
 	struct conn *q;
-	char path[4400];
 	int n;
 
 	memset(r, 0, sizeof r);
-	if (strcmp(tr, "tcp") == 0) {
-		where = "127.0.0.1";
-		port = srv_start_ioc(&sv, "t-srv-ioc", "-i", where, "-n", "2",
-		    NULL);
-	} else {
-		snprintf(path, sizeof path, "%s", t_path("stream.sock"));
-		where = path;
-		port = srv_start_ioc(&sv, "t-srv-ioc", "-l", path, "-n", "2",
-		    NULL);
-	}
+	port = srv_start_ioc_on(&sv, tr, "stream.sock", &where);
 	if ((q = dial(0)) == NULL)
 		t_bail("cannot connect to %s", where);
 	for (n = 0; n < NSLOW + 2; n++) {

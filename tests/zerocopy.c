@@ -253,23 +253,13 @@ static void
 run(const char *tr)
 {
 	struct srv sv;
-	char path[4400];
 	const char *where;
 	struct conn *q;
 	struct zc z = { -1, -1, -1 };
 	int port = 0, h;
 	static const char *const hows[] = { "ref", "file" };
 
-	if (strcmp(tr, "tcp") == 0) {
-		where = "127.0.0.1";
-		port = srv_start_ioc(&sv, "t-srv-ioc", "-i", where, "-n", "2",
-		    NULL);
-	} else {
-		snprintf(path, sizeof path, "%s", t_path("zc.sock"));
-		where = path;
-		port = srv_start_ioc(&sv, "t-srv-ioc", "-l", path, "-n", "2",
-		    NULL);
-	}
+	port = srv_start_ioc_on(&sv, tr, "zc.sock", &where);
 	q = dial(where, port);
 	for (h = 0; h < 2; h++) {
 		bulk(&sv, where, port, hows[h], tr);
