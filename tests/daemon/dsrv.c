@@ -26,7 +26,7 @@
  *   ids           "pid=N uid=r,e,s gid=r,e,s groups=... regain=..."
  *   keep          "ok": serv_on_drain leaves this session open; it ends
  *                 when the peer closes (or at the drain timeout)
- *   big N         N bytes of dsrv_pattern(), paced by S_send's -4 and
+ *   big N         N bytes of pat_byte(), paced by S_send's -4 and
  *                 TYP_SENDABLE, then the session closes; serv_on_drain
  *                 lets the transfer finish
  *   log TEXT      serv_log(LOG_NOTICE, "dsrv: TEXT"), then "ok"
@@ -56,7 +56,7 @@
  * the init line traces allow_bad=, what it says for a name that is no
  * system call), --seccomp-allow-worker NAME (the same in worker 1's
  * serv_worker_init), --pattern-file N (serv_init writes N bytes of
- * dsrv_pattern() to an unlinked file, and "big" sends from it with
+ * pat_byte() to an unlinked file, and "big" sends from it with
  * S_send_file: the sendfile path).
  */
 #ifndef _GNU_SOURCE
@@ -88,7 +88,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dpattern.h"
+#include "../pattern.h"
 
 #define CHUNK (256 * 1024)
 #define LINE_MAX_LEN 512
@@ -369,7 +369,7 @@ make_pattern_file(void)
 		n = pattern_size - off < sizeof buf ? (size_t)(pattern_size -
 		    off) : sizeof buf;
 		for (i = 0; i < n; i++)
-			buf[i] = dsrv_pattern(off + i);
+			buf[i] = pat_byte(off + i);
 		if (write(pattern_fd, buf, n) != (ssize_t)n) {
 			perror("dsrv: pattern file");
 			exit(1);
@@ -471,7 +471,7 @@ pump(SESSION *s, struct sess *st)
 			    NULL, NULL);
 		} else {
 			for (i = 0; i < n; i++)
-				st->chunk[i] = dsrv_pattern(st->big_off + i);
+				st->chunk[i] = pat_byte(st->big_off + i);
 			rc = S_send(s, st->chunk, n);
 		}
 		if (rc == S_ERR_CONGESTED)
