@@ -210,6 +210,17 @@ httpd_direct() {
 	fi
 }
 
+# notify_listen: a systemd notification socket at $sock (t-dclient notify:
+# each message it gets goes to $log, "pid=N MESSAGE"); the test ends if
+# it does not come up.
+notify_listen() {
+	sock=$T/notify.sock
+	log=$T/notify.out
+	: >"$log"
+	"$DCLIENT" notify "$sock" "$log" &
+	must "the notify socket is up" wait_for 5 test -S "$sock"
+}
+
 # Lines of the private syslog matching an extended regexp.
 syslog_has() { grep -Eq -- "$1" "$DT_TMP/syslog" 2>/dev/null; }
 

@@ -20,11 +20,7 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-sock=$T/notify.sock
-log=$T/notify.out
-: >"$log"
-"$DCLIENT" notify "$sock" "$log" &
-must "the notify socket is up" wait_for 5 test -S "$sock"
+notify_listen
 
 # count WORD: how many messages carry WORD.
 count() { grep -c -- "$1" "$log"; }

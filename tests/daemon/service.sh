@@ -108,11 +108,7 @@ else
 fi
 
 # Run it the way systemd would.
-sock=$T/notify.sock
-log=$T/notify.out
-: >"$log"
-"$DCLIENT" notify "$sock" "$log" &
-must "the notify socket is up" wait_for 5 test -S "$sock"
+notify_listen
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 exec_reload=$(sed -n 's/^ExecReload=//p' "$unit")
 # shellcheck disable=SC2086 # a command line, split like systemd splits it
