@@ -43,16 +43,6 @@ static const struct {
 };
 #define NBURSTS (sizeof bursts / sizeof bursts[0])
 
-static long long
-worker_of(const struct conn *c)
-{
-	char *out = srv_out(&sv);
-	long long w = t_num(t_accept_line(out, conn_port(c)), "thread", -1);
-
-	free(out);
-	return w;
-}
-
 /* One burst from a to b: 1 if b got exactly its bytes. */
 static int
 burst(struct conn *a, struct conn *b, int pb, size_t i, int hold, int *nhold)
@@ -90,30 +80,12 @@ int
 main(int argc, char **argv)
 {
 	struct conn *pool[POOL], *a = NULL, *b = NULL, *q;
-	const char *args[16];
-	char ps[16];
 	size_t i;
-	int j = 0, hold, ok, nhold = 0, status;
+	int j = 0, hold, ok, nhold = 0;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[j++] = "-x";
-	args[j++] = "-i";
-	args[j++] = "127.0.0.1";
-	args[j++] = "-p";
-	args[j++] = ps;
-	args[j++] = "-n";
-	args[j++] = "2";
-	args[j++] = "--accept-thread";
-	args[j++] = "-T";
-	args[j++] = "0";
-	args[j++] = "-u";
-	args[j++] = t_user();
-	args[j++] = "-g";
-	args[j++] = t_group();
-	args[j] = NULL;
-	srv_start(&sv, "t-srv-ioc", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", "127.0.0.1", "-n", "2",
+	    "--accept-thread", "-T", "0", NULL);
 	/* A and B: the first two of the pool on different workers. */
 	for (j = 0; j < POOL; j++) {
 		if ((pool[j] = conn_tcp("127.0.0.1", port, 20)) == NULL ||
@@ -123,10 +95,11 @@ main(int argc, char **argv)
 		}
 		if (a == NULL)
 			a = pool[j];
-		else if (b == NULL && worker_of(pool[j]) != worker_of(a))
+		else if (b == NULL && srv_thread_of(&sv, conn_port(pool[j])) !=
+		    srv_thread_of(&sv, conn_port(a)))
 			b = pool[j];
 	}
-	if (a == NULL || b == NULL || worker_of(a) < 0) {
+	if (a == NULL || b == NULL || srv_thread_of(&sv, conn_port(a)) < 0) {
 		srv_dump(&sv);
 		t_bail("no two sessions on different workers");
 	}
@@ -151,10 +124,6 @@ main(int argc, char **argv)
 	for (j = 0; j < POOL; j++)
 		conn_close(pool[j]);
 	srv_wait_out(&sv, "TERM id=", POOL, 10);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "server exits 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED | T_TX_EXACT, "server");
 	return t_done();
 }

@@ -627,6 +627,129 @@ srv_run(const char *prog, const char *const *args, double timeout,
 	return rc;              /* s stays registered (and is reaped): leaked */
 }
 
+int
+srv_start_lowlevel(struct srv *s, int port, const char *limit,
+    const char *threads)
+{
+	char ps[16];
+	const char *args[4];
+
+	if (port == 0)
+		port = t_free_port();
+	snprintf(ps, sizeof ps, "%d", port);
+	args[0] = ps;
+	args[1] = limit;
+	args[2] = threads;
+	args[3] = NULL;
+	srv_start(s, "t-srv-lowlevel", args);
+	return port;
+}
+
+int
+srv_start_ioc(struct srv *s, const char *prog, ...)
+{
+	const char *args[SRV_IOC_MAX + 7], *a;
+	char ps[16];
+	va_list ap;
+	int n = 0, port = 0, local = 0, i;
+
+	args[n++] = "-x";
+	va_start(ap, prog);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		if (n >= SRV_IOC_MAX + 1)
+			t_bail("srv_start_ioc: more than %d options", SRV_IOC_MAX);
+		args[n++] = a;
+	}
+	va_end(ap);
+	for (i = 1; i < n; i++)
+		if (strcmp(args[i], "-l") == 0 || strcmp(args[i], "-p") == 0)
+			local = 1;
+	if (!local) {
+		port = t_free_port();
+		snprintf(ps, sizeof ps, "%d", port);
+		args[n++] = "-p";
+		args[n++] = ps;
+	}
+	args[n++] = "-u";
+	args[n++] = t_user();
+	args[n++] = "-g";
+	args[n++] = t_group();
+	args[n] = NULL;
+	srv_start(s, prog, args);
+	return port;
+}
+
+int
+srv_start_ioc_on(struct srv *s, const char *tr, const char *sock,
+    const char **where)
+{
+	static char path[4400];
+
+	if (strcmp(tr, "tcp") == 0) {
+		*where = "127.0.0.1";
+		return srv_start_ioc(s, "t-srv-ioc", "-i", *where, "-n", "2",
+		    NULL);
+	}
+	snprintf(path, sizeof path, "%s", t_path(sock));
+	*where = path;
+	return srv_start_ioc(s, "t-srv-ioc", "-l", path, "-n", "2", NULL);
+}
+
+struct conn *
+conn_must(struct conn *c, struct srv *s)
+{
+	if (c == NULL) {
+		srv_dump(s);
+		t_bail("cannot connect to %s", s->name);
+	}
+	return c;
+}
+
+struct conn *
+srv_connect(struct srv *s, const char *ip, int port)
+{
+	struct conn *c = conn_tcp(ip, port, 20);
+
+	if (c == NULL) {
+		srv_dump(s);
+		t_bail("cannot connect to %s at %s port %d", s->name, ip, port);
+	}
+	return c;
+}
+
+int
+srv_end(struct srv *s, double timeout, int flags, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	int status = srv_stop(s, SIGTERM, timeout);
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	t_ok(status == 0, "%s: SIGTERM, exit status 0 (%d)", what, status);
+	srv_check_end(s, flags);
+	return status;
+}
+
+long long
+srv_thread_of(const struct srv *s, int lport)
+{
+	char *out = srv_out(s);
+	long long t = t_num(t_accept_line(out, lport), "thread", -1);
+
+	free(out);
+	return t;
+}
+
+void
+srv_check_end(const struct srv *s, int flags)
+{
+	t_check_events(s, flags);
+	if (t_failed())
+		srv_dump(s);
+}
+
 const char *
 t_accept_line(const char *out, int port)
 {
@@ -976,6 +1099,21 @@ conn_cmd(struct conn *c, char *reply, size_t cap, const char *fmt, ...)
 	if (conn_send(c, buf, (size_t)n) != 0)
 		return -1;
 	return conn_line(c, reply, cap, 10);
+}
+
+int
+conn_cmd_until(struct conn *c, char *reply, size_t cap, const char *cmd,
+    const char *key, long long want, double every)
+{
+	double end = t_now() + t_secs(10);
+
+	do {
+		if (conn_cmd(c, reply, cap, "%s", cmd) == 0 &&
+		    t_num(reply, key, -1) == want)
+			return 1;
+		t_pause(every);
+	} while (t_now() < end);
+	return 0;
 }
 
 /* Up to n bytes before the absolute deadline end. */

@@ -89,6 +89,28 @@ void srv_dump(const struct srv *s);
 int srv_run(const char *prog, const char *const *args, double timeout,
     char **out, char **err);
 
+/* Starts t-srv-lowlevel (S_start) on port, a free one if 0, with the
+ * session limit and the number of threads: the port. */
+int srv_start_lowlevel(struct srv *s, int port, const char *limit,
+    const char *threads);
+/* Starts an IoC test server (t-srv-ioc, t-srv-ioc-hooks...) in the
+ * foreground (-x) as t_user() and t_group(), with the options given (at
+ * most SRV_IOC_MAX words, then NULL) and, unless they say -p or -l, -p and
+ * a free port: that port, or 0. */
+#define SRV_IOC_MAX 24
+int srv_start_ioc(struct srv *s, const char *prog, ...)
+    __attribute__((sentinel));
+/* t-srv-ioc with two workers on 127.0.0.1 (tr "tcp") or on the UNIX
+ * socket sock in the scratch directory (tr "unix"): its port, 0 on UNIX;
+ * *where is the address or the socket's path (until the next call). */
+int srv_start_ioc_on(struct srv *s, const char *tr, const char *sock,
+    const char **where);
+/* c, a connection to server s; if it is NULL, bails out with the
+ * server's output in the log. */
+struct conn *conn_must(struct conn *c, struct srv *s);
+/* Connects to server s (conn_tcp, 20 s); bails out, its output in the
+ * log, if that fails. */
+struct conn *srv_connect(struct srv *s, const char *ip, int port);
 /* Verdicts on a test server's event lines (see tserver.h): no VIOLATION
  * line; at most one TERM per ACCEPT id (exactly one with T_ALL_CLOSED);
  * in each TERM line the library's rx, rxoctet and timeout counters equal
@@ -100,6 +122,16 @@ void t_check_events(const struct srv *s, int flags);
 /* The ACCEPT line of the connection from local port port (the newest such
  * line: a port can come again in one test), or NULL. */
 const char *t_accept_line(const char *out, int port);
+/* The end of a test server: SIGTERM, a verdict that it exits 0 (the
+ * printf-like fmt says which server), srv_check_end.  Its exit status. */
+int srv_end(struct srv *s, double timeout, int flags, const char *fmt, ...)
+    T_PRINTF(4, 5);
+/* The thread= of the session from local port lport (its ACCEPT line), or
+ * -1. */
+long long srv_thread_of(const struct srv *s, int lport);
+/* t_check_events, then the server's output into the log if any check of
+ * the test failed so far. */
+void srv_check_end(const struct srv *s, int flags);
 
 /* ---- clients --------------------------------------------------------------- */
 
@@ -125,6 +157,10 @@ int conn_line(struct conn *c, char *line, size_t cap, double timeout);
 /* Sends a line (fmt, '\n' added) and reads the reply line: 0 or -1. */
 int conn_cmd(struct conn *c, char *reply, size_t cap, const char *fmt, ...)
     T_PRINTF(4, 5);
+/* Sends cmd every `every` s, for at most 10 s (scaled), until its reply
+ * (left in reply) has key=want: 1, or 0 if it never had. */
+int conn_cmd_until(struct conn *c, char *reply, size_t cap, const char *cmd,
+    const char *key, long long want, double every);
 /* Up to n bytes: > 0, 0 on EOF, -1 on timeout or error. */
 ssize_t conn_read(struct conn *c, void *p, size_t n, double timeout);
 /* Reads n bytes and checks them against the pattern from offset off.

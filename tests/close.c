@@ -29,25 +29,16 @@ int
 main(int argc, char **argv)
 {
 	struct srv sv;
-	char ps[16], line[256], *out;
-	const char *args[4], *l, *why;
+	char line[256], *out;
+	const char *l, *why;
 	struct conn *c, *a, *b;
 	size_t got;
 	long long total, id;
-	int port, status, eof, i, late;
+	int port, eof, i, late;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "2";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
-	if ((c = conn_tcp("127.0.0.1", port, 20)) == NULL) {
-		srv_dump(&sv);
-		t_bail("cannot connect");
-	}
+	port = srv_start_lowlevel(&sv, 0, "100", "2");
+	c = srv_connect(&sv, "127.0.0.1", port);
 	conn_close(c);
 	/* Small kernel buffers, so that the output drains in small steps. */
 	c = conn_tcp_once("127.0.0.1", port, 8192);
@@ -153,10 +144,6 @@ main(int argc, char **argv)
 	conn_close(b);
 	srv_wait_out(&sv, "TERM id=", 6, 10);
 
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "server");
 	return t_done();
 }

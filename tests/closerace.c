@@ -64,54 +64,22 @@ drain(struct conn *c, double secs)
 	return -1;
 }
 
-static int
-wait_reply(struct conn *q, const char *cmd, const char *key, long long want)
-{
-	double end = t_now() + t_secs(10);
-
-	do {
-		if (conn_cmd(q, line, sizeof line, "%s", cmd) == 0 &&
-		    t_num(line, key, -1) == want)
-			return 1;
-		t_pause(0.05);
-	} while (t_now() < end);
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct srv sv;
 	struct conn *a, *b, *q;
 	struct linger lg = { 1, 0 };
-	char ps[16];
-	const char *args[16];
 	long got, want;
-	int i = 0, r, kind, rc, status;
+	int r, kind, rc;
 	int stuck = 0, short_of = 0, accepted = 0, rounds = 0;
 	int released_all, gauge_ok;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[i++] = "-x";
-	args[i++] = "-i";
-	args[i++] = "127.0.0.1";
-	args[i++] = "-p";
-	args[i++] = ps;
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "--accept-thread";
-	args[i++] = "-T";
-	args[i++] = "0";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
 	if (setenv("HSVR_TEST_DELAY_SEND_US", "20000", 1) != 0)
 		t_bail("setenv");
-	srv_start(&sv, "t-srv-ioc-hooks", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc-hooks", "-i", "127.0.0.1",
+	    "-n", "2", "--accept-thread", "-T", "0", NULL);
 	q = dial();
 	/* q took one worker: A and B of each round take one each. */
 	for (r = 0; r < ROUNDS && stuck < MAX_STUCK; r++) {
@@ -160,7 +128,8 @@ main(int argc, char **argv)
 	    "stuck; %d sends accepted)", stuck, rounds, accepted);
 	t_ok(short_of == 0, "each got what the send was accepted for, then "
 	    "its end (%d short)", short_of);
-	gauge_ok = wait_reply(q, "STATS", "session_gauge", 1);
+	gauge_ok = conn_cmd_until(q, line, sizeof line, "STATS",
+	    "session_gauge", 1, 0.05);
 	t_ok(gauge_ok, "no session left but the asking one (%.80s)", line);
 	(void)conn_cmd(q, line, sizeof line, "STATS");
 	t_note("%.300s", line);
@@ -170,15 +139,11 @@ main(int argc, char **argv)
 	    t_num(line, "discarded_octet", 0));
 	released_all = 0;
 	if (conn_cmd(q, line, sizeof line, "ZC") == 0)
-		released_all = wait_reply(q, "ZC", "released",
-		    t_num(line, "kept", -1));
+		released_all = conn_cmd_until(q, line, sizeof line, "ZC",
+		    "released", t_num(line, "kept", -1), 0.05);
 	t_ok(released_all, "every S_send_ref kept was released, also those "
 	    "that found their session closed (%s)", line);
 	conn_close(q);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "server exits 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "server");
 	return t_done();
 }

@@ -173,18 +173,11 @@ main(int argc, char **argv)
 {
 	struct srv sv;
 	struct tstats st;
-	char ps[16], *out;
-	const char *args[4];
+	char *out;
 	int port, status;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "2";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
+	port = srv_start_lowlevel(&sv, 0, "100", "2");
 	big_first(&sv, port);
 	marks(&sv, port);
 
@@ -210,8 +203,6 @@ main(int argc, char **argv)
 	    "rxoctet=%lld rxcount=%lld: the command lines",
 	    tstats(&st, "rxoctet"), tstats(&st, "rxcount"));
 	free(out);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 	return t_done();
 }

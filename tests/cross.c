@@ -163,25 +163,15 @@ int
 main(int argc, char **argv)
 {
 	struct srv sv;
-	char ps[16], line[512];
-	const char *args[4];
+	char line[512];
 	pthread_t th[5];
 	struct conn *c;
 	double end;
-	int i, status;
+	int i;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "1000";
-	args[2] = "3";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
-	if ((c = conn_tcp("127.0.0.1", port, 20)) == NULL) {
-		srv_dump(&sv);
-		t_bail("cannot connect");
-	}
+	port = srv_start_lowlevel(&sv, 0, "1000", "3");
+	c = srv_connect(&sv, "127.0.0.1", port);
 	conn_close(c);
 	closewait(&sv);
 
@@ -218,10 +208,6 @@ main(int argc, char **argv)
 	conn_close(c);
 	srv_wait_out(&sv, "TERM id=", (int)t_num(line, "accept_counter", 1), 10);
 
-	status = srv_stop(&sv, SIGTERM, 30);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 30, T_ALL_CLOSED, "server");
 	return t_done();
 }

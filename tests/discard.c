@@ -115,36 +115,14 @@ main(int argc, char **argv)
 {
 	struct conn *q, *c;
 	struct tstats st;
-	const char *args[20];
-	char ps[16], *err;
+	char *err;
 	long long id, before, lost, wt;
-	int i = 0, status;
+	int status;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[i++] = "-x";
-	args[i++] = "-t";
-	args[i++] = "-i";
-	args[i++] = "127.0.0.1";
-	args[i++] = "-p";
-	args[i++] = ps;
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "-T";
-	args[i++] = "0";
-	args[i++] = "--write-timeout";
-	args[i++] = "1";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
-	srv_start(&sv, "t-srv-ioc", args);
-	if ((q = conn_tcp("127.0.0.1", port, 20)) == NULL) {
-		srv_dump(&sv);
-		t_bail("cannot connect");
-	}
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-t", "-i", "127.0.0.1",
+	    "-n", "2", "-T", "0", "--write-timeout", "1", NULL);
+	q = srv_connect(&sv, "127.0.0.1", port);
 
 	/* The peer resets with 2 MB queued. */
 	before = discarded(q);
@@ -198,8 +176,6 @@ main(int argc, char **argv)
 	conn_close(c);
 	conn_close(q);
 	/* Not T_TX_EXACT: SESSION.txoctet counts what was written. */
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED);
 	return t_done();
 }

@@ -41,20 +41,15 @@ must_connect(const char *ip, int port)
 static void
 lowlevel(void)
 {
-	char ps[16], line[4096], want[128], *out, *err;
-	const char *args[4], *l, *why;
+	char line[4096], want[128], *out, *err;
+	const char *l, *why;
 	struct conn *c1, *c2, *c3;
 	struct srv dup;
 	unsigned char *block;
 	size_t n, got;
-	int port = t_free_port(), status;
+	int port, status;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "2";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
+	port = srv_start_lowlevel(&sv, 0, "100", "2");
 
 	c1 = must_connect("127.0.0.1", port);
 	t_ok(conn_cmd(c1, line, sizeof line, "PING hello") == 0 &&
@@ -150,7 +145,7 @@ lowlevel(void)
 	    "closing the three clients gives three TYP_TERM");
 
 	/* A second server on the same port cannot start. */
-	srv_start(&dup, "t-srv-lowlevel", args);
+	srv_start_lowlevel(&dup, port, "100", "2");
 	status = srv_wait_exit(&dup, 20);
 	out = srv_out(&dup);
 	err = srv_err(&dup);
@@ -167,28 +162,20 @@ lowlevel(void)
 	    "SIGTERM: S_start returns 0 and the server exits 0 (status %d)",
 	    status);
 	free(out);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 static void
 ioc(void)
 {
 	struct srv io;
-	char ps[16], line[256], *out, *err;
-	const char *args[] = { "-x", "-p", ps, "-n", "2", "-u", t_user(),
-	    "-g", t_group(), NULL };
+	char line[256], *out, *err;
 	const char *l;
 	struct conn *a, *b;
-	int port = t_free_port(), status, w0, w1, i, ordered;
+	int port, status, w0, w1, i, ordered;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	srv_start(&io, "t-srv-ioc", args);
-	if ((a = conn_tcp("127.0.0.1", port, 20)) == NULL) {
-		srv_dump(&io);
-		t_bail("cannot connect to the IoC server");
-	}
+	port = srv_start_ioc(&io, "t-srv-ioc", "-n", "2", NULL);
+	a = srv_connect(&io, "127.0.0.1", port);
 	b = conn_tcp("::1", port, 20);
 	t_ok(b != NULL && conn_cmd(a, line, sizeof line, "PING a") == 0 &&
 	    conn_cmd(b, line, sizeof line, "PING b") == 0 &&
@@ -220,9 +207,7 @@ ioc(void)
 	t_ok(t_line(out, "SERV_EXIT", 0) != NULL, "IoC: serv_exit ran");
 	free(out);
 	free(err);
-	t_check_events(&io, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&io);
+	srv_check_end(&io, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 int

@@ -45,19 +45,8 @@ for t in "$READELF" "$NM"; do
 	fi
 done
 
-n=0
-fail=0
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-notok() {
-	n=$((n + 1))
-	fail=$((fail + 1))
-	echo "not ok $n - $*"
-}
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 
 on() {
 	case " $HSVR_HARDENING " in
@@ -119,7 +108,7 @@ check_units() {
 	elif [ -z "$bad" ]; then
 		ok "$c: $cname: $(echo "$units" | wc -l) units"
 	else
-		notok "$c: $cname: units with:$bad"
+		not_ok "$c: $cname: units with:$bad"
 	fi
 }
 
@@ -155,7 +144,7 @@ check_binary() {
 		elif [ -z "$bad" ]; then
 			ok "stack-protector: $name: $(echo "$units" | wc -l) units"
 		else
-			notok "stack-protector: $name: units with:$bad"
+			not_ok "stack-protector: $name: units with:$bad"
 		fi
 	fi
 	if on fortify; then
@@ -164,7 +153,7 @@ check_binary() {
 		if [ -z "$bad" ]; then
 			ok "fortify: $name: no unchecked printf family$(on fortify3 && echo ' (level 3)')"
 		else
-			notok "fortify: $name: imports unchecked $bad"
+			not_ok "fortify: $name: imports unchecked $bad"
 		fi
 	fi
 	if on pie && [ "$kind" = program ]; then
@@ -172,14 +161,14 @@ check_binary() {
 		    "$READELF" -lW "$f" | grep -q INTERP; then
 			ok "pie: $name"
 		else
-			notok "pie: $name: $("$READELF" -hW "$f" | grep Type: | tr -s " ")"
+			not_ok "pie: $name: $("$READELF" -hW "$f" | grep Type: | tr -s " ")"
 		fi
 	fi
 	if on relro; then
 		if "$READELF" -lW "$f" | grep -q GNU_RELRO; then
 			ok "relro: $name"
 		else
-			notok "relro: $name: no GNU_RELRO segment"
+			not_ok "relro: $name: no GNU_RELRO segment"
 		fi
 	fi
 	if on now; then
@@ -187,13 +176,13 @@ check_binary() {
 		    grep -q -E '\(FLAGS\).*BIND_NOW|\(FLAGS_1\).*NOW'; then
 			ok "now: $name"
 		else
-			notok "now: $name: neither BIND_NOW nor NOW in the flags"
+			not_ok "now: $name: neither BIND_NOW nor NOW in the flags"
 		fi
 	fi
 }
 
 if [ -z "$HSVR_HARDENING" ]; then
-	notok "configure found no hardening flag the compiler takes"
+	not_ok "configure found no hardening flag the compiler takes"
 fi
 
 checked=
@@ -217,7 +206,7 @@ for w in "$top_builddir"/examples/hsvr-*; do
 	if ! is_elf "$f"; then
 		f=$(dirname "$w")/.libs/$(basename "$w")
 		if ! is_elf "$f"; then
-			notok "$name: no program found (not built?)"
+			not_ok "$name: no program found (not built?)"
 			continue
 		fi
 	fi
@@ -226,7 +215,7 @@ for w in "$top_builddir"/examples/hsvr-*; do
 	all_imports="$all_imports $(imports "$f")"
 done
 
-[ -n "$checked" ] || notok "no binary to inspect in $top_builddir"
+[ -n "$checked" ] || not_ok "no binary to inspect in $top_builddir"
 
 # What the library (or, static, the programs with it) must import.
 [ -n "$lib_imports" ] || lib_imports=$all_imports
@@ -237,7 +226,7 @@ if on stack-protector; then
 	if lib_grep -q -x __stack_chk_fail; then
 		ok "stack-protector: the library imports __stack_chk_fail"
 	else
-		notok "stack-protector: the library does not import __stack_chk_fail"
+		not_ok "stack-protector: the library does not import __stack_chk_fail"
 	fi
 fi
 if on fortify; then
@@ -246,7 +235,7 @@ if on fortify; then
 	if [ -n "$chk" ]; then
 		ok "fortify: the library imports $chk"
 	else
-		notok "fortify: the library imports no __*_chk function"
+		not_ok "fortify: the library imports no __*_chk function"
 	fi
 fi
 
@@ -264,16 +253,16 @@ if on cf-protection; then
 		esac
 	done
 	if [ "$objs" -eq 0 ]; then
-		notok "cf-protection: no object file to inspect"
+		not_ok "cf-protection: no object file to inspect"
 	elif [ -z "$unmarked" ]; then
 		ok "cf-protection: $objs object files are marked IBT and SHSTK"
 	else
-		notok "cf-protection: not marked IBT and SHSTK:$unmarked"
+		not_ok "cf-protection: not marked IBT and SHSTK:$unmarked"
 	fi
 fi
 
-if [ "$fail" -gt 0 ]; then
-	echo "# $fail of $n failed; hardening configured: $HSVR_HARDENING"
+if [ "$nfailed" -gt 0 ]; then
+	echo "# $nfailed of $n failed; hardening configured: $HSVR_HARDENING"
 	exit 1
 fi
 exit 0

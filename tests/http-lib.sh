@@ -13,8 +13,8 @@ wait_s=$((10 * scale))
 http=$top_builddir/examples/hsvr-http
 probe=$HSVR_TEST_BINDIR/t-probe
 
-n=0
-failed=0
+# shellcheck source=tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 pid=
 port=
 work=$(mktemp -d "${TMPDIR:-/tmp}/hsvr-http-XXXXXX") || exit 99
@@ -46,17 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=1
-	echo "not ok $n - $*"
-}
 
 # start_http ARGS...: hsvr-http -x -i 127.0.0.1 -p PORT ARGS on a free
 # port, once it accepts connections (a port taken meanwhile: another one),

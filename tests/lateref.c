@@ -49,61 +49,19 @@ dial(void)
 	return c;
 }
 
-static long long
-worker_of(const struct conn *c)
-{
-	char *out = srv_out(&sv);
-	long long w = t_num(t_accept_line(out, conn_port(c)), "thread", -1);
-
-	free(out);
-	return w;
-}
-
-static int
-wait_reply(struct conn *q, const char *cmd, const char *key, long long want)
-{
-	double end = t_now() + t_secs(10);
-
-	do {
-		if (conn_cmd(q, line, sizeof line, "%s", cmd) == 0 &&
-		    t_num(line, key, -1) == want)
-			return 1;
-		t_pause(0.02);
-	} while (t_now() < end);
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct conn *q, *a, *b;
 	struct linger lg = { 1, 0 };
-	const char *args[16];
-	char ps[16];
-	long long before, after, kept, after_term;
-	int i = 0, r, tries, go = 0, status, done_ok;
+	long long before, after, kept, after_term, wa;
+	int r, tries, go = 0, done_ok;
 
 	t_init(argc, argv);
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	args[i++] = "-x";
-	args[i++] = "-i";
-	args[i++] = "127.0.0.1";
-	args[i++] = "-p";
-	args[i++] = ps;
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "--accept-thread";
-	args[i++] = "-T";
-	args[i++] = "0";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
 	if (setenv("HSVR_TEST_DELAY_SEND_US", "1000000", 1) != 0)
 		t_bail("setenv");
-	srv_start(&sv, "t-srv-ioc-hooks", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc-hooks", "-i", "127.0.0.1",
+	    "-n", "2", "--accept-thread", "-T", "0", NULL);
 	q = dial();
 	if (conn_cmd(q, line, sizeof line, "STATS") != 0)
 		t_bail("no STATS");
@@ -111,9 +69,9 @@ main(int argc, char **argv)
 	for (r = 0, tries = 0; r < ROUNDS && tries < TRIES; tries++) {
 		a = dial();
 		b = dial();
-		if (worker_of(a) == worker_of(b) || worker_of(a) < 0) {
-			t_note("A and B on one worker (%lld): again",
-			    worker_of(a));
+		wa = srv_thread_of(&sv, conn_port(a));
+		if (wa == srv_thread_of(&sv, conn_port(b)) || wa < 0) {
+			t_note("A and B on one worker (%lld): again", wa);
 			conn_close(a);
 			conn_close(b);
 			continue;
@@ -136,7 +94,8 @@ main(int argc, char **argv)
 	if (conn_cmd(q, line, sizeof line, "ZLATEC") != 0)
 		t_bail("no ZLATEC");
 	kept = t_num(line, "kept", -1);
-	done_ok = wait_reply(q, "ZLATEC", "released", kept);
+	done_ok = conn_cmd_until(q, line, sizeof line, "ZLATEC", "released",
+	    kept, 0.02);
 	t_ok(kept == r && done_ok, "every reference kept was released (%s)",
 	    line);
 	t_ok(t_num(line, "twice", -1) == 0, "none was released twice");
@@ -161,10 +120,6 @@ main(int argc, char **argv)
 		    "up by at least the %d bytes of each that found its session "
 		    "closed (%lld -> %lld)", LEN, before, after);
 	conn_close(q);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "server exits 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "server");
 	return t_done();
 }

@@ -56,18 +56,12 @@ lowlevel(void)
 {
 	struct srv sv;
 	struct tstats st;
-	char ps[16], *out;
-	const char *args[4];
+	char *out;
 	struct conn *c1, *c2, *c3, *c5;
 	double end;
-	int port = t_free_port(), status;
+	int port, status;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "3";
-	args[2] = "2";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
+	port = srv_start_lowlevel(&sv, 0, "3", "2");
 	c1 = served("127.0.0.1", port, &sv, "1");
 	c2 = served("::1", port, &sv, "2");
 	c3 = served("127.0.0.1", port, &sv, "3");
@@ -108,9 +102,7 @@ lowlevel(void)
 	    tstats(&st, "session_error"), tstats(&st, "accept_counter"),
 	    tstats(&st, "session_high"), tstats(&st, "session_gauge"), status);
 	free(out);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 static void
@@ -118,14 +110,11 @@ ioc(void)
 {
 	struct srv sv;
 	struct tstats st;
-	char ps[16], *out, *err;
-	const char *args[] = { "-x", "-p", ps, "-m", "2", "-n", "2", "-u",
-	    t_user(), "-g", t_group(), NULL };
+	char *out, *err;
 	struct conn *c1, *c2;
-	int port = t_free_port(), status;
+	int port, status;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	srv_start(&sv, "t-srv-ioc", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-m", "2", "-n", "2", NULL);
 	c1 = served("127.0.0.1", port, &sv, "IoC-1");
 	c2 = served("::1", port, &sv, "IoC-2");
 	refused("127.0.0.1", port, "IoC-3 (-m 2)");
@@ -144,9 +133,7 @@ ioc(void)
 	    t_count(out, "ACCEPT id="), status);
 	free(out);
 	free(err);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 int

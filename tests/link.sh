@@ -23,8 +23,8 @@ set -u
 : "${SAN_CFLAGS:=}" "${SAN_LDFLAGS:=}"
 : "${HSVR_TEST_SCALE:=1}"
 
-n=0
-fail=0
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 pid=
 work=$(mktemp -d "${TMPDIR:-/tmp}/hsvr-link-XXXXXX") || exit 1
 probe=$HSVR_TEST_BINDIR/t-probe
@@ -34,7 +34,7 @@ cleanup() {
 	if [ -n "$pid" ]; then
 		kill -9 "$pid" 2>/dev/null
 	fi
-	if [ "$fail" -eq 0 ]; then
+	if [ "$nfailed" -eq 0 ]; then
 		rm -rf "$work"
 	else
 		echo "# files kept in $work"
@@ -43,17 +43,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-notok() {
-	n=$((n + 1))
-	fail=$((fail + 1))
-	echo "not ok $n - $*"
-}
-
 # check WHAT COMMAND...: one verdict, the command's output in the log if it failed.
 check() {
 	what=$1
@@ -61,7 +50,7 @@ check() {
 	if "$@" >"$work/cmd.log" 2>&1; then
 		ok "$what"
 	else
-		notok "$what"
+		not_ok "$what"
 		sed 's/^/# /' "$work/cmd.log"
 	fi
 }
@@ -126,13 +115,13 @@ run_echo() {
 	    >"$work/probe.log" 2>&1; then
 		ok "$1: the echo example answers '!ello'"
 	else
-		notok "$1: the echo example answers '!ello'"
+		not_ok "$1: the echo example answers '!ello'"
 		sed 's/^/# /' "$work/probe.log"
 	fi
 	if stop; then
 		ok "$1: SIGTERM, exit status 0"
 	else
-		notok "$1: SIGTERM, exit status 0 (got $?)"
+		not_ok "$1: SIGTERM, exit status 0 (got $?)"
 		show "$1"
 	fi
 }
@@ -153,7 +142,7 @@ port12345_free() {
 # run_legacy NAME PROGRAM: the original sample echoes on port 12345.
 run_legacy() {
 	if ! port12345_free; then
-		notok "$1: port 12345 is taken by another program here"
+		not_ok "$1: port 12345 is taken by another program here"
 		return
 	fi
 	start "$1" "$2"
@@ -161,14 +150,14 @@ run_legacy() {
 	    >"$work/probe.log" 2>&1; then
 		ok "$1: the original sample answers '!ello' on port 12345"
 	else
-		notok "$1: the original sample answers '!ello' on port 12345"
+		not_ok "$1: the original sample answers '!ello' on port 12345"
 		sed 's/^/# /' "$work/probe.log"
 	fi
 	if stop && grep -q '^accept_counter=1$' "$work/$1.out" &&
 	    grep -q '^thread 3 session=' "$work/$1.out"; then
 		ok "$1: SIGTERM, exit status 0, statistics on stdout"
 	else
-		notok "$1: SIGTERM, exit status 0, statistics on stdout"
+		not_ok "$1: SIGTERM, exit status 0, statistics on stdout"
 		show "$1"
 	fi
 }
@@ -209,7 +198,7 @@ else
 			$LIBTOOL --mode=link $CC $ldflags -static \
 			-o "$work/$p-static" "$work/$p.o" "$la"
 		if needs_libhsvr "$work/$p-static"; then
-			notok "$p-static does not need libhsvr.so"
+			not_ok "$p-static does not need libhsvr.so"
 		else
 			ok "$p-static does not need libhsvr.so"
 		fi
@@ -217,7 +206,7 @@ else
 			$CC $ldflags -o "$work/$p-archive" "$work/$p.o" \
 			"$archive" $libs
 		if needs_libhsvr "$work/$p-archive"; then
-			notok "$p-archive does not need libhsvr.so"
+			not_ok "$p-archive does not need libhsvr.so"
 		else
 			ok "$p-archive does not need libhsvr.so"
 		fi
@@ -232,9 +221,9 @@ fi
 if [ -x "$top_builddir/examples/hsvr-legacy" ]; then
 	run_legacy examples-hsvr-legacy "$top_builddir/examples/hsvr-legacy"
 else
-	notok "examples/hsvr-legacy was not built"
+	not_ok "examples/hsvr-legacy was not built"
 fi
 
 echo "1..$n"
-echo "# $((n - fail)) passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "# $((n - nfailed)) passed, $nfailed failed"
+[ "$nfailed" -eq 0 ]

@@ -23,23 +23,12 @@ set -u
 : "${top_srcdir:?}" "${HSVR_LINT_CPPFLAGS:?}"
 : "${CPPCHECK:=cppcheck}" "${CLANG_TIDY:=clang-tidy}"
 
-n=0
-fail=0
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 missing=
 out=$(mktemp "${TMPDIR:-/tmp}/hsvr-lint-XXXXXX") || exit 1
 trap 'rm -f "$out"' EXIT
 trap 'exit 1' INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-notok() {
-	n=$((n + 1))
-	fail=$((fail + 1))
-	echo "not ok $n - $*"
-}
 
 # verdict WHAT STATUS: ok if the tool exited 0 and said nothing of note;
 # otherwise not ok, with what it said.
@@ -49,7 +38,7 @@ verdict() {
 	    -e ': information:' "$out"; then
 		ok "$1"
 	else
-		notok "$1"
+		not_ok "$1"
 		grep -v -E '^[0-9]+ warnings? generated\.$' "$out" | sed 's/^/# /'
 	fi
 }
@@ -90,8 +79,8 @@ else
 	missing="$missing $CLANG_TIDY"
 fi
 
-if [ "$fail" -gt 0 ]; then
-	echo "# $fail of $n failed"
+if [ "$nfailed" -gt 0 ]; then
+	echo "# $nfailed of $n failed"
 	exit 1
 fi
 if [ -n "$missing" ]; then

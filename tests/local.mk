@@ -7,14 +7,14 @@
 # CALLBACK_T, t-srv-ioc through the serv_* hooks and the library's main().
 # tests/link.sh links a server against the shared and the static library.
 
-TESTS += \
-	tests/optmem.sh \
+# The test programs that are tests themselves (t-perip runs in
+# tests/perip.sh).
+MAIN_TEST_PROGS = \
 	tests/t-events \
 	tests/t-congest \
 	tests/t-close \
 	tests/t-timeout \
 	tests/t-limit \
-	tests/perip.sh \
 	tests/t-search \
 	tests/t-tables \
 	tests/t-cross \
@@ -28,32 +28,13 @@ TESTS += \
 	tests/t-nodelay \
 	tests/t-discard \
 	tests/t-lateref \
-	tests/t-burst \
-	tests/http-body.sh \
-	tests/link.sh \
-	tests/layers.sh
+	tests/t-burst
 
-check_PROGRAMS += \
-	tests/t-events \
-	tests/t-congest \
-	tests/t-close \
-	tests/t-timeout \
-	tests/t-limit \
-	tests/t-search \
-	tests/t-tables \
+TESTS += tests/optmem.sh $(MAIN_TEST_PROGS) tests/perip.sh \
+	tests/http-body.sh tests/link.sh tests/layers.sh
+
+check_PROGRAMS += $(MAIN_TEST_PROGS) \
 	tests/t-perip \
-	tests/t-cross \
-	tests/t-stats \
-	tests/t-options \
-	tests/t-reuseport \
-	tests/t-pause \
-	tests/t-zerocopy \
-	tests/t-stream \
-	tests/t-closerace \
-	tests/t-nodelay \
-	tests/t-discard \
-	tests/t-lateref \
-	tests/t-burst \
 	tests/t-probe \
 	tests/t-srv-lowlevel \
 	tests/t-srv-ioc \
@@ -61,6 +42,7 @@ check_PROGRAMS += \
 	tests/t-srv-ioc-notimeout \
 	tests/t-srv-ioc-min
 
+EXTRA_DIST += tests/lib.sh tests/tap.sh
 EXTRA_DIST += tests/optmem.sh tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
 	tests/perip.sh
 # tests/layers.sh: no circle and no upward call between the files of lib/
@@ -96,8 +78,11 @@ AM_TESTS_ENVIRONMENT = \
 	export HSVR_TEST_BINDIR HSVR_TEST_SCALE top_builddir top_srcdir \
 	    LIBTOOL CC PKG_CONFIG PTHREAD_CFLAGS SAN_CFLAGS SAN_LDFLAGS EXEEXT;
 
+# What a program on the tests' build of the library (test hooks, static) links.
+TEST_HOOKS_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
 TEST_CLIENT = tests/client.c tests/client.h tests/pattern.h tests/freeport.h
-TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/tzc.h
+TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/tzc.h \
+	tests/tline.c tests/tline.h tests/topt.h
 
 tests_t_events_SOURCES = tests/events.c $(TEST_CLIENT)
 tests_t_zerocopy_SOURCES = tests/zerocopy.c $(TEST_CLIENT)
@@ -117,7 +102,7 @@ tests_t_search_SOURCES = tests/search.c $(TEST_CLIENT)
 tests_t_tables_SOURCES = tests/tables.c $(TEST_CLIENT)
 tests_t_tables_CPPFLAGS = $(AM_CPPFLAGS) -DHSVR_TEST_HOOKS
 tests_t_tables_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
-tests_t_tables_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
+tests_t_tables_LDADD = $(TEST_HOOKS_LDADD)
 tests_t_tables_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_perip_SOURCES = tests/perip.c $(TEST_CLIENT)
 tests_t_cross_SOURCES = tests/cross.c $(TEST_CLIENT)
@@ -134,7 +119,7 @@ tests_t_srv_ioc_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
 tests_t_srv_ioc_LDADD = libhsvr.la
 # The same on the tests' build of the library (test hooks, static).
 tests_t_srv_ioc_hooks_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
-tests_t_srv_ioc_hooks_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
+tests_t_srv_ioc_hooks_LDADD = $(TEST_HOOKS_LDADD)
 tests_t_srv_ioc_hooks_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_srv_ioc_notimeout_SOURCES = tests/srv-ioc.c $(TEST_SERVER)
 tests_t_srv_ioc_notimeout_CPPFLAGS = $(AM_CPPFLAGS) -DTS_NO_TIMEOUT_HOOK

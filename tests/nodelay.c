@@ -45,22 +45,11 @@ lowlevel(void)
 {
 	struct srv sv;
 	struct conn *a, *b;
-	const char *args[4];
-	char ps[16];
-	int port = t_free_port(), status;
+	int port;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "2";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
-	a = conn_tcp("127.0.0.1", port, 20);
-	b = conn_tcp("::1", port, 20);
-	if (a == NULL || b == NULL) {
-		srv_dump(&sv);
-		t_bail("cannot connect to t-srv-lowlevel");
-	}
+	port = srv_start_lowlevel(&sv, 0, "100", "2");
+	a = srv_connect(&sv, "127.0.0.1", port);
+	b = srv_connect(&sv, "::1", port);
 	t_ok(nodelay_on(a, "S_start, IPv4"), "S_start: an IPv4 client's "
 	    "session has TCP_NODELAY (%s)", line);
 	t_ok(nodelay_on(b, "S_start, IPv6"), "S_start: an IPv6 client's "
@@ -68,11 +57,7 @@ lowlevel(void)
 	conn_close(a);
 	conn_close(b);
 	srv_wait_out(&sv, "TERM id=", 2, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "S_start server exits 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "S_start server");
 }
 
 static void
@@ -80,26 +65,12 @@ ioc(const char *ip, const char *mode)
 {
 	struct srv sv;
 	struct conn *c[CONNS];
-	const char *args[16], *l;
-	char ps[16], *out;
-	int port = t_free_port(), i = 0, n, on = 0, status;
+	const char *l;
+	char *out;
+	int port, i, n, on = 0;
 	int workers[2] = { 0, 0 }, w;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[i++] = "-x";
-	args[i++] = "-i";
-	args[i++] = ip;
-	args[i++] = "-p";
-	args[i++] = ps;
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = mode;
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
-	srv_start(&sv, "t-srv-ioc", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", ip, "-n", "2", mode, NULL);
 	/* Until both workers have a session (with --reuseport the kernel
 	 * chooses the socket, so which worker is up to it). */
 	for (n = 0; n < CONNS; n++) {
@@ -126,11 +97,7 @@ ioc(const char *ip, const char *mode)
 	for (i = 0; i < n; i++)
 		conn_close(c[i]);
 	srv_wait_out(&sv, "TERM id=", n, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "%s %s: server exits 0 (%d)", ip, mode, status);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "%s %s", ip, mode);
 }
 
 int

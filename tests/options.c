@@ -138,16 +138,6 @@ bad_options(void)
 	}
 }
 
-static struct conn *
-must(struct conn *c, struct srv *s)
-{
-	if (c == NULL) {
-		srv_dump(s);
-		t_bail("cannot connect to %s", s->name);
-	}
-	return c;
-}
-
 /* 1 if a connection to ip:port is refused. */
 static int
 refused(const char *ip, int port)
@@ -185,7 +175,7 @@ all_options(void)
 	fprintf(f, "first-line-of-config\nsecond\n");
 	fclose(f);
 	srv_start(&sv, "t-srv-ioc", args);
-	c = must(conn_tcp("127.0.0.1", port, 20), &sv);
+	c = conn_must(conn_tcp("127.0.0.1", port, 20), &sv);
 	t_ok(conn_line(c, line, sizeof line, 10) == 0 &&
 	    strcmp(line, "HELLO hi") == 0, "-G hi: the application's set() "
 	    "received \"hi\" (%s)", line);
@@ -228,9 +218,7 @@ all_options(void)
 		    "statistics for 3 threads (status %d)", status);
 	}
 	free(err);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 static void
@@ -253,7 +241,7 @@ long_options(void)
 	snprintf(a_user, sizeof a_user, "--user=%s", t_user());
 	snprintf(a_group, sizeof a_group, "--group=%s", t_group());
 	srv_start(&sv, "t-srv-ioc", args);
-	c = must(conn_tcp("::1", port, 20), &sv);
+	c = conn_must(conn_tcp("::1", port, 20), &sv);
 	t_ok(conn_line(c, line, sizeof line, 10) == 0 &&
 	    strcmp(line, "HELLO hey") == 0, "--greeting=hey reaches set() (%s)",
 	    line);
@@ -350,7 +338,7 @@ drop_privileges(void)
 	}
 	snprintf(ps, sizeof ps, "%d", port);
 	srv_start(&sv, "t-srv-ioc", args);
-	c = must(conn_tcp("127.0.0.1", port, 20), &sv);
+	c = conn_must(conn_tcp("127.0.0.1", port, 20), &sv);
 	conn_cmd(c, line, sizeof line, "PID");
 	t_ok(t_num(line, "uid", -1) == (long long)pw->pw_uid &&
 	    t_num(line, "gid", -1) == (long long)gr->gr_gid, "started as root "
@@ -427,7 +415,7 @@ small_window(struct srv *s, int port)
 	while ((c = conn_tcp_once("127.0.0.1", port, 8192)) == NULL &&
 	    t_now() < end)
 		t_pause(0.02);
-	return must(c, s);
+	return conn_must(c, s);
 }
 
 /* A client that has 800,000 bytes queued for it and reads none of them. */

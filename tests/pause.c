@@ -31,15 +31,12 @@ pause_resume(void)
 {
 	struct srv sv;
 	struct conn *a, *b, *c;
-	char ps[16], sink[64];
-	const char *args[] = { "-x", "-p", ps, "-n", "2", "-u", t_user(),
-	    "-g", t_group(), NULL };
+	char sink[64];
 	unsigned char chunk[16384];
 	size_t sent = 0;
-	int port = t_free_port(), ok, status, hdr;
+	int port, ok, hdr;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	srv_start(&sv, "t-srv-ioc", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-n", "2", NULL);
 	a = conn_tcp("127.0.0.1", port, 20);
 	b = conn_tcp("127.0.0.1", port, 20);
 	if (a == NULL || b == NULL)
@@ -119,11 +116,7 @@ pause_resume(void)
 	conn_close(a);
 	conn_close(b);
 	srv_wait_out(&sv, "TERM id=", 3, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "the server stops (status %d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 20, T_ALL_CLOSED, "server");
 }
 
 int

@@ -121,14 +121,10 @@ stat_of(struct conn *ctl, const char *name)
 static int
 start(struct srv *sv, const char *m, const char *perip)
 {
-	static char ps[16];
-	const char *args[] = { "-x", "-p", ps, "-m", m, "--max-per-ip", perip,
-	    "-n", "2", "-u", t_user(), "-g", t_group(), NULL };
 	struct conn *c;
 
-	port = t_free_port();
-	snprintf(ps, sizeof ps, "%d", port);
-	srv_start(sv, "t-srv-ioc-hooks", args);
+	port = srv_start_ioc(sv, "t-srv-ioc-hooks", "-m", m, "--max-per-ip",
+	    perip, "-n", "2", NULL);
 	if ((c = conn_tcp("127.0.0.1", port, 20)) == NULL)
 		t_bail("the server does not answer");
 	conn_close(c);
@@ -162,7 +158,7 @@ lingering(void)
 {
 	struct srv sv;
 	struct conn *ctl, *a[6], *b1, *b2, *c, *x;
-	int i, n = 0, refused = 0, lingers = 0, status, terms = 1;
+	int i, n = 0, refused = 0, lingers = 0, terms = 1;
 	long long per_ip, errs;
 
 	setenv("HSVR_TEST_LINGER_MS", "600000", 1);
@@ -211,11 +207,7 @@ lingering(void)
 	conn_close(ctl);
 	for (i = 1; i < n; i++)
 		conn_close(a[i]);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 20, T_ALL_CLOSED, "server");
 }
 
 static void
@@ -225,7 +217,7 @@ per_64(void)
 	    "fd00:a::3", "fd00:a::4", "fd00:a::5", "fd00:a::6" };
 	struct srv sv;
 	struct conn *ctl, *c[16], *x;
-	int i, n = 0, r, served6 = 0, refused6 = 0, status;
+	int i, n = 0, r, served6 = 0, refused6 = 0;
 	long long per_ip;
 
 	start(&sv, "100", "3");
@@ -263,11 +255,7 @@ per_64(void)
 	for (i = 1; i < n; i++)
 		conn_close(c[i]);
 	conn_close(ctl);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 20, T_ALL_CLOSED, "server");
 }
 
 int

@@ -54,18 +54,15 @@ spread(const char *mode)
 	struct srv sv;
 	struct tstats st;
 	struct conn *c, *many[BURST];
-	char ps[16], ms[16], *err, *out;
-	const char *args[] = { "-x", "-p", ps, "-n", "2", "-m", ms,
-	    "-u", t_user(), "-g", t_group(), mode, NULL };
-	int port = t_free_port(), status, i, served = 0, n, on[2] = { 0, 0 };
+	char ms[16], *err, *out;
+	int port, status, i, served = 0, n, on[2] = { 0, 0 };
 	int rp = mode != NULL && strcmp(mode, "--reuseport") == 0;
 	int at = mode != NULL && strcmp(mode, "--accept-thread") == 0;
 	long long th;
 
 	t_note("---- %s", mode != NULL ? mode : "default: one shared socket");
-	snprintf(ps, sizeof ps, "%d", port);
 	snprintf(ms, sizeof ms, "%d", BURST);
-	srv_start(&sv, "t-srv-ioc", args);
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-n", "2", "-m", ms, mode, NULL);
 	/* One at a time, each gone before the next. */
 	for (i = 0; i < CLIENTS; i++) {
 		c = conn_tcp(i % 2 ? "::1" : "127.0.0.1", port, 20);
@@ -127,9 +124,7 @@ spread(const char *mode)
 	free(err);
 	n = listeners(port);
 	t_ok(n == 0, "nothing listens on port %d after the stop (%d)", port, n);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED);
 }
 
 int

@@ -27,25 +27,16 @@ static void
 tcp(void)
 {
 	struct srv sv;
-	char ps[16], host[64], *out;
-	const char *args[4], *l;
+	char host[64], *out;
+	const char *l;
 	struct conn *a, *b, *c;
-	int port = t_free_port(), pa, pb, status;
+	int port, pa, pb;
 	long long ida, idb;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "2";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
-	a = conn_tcp("127.0.0.1", port, 20);
-	b = conn_tcp("::1", port, 20);
-	c = conn_tcp("127.0.0.1", port, 20);
-	if (a == NULL || b == NULL || c == NULL) {
-		srv_dump(&sv);
-		t_bail("cannot connect");
-	}
+	port = srv_start_lowlevel(&sv, 0, "100", "2");
+	a = srv_connect(&sv, "127.0.0.1", port);
+	b = srv_connect(&sv, "::1", port);
+	c = srv_connect(&sv, "127.0.0.1", port);
 	conn_cmd(a, line, sizeof line, "PING a");
 	conn_cmd(b, line, sizeof line, "PING b");
 	conn_cmd(c, line, sizeof line, "PING c");
@@ -105,11 +96,7 @@ tcp(void)
 	conn_close(b);
 	conn_close(c);
 	srv_wait_out(&sv, "TERM id=", 3, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "SIGTERM: exit status 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "server");
 }
 
 /* A socket file with nobody listening, as a crashed server leaves it. */
@@ -134,15 +121,12 @@ unix_socket(void)
 {
 	struct srv sv;
 	char path[512], host[64], *out;
-	const char *args[] = { "-x", "-l", path, "-n", "2", "-u", t_user(),
-	    "-g", t_group(), NULL };
 	const char *l;
 	struct conn *u1, *u2;
-	int status;
 
 	snprintf(path, sizeof path, "%s", t_path("hsvr.sock"));
 	stale_socket(path);
-	srv_start(&sv, "t-srv-ioc", args);
+	srv_start_ioc(&sv, "t-srv-ioc", "-l", path, "-n", "2", NULL);
 	u1 = conn_unix(path, 20);
 	u2 = conn_unix(path, 20);
 	t_ok(u1 != NULL && u2 != NULL &&
@@ -168,11 +152,7 @@ unix_socket(void)
 	conn_close(u1);
 	conn_close(u2);
 	srv_wait_out(&sv, "TERM id=", 2, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "IoC -l: SIGTERM, exit status 0 (%d)", status);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "IoC -l");
 }
 
 int

@@ -10,6 +10,7 @@
  * "PERIODIC n main=1" and "SERV_EXIT" (stdout and stderr) from serv_exit.
  */
 #include "tserver.h"
+#include "topt.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -35,13 +36,7 @@ set_shout(const char *arg)
 	return 0;
 }
 
-static int
-set_periodic(const char *arg)
-{
-	(void)arg;
-	periodic = 1;
-	return 0;
-}
+TOPT_FLAG(set_periodic, periodic)
 
 static const struct serv_option options[] = {
 	{ "greeting", 'G', "TEXT", "text sent to each new connection", set_greeting },

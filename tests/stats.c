@@ -75,25 +75,15 @@ lowlevel(void)
 	struct tstats st;
 	struct count n1 = { 0 }, n2 = { 0 }, n3 = { 0 }, n7 = { 0 }, nb;
 	struct conn *c1, *c2, *c3, *c, *c7;
-	char ps[16], *out;
-	const char *args[4];
+	char *out;
 	double end;
-	int port = t_free_port(), i, status;
+	int port, i, status;
 	long long sum;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "3";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
-	c1 = conn_tcp("127.0.0.1", port, 20);
-	c2 = conn_tcp("::1", port, 20);
-	c3 = conn_tcp("127.0.0.1", port, 20);
-	if (c1 == NULL || c2 == NULL || c3 == NULL) {
-		srv_dump(&sv);
-		t_bail("cannot connect");
-	}
+	port = srv_start_lowlevel(&sv, 0, "100", "3");
+	c1 = srv_connect(&sv, "127.0.0.1", port);
+	c2 = srv_connect(&sv, "::1", port);
+	c3 = srv_connect(&sv, "127.0.0.1", port);
 	cmd(c1, &n1, "PING one");
 	cmd(c2, &n2, "PING two-two");
 	cmd(c3, &n3, "PING three");
@@ -199,9 +189,7 @@ lowlevel(void)
 	t_ok(t_line(out, "S_START_RETURNED", 0) > t_line(out, "thread 2 ", 0),
 	    "the statistics are printed before S_start returns");
 	free(out);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 /* SIGTERM stops an S_start server even with a client connected. */
@@ -210,17 +198,11 @@ lowlevel_busy(void)
 {
 	struct srv sv;
 	struct tstats st;
-	char ps[16], *out;
-	const char *args[4];
+	char *out;
 	struct conn *c;
-	int port = t_free_port(), status;
+	int port, status;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "1";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
+	port = srv_start_lowlevel(&sv, 0, "100", "1");
 	if ((c = conn_tcp("127.0.0.1", port, 20)) == NULL)
 		t_bail("cannot connect");
 	conn_cmd(c, line, sizeof line, "PING");
@@ -238,21 +220,15 @@ ioc(void)
 {
 	struct srv sv;
 	struct tstats st;
-	char ps[16], *out, *err;
-	const char *args[] = { "-x", "-p", ps, "-n", "2", "-u", t_user(),
-	    "-g", t_group(), "--accept-thread", NULL };
+	char *out, *err;
 	struct conn *a, *b;
-	int port = t_free_port(), status;
+	int port, status;
 
 	/* --accept-thread: connections go round-robin, one per worker. */
-	snprintf(ps, sizeof ps, "%d", port);
-	srv_start(&sv, "t-srv-ioc", args);
-	a = conn_tcp("127.0.0.1", port, 20);
-	b = conn_tcp("127.0.0.1", port, 20);
-	if (a == NULL || b == NULL) {
-		srv_dump(&sv);
-		t_bail("cannot connect");
-	}
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-n", "2", "--accept-thread",
+	    NULL);
+	a = srv_connect(&sv, "127.0.0.1", port);
+	b = srv_connect(&sv, "127.0.0.1", port);
 	conn_cmd(a, line, sizeof line, "PING a");
 	conn_cmd(b, line, sizeof line, "PING b");
 	conn_close(a);
@@ -275,9 +251,7 @@ ioc(void)
 	    "IoC: serv_exit runs after the statistics are printed");
 	free(out);
 	free(err);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 int

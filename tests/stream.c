@@ -152,35 +152,10 @@ run(const char *tr)
 	struct reader r[NSLOW + 2];
 	struct srv sv;
 	struct conn *q;
-	char ps[16], path[4400];
-	const char *args[12];
-	int i = 0, n, status;
+	int n;
 
 	memset(r, 0, sizeof r);
-	args[i++] = "-x";
-	if (strcmp(tr, "tcp") == 0) {
-		port = t_free_port();
-		snprintf(ps, sizeof ps, "%d", port);
-		args[i++] = "-i";
-		args[i++] = "127.0.0.1";
-		args[i++] = "-p";
-		args[i++] = ps;
-		where = "127.0.0.1";
-	} else {
-		port = 0;
-		snprintf(path, sizeof path, "%s", t_path("stream.sock"));
-		args[i++] = "-l";
-		args[i++] = path;
-		where = path;
-	}
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
-	srv_start(&sv, "t-srv-ioc", args);
+	port = srv_start_ioc_on(&sv, tr, "stream.sock", &where);
 	if ((q = dial(0)) == NULL)
 		t_bail("cannot connect to %s", where);
 	for (n = 0; n < NSLOW + 2; n++) {
@@ -209,11 +184,7 @@ run(const char *tr)
 	t_ok(gauge_is(q, 1), "%s: no session left but the asking one (%.60s)",
 	    tr, line);
 	conn_close(q);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "%s: server exits 0 (%d)", tr, status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "%s", tr);
 }
 
 int

@@ -43,39 +43,24 @@ time_to(struct conn *c, const char *want, double limit)
 	return t_now() - t0;
 }
 
-static struct conn *
-must(struct conn *c, struct srv *s)
-{
-	if (c == NULL) {
-		srv_dump(s);
-		t_bail("cannot connect to %s", s->name);
-	}
-	return c;
-}
-
 static void
 lowlevel(void)
 {
 	struct srv sv;
 	struct tstats st;
-	char ps[16], *out;
-	const char *args[4], *why;
+	char *out;
+	const char *why;
 	struct conn *idle, *ct, *cr, *cd;
 	double dt, t0, t_off;
 	size_t got, n;
-	int port = t_free_port(), i, quiet_all, status;
+	int port, i, quiet_all, status;
 
-	snprintf(ps, sizeof ps, "%d", port);
-	args[0] = ps;
-	args[1] = "100";
-	args[2] = "2";
-	args[3] = NULL;
-	srv_start(&sv, "t-srv-lowlevel", args);
-	idle = must(conn_tcp("127.0.0.1", port, 20), &sv);
+	port = srv_start_lowlevel(&sv, 0, "100", "2");
+	idle = conn_must(conn_tcp("127.0.0.1", port, 20), &sv);
 	conn_cmd(idle, line, sizeof line, "PING idle");
 
 	/* TIMER 1: fires, the session stays open and readable, fires again. */
-	ct = must(conn_tcp("127.0.0.1", port, 10), &sv);
+	ct = conn_must(conn_tcp("127.0.0.1", port, 10), &sv);
 	conn_cmd(ct, line, sizeof line, "TIMER 1");
 	dt = time_to(ct, "TIMEOUT 1", 10);
 	t_ok(dt >= 0.85 && dt <= t_secs(3), "S_settimer(s, 1): TYP_TIMEOUT "
@@ -91,7 +76,7 @@ lowlevel(void)
 
 	/* Data coming in keeps the session from timing out, even when nothing
 	 * is sent back: 60 bytes into a SINK, 10 every 0.4 s. */
-	cr = must(conn_tcp("127.0.0.1", port, 10), &sv);
+	cr = conn_must(conn_tcp("127.0.0.1", port, 10), &sv);
 	conn_cmd(cr, line, sizeof line, "TIMER 1");
 	conn_sendf(cr, "SINK 60\n");
 	for (i = 0; i < 6; i++) {
@@ -115,7 +100,7 @@ lowlevel(void)
 
 	/* A slow download is not idle. */
 	cd = conn_tcp_once("127.0.0.1", port, 8192);
-	must(cd, &sv);
+	conn_must(cd, &sv);
 	conn_cmd(cd, line, sizeof line, "SNDBUF 16384");
 	t_note("server socket send buffer shrunk: %s", line);
 	conn_cmd(cd, line, sizeof line, "TIMER 1");
@@ -150,9 +135,7 @@ lowlevel(void)
 	    "TYP_TIMEOUT callbacks (%d)", tstats(&st, "rxtimeout"),
 	    t_count(out, "TIMEOUT id="));
 	free(out);
-	t_check_events(&sv, T_ALL_CLOSED | T_TX_EXACT);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
 static void
@@ -181,14 +164,14 @@ ioc(void)
 	srv_start(&mn, "t-srv-ioc-min", a_min);
 	srv_start(&df, "t-srv-ioc-notimeout", a_def);
 
-	cdef = must(conn_tcp("127.0.0.1", atoi(p4), 20), &df);
+	cdef = conn_must(conn_tcp("127.0.0.1", atoi(p4), 20), &df);
 	conn_cmd(cdef, line, sizeof line, "PING default");
 	t_def = t_now();
 
 	/* -T 2 with serv_on_timeout. */
-	off = must(conn_tcp("127.0.0.1", atoi(p1), 20), &hk);
+	off = conn_must(conn_tcp("127.0.0.1", atoi(p1), 20), &hk);
 	conn_cmd(off, line, sizeof line, "TIMER 0");
-	c = must(conn_tcp("127.0.0.1", atoi(p1), 20), &hk);
+	c = conn_must(conn_tcp("127.0.0.1", atoi(p1), 20), &hk);
 	conn_cmd(c, line, sizeof line, "PING 1");
 	dt = time_to(c, "TIMEOUT 1", 10);
 	t_ok(dt >= 1.8 && dt <= t_secs(4), "IoC -T 2: serv_on_timeout after "
@@ -201,7 +184,7 @@ ioc(void)
 	conn_close(off);
 
 	/* -T 1 without serv_on_timeout: the library closes the connection. */
-	cn = must(conn_tcp("127.0.0.1", atoi(p2), 20), &nt);
+	cn = conn_must(conn_tcp("127.0.0.1", atoi(p2), 20), &nt);
 	conn_cmd(cn, line, sizeof line, "PING 3");
 	t0 = t_now();
 	eof = conn_wait_eof(cn, 10);
@@ -216,7 +199,7 @@ ioc(void)
 	conn_close(cn);
 
 	/* Only serv_on_read: echo, then closed when idle. */
-	cm = must(conn_tcp("127.0.0.1", atoi(p3), 20), &mn);
+	cm = conn_must(conn_tcp("127.0.0.1", atoi(p3), 20), &mn);
 	conn_sendf(cm, "hi\n");
 	t_ok(conn_line(cm, line, sizeof line, 10) == 0 && strcmp(line, "hi") == 0,
 	    "IoC with serv_on_read only: it echoes");

@@ -85,6 +85,7 @@
  * On TYP_TIMEOUT a session in line mode is sent "TIMEOUT n".
  */
 #include "tserver.h"
+#include "tline.h"
 #include "pattern.h"
 #include "tzc.h"
 
@@ -317,15 +318,13 @@ reply(SESSION *s, struct usr *u, const char *fmt, ...)
 {
 	char buf[4096];
 	va_list ap;
-	int n, rc;
+	size_t n;
+	int rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	n = tline_vformat(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof buf - 1)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	if ((rc = own_send(s, u, buf, (size_t)n)) != S_OK)
+	if (n > 0 && (rc = own_send(s, u, buf, n)) != S_OK)
 		ts_violation("reply to id=%u: S_send returned %d", s->id, rc);
 }
 
@@ -739,26 +738,10 @@ cmd_stats(SESSION *s, struct usr *u)
 
 	memset(&st, 0, sizeof st);
 	rc = S_stats(&st);
-	len = (size_t)snprintf(buf, sizeof buf, "STATS rc=%d session_gauge=%llu "
-	    "session_high=%llu accept_counter=%llu session_error=%llu "
-	    "rxoctet=%llu rxcount=%llu txoctet=%llu txcount=%llu "
-	    "rxtimeout=%llu discarded_octet=%llu discarded_packet=%llu "
-	    "connect_error=%llu session_error_per_ip=%llu write_timeout=%llu "
-	    "fd_exhausted=%llu alloc_error=%llu threads=%d", rc,
-	    (unsigned long long)st.session_gauge,
-	    (unsigned long long)st.session_high,
-	    (unsigned long long)st.accept_counter,
-	    (unsigned long long)st.session_error,
-	    (unsigned long long)st.rxoctet, (unsigned long long)st.rxcount,
-	    (unsigned long long)st.txoctet, (unsigned long long)st.txcount,
-	    (unsigned long long)st.rxtimeout,
-	    (unsigned long long)st.discarded_octet,
-	    (unsigned long long)st.discarded_packet,
-	    (unsigned long long)st.connect_error,
-	    (unsigned long long)st.session_error_per_ip,
-	    (unsigned long long)st.write_timeout,
-	    (unsigned long long)st.fd_exhausted,
-	    (unsigned long long)st.alloc_error, st.threads);
+	len = (size_t)snprintf(buf, sizeof buf, "STATS rc=%d ", rc);
+	len += tline_stats(buf + len, sizeof buf - len, &st);
+	len += (size_t)snprintf(buf + len, sizeof buf - len, " threads=%d",
+	    st.threads);
 	for (i = 0; i < st.threads && i < HSVR_MAX_THREADS &&
 	    len < sizeof buf - 64; i++)
 		len += (size_t)snprintf(buf + len, sizeof buf - len,

@@ -74,18 +74,6 @@ dial(const char *where, int port)
 	return c;
 }
 
-/* The thread= of the session from local port lport (TCP), or -1. */
-static long long
-thread_of(struct srv *sv, int lport)
-{
-	char *out = srv_out(sv);
-	const char *l = t_accept_line(out, lport);
-	long long t = l != NULL ? t_num(l, "thread", -1) : -1;
-
-	free(out);
-	return t;
-}
-
 static void
 bulk(struct srv *sv, const char *where, int port, const char *how,
     const char *tr)
@@ -168,9 +156,9 @@ cross(struct srv *sv, int port, const char *how)
 	/* One PING each: their ACCEPT lines are printed by now. */
 	for (i = 0; i < NCROSS; i++)
 		conn_cmd(c[i], line, sizeof line, "PING");
-	t0 = thread_of(sv, conn_port(c[0]));
+	t0 = srv_thread_of(sv, conn_port(c[0]));
 	for (i = 1; i < NCROSS && j < 0; i++)
-		if (thread_of(sv, conn_port(c[i])) != t0)
+		if (srv_thread_of(sv, conn_port(c[i])) != t0)
 			j = i;
 	if (j < 0) {
 		t_ok(0, "tcp %s: %d sessions, all on worker %lld", how,
@@ -265,37 +253,13 @@ static void
 run(const char *tr)
 {
 	struct srv sv;
-	char ps[16], path[4400];
-	const char *args[12];
 	const char *where;
 	struct conn *q;
 	struct zc z = { -1, -1, -1 };
-	int port = 0, status, i = 0, h;
+	int port = 0, h;
 	static const char *const hows[] = { "ref", "file" };
 
-	args[i++] = "-x";
-	if (strcmp(tr, "tcp") == 0) {
-		port = t_free_port();
-		snprintf(ps, sizeof ps, "%d", port);
-		args[i++] = "-i";
-		args[i++] = "127.0.0.1";
-		args[i++] = "-p";
-		args[i++] = ps;
-		where = "127.0.0.1";
-	} else {
-		snprintf(path, sizeof path, "%s", t_path("zc.sock"));
-		args[i++] = "-l";
-		args[i++] = path;
-		where = path;
-	}
-	args[i++] = "-n";
-	args[i++] = "2";
-	args[i++] = "-u";
-	args[i++] = t_user();
-	args[i++] = "-g";
-	args[i++] = t_group();
-	args[i] = NULL;
-	srv_start(&sv, "t-srv-ioc", args);
+	port = srv_start_ioc_on(&sv, tr, "zc.sock", &where);
 	q = dial(where, port);
 	for (h = 0; h < 2; h++) {
 		bulk(&sv, where, port, hows[h], tr);
@@ -316,11 +280,7 @@ run(const char *tr)
 	t_ok(h == 0 && z.kept > 0, "%s: every one of the %lld references "
 	    "kept was released (%s)", tr, z.kept, line);
 	conn_close(q);
-	status = srv_stop(&sv, SIGTERM, t_secs(20));
-	t_ok(status == 0, "%s: server exits 0 (%d)", tr, status);
-	t_check_events(&sv, T_ALL_CLOSED);
-	if (t_failed())
-		srv_dump(&sv);
+	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "%s", tr);
 }
 
 int

@@ -18,8 +18,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 # A sanitizer must leave crash signals alone, so that the serving process
 # dies of them as it would in production (otherwise AddressSanitizer
 # reports a SIGSEGV and exits 1).

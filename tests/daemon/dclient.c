@@ -15,7 +15,7 @@
  *   fetch ADDR N [DELAY_US [MARK FILE [GO]]]
  *                              send "big N", read slowly (32 KiB, then
  *                              DELAY_US microseconds of sleep) and check
- *                              every byte against dsrv_pattern(); create
+ *                              every byte against pat_byte(); create
  *                              FILE once MARK bytes arrived, then (with
  *                              GO) stop reading until the file GO exists;
  *                              0 if exactly N correct bytes arrived before
@@ -70,7 +70,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dpattern.h"
+#include "../pattern.h"
 #include "../freeport.h"
 
 #define IO_TIMEOUT_MS 30000
@@ -323,9 +323,9 @@ cmd_fetch(const char *addr, const char *count, const char *delay,
 		if (n == 0)
 			break;
 		for (i = 0; i < (unsigned long long)n; i++)
-			if (buf[i] != dsrv_pattern(got + i))
+			if (buf[i] != pat_byte(got + i))
 				die(1, "fetch: byte %llu is %u, not %u", got + i,
-				    buf[i], dsrv_pattern(got + i));
+				    buf[i], pat_byte(got + i));
 		got += (unsigned long long)n;
 		if (markfile != NULL && !marked && got >= mark_at) {
 			marked = 1;

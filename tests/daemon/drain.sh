@@ -20,12 +20,51 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 SIZE=100000000
 # "At once", in centiseconds: well below the default 30 s drain, with room
 # for a loaded machine and the sanitizers.
 quick=$((SCALE > 4 ? 2000 : 500 * SCALE))
+
+# held N WHAT HOW READY HELD ARG...: t-dsrv in the foreground on a fresh
+# port ($port) of 127.0.0.1 with the ARGs, tracing into $T/traceN (stderr
+# in $T/fgN.err), and a session to it held open by "t-dclient hold HOW"
+# (output in $T/holdN.out, where it prints READY): fg and hold are their
+# pids.  The test ends if either does not come ("WHAT: started", "WHAT:
+# HELD").
+held() {
+	local n=$1 what=$2 how=$3 re=$4 says=$5
+	shift 5
+	port=$(free_port)
+	: >"$T/trace$n"
+	"$DSRV" -x -p "$port" -i 127.0.0.1 "$@" -f "$T/trace$n" 2>"$T/fg$n.err" &
+	fg=$!
+	dt_daemons+=("$fg")
+	must "$what: started" ready "$port"
+	"$DCLIENT" hold "$port" "$how" >"$T/hold$n.out" 2>&1 &
+	hold=$!
+	must "$what: $says" wait_for 10 grep -q "$re" "$T/hold$n.out"
+}
+
+# stop_timed SIGNAL SECONDS: send SIGNAL to $fg and wait for its end, at
+# most SECONDS * SCALE s (then SIGKILL): rc is its exit status (124 when
+# killed), t0 and t1 the clock before and after.
+stop_timed() {
+	t0=$(now_cs)
+	kill "-$1" "$fg"
+	rc=0
+	wait_for "$2" gone "$fg" || rc=124
+	t1=$(now_cs)
+	if ((rc == 0)); then wait "$fg" || rc=$?; else fg_stop "$fg" 1 || true; fi
+}
+
+# fg_stop_timed SECONDS: fg_stop $fg (SIGTERM, at most SECONDS): rc is its
+# exit status, t0 and t1 the clock before and after.
+fg_stop_timed() {
+	t0=$(now_cs)
+	fg_stop "$fg" "$1"
+	rc=$?
+	t1=$(now_cs)
+}
 
 # --------------------------------- 1. SIGTERM during a long transfer
 port=$(free_port)
@@ -68,22 +107,9 @@ check "the log: 'stopped', then 'exiting'" wait_for 5 syslog_has "dsrv\[$SUP\]: 
 check "no drain timeout" bash -c '! grep -q "drain timeout" "$1"' _ "$T/syslog"
 
 # ----------------------------------------- 2. the drain is bounded
-port=$(free_port)
-: >"$T/trace2"
-"$DSRV" -x -p "$port" -i 127.0.0.1 --drain-timeout 1 -f "$T/trace2" 2>"$T/fg2.err" &
-fg=$!
-dt_daemons+=("$fg")
-must "--drain-timeout 1: started" ready "$port"
-"$DCLIENT" hold "$port" keep >"$T/hold2.out" 2>&1 &
-hold=$!
-must "--drain-timeout 1: a session held open" wait_for 10 grep -q '^held' "$T/hold2.out"
-t0=$(now_cs)
-kill -INT "$fg"
-fg_stop_rc=0
-wait_for 10 gone "$fg" || fg_stop_rc=124
-t1=$(now_cs)
-if ((fg_stop_rc == 0)); then wait "$fg" || fg_stop_rc=$?; else fg_stop "$fg" 1 || true; fi
-check "--drain-timeout 1: SIGINT, exit 0 (got $fg_stop_rc)" [ "$fg_stop_rc" -eq 0 ]
+held 2 "--drain-timeout 1" keep '^held' "a session held open" --drain-timeout 1
+stop_timed INT 10
+check "--drain-timeout 1: SIGINT, exit 0 (got $rc)" [ "$rc" -eq 0 ]
 ck "--drain-timeout 1: it took about 1 s ($((t1 - t0))0 ms)" \
 	'((t1 - t0 >= 90 && t1 - t0 <= 100 + 200 * SCALE))'
 check "--drain-timeout 1: the held session was asked (serv_on_drain)" \
@@ -95,19 +121,8 @@ check "--drain-timeout 1: logged" grep -q "drain timeout" "$T/fg2.err"
 wait_for 5 gone "$hold"
 
 # -------------------------------------------------------------- 3. -t
-port=$(free_port)
-: >"$T/trace3"
-"$DSRV" -x -t -p "$port" -i 127.0.0.1 --pidfile "$T/pid/t.pid" -f "$T/trace3" 2>"$T/fg3.err" &
-fg=$!
-dt_daemons+=("$fg")
-must "-t: started" ready "$port"
-"$DCLIENT" hold "$port" keep >"$T/hold3.out" 2>&1 &
-hold=$!
-must "-t: a session held open" wait_for 10 grep -q '^held' "$T/hold3.out"
-t0=$(now_cs)
-fg_stop "$fg" 5
-rc=$?
-t1=$(now_cs)
+held 3 -t keep '^held' "a session held open" -t --pidfile "$T/pid/t.pid"
+fg_stop_timed 5
 check "-t: SIGTERM, exit 0 (got $rc)" [ "$rc" -eq 0 ]
 check "-t: at once, not after the 30 s drain ($((t1 - t0))0 ms)" [ $((t1 - t0)) -le "$quick" ]
 check "-t: no serv_on_drain" bash -c '! grep -q "^drain " "$1"' _ "$T/trace3"
@@ -119,23 +134,12 @@ check "-t: the held connection was closed" wait_for 5 grep -q '^eof' "$T/hold3.o
 wait_for 5 gone "$hold"
 
 # --------------------------------------------- 4. a second SIGTERM
-port=$(free_port)
-: >"$T/trace4"
-"$DSRV" -x -p "$port" -i 127.0.0.1 -f "$T/trace4" 2>"$T/fg4.err" &
-fg=$!
-dt_daemons+=("$fg")
-must "second SIGTERM: started" ready "$port"
-"$DCLIENT" hold "$port" keep >"$T/hold4.out" 2>&1 &
-hold=$!
-must "second SIGTERM: a session held open" wait_for 10 grep -q '^held' "$T/hold4.out"
+held 4 "second SIGTERM" keep '^held' "a session held open"
 kill -TERM "$fg"
 check "second SIGTERM: the first one drains (new connections refused)" "$DCLIENT" wait "$port" refused 5
 sleep 0.5
 check "second SIGTERM: still draining half a second later" alive "$fg"
-t0=$(now_cs)
-fg_stop "$fg" 5
-rc=$?
-t1=$(now_cs)
+fg_stop_timed 5
 check "second SIGTERM: exit 0 (got $rc)" [ "$rc" -eq 0 ]
 check "second SIGTERM: at once, not after the 30 s drain ($((t1 - t0))0 ms)" [ $((t1 - t0)) -le "$quick" ]
 check "second SIGTERM: the held connection was closed" wait_for 5 grep -q '^eof' "$T/hold4.out"
@@ -146,21 +150,8 @@ wait_for 5 gone "$hold"
 # ------------------------------ 5. a hook that never returns
 # The serving process cannot finish its drain; the supervisor kills it
 # after --drain-timeout plus its 5 s grace, and exits non-zero.
-port=$(free_port)
-: >"$T/trace5"
-"$DSRV" -x -p "$port" -i 127.0.0.1 --drain-timeout 1 -f "$T/trace5" 2>"$T/fg5.err" &
-fg=$!
-dt_daemons+=("$fg")
-must "a hook that hangs: started" ready "$port"
-"$DCLIENT" hold "$port" hang >"$T/hold5.out" 2>&1 &
-hold=$!
-must "a hook that hangs: the hook hangs" wait_for 10 grep -q 'hanging' "$T/hold5.out"
-t0=$(now_cs)
-kill -TERM "$fg"
-rc=0
-wait_for $((10 + 10 * SCALE)) gone "$fg" || rc=124
-t1=$(now_cs)
-if ((rc == 0)); then wait "$fg" || rc=$?; else fg_stop "$fg" 1 || true; fi
+held 5 "a hook that hangs" hang 'hanging' "the hook hangs" --drain-timeout 1
+stop_timed TERM $((10 + 10 * SCALE))
 ck "a hook that hangs: the server still stops, after 1 s + 5 s grace ($((t1 - t0))0 ms, exit $rc)" \
 	'((rc != 0 && rc != 124 && t1 - t0 >= 550 && t1 - t0 <= 700 + 200 * SCALE))'
 check "a hook that hangs: the kill is logged" grep -q "did not stop in time" "$T/fg5.err"

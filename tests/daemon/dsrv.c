@@ -26,7 +26,7 @@
  *   ids           "pid=N uid=r,e,s gid=r,e,s groups=... regain=..."
  *   keep          "ok": serv_on_drain leaves this session open; it ends
  *                 when the peer closes (or at the drain timeout)
- *   big N         N bytes of dsrv_pattern(), paced by S_send's -4 and
+ *   big N         N bytes of pat_byte(), paced by S_send's -4 and
  *                 TYP_SENDABLE, then the session closes; serv_on_drain
  *                 lets the transfer finish
  *   log TEXT      serv_log(LOG_NOTICE, "dsrv: TEXT"), then "ok"
@@ -56,7 +56,7 @@
  * the init line traces allow_bad=, what it says for a name that is no
  * system call), --seccomp-allow-worker NAME (the same in worker 1's
  * serv_worker_init), --pattern-file N (serv_init writes N bytes of
- * dsrv_pattern() to an unlinked file, and "big" sends from it with
+ * pat_byte() to an unlinked file, and "big" sends from it with
  * S_send_file: the sendfile path).
  */
 #ifndef _GNU_SOURCE
@@ -64,6 +64,8 @@
 #endif
 
 #include "hsvr.h"
+#include "../tline.h"
+#include "../topt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -86,7 +88,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dpattern.h"
+#include "../pattern.h"
 
 #define CHUNK (256 * 1024)
 #define LINE_MAX_LEN 512
@@ -119,35 +121,13 @@ set_name(const char *arg)
 	return 0;
 }
 
-static int
-set_probe_pidfile(const char *arg)
-{
-	probe_pidfile = arg;
-	return 0;
-}
+TOPT_TEXT(set_probe_pidfile, probe_pidfile)
 
-static int
-set_probe_unix(const char *arg)
-{
-	probe_unix = arg;
-	return 0;
-}
+TOPT_TEXT(set_probe_unix, probe_unix)
 
-static int
-set_fail_start(const char *arg)
-{
-	(void)arg;
-	fail_start = 1;
-	return 0;
-}
+TOPT_FLAG(set_fail_start, fail_start)
 
-static int
-set_stats_thread(const char *arg)
-{
-	(void)arg;
-	stats_thread = 1;
-	return 0;
-}
+TOPT_FLAG(set_stats_thread, stats_thread)
 
 /* S_stats from a thread of the application, through the shutdown too. */
 static void *
@@ -175,19 +155,9 @@ set_slow_start(const char *arg)
 	return 0;
 }
 
-static int
-set_allow(const char *arg)
-{
-	allow_init = arg;
-	return 0;
-}
+TOPT_TEXT(set_allow, allow_init)
 
-static int
-set_allow_worker(const char *arg)
-{
-	allow_worker = arg;
-	return 0;
-}
+TOPT_TEXT(set_allow_worker, allow_worker)
 
 static int
 set_pattern_file(const char *arg)
@@ -399,7 +369,7 @@ make_pattern_file(void)
 		n = pattern_size - off < sizeof buf ? (size_t)(pattern_size -
 		    off) : sizeof buf;
 		for (i = 0; i < n; i++)
-			buf[i] = dsrv_pattern(off + i);
+			buf[i] = pat_byte(off + i);
 		if (write(pattern_fd, buf, n) != (ssize_t)n) {
 			perror("dsrv: pattern file");
 			exit(1);
@@ -476,17 +446,13 @@ reply(SESSION *s, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
-	int n;
+	size_t n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	n = tline_vformat(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	(void)S_send(s, (unsigned char *)buf, (size_t)n);
+	if (n > 0)
+		(void)S_send(s, (unsigned char *)buf, n);
 }
 
 /* Queue the rest of a "big" transfer until S_send pushes back. */
@@ -505,7 +471,7 @@ pump(SESSION *s, struct sess *st)
 			    NULL, NULL);
 		} else {
 			for (i = 0; i < n; i++)
-				st->chunk[i] = dsrv_pattern(st->big_off + i);
+				st->chunk[i] = pat_byte(st->big_off + i);
 			rc = S_send(s, st->chunk, n);
 		}
 		if (rc == S_ERR_CONGESTED)

@@ -24,11 +24,7 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-daemon=$HTTPD
-if [[ -x $dt_builddir/examples/.libs/hsvr-http && -n ${LD_LIBRARY_PATH:-} ]]; then
-	daemon=$dt_builddir/examples/.libs/hsvr-http
-fi
+daemon=$(httpd_direct)
 must "examples/hsvr-http is built" test -x "$daemon"
 must "hsvr-service is built" test -x "$HSVR_SERVICE"
 [[ -d /etc/default ]] && mount -t tmpfs -o size=1m hsvr-test-default /etc/default

@@ -22,53 +22,26 @@
 # bash -c runs single-quoted scripts.
 # shellcheck disable=SC2034,SC2016
 
-set -u
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-dt_name=$(basename "$0" .sh)
+dt_name=$t_name
 dt_srcdir=$(cd "$(dirname "$0")" && pwd)
 dt_top_srcdir=$(cd "$dt_srcdir/../.." && pwd)
 # make check runs the tests in the top build directory.
 dt_builddir=${DT_BUILDDIR:-$PWD}
+t_builddir=$dt_builddir
 DSRV=$dt_builddir/tests/daemon/t-dsrv
 DCLIENT=$dt_builddir/tests/daemon/t-dclient
 DINIT=$dt_builddir/tests/daemon/t-dinit
 HTTPD=$dt_builddir/examples/hsvr-http
 HSVR_SERVICE=$dt_builddir/rc.d/hsvr-service
 TEMPLATES=$dt_top_srcdir/rc.d
-# Run the test programs directly rather than through their libtool
-# wrappers, which take a fifth of a second each time.
-if [[ -x $dt_builddir/tests/daemon/.libs/t-dsrv && -e $dt_builddir/.libs/libhsvr.so ]]; then
-	DSRV=$dt_builddir/tests/daemon/.libs/t-dsrv
-	LD_LIBRARY_PATH=$dt_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	export LD_LIBRARY_PATH
-fi
-SCALE=${HSVR_TEST_SCALE:-1}
-case $SCALE in '' | *[!0-9]*) SCALE=1 ;; esac
+lib_direct DSRV
+lib_scale "$dt_builddir"
 
-dt_failed=0
+t_timed=1      # each verdict line says when it came
 dt_daemons=()  # pidfiles or pids of servers to stop at exit
-
-# Seconds since the test started, for the log.
-dt_t0=
-# elapsed: set dt_elapsed (no subshell: forks are slow on some machines).
-elapsed() {
-	local up t
-	read -r up _ </proc/uptime
-	t=$((10#${up%.*} * 100 + 10#${up#*.}))
-	: "${dt_t0:=$t}"
-	t=$((t - dt_t0))
-	printf -v dt_elapsed '%d.%02d' $((t / 100)) $((t % 100))
-}
-say() { printf '# %s\n' "$*"; }
-ok() {
-	elapsed
-	printf 'ok - %s [%ss]\n' "$*" "$dt_elapsed"
-}
-not_ok() {
-	elapsed
-	printf 'not ok - %s [%ss]\n' "$*" "$dt_elapsed"
-	dt_failed=1
-}
 
 # check DESCRIPTION COMMAND...: ok or not ok as COMMAND succeeds.
 check() {
@@ -77,15 +50,8 @@ check() {
 	if "$@"; then ok "$d"; else not_ok "$d"; fi
 }
 
-# ck DESCRIPTION 'SHELL CONDITION': ok or not ok as the condition (given
-# to eval, for compound ones) holds.
-ck() {
-	local d=$1
-	shift
-	if eval "$*"; then ok "$d"; else not_ok "$d"; fi
-}
-
-# must DESCRIPTION COMMAND...: like check, but the test ends on failure.
+# must DESCRIPTION COMMAND...: like check, but the test ends on failure
+# (here a command, not the condition of tests/lib.sh's must).
 must() {
 	local d=$1
 	shift
@@ -101,34 +67,6 @@ bail() {
 	not_ok "$*"
 	dt_finish
 }
-
-# A monotonic clock in centiseconds (/proc/uptime), without a process.
-now_cs() {
-	local up
-	read -r up _ </proc/uptime
-	echo $((10#${up%.*} * 100 + 10#${up#*.}))
-}
-
-# wait_for SECONDS COMMAND...: run COMMAND every 50 ms until it succeeds,
-# for at most SECONDS * HSVR_TEST_SCALE seconds.
-wait_for() {
-	local deadline=$(($(now_cs) + $1 * SCALE * 100))
-	shift
-	while ! "$@"; do
-		(($(now_cs) < deadline)) || return 1
-		sleep 0.05
-	done
-	return 0
-}
-
-# alive PID: PID exists and is not a zombie.
-alive() {
-	local stat
-	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
-	stat=${stat##*) }
-	[[ ${stat:0:1} != Z ]]
-}
-gone() { ! alive "$1"; }
 
 # The value of FIELD (Uid, Gid, Groups, PPid, Umask...) in /proc/PID/status,
 # its words separated by one space.
@@ -261,6 +199,28 @@ wait_reaped() {
 # The exit of PID as t-dinit reaped it: "exit=C", "signal=S" or nothing.
 reaped() { sed -n "s/^pid=$1 //p" "$DT_TMP/reaped" | tail -n 1; }
 
+# hsvr-http itself rather than its libtool wrapper when the library's
+# directory is in LD_LIBRARY_PATH (for init scripts and units, which run it
+# by its path), else $HTTPD.
+httpd_direct() {
+	if [[ -x $dt_builddir/examples/.libs/hsvr-http && -n ${LD_LIBRARY_PATH:-} ]]; then
+		echo "$dt_builddir/examples/.libs/hsvr-http"
+	else
+		echo "$HTTPD"
+	fi
+}
+
+# notify_listen: a systemd notification socket at $sock (t-dclient notify:
+# each message it gets goes to $log, "pid=N MESSAGE"); the test ends if
+# it does not come up.
+notify_listen() {
+	sock=$T/notify.sock
+	log=$T/notify.out
+	: >"$log"
+	"$DCLIENT" notify "$sock" "$log" &
+	must "the notify socket is up" wait_for 5 test -S "$sock"
+}
+
 # Lines of the private syslog matching an extended regexp.
 syslog_has() { grep -Eq -- "$1" "$DT_TMP/syslog" 2>/dev/null; }
 
@@ -300,7 +260,7 @@ dt_dump() {
 dt_finish() {
 	trap - EXIT
 	dt_stop_all
-	if ((dt_failed)); then
+	if ((t_failed)); then
 		dt_dump
 		exit 1
 	fi
@@ -349,6 +309,9 @@ dt_enter() {
 	fi
 	trap 'dt_abort $?' EXIT
 	elapsed
+	# The test's files: $T; pidfiles go in $T/pid.
+	T=$DT_TMP
+	mkdir -p "$T/pid"
 	if [[ ${DT_PRIVATE_MOUNTS:-} == 1 ]]; then
 		dt_private_mounts || bail "cannot make this namespace's mounts private"
 	fi
@@ -423,15 +386,6 @@ dt_private_dev() {
 # The line of trace file FILE for EVENT (the last one, or the Nth with N).
 trace_line() {
 	grep "^$2 " "$1" | sed -n "${3:-\$}p"
-}
-
-# The value of KEY in a trace or answer line.
-field() {
-	local w
-	for w in $1; do
-		[[ $w == "$2="* ]] && { printf '%s\n' "${w#*=}"; return 0; }
-	done
-	return 1
 }
 
 # In a ThreadSanitizer build, the tid of the runtime's own thread in the

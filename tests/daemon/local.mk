@@ -36,7 +36,7 @@ tests/daemon/service.log: tests/daemon/initscript.log
 check_PROGRAMS += tests/daemon/t-dsrv tests/daemon/t-dclient tests/daemon/t-dinit
 EXTRA_DIST += tests/daemon/lib.sh $(DAEMON_TESTS)
 
-tests_daemon_t_dsrv_SOURCES = tests/daemon/dsrv.c tests/daemon/dpattern.h
+tests_daemon_t_dsrv_SOURCES = tests/daemon/dsrv.c tests/tline.c tests/tline.h tests/topt.h tests/pattern.h
 tests_daemon_t_dsrv_LDADD = libhsvr.la
-tests_daemon_t_dclient_SOURCES = tests/daemon/dclient.c tests/daemon/dpattern.h
+tests_daemon_t_dclient_SOURCES = tests/daemon/dclient.c tests/pattern.h
 tests_daemon_t_dinit_SOURCES = tests/daemon/dinit.c

@@ -20,12 +20,7 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-sock=$T/notify.sock
-log=$T/notify.out
-: >"$log"
-"$DCLIENT" notify "$sock" "$log" &
-must "the notify socket is up" wait_for 5 test -S "$sock"
+notify_listen
 
 # count WORD: how many messages carry WORD.
 count() { grep -c -- "$1" "$log"; }
@@ -64,7 +59,6 @@ check "every message came from the main process ${others:+(not: $others)}" [ -z 
 # ------------------------------------------------------ as a daemon
 : >"$log"
 port=$(free_port)
-mkdir "$T/pid"
 NOTIFY_SOCKET=$sock dsrv_start "$T/pid/n.pid" -p "$port" -i 127.0.0.1
 must "daemon: started" [ -n "$SUP" ]
 check "daemon: READY=1 with MAINPID=<the supervisor, $SUP>" \

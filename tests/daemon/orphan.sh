@@ -17,8 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 DRAIN=3
 margin=$((5 * SCALE))
 
@@ -35,7 +33,7 @@ printf 'pid\n' >&5
 IFS= read -r -t 10 a <&5
 check "a second client is served ($a)" [ "$a" = "pid=$srv" ]
 elapsed
-t0=$dt_elapsed
+t0=$t_elapsed
 kill -KILL "$sup"
 check "the supervisor is gone" wait_for 10 gone "$sup"
 check "the serving process says why it stops" wait_for 10 syslog_has "dsrv\[$srv\]: the supervisor \(pid $sup\) is gone: draining, then exiting"
@@ -44,7 +42,7 @@ check "the client that was only connected gets the end of its connection" bash -
 exec 5>&-
 check "the serving process exits within the drain timeout + ${margin} s" wait_for $((DRAIN + margin)) gone "$srv"
 elapsed
-say "exited $dt_elapsed s into the test, killed at $t0 s"
+say "exited $t_elapsed s into the test, killed at $t0 s"
 check "the held session was closed by the drain timeout" wait_for 10 grep -q eof "$T/hold.out"
 check "the serving process ran serv_exit" grep -q "^exit pid=$srv " "$T/trace"
 check "the serving process exited 0 ($(wait_reaped "$srv"))" [ "$(reaped "$srv")" = exit=0 ]

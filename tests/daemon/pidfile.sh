@@ -29,9 +29,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
-
 # ------------------------------------------------- the default, as root
 port=$(free_port)
 "$DSRV" -p "$port" -i 127.0.0.1 --name pftest 2>"$T/start.err"

@@ -24,9 +24,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
-
 # check_ids WHAT PID UID GID: the process and all its threads run as
 # UID:GID with GID its only group and no capabilities.
 check_ids() {

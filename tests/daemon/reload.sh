@@ -18,8 +18,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 pidf=$T/pid/reload.pid
 port=$(free_port)
 : >"$T/trace"

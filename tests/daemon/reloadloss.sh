@@ -23,8 +23,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 pidf=$T/pid/rl.pid
 port=$(free_port)
 STRESS=${RELIAB_STRESS:-0}
@@ -95,7 +93,7 @@ if [[ $STRESS == 1 ]]; then
 	line="FIGURES scenario=reload conns=$(($(field "$out" short) + $(field "$out" keep_closed) + RUNS * KEEP))"
 	line+=" requests=$(($(field "$out" short) + $(field "$out" keep))) faults=SIGHUP-reloads:$reloaded"
 	line+=" lost=$(field "$out" short_lost) rss_kb=$hwm fds=$peak_fds"
-	line+=" result=$( ((dt_failed)) && echo FAIL || echo pass)"
+	line+=" result=$( ((t_failed)) && echo FAIL || echo pass)"
 	line+=" short_failed=$(field "$out" short_failed) wrong=$(field "$out" bad)"
 	line+=" keep_lost=$(field "$out" keep_lost) keep_closed=$(field "$out" keep_closed)"
 	line+=" keep_clients=$KEEP longest_reload_ms=$((drain_cs * 10))"

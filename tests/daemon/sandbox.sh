@@ -34,8 +34,6 @@
 dt_enter "$@"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-T=$DT_TMP
-mkdir "$T/pid"
 nobody_uid=$(id -u nobody)
 
 stop() {

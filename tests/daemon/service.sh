@@ -23,11 +23,7 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-daemon=$HTTPD
-if [[ -x $dt_builddir/examples/.libs/hsvr-http && -n ${LD_LIBRARY_PATH:-} ]]; then
-	daemon=$dt_builddir/examples/.libs/hsvr-http
-fi
+daemon=$(httpd_direct)
 must "hsvr-service is built" test -x "$HSVR_SERVICE"
 svc() { "$HSVR_SERVICE" -d "$TEMPLATES" "$@"; }
 
@@ -112,11 +108,7 @@ else
 fi
 
 # Run it the way systemd would.
-sock=$T/notify.sock
-log=$T/notify.out
-: >"$log"
-"$DCLIENT" notify "$sock" "$log" &
-must "the notify socket is up" wait_for 5 test -S "$sock"
+notify_listen
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 exec_reload=$(sed -n 's/^ExecReload=//p' "$unit")
 # shellcheck disable=SC2086 # a command line, split like systemd splits it

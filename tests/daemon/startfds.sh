@@ -24,9 +24,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
-
 # foreign PID [PIDFILE]: the descriptors of PID from 3 on that are not
 # its own kind (listed as "fd:target"): its own are sockets, event
 # descriptors, pipes other than the shell's, and the pidfile and its

@@ -32,7 +32,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
 nobody_uid=$(id -u nobody)
 nobody_gid=$(id -g nobody)
 my_sid=$(awk '{ print $6 }' /proc/$$/stat)
@@ -66,7 +65,7 @@ for case in "-u hsvr-no-such-user|unknown user" \
 done
 
 # -------------------------------------------------------- 2. daemon start
-mkdir "$T/root" "$T/pid"
+mkdir "$T/root"
 : >"$T/trace"
 pidf=$T/pid/startup.pid
 (

@@ -17,8 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 port=$(free_port)
 must "started" dsrv_start "$T/pid/log.pid" -p "$port" -i 127.0.0.1 --name logtest
 check "nothing on the starting command's stderr" [ ! -s "$T/start.err" ]

@@ -25,8 +25,6 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
-T=$DT_TMP
-mkdir "$T/pid"
 nobody_uid=$(id -u nobody)
 nobody_gid=$(id -g nobody)
 as_nobody() { setpriv --reuid=nobody --regid="$nobody_gid" --clear-groups "$@"; }

@@ -34,22 +34,11 @@ esac
 seeds=$top_srcdir/tests/fuzz/corpus/http
 dict=$top_srcdir/tests/fuzz/http.dict
 out=$top_builddir/tests/fuzz
-n=0
-failed=0
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/hsvr-fuzz-XXXXXX") || exit 99
 trap 'rm -rf "$work"' EXIT
 trap 'exit 1' INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=1
-	echo "not ok $n - $*"
-}
 
 # report TARGET LOG: what went wrong, and where the failing input is kept.
 report() {

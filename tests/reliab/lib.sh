@@ -14,9 +14,9 @@
 # RELIAB_FIGURES names a file that receives one "FIGURES ..." line per
 # scenario for tests/RELIABILITY.md.
 
-set -u
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-t_name=$(basename "$0" .sh)
 t_builddir=${RELIAB_BUILDDIR:-$PWD}
 RSRV=$t_builddir/tests/reliab/t-rsrv
 RLOAD=$t_builddir/tests/reliab/t-rload
@@ -24,94 +24,24 @@ RLOAD=$t_builddir/tests/reliab/t-rload
 # with HSVR_FAULT_ALLOC and the other test hooks) statically: it is the
 # program itself, not a libtool wrapper, so signals and /proc reach it.
 
-SCALE=${HSVR_TEST_SCALE:-}
+lib_scale "$t_builddir"
 SANITIZED=0 SANITIZER=none
 if [[ -x $t_builddir/config.status ]] &&
 	grep -q 'enable-sanitizers=[at]' "$t_builddir/config.status"; then
 	SANITIZED=1
 	SANITIZER=address
 	grep -q 'enable-sanitizers=t' "$t_builddir/config.status" && SANITIZER=thread
-	: "${SCALE:=4}"
 fi
-case $SCALE in '' | *[!0-9]*) SCALE=1 ;; esac
 export HSVR_TEST_SCALE=$SCALE
 STRESS=${RELIAB_STRESS:-0}
 WAIT=$((10 * SCALE))
 
-t_failed=0
 t_servers=()
 t_bg=()
-
-say() { printf '# %s\n' "$*"; }
-ok() { printf 'ok - %s\n' "$*"; }
-not_ok() {
-	printf 'not ok - %s\n' "$*"
-	t_failed=1
-}
-
-# ck DESCRIPTION 'SHELL CONDITION': ok or not ok as the condition holds.
-ck() {
-	local d=$1
-	shift
-	if eval "$*"; then ok "$d"; else not_ok "$d"; fi
-}
-
-# must DESCRIPTION 'SHELL CONDITION': like ck, but the test ends on failure.
-must() {
-	local d=$1
-	shift
-	if eval "$*"; then
-		ok "$d"
-	else
-		not_ok "$d"
-		exit 1
-	fi
-}
-
-# A monotonic clock in centiseconds (/proc/uptime), without a process.
-now_cs() {
-	local up
-	read -r up _ </proc/uptime
-	echo $((10#${up%.*} * 100 + 10#${up#*.}))
-}
-
-# wait_for SECONDS COMMAND...: run COMMAND every 50 ms until it succeeds,
-# for at most SECONDS * SCALE seconds.
-wait_for() {
-	local deadline=$(($(now_cs) + $1 * SCALE * 100))
-	shift
-	while ! "$@"; do
-		(($(now_cs) < deadline)) || return 1
-		sleep 0.05
-	done
-	return 0
-}
-
-alive() {
-	local stat
-	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
-	stat=${stat##*) }
-	[[ ${stat:0:1} != Z ]]
-}
-gone() { ! alive "$1"; }
-
-# field TEXT KEY: the value of the first KEY=VALUE (up to a space) in TEXT.
-field() {
-	local re="(^|[[:space:]])$2=([^[:space:]]*)"
-	[[ $1 =~ $re ]] || return 1
-	echo "${BASH_REMATCH[2]}"
-}
+lib_trouble_re+='|killed by signal|restarting'
 
 # n TEXT KEY: like field, 0 when absent (for figures).
 n() { field "$1" "$2" || echo 0; }
-
-# Something of ours listens on TCP port PORT.
-listening() {
-	local hex
-	hex=$(printf ':%04X' "$1")
-	awk -v h="$hex" '$4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
-		/proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
 
 # answers NAME: server NAME answers a PING.
 answers() { [[ $(cmd "$1" "PING up") == "PONG up" ]]; }
@@ -171,27 +101,8 @@ rsrv_start() {
 # rsrv_stop NAME [SIGNAL]: stop NAME (SIGTERM) and wait for it, at most
 # 30 * SCALE s: NAME_RC is its exit status (124 if it had to be killed).
 rsrv_stop() {
-	local name=$1 sig=${2:-TERM} pid_var=${1}_PID spid_var=${1}_SPID pid rc=0
-	pid=${!pid_var:-}
-	[[ -n $pid ]] || return 0
-	kill "-$sig" "$pid" 2>/dev/null
-	if ! wait_for 30 gone "$pid"; then
-		say "$name (pid $pid) did not stop within $((30 * SCALE)) s: killed"
-		kill -KILL "$pid" "${!spid_var:-$pid}" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		rc=124
-	else
-		wait "$pid" 2>/dev/null || rc=$?
-	fi
-	printf -v "${name}_PID" %s ""
-	printf -v "${name}_RC" %s "$rc"
-	return "$rc"
-}
-
-# The sanitizer reports, crashes and broken promises in NAME's output.
-trouble() {
-	grep -hE 'ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|WARNING: ThreadSanitizer|runtime error:|VIOLATION|killed by signal|restarting' \
-		"$T/$1.out" "$T/$1.err" 2>/dev/null | head -n 20
+	local spid_var=${1}_SPID pid_var=${1}_PID
+	lib_stop "$1" "${2:-TERM}" 30 "${!spid_var:-${!pid_var:-}}"
 }
 
 # rsrv_finish NAME: stop NAME; it must exit 0 with nothing wrong in its
@@ -315,10 +226,7 @@ figures() {
 
 # t_setup: the scratch directory, the traps.
 t_setup() {
-	T=$(mktemp -d "${TMPDIR:-/tmp}/reliab-$t_name.XXXXXX") || exit 99
-	chmod 755 "$T"
-	trap t_cleanup EXIT
-	trap 'exit 1' INT TERM HUP
+	lib_scratch reliab 755
 	say "$t_name in $T (scale $SCALE, stress $STRESS, sanitized $SANITIZED, as uid $(id -u))"
 }
 
@@ -331,18 +239,7 @@ t_cleanup() {
 	for name in "${t_servers[@]}"; do
 		rsrv_stop "$name" KILL >/dev/null 2>&1
 	done
-	if ((t_failed)) || [[ ${RELIAB_KEEP:-0} == 1 ]]; then
-		say "kept $T"
-		for name in "${t_servers[@]}"; do
-			say "---- $name stdout (last lines)"
-			tail -n 15 "$T/$name.out" 2>/dev/null | sed 's/^/#   /'
-			say "---- $name stderr (last lines)"
-			tail -n 15 "$T/$name.err" 2>/dev/null | sed 's/^/#   /'
-		done
-	else
-		rm -rf "$T"
-	fi
-	exit $((t_failed ? 1 : 0))
+	lib_keep_or_remove "${RELIAB_KEEP:-0}"
 }
 
 # make_cert DIR: a self-signed EC certificate for localhost in DIR/cert.pem

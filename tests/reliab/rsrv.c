@@ -30,6 +30,8 @@
  * library's SIGPIPE protection, which the tests must catch.
  */
 #include "hsvr.h"
+#include "../tline.h"
+#include "../topt.h"
 #include "rpattern.h"
 
 #include <pthread.h>
@@ -76,27 +78,9 @@ static unsigned long long nlive;
 static atomic_ullong n_accepts, n_terms, n_dup, n_send_err, n_send_cong,
     n_naks, n_overlong, n_echo_overflow, n_violations;
 
-static void __attribute__((format(printf, 1, 2)))
-say(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	(void)!write(STDOUT_FILENO, buf, (size_t)n);
-}
-
 #define VIOLATION(...) do { \
 	atomic_fetch_add(&n_violations, 1); \
-	say("VIOLATION " __VA_ARGS__); \
+	tline_say("VIOLATION " __VA_ARGS__); \
 } while (0)
 
 /* Set bits of id's record under the lock; returns the record before. */
@@ -158,17 +142,13 @@ reply(SESSION *s, struct sess *u, const char *fmt, ...)
 {
 	char buf[2048];
 	va_list ap;
-	int n;
+	size_t n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	n = tline_vformat(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	(void)send_counted(s, u, buf, (size_t)n);
+	if (n > 0)
+		(void)send_counted(s, u, buf, n);
 }
 
 static void
@@ -269,6 +249,7 @@ cmd_stats(SESSION *s, struct sess *u)
 {
 	unsigned long long accepts, terms;
 	S_STATS st;
+	char words[1024];
 	int rc;
 
 	/*
@@ -280,30 +261,11 @@ cmd_stats(SESSION *s, struct sess *u)
 	terms = atomic_load(&n_terms);
 	memset(&st, 0, sizeof st);
 	rc = S_stats(&st);
-	reply(s, u, "STATS rc=%d session_gauge=%llu session_high=%llu "
-	    "accept_counter=%llu session_error=%llu rxoctet=%llu "
-	    "txoctet=%llu rxtimeout=%llu discarded_octet=%llu "
-	    "discarded_packet=%llu connect_error=%llu "
-	    "tls_handshake_error=%llu session_error_per_ip=%llu "
-	    "write_timeout=%llu fd_exhausted=%llu alloc_error=%llu "
-	    "app_accepts=%llu app_terms=%llu app_dup=%llu app_send_err=%llu "
-	    "app_send_cong=%llu app_naks=%llu app_overlong=%llu "
-	    "app_echo_overflow=%llu app_violations=%llu", rc,
-	    (unsigned long long)st.session_gauge,
-	    (unsigned long long)st.session_high,
-	    (unsigned long long)st.accept_counter,
-	    (unsigned long long)st.session_error,
-	    (unsigned long long)st.rxoctet, (unsigned long long)st.txoctet,
-	    (unsigned long long)st.rxtimeout,
-	    (unsigned long long)st.discarded_octet,
-	    (unsigned long long)st.discarded_packet,
-	    (unsigned long long)st.connect_error,
-	    (unsigned long long)st.tls_handshake_error,
-	    (unsigned long long)st.session_error_per_ip,
-	    (unsigned long long)st.write_timeout,
-	    (unsigned long long)st.fd_exhausted,
-	    (unsigned long long)st.alloc_error,
-	    accepts, terms, atomic_load(&n_dup), atomic_load(&n_send_err),
+	tline_stats(words, sizeof words, &st);
+	reply(s, u, "STATS rc=%d %s app_accepts=%llu app_terms=%llu "
+	    "app_dup=%llu app_send_err=%llu app_send_cong=%llu app_naks=%llu "
+	    "app_overlong=%llu app_echo_overflow=%llu app_violations=%llu", rc,
+	    words, accepts, terms, atomic_load(&n_dup), atomic_load(&n_send_err),
 	    atomic_load(&n_send_cong), atomic_load(&n_naks),
 	    atomic_load(&n_overlong), atomic_load(&n_echo_overflow),
 	    atomic_load(&n_violations));
@@ -429,13 +391,7 @@ feed(SESSION *s, struct sess *u, const unsigned char *p, size_t n)
 
 /* ---- hooks ----------------------------------------------------------------- */
 
-static int
-set_sigpipe_default(const char *arg)
-{
-	(void)arg;
-	sigpipe_default = 1;
-	return 0;
-}
+TOPT_FLAG(set_sigpipe_default, sigpipe_default)
 
 static const struct serv_option options[] = {
 	{ "sigpipe-default", 0, NULL,
@@ -473,7 +429,7 @@ serv_worker_init(int worker)
 		pthread_sigmask(SIG_UNBLOCK, &pipe, NULL);
 	}
 	if (worker == 0)
-		say("SERVING pid=%ld", (long)getpid());
+		tline_say("SERVING pid=%ld", (long)getpid());
 }
 
 void
@@ -494,7 +450,7 @@ serv_exit(void)
 	recs = NULL;
 	nrecs = 0;
 	pthread_mutex_unlock(&rec_lock);
-	say("EXITCHECK accepts=%llu terms=%llu missing=%llu dup=%llu "
+	tline_say("EXITCHECK accepts=%llu terms=%llu missing=%llu dup=%llu "
 	    "violations=%llu", accepts, atomic_load(&n_terms), missing, dup,
 	    atomic_load(&n_violations));
 }

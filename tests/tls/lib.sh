@@ -12,9 +12,9 @@
 # any check failed.  Waits are polls with deadlines; every time limit is
 # multiplied by $SCALE ($HSVR_TEST_SCALE, else 4 in a sanitizer build).
 
-set -u
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-t_name=$(basename "$0" .sh)
 # make check runs the tests in the top build directory.
 t_builddir=${TLS_BUILDDIR:-$PWD}
 TSRV=$t_builddir/tests/tls/t-tsrv
@@ -22,55 +22,13 @@ TSRV_LOW=$t_builddir/tests/tls/t-tsrv-low
 TLSC=$t_builddir/tests/tls/t-tlsc
 # t-tsrv on the tests' library (HSVR_TEST_HOOKS): linked statically.
 TSRV_HOOKS=$t_builddir/tests/tls/t-tsrv-hooks
-# The programs themselves rather than their libtool wrappers (which take
-# a fifth of a second each time, and would be what the signals reach).
-if [[ -x $t_builddir/tests/tls/.libs/t-tsrv && -e $t_builddir/.libs/libhsvr.so ]]; then
-	TSRV=$t_builddir/tests/tls/.libs/t-tsrv
-	TSRV_LOW=$t_builddir/tests/tls/.libs/t-tsrv-low
-	LD_LIBRARY_PATH=$t_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	export LD_LIBRARY_PATH
-fi
+lib_direct TSRV TSRV_LOW
 
-SCALE=${HSVR_TEST_SCALE:-}
-if [[ -z $SCALE ]]; then
-	SCALE=1
-	if [[ -x $t_builddir/config.status ]] &&
-		grep -q 'enable-sanitizers=[at]' "$t_builddir/config.status"; then
-		SCALE=4
-	fi
-fi
-case $SCALE in '' | *[!0-9]*) SCALE=1 ;; esac
+lib_scale "$t_builddir"
 # Longest wait for one reply or one step of a transfer.
 WAIT=$((10 * SCALE))
 
-t_failed=0
 t_servers=()   # names of the servers started
-
-say() { printf '# %s\n' "$*"; }
-ok() { printf 'ok - %s\n' "$*"; }
-not_ok() {
-	printf 'not ok - %s\n' "$*"
-	t_failed=1
-}
-
-# ck DESCRIPTION 'SHELL CONDITION': ok or not ok as the condition holds.
-ck() {
-	local d=$1
-	shift
-	if eval "$*"; then ok "$d"; else not_ok "$d"; fi
-}
-
-# must DESCRIPTION 'SHELL CONDITION': like ck, but the test ends on failure.
-must() {
-	local d=$1
-	shift
-	if eval "$*"; then
-		ok "$d"
-	else
-		not_ok "$d"
-		t_finish
-	fi
-}
 
 # has TEXT STRING / hasnt TEXT STRING: a fixed string is (not) in TEXT.
 has() { [[ $1 == *"$2"* ]]; }
@@ -83,28 +41,6 @@ lines_follow() { [[ $'\n'$1$'\n' == *$'\n'"$2"$'\n'"$3"$'\n'* ]]; }
 # then BYE (s_client may print LINE right after its own output, on the
 # same line).
 sc_echoed() { [[ $'\n'$1$'\n' == *"$2"$'\n'BYE$'\n'* ]]; }
-
-# A monotonic clock in centiseconds (/proc/uptime), without a process.
-now_cs() {
-	local up
-	read -r up _ </proc/uptime
-	echo $((10#${up%.*} * 100 + 10#${up#*.}))
-}
-
-# wait_for SECONDS COMMAND...: run COMMAND every 50 ms until it succeeds,
-# for at most SECONDS * SCALE seconds.
-wait_for() {
-	local deadline=$(($(now_cs) + $1 * SCALE * 100))
-	shift
-	while ! "$@"; do
-		(($(now_cs) < deadline)) || return 1
-		sleep 0.05
-	done
-	return 0
-}
-
-alive() { [[ -d /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
-gone() { ! alive "$1"; }
 
 # The pids of PID's descendants.
 descendants() {
@@ -126,14 +62,6 @@ descendants() {
 					}
 			} while (more)
 		}'
-}
-
-# Something listens on TCP port PORT (of 127.0.0.1 or any address).
-listening() {
-	local hex
-	hex=$(printf ':%04X' "$1")
-	awk -v h="$hex" '$4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
-		/proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # listens PID PORT: PID, or one of its descendants, has a socket listening
@@ -195,27 +123,18 @@ srv_start() {
 # 15 * SCALE s, for it and its children: sets NAME_RC to its exit status
 # (124 if it had to be killed) and returns it.
 srv_stop() {
-	local name=$1 sig=${2:-TERM} pid_var=${1}_PID pid rc=0 kids
-	pid=${!pid_var:-}
-	[[ -n $pid ]] || return 0
-	kids=$(descendants "$pid")
-	kill "-$sig" "$pid" 2>/dev/null
-	if ! wait_for 15 gone "$pid"; then
-		say "$name (pid $pid) did not stop within $((15 * SCALE)) s: killed"
-		kill -KILL "$pid" $kids 2>/dev/null
-		wait "$pid" 2>/dev/null
-		rc=124
-	else
-		wait "$pid" 2>/dev/null || rc=$?
-		# Its serving processes go with it; any left is a failure.
-		if [[ -n $kids ]] && ! wait_for 5 all_gone $kids; then
-			say "$name left processes behind: $kids"
-			kill -KILL $kids 2>/dev/null
-			rc=125
-		fi
+	local name=$1 pid_var=${1}_PID rc=0 kids
+	[[ -n ${!pid_var:-} ]] || return 0
+	kids=$(descendants "${!pid_var}")
+	# shellcheck disable=SC2086 # a list of pids
+	lib_stop "$name" "${2:-TERM}" 15 $kids || rc=$?
+	# Its serving processes go with it; any left is a failure.
+	if ((!lib_killed)) && [[ -n $kids ]] && ! wait_for 5 all_gone $kids; then
+		say "$name left processes behind: $kids"
+		kill -KILL $kids 2>/dev/null
+		rc=125
+		printf -v "${name}_RC" %s "$rc"
 	fi
-	printf -v "${name}_PID" %s ""
-	printf -v "${name}_RC" %s "$rc"
 	return "$rc"
 }
 
@@ -223,12 +142,6 @@ all_gone() {
 	local p
 	for p; do alive "$p" && return 1; done
 	return 0
-}
-
-# The sanitizer reports and broken promises in NAME's output, if any.
-trouble() {
-	grep -hE 'ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|WARNING: ThreadSanitizer|runtime error:|VIOLATION' \
-		"$T/$1.out" "$T/$1.err" 2>/dev/null | head -n 20
 }
 
 # srv_finish NAME: stop NAME and check that it exited 0 with nothing
@@ -281,13 +194,6 @@ tls() {
 	local port=$1
 	shift
 	"$TLSC" session --timeout "$WAIT" --retry "$WAIT" "$@" "$port" 2>>"$T/clients.err"
-}
-
-# field TEXT KEY: the value of the first KEY=VALUE (up to a space) in TEXT.
-field() {
-	local re="(^|[[:space:]])$2=([^[:space:]]*)"
-	[[ $1 =~ $re ]] || return 1
-	echo "${BASH_REMATCH[2]}"
 }
 
 # line_of TEXT PREFIX: the first line of TEXT starting with PREFIX.
@@ -360,12 +266,9 @@ make_pki() {
 
 # t_setup: the temporary directory and the PKI in $PKI.
 t_setup() {
-	T=$(mktemp -d "${TMPDIR:-/tmp}/tlssuite-$t_name.XXXXXX") || exit 99
-	chmod 700 "$T"
+	lib_scratch tlssuite 700
 	PKI=$T/pki
 	: >"$T/clients.err"
-	trap t_cleanup EXIT
-	trap 'exit 1' INT TERM HUP
 	make_pki "$PKI" || {
 		not_ok "make the test PKI"
 		exit 1
@@ -383,18 +286,7 @@ t_cleanup() {
 	if [[ -n $bad ]]; then
 		not_ok "t-tlsc: sanitizer reports: $bad"
 	fi
-	if ((t_failed)) || [[ ${TLS_KEEP:-0} == 1 ]]; then
-		say "kept $T"
-		for name in "${t_servers[@]}"; do
-			say "---- $name stdout (last lines)"
-			tail -n 15 "$T/$name.out" 2>/dev/null | sed 's/^/#   /'
-			say "---- $name stderr (last lines)"
-			tail -n 15 "$T/$name.err" 2>/dev/null | sed 's/^/#   /'
-		done
-	else
-		rm -rf "$T"
-	fi
-	exit $((t_failed ? 1 : 0))
+	lib_keep_or_remove "${TLS_KEEP:-0}"
 }
 
 t_finish() { exit $((t_failed ? 1 : 0)); }

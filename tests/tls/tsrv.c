@@ -36,6 +36,8 @@
  * ends them or --drain-timeout).
  */
 #include "hsvr.h"
+#include "../tline.h"
+#include "../topt.h"
 #include "tpattern.h"
 
 #include <errno.h>
@@ -82,24 +84,6 @@ struct sess {
 
 static const char *alpn_list = "h2,http/1.1";
 
-static void __attribute__((format(printf, 1, 2)))
-say(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	(void)!write(STDOUT_FILENO, buf, (size_t)n);
-}
-
 static void
 info_text(SESSION *s, char *buf, size_t cap)
 {
@@ -125,7 +109,7 @@ keep(struct sess *st, const unsigned char *p, size_t n)
 		cap *= 2;
 	if (cap != st->bcap) {
 		if ((nb = realloc(st->backlog, cap)) == NULL) {
-			say("VIOLATION out of memory for a backlog of %zu", cap);
+			tline_say("VIOLATION out of memory for a backlog of %zu", cap);
 			abort();
 		}
 		st->backlog = nb;
@@ -154,7 +138,7 @@ out(SESSION *s, struct sess *st, const void *p, size_t n)
 		st->refused++;
 		keep(st, p, n);
 	} else if (r != S_OK && s->status == HSVR_ST_OPEN) {
-		say("VIOLATION id=%u S_send returned %d on an open session",
+		tline_say("VIOLATION id=%u S_send returned %d on an open session",
 		    s->id, r);
 	}
 }
@@ -164,17 +148,13 @@ reply(SESSION *s, struct sess *st, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
-	int n;
+	size_t n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	n = tline_vformat(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof buf - 2)
-		n = (int)sizeof buf - 2;
-	buf[n++] = '\n';
-	out(s, st, buf, (size_t)n);
+	if (n > 0)
+		out(s, st, buf, n);
 }
 
 /* Push the kept output; 1 when nothing is left. */
@@ -253,7 +233,7 @@ gen_file(uint64_t seed, uint64_t n)
 	snprintf(path, sizeof path, "%s/tsrv-gen.XXXXXX",
 	    dir != NULL && *dir != '\0' ? dir : "/tmp");
 	if ((fd = mkstemp(path)) < 0) {
-		say("VIOLATION cannot make %s", path);
+		tline_say("VIOLATION cannot make %s", path);
 		abort();
 	}
 	(void)unlink(path);
@@ -261,7 +241,7 @@ gen_file(uint64_t seed, uint64_t n)
 		k = n - off < sizeof buf ? (size_t)(n - off) : sizeof buf;
 		tp_fill(buf, seed, off, k);
 		if (write(fd, buf, k) != (ssize_t)k) {
-			say("VIOLATION cannot write %s", path);
+			tline_say("VIOLATION cannot write %s", path);
 			abort();
 		}
 	}
@@ -330,7 +310,7 @@ gen_pump(SESSION *s, struct sess *st)
 			return;         /* TYP_SENDABLE goes on */
 		}
 		if (r != S_OK) {
-			say("GEN-ABORTED id=%u at=%llu rc=%d", s->id,
+			tline_say("GEN-ABORTED id=%u at=%llu rc=%d", s->id,
 			    (unsigned long long)st->gen_off, r);
 			st->gen_left = 0;
 			st->gen_done = 1;
@@ -340,7 +320,7 @@ gen_pump(SESSION *s, struct sess *st)
 	if (st->gen_done)
 		return;         /* a release in a chain got here first */
 	st->gen_done = 1;
-	say("GEN-DONE id=%u n=%llu refused=%lu sendables=%lu zc=%lu", s->id,
+	tline_say("GEN-DONE id=%u n=%llu refused=%lu sendables=%lu zc=%lu", s->id,
 	    (unsigned long long)st->gen_n, st->refused, st->sendables,
 	    st->zc_kept);
 	if (st->gen_close)
@@ -395,15 +375,8 @@ command(SESSION *s, struct sess *st, char *line, size_t len)
 			reply(s, st, "STATS none");
 			return;
 		}
-		reply(s, st, "STATS tls_handshake_error=%llu accept_counter=%llu "
-		    "session_gauge=%llu session_error=%llu discarded_octet=%llu "
-		    "discarded_packet=%llu",
-		    (unsigned long long)sst.tls_handshake_error,
-		    (unsigned long long)sst.accept_counter,
-		    (unsigned long long)sst.session_gauge,
-		    (unsigned long long)sst.session_error,
-		    (unsigned long long)sst.discarded_octet,
-		    (unsigned long long)sst.discarded_packet);
+		tline_stats(text, sizeof text, &sst);
+		reply(s, st, "STATS %s", text);
 	} else if (strncmp(line, "SLEEP ", 6) == 0 &&
 	    parse_u64(line + 6, &ms) == 0 && ms <= 5000) {
 		reply(s, st, "SLEEPING");
@@ -432,7 +405,7 @@ command(SESSION *s, struct sess *st, char *line, size_t len)
 	    parse_u64(line + 5, &n) == 0) {
 		if ((st->md = EVP_MD_CTX_new()) == NULL ||
 		    EVP_DigestInit_ex(st->md, EVP_sha256(), NULL) != 1) {
-			say("VIOLATION cannot start a digest");
+			tline_say("VIOLATION cannot start a digest");
 			abort();
 		}
 		st->mode = M_SINK;
@@ -464,12 +437,12 @@ data_done(SESSION *s, struct sess *st)
 		EVP_MD_CTX_free(st->md);
 		st->md = NULL;
 		hex(d, dl, h);
-		say("SINK-DONE id=%u n=%llu", s->id,
+		tline_say("SINK-DONE id=%u n=%llu", s->id,
 		    (unsigned long long)st->total);
 		reply(s, st, "SUM n=%llu sha256=%s",
 		    (unsigned long long)st->total, h);
 	} else {
-		say("ECHO-DONE id=%u n=%llu refused=%lu sendables=%lu "
+		tline_say("ECHO-DONE id=%u n=%llu refused=%lu sendables=%lu "
 		    "backlog_max=%zu", s->id, (unsigned long long)st->total,
 		    st->refused, st->sendables, st->bmax);
 	}
@@ -529,7 +502,7 @@ sess_of(SESSION *s, const char *event)
 	struct sess *st = s->usr;
 
 	if (st == NULL)
-		say("VIOLATION id=%u %s before TYP_ACCEPT", s->id, event);
+		tline_say("VIOLATION id=%u %s before TYP_ACCEPT", s->id, event);
 	return st;
 }
 
@@ -540,7 +513,7 @@ ev_accept(SESSION *s)
 	struct sess *st;
 
 	if (s->usr != NULL)
-		say("VIOLATION id=%u second TYP_ACCEPT", s->id);
+		tline_say("VIOLATION id=%u second TYP_ACCEPT", s->id);
 	if ((st = calloc(1, sizeof *st)) == NULL)
 		abort();
 	st->gen_fd = -1;
@@ -548,8 +521,8 @@ ev_accept(SESSION *s)
 	s->usr = st;
 	info_text(s, text, sizeof text);
 	if (strncmp(text, "none", 4) == 0)
-		say("VIOLATION id=%u S_tls_info failed in TYP_ACCEPT", s->id);
-	say("ACCEPT id=%u port=%u %s", s->id, s->port, text);
+		tline_say("VIOLATION id=%u S_tls_info failed in TYP_ACCEPT", s->id);
+	tline_say("ACCEPT id=%u port=%u %s", s->id, s->port, text);
 }
 
 static void
@@ -560,7 +533,7 @@ ev_read(SESSION *s)
 	if (st == NULL)
 		return;
 	if (s->buff == NULL || s->blen == 0 || s->buff[s->blen] != '\0')
-		say("VIOLATION id=%u TYP_READ buff/blen", s->id);
+		tline_say("VIOLATION id=%u TYP_READ buff/blen", s->id);
 	st->app_rxoctet += s->blen;
 	on_data(s, st, s->buff, s->blen);
 }
@@ -580,7 +553,7 @@ ev_sendable(SESSION *s)
 static void
 ev_timeout(SESSION *s)
 {
-	say("TIMEOUT id=%u", s->id);
+	tline_say("TIMEOUT id=%u", s->id);
 }
 
 static void
@@ -594,14 +567,14 @@ ev_term(SESSION *s)
 	if (S_tls_info(s, &ti) != 0)
 		snprintf(ti.version, sizeof ti.version, "none");
 	if (s->rxoctet != st->app_rxoctet)
-		say("VIOLATION id=%u TERM rxoctet=%zu but %llu delivered",
+		tline_say("VIOLATION id=%u TERM rxoctet=%zu but %llu delivered",
 		    s->id, s->rxoctet, st->app_rxoctet);
 	/* The session's output is gone: so is every reference to its data. */
 	if (st->zc_released != st->zc_kept)
-		say("VIOLATION id=%u TERM with %lu of %lu zero-copy sends not "
+		tline_say("VIOLATION id=%u TERM with %lu of %lu zero-copy sends not "
 		    "released", s->id, st->zc_kept - st->zc_released,
 		    st->zc_kept);
-	say("TERM id=%u port=%u rx=%zu rxoctet=%zu txoctet=%zu backlog=%zu "
+	tline_say("TERM id=%u port=%u rx=%zu rxoctet=%zu txoctet=%zu backlog=%zu "
 	    "tls=%s zc=%lu", s->id, s->port, s->rx, s->rxoctet, s->txoctet,
 	    st->blen, ti.version, st->zc_kept);
 	if (st->gen_fd >= 0)
@@ -635,7 +608,7 @@ callback(CTYPE type, SESSION *s)
 		ev_sendable(s);
 		break;
 	default:
-		say("VIOLATION event type %d", (int)type);
+		tline_say("VIOLATION event type %d", (int)type);
 		break;
 	}
 }
@@ -656,10 +629,10 @@ main(int argc, char **argv)
 		alpn_list = argv[5];
 	if (strcmp(alpn_list, "none") != 0)
 		serv_set_alpn(alpn_list);
-	say("INIT pid=%ld euid=%ld", (long)getpid(), (long)geteuid());
+	tline_say("INIT pid=%ld euid=%ld", (long)getpid(), (long)geteuid());
 	rc = S_start((uint16_t)port, 100, threads, callback, 1, argv[2],
 	    argv[3]);
-	say("S_START_RETURNED %d", rc);
+	tline_say("S_START_RETURNED %d", rc);
 	return rc == 0 ? 0 : 1;
 }
 
@@ -667,20 +640,9 @@ main(int argc, char **argv)
 
 static int keep_on_drain;
 
-static int
-opt_alpn(const char *arg)
-{
-	alpn_list = arg;
-	return 0;
-}
+TOPT_TEXT(opt_alpn, alpn_list)
 
-static int
-opt_keep(const char *arg)
-{
-	(void)arg;
-	keep_on_drain = 1;
-	return 0;
-}
+TOPT_FLAG(opt_keep, keep_on_drain)
 
 const struct serv_option *
 serv_options(void)
@@ -700,7 +662,7 @@ serv_init(void)
 {
 	if (strcmp(alpn_list, "none") != 0)
 		serv_set_alpn(alpn_list);
-	say("INIT pid=%ld euid=%ld", (long)getpid(), (long)geteuid());
+	tline_say("INIT pid=%ld euid=%ld", (long)getpid(), (long)geteuid());
 }
 
 void
@@ -736,7 +698,7 @@ serv_on_term(SESSION *s)
 void
 serv_on_drain(SESSION *s)
 {
-	say("DRAIN id=%u pid=%ld keep=%d", s->id, (long)getpid(),
+	tline_say("DRAIN id=%u pid=%ld keep=%d", s->id, (long)getpid(),
 	    keep_on_drain);
 	if (!keep_on_drain)
 		S_close(s);
