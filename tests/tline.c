@@ -6,6 +6,7 @@
 #include "tline.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 size_t
@@ -35,32 +36,35 @@ tline_say(const char *fmt, ...)
 		(void)!write(STDOUT_FILENO, buf, n);
 }
 
+/*
+ * The counters as words "name=value ...", from S_stats_print: the names
+ * are the library's one table of them (stats.c), not a copy here.  The
+ * per-thread lines are left out.
+ */
 size_t
 tline_stats(char *buf, size_t cap, const S_STATS *st)
 {
-	int n = snprintf(buf, cap, "session_gauge=%llu session_high=%llu "
-	    "accept_counter=%llu session_error=%llu rxoctet=%llu rxcount=%llu "
-	    "txoctet=%llu txcount=%llu rxtimeout=%llu discarded_octet=%llu "
-	    "discarded_packet=%llu connect_error=%llu tls_handshake_error=%llu "
-	    "session_error_per_ip=%llu write_timeout=%llu fd_exhausted=%llu "
-	    "alloc_error=%llu",
-	    (unsigned long long)st->session_gauge,
-	    (unsigned long long)st->session_high,
-	    (unsigned long long)st->accept_counter,
-	    (unsigned long long)st->session_error,
-	    (unsigned long long)st->rxoctet, (unsigned long long)st->rxcount,
-	    (unsigned long long)st->txoctet, (unsigned long long)st->txcount,
-	    (unsigned long long)st->rxtimeout,
-	    (unsigned long long)st->discarded_octet,
-	    (unsigned long long)st->discarded_packet,
-	    (unsigned long long)st->connect_error,
-	    (unsigned long long)st->tls_handshake_error,
-	    (unsigned long long)st->session_error_per_ip,
-	    (unsigned long long)st->write_timeout,
-	    (unsigned long long)st->fd_exhausted,
-	    (unsigned long long)st->alloc_error);
+	char lines[2048], *line, *save = NULL;
+	size_t used = 0;
+	FILE *fp;
+	int n;
 
-	if (n < 0)
+	buf[0] = '\0';
+	if ((fp = fmemopen(lines, sizeof lines, "w")) == NULL)
 		return 0;
-	return (size_t)n < cap ? (size_t)n : cap - 1;
+	S_stats_print(st, fp);
+	if (fclose(fp) != 0)
+		return 0;
+	lines[sizeof lines - 1] = '\0';
+	for (line = strtok_r(lines, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "thread ", 7) == 0)
+			continue;
+		n = snprintf(buf + used, cap - used, "%s%s", used ? " " : "",
+		    line);
+		if (n < 0 || (size_t)n >= cap - used)
+			return strlen(buf);
+		used += (size_t)n;
+	}
+	return used;
 }
