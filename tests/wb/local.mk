@@ -1,0 +1,25 @@
+# tests/wb/local.mk - white-box tests of lib/'s pure parts (make check):
+# programs that call the library's internal functions directly, linked
+# from the tests' build of the library (tests/libhsvr-test.la), without
+# servers: QSBR grace periods, the statistics' sequence lock, option
+# parsing, and S_start's refusals, the pidfile, notification and daemon
+# start-up relay.
+
+WB_TESTS = \
+	tests/wb/t-qsbr
+
+TESTS += $(WB_TESTS)
+check_PROGRAMS += $(WB_TESTS)
+EXTRA_DIST += tests/wb/wb.h
+
+WB_CPP = $(AM_CPPFLAGS) -DHSVR_TEST_HOOKS
+WB_CC = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+WB_LIBS = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
+WB_LINK = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+
+tests_wb_t_qsbr_SOURCES = tests/wb/qsbr.c
+tests_wb_t_qsbr_CPPFLAGS = $(WB_CPP)
+tests_wb_t_qsbr_CFLAGS = $(WB_CC)
+tests_wb_t_qsbr_LDADD = $(WB_LIBS)
+# hsvr_free seen by the test: which sessions are freed, and when.
+tests_wb_t_qsbr_LDFLAGS = $(WB_LINK) -Wl,--wrap=hsvr_free
