@@ -6,7 +6,8 @@
 # start-up relay.
 
 WB_TESTS = \
-	tests/wb/t-qsbr
+	tests/wb/t-qsbr \
+	tests/wb/t-seqlock
 
 TESTS += $(WB_TESTS)
 check_PROGRAMS += $(WB_TESTS)
@@ -23,3 +24,9 @@ tests_wb_t_qsbr_CFLAGS = $(WB_CC)
 tests_wb_t_qsbr_LDADD = $(WB_LIBS)
 # hsvr_free seen by the test: which sessions are freed, and when.
 tests_wb_t_qsbr_LDFLAGS = $(WB_LINK) -Wl,--wrap=hsvr_free
+
+tests_wb_t_seqlock_SOURCES = tests/wb/seqlock.c
+tests_wb_t_seqlock_CPPFLAGS = $(WB_CPP)
+tests_wb_t_seqlock_CFLAGS = $(WB_CC)
+tests_wb_t_seqlock_LDADD = $(WB_LIBS)
+tests_wb_t_seqlock_LDFLAGS = $(WB_LINK)
