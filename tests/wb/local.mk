@@ -7,7 +7,8 @@
 
 WB_TESTS = \
 	tests/wb/t-qsbr \
-	tests/wb/t-seqlock
+	tests/wb/t-seqlock \
+	tests/wb/t-optparse
 
 TESTS += $(WB_TESTS)
 check_PROGRAMS += $(WB_TESTS)
@@ -30,3 +31,9 @@ tests_wb_t_seqlock_CPPFLAGS = $(WB_CPP)
 tests_wb_t_seqlock_CFLAGS = $(WB_CC)
 tests_wb_t_seqlock_LDADD = $(WB_LIBS)
 tests_wb_t_seqlock_LDFLAGS = $(WB_LINK)
+
+tests_wb_t_optparse_SOURCES = tests/wb/optparse.c
+tests_wb_t_optparse_CPPFLAGS = $(WB_CPP)
+tests_wb_t_optparse_CFLAGS = $(WB_CC)
+tests_wb_t_optparse_LDADD = $(WB_LIBS)
+tests_wb_t_optparse_LDFLAGS = $(WB_LINK)
