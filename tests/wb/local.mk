@@ -8,7 +8,11 @@
 WB_TESTS = \
 	tests/wb/t-qsbr \
 	tests/wb/t-seqlock \
-	tests/wb/t-optparse
+	tests/wb/t-optparse \
+	tests/wb/t-start \
+	tests/wb/t-notify \
+	tests/wb/t-pidfile \
+	tests/wb/t-daemon
 
 TESTS += $(WB_TESTS)
 check_PROGRAMS += $(WB_TESTS)
@@ -37,3 +41,27 @@ tests_wb_t_optparse_CPPFLAGS = $(WB_CPP)
 tests_wb_t_optparse_CFLAGS = $(WB_CC)
 tests_wb_t_optparse_LDADD = $(WB_LIBS)
 tests_wb_t_optparse_LDFLAGS = $(WB_LINK)
+
+tests_wb_t_start_SOURCES = tests/wb/start.c
+tests_wb_t_start_CPPFLAGS = $(WB_CPP)
+tests_wb_t_start_CFLAGS = $(WB_CC)
+tests_wb_t_start_LDADD = $(WB_LIBS)
+tests_wb_t_start_LDFLAGS = $(WB_LINK)
+
+tests_wb_t_notify_SOURCES = tests/wb/notify.c
+tests_wb_t_notify_CPPFLAGS = $(WB_CPP)
+tests_wb_t_notify_CFLAGS = $(WB_CC)
+tests_wb_t_notify_LDADD = $(WB_LIBS)
+tests_wb_t_notify_LDFLAGS = $(WB_LINK)
+
+tests_wb_t_pidfile_SOURCES = tests/wb/pidfile.c
+tests_wb_t_pidfile_CPPFLAGS = $(WB_CPP)
+tests_wb_t_pidfile_CFLAGS = $(WB_CC)
+tests_wb_t_pidfile_LDADD = $(WB_LIBS)
+tests_wb_t_pidfile_LDFLAGS = $(WB_LINK)
+
+tests_wb_t_daemon_SOURCES = tests/wb/daemon.c
+tests_wb_t_daemon_CPPFLAGS = $(WB_CPP)
+tests_wb_t_daemon_CFLAGS = $(WB_CC)
+tests_wb_t_daemon_LDADD = $(WB_LIBS)
+tests_wb_t_daemon_LDFLAGS = $(WB_LINK)

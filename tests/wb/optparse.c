@@ -389,6 +389,7 @@ malformed(void)
 int
 main(void)
 {
+	wb_watchdog(120);
 	hsvr_log_stderr(0);
 	accepted();
 	refusals();

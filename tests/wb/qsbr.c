@@ -427,6 +427,7 @@ stress(void)
 int
 main(void)
 {
+	wb_watchdog(120);
 	/* Every allocation fails while armed (the batch test). */
 	setenv("HSVR_FAULT_ALLOC", "1", 1);
 	hsvr_log_stderr(0);

@@ -114,6 +114,7 @@ main(void)
 	long snaps = 0, moved = 0, torn = 0, back = 0;
 	int i, ok;
 
+	wb_watchdog(120);
 	workers = aligned_alloc(HSVR_CACHELINE, sizeof *workers * NW);
 	if (workers == NULL)
 		wb_bail("aligned_alloc");

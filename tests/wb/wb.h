@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static int wb_n, wb_failed;
 
@@ -53,6 +54,20 @@ wb_bail(const char *fmt, ...)
 	putchar('\n');
 	fflush(stdout);
 	exit(1);
+}
+
+/*
+ * A test that hangs is killed (SIGALRM) after secs seconds times
+ * $HSVR_TEST_SCALE (larger in the sanitized and coverage builds), and
+ * fails.
+ */
+static void __attribute__((unused))
+wb_watchdog(unsigned secs)
+{
+	const char *s = getenv("HSVR_TEST_SCALE");
+	long scale = s != NULL ? strtol(s, NULL, 10) : 1;
+
+	alarm(secs * (unsigned)(scale < 1 ? 1 : scale > 20 ? 20 : scale));
 }
 
 /* The plan; the exit status: 0 if every check passed. */
