@@ -91,6 +91,7 @@ struct th {
 	pthread_cond_t cond;
 	enum cmd cmd;
 	struct hsvr_conn *arg;
+	int ready;              /* its record is initialised */
 };
 
 static struct th ths[NT];
@@ -107,6 +108,7 @@ th_main(void *arg)
 	hsvr_qs_self = &t->q;
 	hsvr_qsbr_init(&t->q, t->base);
 	pthread_mutex_lock(&t->lock);
+	t->ready = 1;
 	for (;;) {
 		/* C_NONE: ready for the next command */
 		pthread_cond_broadcast(&t->cond);
@@ -179,6 +181,13 @@ step_by_step(void)
 		all[i] = &ths[i].q;
 		if (pthread_create(&ths[i].tid, NULL, th_main, &ths[i]) != 0)
 			wb_bail("pthread_create");
+	}
+	/* Every record initialised before any thread reads them. */
+	for (i = 0; i < NT; i++) {
+		pthread_mutex_lock(&ths[i].lock);
+		while (!ths[i].ready)
+			pthread_cond_wait(&ths[i].cond, &ths[i].lock);
+		pthread_mutex_unlock(&ths[i].lock);
 	}
 	hsvr_g.qs_all = all;
 	hsvr_g.nqs = NT;
@@ -343,6 +352,7 @@ static int writer_done;                  /* atomic */
 static struct hsvr_qsbr srec[READERS + 1];
 static struct hsvr_qsbr *sall[READERS + 1];
 static long seen_freed, reads;            /* atomic */
+static pthread_barrier_t inited;          /* every record initialised */
 
 static void *
 reader(void *arg)
@@ -357,6 +367,7 @@ reader(void *arg)
 		wb_bail("event_base_new");
 	hsvr_qs_self = q;
 	hsvr_qsbr_init(q, base);
+	pthread_barrier_wait(&inited);
 	while (!__atomic_load_n(&writer_done, __ATOMIC_SEQ_CST)) {
 		hsvr_online();
 		for (i = 0; i < SLOTS; i++) {
@@ -395,9 +406,11 @@ stress(void)
 	hsvr_qsbr_init(&srec[READERS], base);
 	for (i = 0; i < SLOTS; i++)
 		slot[i] = new_conn(0);
+	pthread_barrier_init(&inited, NULL, READERS + 1);
 	for (i = 0; i < READERS; i++)
 		if (pthread_create(&rt[i], NULL, reader, &srec[i]) != 0)
 			wb_bail("pthread_create");
+	pthread_barrier_wait(&inited);
 	for (i = 0; i < WRITES; i++) {
 		hsvr_online();
 		old = __atomic_exchange_n(&slot[i % SLOTS], new_conn(0),
@@ -410,6 +423,7 @@ stress(void)
 	__atomic_store_n(&writer_done, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < READERS; i++)
 		pthread_join(rt[i], NULL);
+	pthread_barrier_destroy(&inited);
 	wb_ok(seen_freed == 0, "stress: %d readers made %ld reads of "
 	    "published sessions; none was freed under them (%ld)", READERS,
 	    reads, seen_freed);

@@ -23,13 +23,14 @@
 #include "hsvr-int.h"
 #include "wb.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NW 3
 /* Snapshots that saw the counts move (the writers ran meanwhile), and a
  * bound on all of them. */
-#define MOVED 1000L
+#define MOVED 5000L
 #define SNAPS_MAX 50000000L
 #define UPDATES_MAX 2000000000L /* a bound only: they stop when told */
 
@@ -57,6 +58,9 @@ writer(void *arg)
 		if (k->accepted > 1)
 			CTR_ADD(k, terms, 1);
 		ctr_end(k);
+		/* Time between updates, as a worker has between events: else
+		 * a slow reader (ThreadSanitizer) may never find a window. */
+		sched_yield();
 	}
 	return NULL;
 }
