@@ -1,0 +1,157 @@
+/*
+ * notify.c - white-box test of the service manager notification
+ * (lib/notify.c): hsvr_notify called in this process, a datagram socket
+ * of ours as the manager.
+ *
+ *  - NOTIFY_SOCKET unset or empty: nothing is sent;
+ *  - "@name": the datagram goes to the abstract socket "\0name", and is
+ *    "STATE\nMAINPID=pid";
+ *  - a path: the same to the socket there;
+ *  - a send that fails (no socket at that path): one warning naming
+ *    NOTIFY_SOCKET and the state; later failures (a name too long for
+ *    sun_path, a relative name) send nothing and warn no more.
+ *
+ * Shown to fail: with "if (path[0] == '@') sun.sun_path[0] = '\0';"
+ * removed, the "@name" datagrams go nowhere and those checks fail; with
+ * "warned = 1;" removed, "not warned again" fails.
+ */
+#include "hsvr-int.h"
+#include "wb.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static char errfile[] = "/tmp/wb-notify.XXXXXX";
+static int errfd = -1, saved_err = -1;
+
+static void
+capture(void)
+{
+	fflush(stderr);
+	if (ftruncate(errfd, 0) != 0 || lseek(errfd, 0, SEEK_SET) != 0 ||
+	    dup2(errfd, STDERR_FILENO) < 0)
+		wb_bail("capture: %s", strerror(errno));
+}
+
+static const char *
+said_now(void)
+{
+	static char said[4096];
+	ssize_t n;
+
+	fflush(stderr);
+	dup2(saved_err, STDERR_FILENO);
+	n = pread(errfd, said, sizeof said - 1, 0);
+	said[n > 0 ? n : 0] = '\0';
+	return said;
+}
+
+/* A datagram socket bound to name (abstract if it starts with '@'). */
+static int
+manager(const char *name)
+{
+	struct sockaddr_un sun;
+	size_t len = strlen(name);
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, name, len);
+	if (name[0] == '@')
+		sun.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sun,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) != 0)
+		wb_bail("manager socket %s: %s", name, strerror(errno));
+	return fd;
+}
+
+/* The next datagram on fd, waiting at most 10 s. */
+static const char *
+next(int fd)
+{
+	static char buf[256];
+	struct pollfd p = { fd, POLLIN, 0 };
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (poll(&p, 1, 10000) == 1 &&
+	    (n = recv(fd, buf, sizeof buf - 1, 0)) >= 0)
+		buf[n] = '\0';
+	return buf;
+}
+
+int
+main(void)
+{
+	char abstract[64], path[64], want[128], longname[200];
+	const char *said;
+	int fd, pfd;
+
+	wb_watchdog(120);
+	if ((errfd = mkstemp(errfile)) < 0 ||
+	    (saved_err = dup(STDERR_FILENO)) < 0)
+		wb_bail("mkstemp: %s", strerror(errno));
+	unlink(errfile);
+	(void)snprintf(abstract, sizeof abstract, "@wb-notify-%ld",
+	    (long)getpid());
+	fd = manager(abstract);
+
+	unsetenv("NOTIFY_SOCKET");
+	hsvr_notify("UNSET=1");
+	setenv("NOTIFY_SOCKET", "", 1);
+	hsvr_notify("EMPTY=1");
+	setenv("NOTIFY_SOCKET", abstract, 1);
+	hsvr_notify("READY=1");
+	(void)snprintf(want, sizeof want, "READY=1\nMAINPID=%ld",
+	    (long)getpid());
+	wb_ok(strcmp(next(fd), want) == 0, "\"@name\": the abstract socket "
+	    "gets \"READY=1\\nMAINPID=pid\", the first datagram: none was "
+	    "sent while NOTIFY_SOCKET was unset or empty");
+
+	(void)snprintf(path, sizeof path, "/tmp/wb-notify-%ld.sock",
+	    (long)getpid());
+	unlink(path);
+	pfd = manager(path);
+	setenv("NOTIFY_SOCKET", path, 1);
+	hsvr_notify("STOPPING=1");
+	(void)snprintf(want, sizeof want, "STOPPING=1\nMAINPID=%ld",
+	    (long)getpid());
+	wb_ok(strcmp(next(pfd), want) == 0, "a path: the socket there gets "
+	    "the state");
+	close(pfd);
+	unlink(path);
+
+	capture();
+	hsvr_notify("RELOADING=1");     /* nobody there any more */
+	said = said_now();
+	wb_ok(strstr(said, "cannot notify the service manager") != NULL &&
+	    strstr(said, path) != NULL && strstr(said, "RELOADING=1") != NULL,
+	    "a failed send: a warning naming NOTIFY_SOCKET and the state "
+	    "(\"%.*s\")", (int)strcspn(said, "\n"), said);
+
+	memset(longname, 'n', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	longname[0] = '@';
+	capture();
+	setenv("NOTIFY_SOCKET", longname, 1);
+	hsvr_notify("READY=1");
+	setenv("NOTIFY_SOCKET", "relative.sock", 1);
+	hsvr_notify("READY=1");
+	said = said_now();
+	wb_ok(said[0] == '\0', "failures after the first are not warned "
+	    "again (\"%.*s\")", (int)strcspn(said, "\n"), said);
+	setenv("NOTIFY_SOCKET", abstract, 1);
+	hsvr_notify("STATUS=last");
+	(void)snprintf(want, sizeof want, "STATUS=last\nMAINPID=%ld",
+	    (long)getpid());
+	wb_ok(strcmp(next(fd), want) == 0, "nothing was sent for a name too "
+	    "long for sun_path or a relative name; sending works again");
+	close(fd);
+	return wb_done();
+}

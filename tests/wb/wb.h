@@ -1,0 +1,84 @@
+/*
+ * wb.h - the verdict lines of the white-box tests (tests/wb): TAP-style
+ * "ok N - ..." / "not ok N - ..." on stdout, the plan at the end, without
+ * the client harness (no servers here: the tests call lib/ directly).
+ */
+#ifndef HSVR_TEST_WB_H
+#define HSVR_TEST_WB_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int wb_n, wb_failed;
+
+static int __attribute__((format(printf, 2, 3), unused))
+wb_ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d - ", cond ? "" : "not ", ++wb_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	if (!cond)
+		wb_failed++;
+	return cond;
+}
+
+static void __attribute__((format(printf, 1, 2), unused))
+wb_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static void __attribute__((format(printf, 1, 2), noreturn, unused))
+wb_bail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("Bail out! ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	exit(1);
+}
+
+/*
+ * A test that hangs is killed (SIGALRM) after secs seconds times
+ * $HSVR_TEST_SCALE (larger in the sanitized and coverage builds), and
+ * fails.
+ */
+static void __attribute__((unused))
+wb_watchdog(unsigned secs)
+{
+	const char *s = getenv("HSVR_TEST_SCALE");
+	long scale = s != NULL ? strtol(s, NULL, 10) : 1;
+
+	alarm(secs * (unsigned)(scale < 1 ? 1 : scale > 20 ? 20 : scale));
+}
+
+/* The plan; the exit status: 0 if every check passed. */
+static int __attribute__((unused))
+wb_done(void)
+{
+	printf("1..%d\n", wb_n);
+	if (wb_failed)
+		printf("# %d of %d failed\n", wb_failed, wb_n);
+	fflush(stdout);
+	return wb_failed ? 1 : 0;
+}
+
+#endif /* HSVR_TEST_WB_H */
