@@ -183,7 +183,7 @@ teardown(void)
 	hsvr_g.base = NULL;
 	free(hsvr_g.qs_all);
 	hsvr_g.qs_all = NULL;
-	hsvr_index_free();
+	hsvr_search_free();
 	hsvr_perip_free();
 }
 
@@ -223,7 +223,7 @@ announce(struct hsvr_config *cfg)
  * until it stops: 0, or -1 after a message.
  */
 int
-hsvr_run(struct hsvr_config *cfg)
+hsvr_engine_run(struct hsvr_config *cfg)
 {
 	struct timeval tv;
 	char line[512];
@@ -252,7 +252,7 @@ hsvr_run(struct hsvr_config *cfg)
 	hsvr_g.nqs = cfg->threads + 1;
 	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
-	if (hsvr_g.qs_all == NULL || hsvr_index_init() != 0 ||
+	if (hsvr_g.qs_all == NULL || hsvr_search_init() != 0 ||
 	    hsvr_perip_init() != 0 ||
 	    (hsvr_g.base = event_base_new()) == NULL) {
 		hsvr_warnx("cannot set up the server: out of memory");

@@ -32,7 +32,7 @@ hsvr_hooks_bind(CALLBACK_T cb)
 }
 
 void
-hsvr_deliver(struct hsvr_conn *c, CTYPE type)
+hsvr_hooks_deliver(struct hsvr_conn *c, CTYPE type)
 {
 	if (callback != NULL)
 		callback(type, &c->pub);
@@ -42,19 +42,19 @@ hsvr_deliver(struct hsvr_conn *c, CTYPE type)
 
 /* Without a timeout handler an idle session is closed by the library. */
 int
-hsvr_has_timeout_handler(void)
+hsvr_hooks_has_timeout(void)
 {
 	return callback != NULL || hook[TYP_TIMEOUT] != NULL;
 }
 
 int
-hsvr_has_read_hook(void)
+hsvr_hooks_has_read(void)
 {
 	return serv_on_read != NULL;
 }
 
 int
-hsvr_hook_init(void)
+hsvr_hooks_init(void)
 {
 	if (serv_init == NULL)
 		return 0;
@@ -63,21 +63,21 @@ hsvr_hook_init(void)
 }
 
 void
-hsvr_hook_exit(void)
+hsvr_hooks_exit(void)
 {
 	if (serv_exit != NULL)
 		serv_exit();
 }
 
 void
-hsvr_hook_worker_init(int worker)
+hsvr_hooks_worker_init(int worker)
 {
 	if (callback == NULL && serv_worker_init != NULL)
 		serv_worker_init(worker);
 }
 
 const struct serv_option *
-hsvr_hook_options(void)
+hsvr_hooks_options(void)
 {
 	return serv_options != NULL ? serv_options() : NULL;
 }
@@ -87,7 +87,7 @@ hsvr_hook_options(void)
  * there is none (the caller closes the session as S_close would).
  */
 int
-hsvr_hook_drain(struct hsvr_conn *c)
+hsvr_hooks_drain(struct hsvr_conn *c)
 {
 	if (callback == NULL && serv_on_drain != NULL) {
 		serv_on_drain(&c->pub);
@@ -97,7 +97,7 @@ hsvr_hook_drain(struct hsvr_conn *c)
 }
 
 void
-hsvr_hook_reload(void)
+hsvr_hooks_reload(void)
 {
 	if (serv_on_reload != NULL)
 		serv_on_reload();

@@ -84,14 +84,14 @@ struct hsvr_config {
 	int (*lock_down)(const struct hsvr_config *);
 };
 
-void hsvr_config_defaults(struct hsvr_config *);
+void hsvr_options_defaults(struct hsvr_config *);
 /* Parse argv into cfg; on error, --help or --version it exits. */
 void hsvr_options_parse(struct hsvr_config *, int, char **);
 
 /* ------------------------------------------------------ daemon duties */
 
-int hsvr_ids_resolve(struct hsvr_config *);
-int hsvr_ids_drop(const struct hsvr_config *);
+int hsvr_privdrop_resolve(struct hsvr_config *);
+int hsvr_privdrop_drop(const struct hsvr_config *);
 /* --chroot usable (needs root: cfg->drop resolved); 0, or -1 after a line. */
 int hsvr_sandbox_check(const struct hsvr_config *);
 /* Serving process, before the ids change: chroot, bounding set emptied. */
@@ -107,7 +107,7 @@ void hsvr_pidfile_remove(void);
 int hsvr_daemon_detach(void);
 void hsvr_daemon_ready(int);
 void hsvr_daemon_failed(int, int);
-int hsvr_supervise(struct hsvr_config *,
+int hsvr_supervisor_run(struct hsvr_config *,
     void (*)(struct hsvr_config *, int), int);
 void hsvr_notify(const char *);
 
@@ -167,21 +167,21 @@ struct hsvr_out {
  * once if nothing is kept); -1: nothing was appended, o->rel is still
  * the caller's.
  */
-int hsvr_out_add(struct evbuffer *q, const struct hsvr_out *o, size_t skip,
+int hsvr_output_add(struct evbuffer *q, const struct hsvr_out *o, size_t skip,
     int sendfile);
 /* fn(arg) as a release to be, or NULL when out of memory. */
-struct hsvr_release *hsvr_release_new(S_RELEASE_T fn, void *arg);
-/* o is done with: its release, if any, is due (hsvr_release_run). */
-void hsvr_out_done(const struct hsvr_out *o);
+struct hsvr_release *hsvr_output_release_new(S_RELEASE_T fn, void *arg);
+/* o is done with: its release, if any, is due (hsvr_output_release_run). */
+void hsvr_output_done(const struct hsvr_out *o);
 /* o was not taken: its release is freed, never called. */
-void hsvr_out_drop(const struct hsvr_out *o);
+void hsvr_output_drop(const struct hsvr_out *o);
 /*
  * Run w's due releases in order, unless they are running already (a
  * release that sends: what it makes due runs after it, in the same loop,
  * so the stack stays flat).  Never from inside an evbuffer operation.
  * w NULL (not a worker thread): nothing is queued there, nothing to do.
  */
-void hsvr_release_run(struct hsvr_worker *w);
+void hsvr_output_release_run(struct hsvr_worker *w);
 
 struct hsvr_msg {
 	struct hsvr_msg *next;
@@ -353,7 +353,7 @@ struct hsvr_worker {
 	struct hsvr_msg *drain_msg;
 	struct hsvr_release *due;      /* releases due, oldest first */
 	struct hsvr_release **due_tail;
-	int releasing;                 /* hsvr_release_run is running */
+	int releasing;                 /* hsvr_output_release_run is running */
 	int draining;                  /* refuse new sessions, stop when empty */
 	int stopping_now;              /* no lingering closes any more */
 	int stop;
@@ -487,15 +487,15 @@ hsvr_conn_list_del(struct hsvr_conn **head, struct hsvr_conn *c)
 	c->prev = c->next = NULL;
 }
 
-void hsvr_conn_open(struct hsvr_worker *, struct hsvr_msg *);
-void hsvr_conn_close(struct hsvr_conn *);     /* S_close by the owner */
-void hsvr_conn_abort(struct hsvr_conn *);     /* close now, drop output */
-void hsvr_conn_settimer(struct hsvr_conn *, int);
-void hsvr_conn_pause_read(struct hsvr_conn *, int);
-void hsvr_conn_kick(struct hsvr_conn *);
+void hsvr_session_open(struct hsvr_worker *, struct hsvr_msg *);
+void hsvr_session_close(struct hsvr_conn *);     /* S_close by the owner */
+void hsvr_session_abort(struct hsvr_conn *);     /* close now, drop output */
+void hsvr_session_settimer(struct hsvr_conn *, int);
+void hsvr_session_pause_read(struct hsvr_conn *, int);
+void hsvr_session_kick(struct hsvr_conn *);
 /* Drain: deliver what arrived (or a first request), then serv_on_drain. */
-void hsvr_conn_drain(struct hsvr_conn *);
-int hsvr_conn_send(struct hsvr_conn *, const struct hsvr_out *);
+void hsvr_session_drain(struct hsvr_conn *);
+int hsvr_session_send(struct hsvr_conn *, const struct hsvr_out *);
 
 /* The descriptor closed now: uncounted (-m, --max-per-ip), retired. */
 void hsvr_linger_close_now(struct hsvr_conn *);
@@ -554,11 +554,11 @@ void hsvr_stripes_shape(struct hsvr_stripes *, size_t *entries,
 /* ------------------------------------------------------- address index */
 
 /* A table with a fresh random key: 0, or -1 (out of memory, or no key). */
-int hsvr_index_init(void);
-void hsvr_index_free(void);
-void hsvr_index_add(struct hsvr_conn *);
-void hsvr_index_del(struct hsvr_conn *);
-int hsvr_addr_key(const struct sockaddr *, uint8_t key[16], char *host,
+int hsvr_search_init(void);
+void hsvr_search_free(void);
+void hsvr_search_add(struct hsvr_conn *);
+void hsvr_search_del(struct hsvr_conn *);
+int hsvr_search_key(const struct sockaddr *, uint8_t key[16], char *host,
     size_t hostlen, unsigned short *port);
 
 /* ------------------------------------------- sessions per peer address */
@@ -576,7 +576,7 @@ void hsvr_perip_give(const uint8_t key[16]);
 #ifdef HSVR_TEST_HOOKS
 /* The table's shape for tests: entries, and the longest chain, now. */
 void hsvr_perip_shape(size_t *entries, size_t *longest);
-void hsvr_index_shape(size_t *entries, size_t *longest);
+void hsvr_search_shape(size_t *entries, size_t *longest);
 #endif
 
 /* --------------------------------------------------- clock, fd limit */
@@ -622,16 +622,16 @@ void hsvr_listen_free(void);
 /* --------------------------------------------------------------- hooks */
 
 void hsvr_hooks_bind(CALLBACK_T);
-void hsvr_deliver(struct hsvr_conn *, CTYPE);
-int hsvr_has_timeout_handler(void);
-int hsvr_hook_init(void);
-void hsvr_hook_exit(void);
-void hsvr_hook_worker_init(int);
+void hsvr_hooks_deliver(struct hsvr_conn *, CTYPE);
+int hsvr_hooks_has_timeout(void);
+int hsvr_hooks_init(void);
+void hsvr_hooks_exit(void);
+void hsvr_hooks_worker_init(int);
 /* serv_on_drain: 1 if the application has one (it ran), else 0. */
-int hsvr_hook_drain(struct hsvr_conn *);
-void hsvr_hook_reload(void);
-int hsvr_has_read_hook(void);
-const struct serv_option *hsvr_hook_options(void);
+int hsvr_hooks_drain(struct hsvr_conn *);
+void hsvr_hooks_reload(void);
+int hsvr_hooks_has_read(void);
+const struct serv_option *hsvr_hooks_options(void);
 
 /* -------------------------------------------------------------- engine */
 
@@ -656,7 +656,7 @@ struct hsvr_engine {
 extern struct hsvr_engine hsvr_g;
 
 /* Run a server with cfg until SIGINT/SIGTERM: 0, or -1 after a message. */
-int hsvr_run(struct hsvr_config *);
+int hsvr_engine_run(struct hsvr_config *);
 int hsvr_signals_start(struct event_base *, void (*stop)(void),
     void (*orphan)(void), void (*stats)(void));
 void hsvr_signals_stop(void);

@@ -46,24 +46,24 @@ serv_set_periodic(void (*fn)(void), int seconds)
 static void __attribute__((noreturn))
 serve(struct hsvr_config *cfg, int ready_fd)
 {
-	if (hsvr_ids_drop(cfg) != 0)
+	if (hsvr_privdrop_drop(cfg) != 0)
 		exit(HSVR_EX_SOFTWARE);
 	cfg->ready_fd = ready_fd;
 	cfg->stats_out = cfg->foreground ? stderr : NULL;
-	if (hsvr_run(cfg) != 0)
+	if (hsvr_engine_run(cfg) != 0)
 		exit(HSVR_EX_OSERR);
-	hsvr_hook_exit();
+	hsvr_hooks_exit();
 	exit(0);
 }
 
 static int
 start_up(void)
 {
-	if (!hsvr_has_read_hook()) {
+	if (!hsvr_hooks_has_read()) {
 		hsvr_warnx("this program defines no serv_on_read() hook");
 		return HSVR_EX_SOFTWARE;
 	}
-	if (hsvr_ids_resolve(&config) != 0)
+	if (hsvr_privdrop_resolve(&config) != 0)
 		return HSVR_EX_CONFIG;
 	if (config.root_dir != NULL && chdir(config.root_dir) != 0) {
 		hsvr_warn("cannot change to %s", config.root_dir);
@@ -75,7 +75,7 @@ start_up(void)
 	}
 	hsvr_hooks_bind(NULL);
 	in_init = 1;
-	hsvr_hook_init();
+	hsvr_hooks_init();
 	in_init = 0;
 	hsvr_log_open(config.name);
 	/* As the starting user: the key file may be readable by root only. */
@@ -106,7 +106,7 @@ main(int argc, char **argv)
 	while (fd >= 0 && fd <= STDERR_FILENO);
 	if (fd >= 0)
 		close(fd);
-	hsvr_config_defaults(&config);
+	hsvr_options_defaults(&config);
 	config.lock_down = hsvr_sandbox_seccomp;
 	hsvr_g.cfg = &config;
 	hsvr_signals_reset();
@@ -140,7 +140,7 @@ main(int argc, char **argv)
 	 */
 	if (setrlimit(RLIMIT_CORE, &no_core) != 0)
 		hsvr_warn("cannot disable core files");
-	rc = hsvr_supervise(&config, serve, report_fd);
+	rc = hsvr_supervisor_run(&config, serve, report_fd);
 	hsvr_listen_free();
 	hsvr_pidfile_remove();
 	if (rc == 0)

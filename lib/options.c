@@ -94,7 +94,7 @@ static const struct lib_option lib_options[] = {
 static const struct serv_option *app_options;
 
 void
-hsvr_config_defaults(struct hsvr_config *cfg)
+hsvr_options_defaults(struct hsvr_config *cfg)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -390,7 +390,7 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		slash = strrchr(argv[0], '/');
 		cfg->progname = slash ? slash + 1 : argv[0];
 	}
-	app_options = hsvr_hook_options();
+	app_options = hsvr_hooks_options();
 	lo = build_tables(cfg, shortopts, sizeof shortopts);
 	opterr = 0;
 	while ((key = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {

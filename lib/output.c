@@ -13,7 +13,7 @@
 #define READ_PIECE ((size_t)256 * 1024)
 
 struct hsvr_release *
-hsvr_release_new(S_RELEASE_T fn, void *arg)
+hsvr_output_release_new(S_RELEASE_T fn, void *arg)
 {
 	struct hsvr_release *r = hsvr_malloc(sizeof *r);
 
@@ -48,7 +48,7 @@ due(struct hsvr_release *r)
 }
 
 void
-hsvr_release_run(struct hsvr_worker *w)
+hsvr_output_release_run(struct hsvr_worker *w)
 {
 	struct hsvr_release *r;
 
@@ -79,14 +79,14 @@ segment_done(const struct evbuffer_file_segment *seg, int flags, void *arg)
 }
 
 void
-hsvr_out_done(const struct hsvr_out *o)
+hsvr_output_done(const struct hsvr_out *o)
 {
 	if (o->rel != NULL)
 		due(o->rel);
 }
 
 void
-hsvr_out_drop(const struct hsvr_out *o)
+hsvr_output_drop(const struct hsvr_out *o)
 {
 	hsvr_free(o->rel);
 }
@@ -159,7 +159,7 @@ add_read(struct evbuffer *q, const struct hsvr_out *o, size_t skip)
 	if (evbuffer_add_buffer(q, tmp) != 0)
 		goto fail;
 	evbuffer_free(tmp);
-	hsvr_out_done(o);       /* the bytes are in q: the fd is free */
+	hsvr_output_done(o);       /* the bytes are in q: the fd is free */
 	return 0;
 fail:
 	evbuffer_free(tmp);
@@ -167,7 +167,7 @@ fail:
 }
 
 int
-hsvr_out_add(struct evbuffer *q, const struct hsvr_out *o, size_t skip,
+hsvr_output_add(struct evbuffer *q, const struct hsvr_out *o, size_t skip,
     int sendfile)
 {
 	switch (o->kind) {

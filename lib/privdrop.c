@@ -13,7 +13,7 @@
 
 /* Resolve -u/-g when started as root; 0, or -1 after a message. */
 int
-hsvr_ids_resolve(struct hsvr_config *cfg)
+hsvr_privdrop_resolve(struct hsvr_config *cfg)
 {
 	struct passwd *pw;
 	struct group *gr;
@@ -94,7 +94,7 @@ change_ids(const struct hsvr_config *cfg)
  * capabilities serves without them).  0, or -1 after a log line.
  */
 int
-hsvr_ids_drop(const struct hsvr_config *cfg)
+hsvr_privdrop_drop(const struct hsvr_config *cfg)
 {
 	if (hsvr_sandbox_enter(cfg) != 0 ||
 	    (cfg->drop && change_ids(cfg) != 0))

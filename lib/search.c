@@ -20,19 +20,19 @@ static struct hsvr_stripes peers;    /* every session, by address and port */
 	((struct hsvr_conn *)((char *)(n) - offsetof(struct hsvr_conn, hnode)))
 
 int
-hsvr_index_init(void)
+hsvr_search_init(void)
 {
 	return hsvr_stripes_init(&peers, INITIAL_BUCKETS);
 }
 
 void
-hsvr_index_free(void)
+hsvr_search_free(void)
 {
 	hsvr_stripes_free(&peers, NULL);
 }
 
 void
-hsvr_index_add(struct hsvr_conn *c)
+hsvr_search_add(struct hsvr_conn *c)
 {
 	uint64_t h = hsvr_stripes_hash(&peers, c->key, c->pub.port);
 	struct hsvr_stripe *st = hsvr_stripes_lock(&peers, h);
@@ -43,7 +43,7 @@ hsvr_index_add(struct hsvr_conn *c)
 }
 
 void
-hsvr_index_del(struct hsvr_conn *c)
+hsvr_search_del(struct hsvr_conn *c)
 {
 	struct hsvr_stripe *st = hsvr_stripes_lock(&peers, c->hnode.h);
 
@@ -56,7 +56,7 @@ hsvr_index_del(struct hsvr_conn *c)
  * dotted IPv4 for IPv4 and IPv4-mapped peers, IPv6 text otherwise.
  */
 int
-hsvr_addr_key(const struct sockaddr *sa, uint8_t key[16], char *host,
+hsvr_search_key(const struct sockaddr *sa, uint8_t key[16], char *host,
     size_t hostlen, unsigned short *port)
 {
 	const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
@@ -113,7 +113,7 @@ S_search(char *ip, uint16_t port)
 
 #ifdef HSVR_TEST_HOOKS
 void
-hsvr_index_shape(size_t *entries, size_t *longest)
+hsvr_search_shape(size_t *entries, size_t *longest)
 {
 	hsvr_stripes_shape(&peers, entries, longest);
 }

@@ -140,11 +140,11 @@ send_out(SESSION *s, const struct hsvr_out *o)
 		return S_ERR_CONGESTED;
 	}
 	if (len == 0) {
-		hsvr_out_done(o);
+		hsvr_output_done(o);
 		return S_OK;
 	}
 	if (owner)
-		return hsvr_conn_send(c, o) != 0 ? S_ERR_INTERNAL : S_OK;
+		return hsvr_session_send(c, o) != 0 ? S_ERR_INTERNAL : S_OK;
 #ifdef HSVR_TEST_HOOKS
 	delay_send();
 #endif
@@ -166,14 +166,14 @@ send_zc(SESSION *s, struct hsvr_out *o, S_RELEASE_T release, void *arg)
 {
 	int rc;
 
-	if (release != NULL && (o->rel = hsvr_release_new(release, arg)) ==
-	    NULL) {
+	if (release != NULL &&
+	    (o->rel = hsvr_output_release_new(release, arg)) == NULL) {
 		refused(o->len);
 		return S_ERR_INTERNAL;
 	}
 	if ((rc = send_out(s, o)) != S_OK)
-		hsvr_out_drop(o);
-	hsvr_release_run(hsvr_self);
+		hsvr_output_drop(o);
+	hsvr_output_release_run(hsvr_self);
 	return rc;
 }
 
@@ -223,7 +223,7 @@ S_close(SESSION *s)
 	if (c == NULL || conn_state(c) != HSVR_ST_OPEN)
 		return;
 	if (hsvr_self == c->w)
-		hsvr_conn_close(c);
+		hsvr_session_close(c);
 	else
 		hsvr_worker_request(c, CTL_CLOSE, 0);
 }
@@ -236,7 +236,7 @@ S_pause_read(SESSION *s, int paused)
 	if (c == NULL || conn_state(c) != HSVR_ST_OPEN)
 		return S_ERR_INTERNAL;
 	if (hsvr_self == c->w)
-		hsvr_conn_pause_read(c, paused);
+		hsvr_session_pause_read(c, paused);
 	else
 		hsvr_worker_request(c, CTL_PAUSE | (paused ? CTL_PAUSED : 0),
 		    paused ? 0 : CTL_PAUSED);
@@ -251,7 +251,7 @@ S_settimer(SESSION *s, int sec)
 	if (c == NULL || conn_state(c) == HSVR_ST_CLOSED)
 		return;
 	if (hsvr_self == c->w)
-		hsvr_conn_settimer(c, sec);
+		hsvr_session_settimer(c, sec);
 	else {
 		__atomic_store_n(&c->ctl_sec, sec, __ATOMIC_SEQ_CST);
 		hsvr_worker_request(c, CTL_TIMER, 0);

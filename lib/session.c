@@ -111,7 +111,7 @@ refuse(struct hsvr_msg *m)
 	unsigned short port;
 
 	if (m->u.conn.perip &&
-	    hsvr_addr_key((struct sockaddr *)&m->u.conn.addr, key, host,
+	    hsvr_search_key((struct sockaddr *)&m->u.conn.addr, key, host,
 	    sizeof host, &port) == 0)
 		hsvr_perip_give(key);
 	close(m->u.conn.fd);
@@ -130,8 +130,8 @@ drain_now(struct hsvr_conn *c)
 		return;
 	c->drain_due = 0;
 	/* No serv_on_drain: S_close, which on the owner's thread is this. */
-	if (!hsvr_hook_drain(c))
-		hsvr_conn_close(c);
+	if (!hsvr_hooks_drain(c))
+		hsvr_session_close(c);
 }
 
 /*
@@ -145,7 +145,7 @@ drain_now(struct hsvr_conn *c)
  * that may be lost: it is closed between requests.  Owner only.
  */
 void
-hsvr_conn_drain(struct hsvr_conn *c)
+hsvr_session_drain(struct hsvr_conn *c)
 {
 	if (conn_state(c) != HSVR_ST_OPEN)
 		return;
@@ -176,7 +176,7 @@ accepted(struct hsvr_conn *c)
 
 	c->accepted = 1;
 	if (!c->is_unix) {
-		hsvr_index_add(c);
+		hsvr_search_add(c);
 		c->indexed = 1;
 	}
 	ctr_begin(&w->ctr);
@@ -185,7 +185,7 @@ accepted(struct hsvr_conn *c)
 	c->timeout_ms = hsvr_g.cfg->timeout * 1000;
 	c->last_active = hsvr_clock_ms();
 	rearm(c, c->last_active);
-	hsvr_deliver(c, TYP_ACCEPT);
+	hsvr_hooks_deliver(c, TYP_ACCEPT);
 	if (conn_state(c) == HSVR_ST_OPEN && c->read_paused)
 		drain_now(c);   /* nothing will be read: drain now if due */
 	if (conn_state(c) != HSVR_ST_OPEN || c->read_paused)
@@ -268,13 +268,13 @@ hs_make_room(struct hsvr_worker *w)
 
 /* A connection handed to w by the listener becomes a session. */
 void
-hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
+hsvr_session_open(struct hsvr_worker *w, struct hsvr_msg *m)
 {
 	struct hsvr_conn *c;
 
 	/*
 	 * A draining worker still opens what was accepted for it: the peer
-	 * connected to be served (its first request is, hsvr_conn_drain).
+	 * connected to be served (its first request is, hsvr_session_drain).
 	 */
 	if ((c = hsvr_calloc(1, sizeof *c)) == NULL) {
 		refuse(m);
@@ -288,7 +288,7 @@ hsvr_conn_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	if (c->is_unix)
 		strcpy(c->pub.host, "unix");
 	else
-		hsvr_addr_key((struct sockaddr *)&m->u.conn.addr, c->key,
+		hsvr_search_key((struct sockaddr *)&m->u.conn.addr, c->key,
 		    c->pub.host, sizeof c->pub.host, &c->pub.port);
 	c->perip = m->u.conn.perip != 0;
 	c->hs_list = -1;
@@ -360,9 +360,9 @@ finish_as(struct hsvr_conn *c, int graceful)
 		SHARED_ADD(discarded_octet, lost);
 	}
 	/* What the queue held is released before TYP_TERM, as promised. */
-	hsvr_release_run(w);
+	hsvr_output_release_run(w);
 	if (c->indexed)
-		hsvr_index_del(c);
+		hsvr_search_del(c);
 	c->indexed = 0;
 	hsvr_conn_list_del(&w->conns, c);
 	hs_del(c);
@@ -372,7 +372,7 @@ finish_as(struct hsvr_conn *c, int graceful)
 		ctr_begin(&w->ctr);
 		CTR_ADD(&w->ctr, terms, 1);
 		ctr_end(&w->ctr);
-		hsvr_deliver(c, TYP_TERM);
+		hsvr_hooks_deliver(c, TYP_TERM);
 	}
 	if (!lingers)
 		hsvr_linger_close_now(c);
@@ -386,7 +386,7 @@ finish(struct hsvr_conn *c)
 }
 
 void
-hsvr_conn_abort(struct hsvr_conn *c)
+hsvr_session_abort(struct hsvr_conn *c)
 {
 	finish(c);
 }
@@ -397,7 +397,7 @@ hsvr_conn_abort(struct hsvr_conn *c)
  * mark, and close after the peer's end of file once nothing is left.
  */
 void
-hsvr_conn_kick(struct hsvr_conn *c)
+hsvr_session_kick(struct hsvr_conn *c)
 {
 	size_t pending;
 	int state = conn_state(c);
@@ -417,7 +417,7 @@ hsvr_conn_kick(struct hsvr_conn *c)
 	if (pending < (size_t)HSVR_LOW_MARK &&
 	    __atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST)) {
-		hsvr_deliver(c, TYP_SENDABLE);
+		hsvr_hooks_deliver(c, TYP_SENDABLE);
 		pending = __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST);
 	}
 	if (c->eof && pending == 0 && conn_state(c) == HSVR_ST_OPEN &&
@@ -440,7 +440,7 @@ hsvr_conn_kick(struct hsvr_conn *c)
 	}
 }
 
-/* Run hsvr_conn_kick from the loop, not inside the caller's callback. */
+/* Run hsvr_session_kick from the loop, not inside the caller's callback. */
 static void
 kick_later(struct hsvr_conn *c)
 {
@@ -536,7 +536,7 @@ nothing_queued(struct hsvr_conn *c)
  * discarded_octet), o->rel is still the caller's, and the session closes.
  */
 int
-hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
+hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
 {
 	ssize_t n = 0;
 	short want = 0;         /* what this call's own write waited for */
@@ -565,12 +565,12 @@ hsvr_conn_send(struct hsvr_conn *c, const struct hsvr_out *o)
 		if (n > 0)
 			sent(c, (size_t)n);
 		if ((size_t)n == o->len) {
-			hsvr_out_done(o);
+			hsvr_output_done(o);
 			return nothing_queued(c);
 		}
 	}
 	if (out_queue(c) == NULL ||
-	    hsvr_out_add(c->out, o, (size_t)n, c->tp->sendfile) != 0) {
+	    hsvr_output_add(c->out, o, (size_t)n, c->tp->sendfile) != 0) {
 		lose(c, o->len - (size_t)n);
 		fail(c);
 		return -1;
@@ -658,10 +658,10 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	c->kicked = 0;
 	if (!c->failed && queued(c) > 0)
 		flush_out(c, !kicked);
-	hsvr_release_run(c->w);        /* they may send the next pieces */
+	hsvr_output_release_run(c->w);  /* they may send the next pieces */
 	want_write(c, c->out != NULL && evbuffer_get_length(c->out) > 0 &&
 	    c->want != EV_READ);
-	hsvr_conn_kick(c);
+	hsvr_session_kick(c);
 }
 
 /* A session that goes on reading waits for its socket (see accepted). */
@@ -675,7 +675,7 @@ keep_reading(struct hsvr_conn *c)
 
 /* S_close by the owner: flush what is queued, then finish. */
 void
-hsvr_conn_close(struct hsvr_conn *c)
+hsvr_session_close(struct hsvr_conn *c)
 {
 	int open = HSVR_ST_OPEN;
 
@@ -713,7 +713,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		CTR_ADD(&w->ctr, rxoctet, n);
 		CTR_ADD(&w->ctr, rxcount, 1);
 		ctr_end(&w->ctr);
-		hsvr_deliver(c, TYP_READ);
+		hsvr_hooks_deliver(c, TYP_READ);
 		c->pub.buff = NULL;
 		c->pub.blen = 0;
 		if (c->drain_due && !c->read_paused && more_arrived(c) &&
@@ -748,7 +748,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	/*
 	 * End of file: the peer will send no more, but may still read.  Stop
 	 * reading; the session closes once its output is written and the
-	 * application has nothing more to send (hsvr_conn_kick).
+	 * application has nothing more to send (hsvr_session_kick).
 	 */
 	c->eof = 1;
 	event_del(&c->rev);
@@ -794,14 +794,14 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	ctr_begin(&c->w->ctr);
 	CTR_ADD(&c->w->ctr, rxtimeout, 1);
 	ctr_end(&c->w->ctr);
-	if (hsvr_has_timeout_handler())
-		hsvr_deliver(c, TYP_TIMEOUT);
+	if (hsvr_hooks_has_timeout())
+		hsvr_hooks_deliver(c, TYP_TIMEOUT);
 	else
-		hsvr_conn_close(c);
+		hsvr_session_close(c);
 }
 
 void
-hsvr_conn_settimer(struct hsvr_conn *c, int sec)
+hsvr_session_settimer(struct hsvr_conn *c, int sec)
 {
 	if (conn_state(c) == HSVR_ST_CLOSED || c->handshaking)
 		return;
@@ -816,7 +816,7 @@ hsvr_conn_settimer(struct hsvr_conn *c, int sec)
  * may hold decrypted data that no socket event would announce.
  */
 void
-hsvr_conn_pause_read(struct hsvr_conn *c, int paused)
+hsvr_session_pause_read(struct hsvr_conn *c, int paused)
 {
 	if (conn_state(c) != HSVR_ST_OPEN || c->eof || c->handshaking ||
 	    (paused != 0) == c->read_paused)

@@ -13,7 +13,7 @@ S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
 	static struct hsvr_config config;
 	int rc;
 
-	hsvr_config_defaults(&config);
+	hsvr_options_defaults(&config);
 	hsvr_g.cfg = &config;
 	if (cb == NULL || port == 0 || limit < 1 || multi < 1 ||
 	    multi > HSVR_MAX_THREADS) {
@@ -42,7 +42,7 @@ S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
 		hsvr_tls_free();
 		return -1;
 	}
-	rc = hsvr_run(&config);
+	rc = hsvr_engine_run(&config);
 	hsvr_tls_free();
 	return rc;
 }

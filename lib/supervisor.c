@@ -388,7 +388,7 @@ handle_signals(struct state *st)
 			    "process");
 			hsvr_notify("RELOADING=1");
 			hsvr_tls_reload(st->cfg);
-			hsvr_hook_reload();
+			hsvr_hooks_reload();
 			(void)spawn(st->cfg, st->serve);
 		}
 	}
@@ -412,7 +412,7 @@ handle_signals(struct state *st)
  * serve(cfg, ready_fd) is the serving process's body.
  */
 int
-hsvr_supervise(struct hsvr_config *cfg,
+hsvr_supervisor_run(struct hsvr_config *cfg,
     void (*serve)(struct hsvr_config *, int), int report_fd)
 {
 	struct pollfd pfd[MAX_KIDS + 1];

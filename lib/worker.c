@@ -161,7 +161,7 @@ stop(struct hsvr_worker *w)
 	hsvr_accept_stop_worker(w);
 	hsvr_linger_stop(w);
 	while (w->conns != NULL)
-		hsvr_conn_abort(w->conns);
+		hsvr_session_abort(w->conns);
 	w->stop = 1;
 }
 
@@ -183,7 +183,7 @@ check_drained(struct hsvr_worker *w)
 
 /*
  * Graceful stop: stop accepting, ask every session to finish (after what
- * its peer already sent is served: hsvr_conn_drain); stop once none is
+ * its peer already sent is served: hsvr_session_drain); stop once none is
  * left.  The last worker to stop accepting wakes the others to check.
  */
 static void
@@ -196,7 +196,7 @@ drain(struct hsvr_worker *w)
 	w->draining = 1;
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
-		hsvr_conn_drain(c);
+		hsvr_session_drain(c);
 	}
 	if (__atomic_add_fetch(&hsvr_g.drained, 1, __ATOMIC_SEQ_CST) ==
 	    hsvr_g.nworkers)
@@ -214,7 +214,7 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 
 	if (m->type == MSG_CONN) {
 		__atomic_sub_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
-		hsvr_conn_open(w, m);
+		hsvr_session_open(w, m);
 		return;
 	}
 	if (m->type == MSG_STOP) {
@@ -230,12 +230,12 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 			__atomic_sub_fetch(&c->pending, m->u.out.len,
 			    __ATOMIC_SEQ_CST);
 			SHARED_ADD(discarded_octet, m->u.out.len);
-			hsvr_out_done(&m->u.out);
+			hsvr_output_done(&m->u.out);
 		}
 	} else if (m->type == MSG_SEND) {
 		/* S_send* said 0: the release is due even if this fails. */
-		if (hsvr_conn_send(c, &m->u.out) != 0)
-			hsvr_out_done(&m->u.out);
+		if (hsvr_session_send(c, &m->u.out) != 0)
+			hsvr_output_done(&m->u.out);
 	}
 	hsvr_qsbr_release(c);
 }
@@ -248,14 +248,14 @@ control(struct hsvr_conn *c)
 
 	if (conn_state(c) != HSVR_ST_CLOSED) {
 		if (bits & CTL_TIMER)
-			hsvr_conn_settimer(c,
+			hsvr_session_settimer(c,
 			    __atomic_load_n(&c->ctl_sec, __ATOMIC_SEQ_CST));
 		if (bits & CTL_PAUSE)
-			hsvr_conn_pause_read(c, (bits & CTL_PAUSED) != 0);
+			hsvr_session_pause_read(c, (bits & CTL_PAUSED) != 0);
 		if (bits & CTL_CLOSE)
-			hsvr_conn_close(c);
+			hsvr_session_close(c);
 		else if (bits & CTL_KICK)
-			hsvr_conn_kick(c);
+			hsvr_session_kick(c);
 	}
 	hsvr_qsbr_release(c);
 }
@@ -290,7 +290,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		cnext = c->cnext;
 		control(c);
 	}
-	hsvr_release_run(w);
+	hsvr_output_release_run(w);
 	check_drained(w);
 }
 
@@ -312,7 +312,7 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 			__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
 		} else if (m->type == MSG_SEND) {
 			SHARED_ADD(discarded_octet, m->u.out.len);
-			hsvr_out_done(&m->u.out);
+			hsvr_output_done(&m->u.out);
 		}
 		if (m->c != NULL)
 			__atomic_sub_fetch(&m->c->refs, 1, __ATOMIC_SEQ_CST);
@@ -324,7 +324,8 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 		__atomic_store_n(&c->ctl, 0, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
 	}
-	hsvr_release_run(w);    /* none left, unless its thread never ran */
+	/* None left, unless its thread never ran. */
+	hsvr_output_release_run(w);
 }
 
 /*
@@ -391,7 +392,7 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 	if (live > (uint32_t)hsvr_g.cfg->max_conn)
 		goto refuse;
 	if (hsvr_g.cfg->max_per_ip > 0 && !is_unix &&
-	    hsvr_addr_key((const struct sockaddr *)ss, key, host, sizeof host,
+	    hsvr_search_key((const struct sockaddr *)ss, key, host, sizeof host,
 	    &port) == 0) {
 		switch (hsvr_perip_take(key)) {
 		case 0:
@@ -425,7 +426,7 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 	m->u.conn.alen = alen;
 	memcpy(&m->u.conn.addr, ss, sizeof *ss);
 	if (m == &local) {
-		hsvr_conn_open(hsvr_self, m);
+		hsvr_session_open(hsvr_self, m);
 		return;
 	}
 	if (w == NULL)
@@ -469,11 +470,12 @@ worker_main(void *arg)
 	hsvr_self = w;
 	hsvr_qs_self = &w->qs;
 	hsvr_online();
-	hsvr_hook_worker_init(w->index);
+	hsvr_hooks_worker_init(w->index);
 	gate_pass();
 	while (!w->stop) {
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
-		hsvr_release_run(w);    /* none left: each path ran its own */
+		/* None left: each path ran its own. */
+		hsvr_output_release_run(w);
 		hsvr_qsbr_end_iteration();
 	}
 	hsvr_linger_stop(w);      /* a drain does not wait for them */

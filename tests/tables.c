@@ -94,8 +94,8 @@ index_round(struct hsvr_conn *c, const char *what)
 	int i, found = 0, wrong = 0;
 
 	for (i = 0; i < N; i++)
-		hsvr_index_add(&c[i]);
-	hsvr_index_shape(&entries, &longest);
+		hsvr_search_add(&c[i]);
+	hsvr_search_shape(&entries, &longest);
 	t_ok(entries == N && longest <= CHAIN_BOUND, "%s: %zu entries, "
 	    "longest chain %zu (bound %d)", what, entries, longest,
 	    CHAIN_BOUND);
@@ -114,8 +114,8 @@ index_round(struct hsvr_conn *c, const char *what)
 	t_note("%s: %.0f lookups/s (S_search, text address included)", what,
 	    N / secs);
 	for (i = 0; i < N; i++)
-		hsvr_index_del(&c[i]);
-	hsvr_index_shape(&entries, &longest);
+		hsvr_search_del(&c[i]);
+	hsvr_search_shape(&entries, &longest);
 	inet_ntop(AF_INET6, c[0].key, ip, sizeof ip);
 	t_ok(entries == 0 && S_search(ip, c[0].pub.port) == NULL,
 	    "%s: all removed (%zu left)", what, entries);
@@ -272,14 +272,14 @@ main(int argc, char **argv)
 	kat();
 	t_ok(hsvr_hash_key_new(&k1) == 0 && hsvr_hash_key_new(&k2) == 0 &&
 	    (k1.k0 != k2.k0 || k1.k1 != k2.k1), "random keys are drawn");
-	hsvr_config_defaults(&cfg);
+	hsvr_options_defaults(&cfg);
 	cfg.max_per_ip = 3;
 	hsvr_g.cfg = &cfg;
-	if (hsvr_index_init() != 0 || hsvr_perip_init() != 0)
+	if (hsvr_search_init() != 0 || hsvr_perip_init() != 0)
 		t_bail("cannot set up the tables");
 	index_tests();
 	perip_tests(&cfg);
-	hsvr_index_free();
+	hsvr_search_free();
 	hsvr_perip_free();
 	return t_done();
 }

@@ -100,7 +100,7 @@ parse(const char *prog, const char *const *args)
 {
 	int argc = make_argv(prog, args);
 
-	hsvr_config_defaults(&cfg);
+	hsvr_options_defaults(&cfg);
 	optind = 0;             /* glibc: start afresh */
 	hsvr_options_parse(&cfg, argc, argv_);
 }

@@ -76,7 +76,7 @@ open_pf(const char *path, const char **said)
 {
 	int rc;
 
-	hsvr_config_defaults(&cfg);
+	hsvr_options_defaults(&cfg);
 	cfg.pidfile = path;
 	capture();
 	rc = hsvr_pidfile_open(&cfg);
@@ -95,7 +95,7 @@ second(const char *path, const char **said)
 	if ((pid = fork()) < 0)
 		wb_bail("fork: %s", strerror(errno));
 	if (pid == 0) {
-		hsvr_config_defaults(&cfg);
+		hsvr_options_defaults(&cfg);
 		cfg.pidfile = path;
 		exit(hsvr_pidfile_open(&cfg));
 	}
@@ -239,7 +239,7 @@ main(void)
 	    "a name without a directory: in the working directory");
 	hsvr_pidfile_remove();
 	wb_ok(access(in_dir("rel.pid"), F_OK) != 0, "and removed from there");
-	hsvr_config_defaults(&cfg);
+	hsvr_options_defaults(&cfg);
 	cfg.foreground = 1;
 	wb_ok(hsvr_pidfile_open(&cfg) == 0 && hsvr_pidfile_write() == 0,
 	    "in the foreground without --pidfile: none, writing does nothing");
