@@ -155,8 +155,10 @@ hsvr_signals_stop(void)
  * background job ignores SIGINT and SIGQUIT, nohup SIGHUP, and an ignored
  * signal stays ignored across fork and exec, down to the programs the
  * callbacks run.  A daemon starts from a clean state (daemon(7)); the
- * signals the library handles get their handlers later.  Only for the
- * library's own main(): S_start leaves its application's signals alone.
+ * signals the library handles get their handlers later.  Done in the
+ * serving process the supervisor forks (in the supervisor itself it made
+ * ThreadSanitizer lose an early SIGTERM); S_start leaves its
+ * application's signals alone.
  */
 void
 hsvr_signals_reset(void)
@@ -165,7 +167,8 @@ hsvr_signals_reset(void)
 	int sig;
 
 	for (sig = 1; sig < NSIG; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP ||
+		/* SIGPIPE: main() ignores it until the engine catches it. */
+		if (sig == SIGKILL || sig == SIGSTOP || sig == SIGPIPE ||
 		    sigaction(sig, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN)
 			continue;
 		sa.sa_handler = SIG_DFL;

@@ -142,6 +142,7 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	}
 	if (pid == 0) {
 		set_handlers(SIG_DFL);
+		hsvr_signals_reset();   /* what the starting command ignored */
 		/*
 		 * Nothing else blocked (the starting shell's mask included),
 		 * and only the signals its engine handles until it handles
