@@ -26,30 +26,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static char errfile[] = "/tmp/wb-notify.XXXXXX";
-static int errfd = -1, saved_err = -1;
-
-static void
-capture(void)
-{
-	fflush(stderr);
-	if (ftruncate(errfd, 0) != 0 || lseek(errfd, 0, SEEK_SET) != 0 ||
-	    dup2(errfd, STDERR_FILENO) < 0)
-		wb_bail("capture: %s", strerror(errno));
-}
-
-static const char *
-said_now(void)
-{
-	static char said[4096];
-	ssize_t n;
-
-	fflush(stderr);
-	dup2(saved_err, STDERR_FILENO);
-	n = pread(errfd, said, sizeof said - 1, 0);
-	said[n > 0 ? n : 0] = '\0';
-	return said;
-}
 
 /* A datagram socket bound to name (abstract if it starts with '@'). */
 static int
@@ -94,10 +70,7 @@ main(void)
 	int fd, pfd;
 
 	wb_watchdog(120);
-	if ((errfd = mkstemp(errfile)) < 0 ||
-	    (saved_err = dup(STDERR_FILENO)) < 0)
-		wb_bail("mkstemp: %s", strerror(errno));
-	unlink(errfile);
+	wb_capture_open();
 	(void)snprintf(abstract, sizeof abstract, "@wb-notify-%ld",
 	    (long)getpid());
 	fd = manager(abstract);
@@ -127,9 +100,9 @@ main(void)
 	close(pfd);
 	unlink(path);
 
-	capture();
+	wb_capture();
 	hsvr_notify("RELOADING=1");     /* nobody there any more */
-	said = said_now();
+	said = wb_said_now();
 	wb_ok(strstr(said, "cannot notify the service manager") != NULL &&
 	    strstr(said, path) != NULL && strstr(said, "RELOADING=1") != NULL,
 	    "a failed send: a warning naming NOTIFY_SOCKET and the state "
@@ -138,12 +111,12 @@ main(void)
 	memset(longname, 'n', sizeof longname - 1);
 	longname[sizeof longname - 1] = '\0';
 	longname[0] = '@';
-	capture();
+	wb_capture();
 	setenv("NOTIFY_SOCKET", longname, 1);
 	hsvr_notify("READY=1");
 	setenv("NOTIFY_SOCKET", "relative.sock", 1);
 	hsvr_notify("READY=1");
-	said = said_now();
+	said = wb_said_now();
 	wb_ok(said[0] == '\0', "failures after the first are not warned "
 	    "again (\"%.*s\")", (int)strcspn(said, "\n"), said);
 	setenv("NOTIFY_SOCKET", abstract, 1);

@@ -33,31 +33,7 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/wb-pidfile.XXXXXX";
-static char errfile[PATH_MAX];
-static int errfd = -1, saved_err = -1;
 static struct hsvr_config cfg;
-
-static void
-capture(void)
-{
-	fflush(stderr);
-	if (ftruncate(errfd, 0) != 0 || lseek(errfd, 0, SEEK_SET) != 0 ||
-	    dup2(errfd, STDERR_FILENO) < 0)
-		wb_bail("capture: %s", strerror(errno));
-}
-
-static const char *
-said_now(void)
-{
-	static char said[8192];
-	ssize_t n;
-
-	fflush(stderr);
-	dup2(saved_err, STDERR_FILENO);
-	n = pread(errfd, said, sizeof said - 1, 0);
-	said[n > 0 ? n : 0] = '\0';
-	return said;
-}
 
 static const char *
 in_dir(const char *name)
@@ -78,9 +54,9 @@ open_pf(const char *path, const char **said)
 
 	hsvr_options_defaults(&cfg);
 	cfg.pidfile = path;
-	capture();
+	wb_capture();
 	rc = hsvr_pidfile_open(&cfg);
-	*said = said_now();
+	*said = wb_said_now();
 	return rc;
 }
 
@@ -91,7 +67,7 @@ second(const char *path, const char **said)
 	int status;
 	pid_t pid;
 
-	capture();
+	wb_capture();
 	if ((pid = fork()) < 0)
 		wb_bail("fork: %s", strerror(errno));
 	if (pid == 0) {
@@ -101,7 +77,7 @@ second(const char *path, const char **said)
 	}
 	if (waitpid(pid, &status, 0) != pid)
 		wb_bail("waitpid: %s", strerror(errno));
-	*said = said_now();
+	*said = wb_said_now();
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -143,11 +119,7 @@ main(void)
 	wb_watchdog(120);
 	if (mkdtemp(dir) == NULL)
 		wb_bail("mkdtemp: %s", strerror(errno));
-	(void)snprintf(errfile, sizeof errfile, "%s/stderr", dir);
-	if ((errfd = open(errfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
-	    (saved_err = dup(STDERR_FILENO)) < 0)
-		wb_bail("%s: %s", errfile, strerror(errno));
-	unlink(errfile);
+	wb_capture_open();
 	umask(077);
 
 	/* The life of a pidfile, and a second instance. */

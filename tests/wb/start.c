@@ -29,31 +29,6 @@ cb(CTYPE type, SESSION *s)
 	calls++;
 }
 
-static char errfile[] = "/tmp/wb-start.XXXXXX";
-static int errfd = -1, saved_err = -1;
-static char said[4096];
-
-/* stderr into errfile from now on, until said_now(). */
-static void
-capture(void)
-{
-	fflush(stderr);
-	if (ftruncate(errfd, 0) != 0 || lseek(errfd, 0, SEEK_SET) != 0 ||
-	    dup2(errfd, STDERR_FILENO) < 0)
-		wb_bail("capture: %s", strerror(errno));
-}
-
-static const char *
-said_now(void)
-{
-	ssize_t n;
-
-	fflush(stderr);
-	dup2(saved_err, STDERR_FILENO);
-	n = pread(errfd, said, sizeof said - 1, 0);
-	said[n > 0 ? n : 0] = '\0';
-	return said;
-}
 
 /* A TCP port on 127.0.0.1 held listening by fd (*fd). */
 static uint16_t
@@ -109,10 +84,7 @@ main(void)
 	size_t i;
 
 	wb_watchdog(120);
-	if ((errfd = mkstemp(errfile)) < 0 ||
-	    (saved_err = dup(STDERR_FILENO)) < 0)
-		wb_bail("mkstemp: %s", strerror(errno));
-	unlink(errfile);
+	wb_capture_open();
 	port = hold_port(&held);
 	{
 		/* a port nothing listens on (bound, not listening, closed) */
@@ -145,24 +117,24 @@ main(void)
 		};
 
 		for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-			capture();
+			wb_capture();
 			rc = S_start(cases[i].port, cases[i].limit,
 			    cases[i].multi, cases[i].cb, cases[i].tls,
 			    cases[i].cert, cases[i].priv);
-			said_now();
-			wb_ok(rc == -1 && strstr(said, cases[i].says) != NULL &&
+			wb_said_now();
+			wb_ok(rc == -1 && strstr(wb_said, cases[i].says) != NULL &&
 			    not_listening(free_port),
-			    "%s: -1, \"%s\", nothing listens (said \"%.*s\")",
+			    "%s: -1, \"%s\", nothing listens (wb_said \"%.*s\")",
 			    cases[i].what, cases[i].says,
-			    (int)strcspn(said, "\n"), said);
+			    (int)strcspn(wb_said, "\n"), wb_said);
 		}
 	}
-	capture();
+	wb_capture();
 	rc = S_start(port, 10, 2, cb, 0, NULL, NULL);
-	said_now();
-	wb_ok(rc == -1 && strstr(said, "cannot listen") != NULL,
-	    "a port another socket listens on: -1, \"cannot listen\" (said "
-	    "\"%.*s\")", (int)strcspn(said, "\n"), said);
+	wb_said_now();
+	wb_ok(rc == -1 && strstr(wb_said, "cannot listen") != NULL,
+	    "a port another socket listens on: -1, \"cannot listen\" (wb_said "
+	    "\"%.*s\")", (int)strcspn(wb_said, "\n"), wb_said);
 	close(held);
 	wb_ok(calls == 0, "the callback was never called");
 	return wb_done();

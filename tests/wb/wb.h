@@ -6,9 +6,11 @@
 #ifndef HSVR_TEST_WB_H
 #define HSVR_TEST_WB_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int wb_n, wb_failed;
@@ -54,6 +56,46 @@ wb_bail(const char *fmt, ...)
 	putchar('\n');
 	fflush(stdout);
 	exit(1);
+}
+
+/*
+ * What lib/ writes on stderr, caught: wb_capture_open() once, then
+ * wb_capture() before a call and wb_said_now() after it (stderr restored,
+ * the text returned; also in wb_said).
+ */
+static int wb_errfd = -1, wb_saved_err = -1;
+static char wb_said[8192];
+
+static void __attribute__((unused))
+wb_capture_open(void)
+{
+	char name[] = "/tmp/wb-stderr.XXXXXX";
+
+	if ((wb_errfd = mkstemp(name)) < 0 ||
+	    (wb_saved_err = dup(STDERR_FILENO)) < 0)
+		wb_bail("capture: %s", strerror(errno));
+	unlink(name);
+}
+
+static void __attribute__((unused))
+wb_capture(void)
+{
+	fflush(stderr);
+	if (ftruncate(wb_errfd, 0) != 0 || lseek(wb_errfd, 0, SEEK_SET) != 0 ||
+	    dup2(wb_errfd, STDERR_FILENO) < 0)
+		wb_bail("capture: %s", strerror(errno));
+}
+
+static __attribute__((unused)) const char *
+wb_said_now(void)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	dup2(wb_saved_err, STDERR_FILENO);
+	n = pread(wb_errfd, wb_said, sizeof wb_said - 1, 0);
+	wb_said[n > 0 ? n : 0] = '\0';
+	return wb_said;
 }
 
 /*
