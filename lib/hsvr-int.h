@@ -673,9 +673,6 @@ void hsvr_stats_collect(S_STATS *);
 void hsvr_stats_print(const S_STATS *, FILE *);
 /* "statistics: name=value ..." with every statistic, for the log. */
 void hsvr_stats_line(const S_STATS *, char *, size_t);
-/* The i-th statistic's name (NULL past the last) and its value in the
- * snapshot: the one table of names that the printers and tests read. */
-const char *hsvr_stats_field(const S_STATS *, size_t, uint64_t *);
 /* 1: keep the counters now as S_stats's answer from now on; 0: forget. */
 void hsvr_stats_final(int);
 

@@ -104,9 +104,10 @@ S_stats(S_STATS *st)
 
 /*
  * Every statistic, named once, in the order of the original manual (and of
- * S_STATS): S_stats_print, the log line of SIGUSR1 and the tests read this
- * table.  A TLS-only statistic is printed by S_stats_print when TLS is on;
- * the log line always has all of them.
+ * S_STATS): S_stats_print, the log line of SIGUSR1 and (through
+ * S_stats_print) the test servers read this table.  A TLS-only statistic
+ * is printed by S_stats_print when TLS is on; the log line always has all
+ * of them.
  */
 static const struct stats_field {
 	const char *name;
@@ -147,17 +148,6 @@ stats_value(const S_STATS *st, size_t i)
 
 	memcpy(&v, (const char *)st + stats_fields[i].off, sizeof v);
 	return v;
-}
-
-/* The i-th statistic's name and its value in st; NULL past the last. */
-const char *
-hsvr_stats_field(const S_STATS *st, size_t i, uint64_t *value)
-{
-	if (i >= NFIELDS)
-		return NULL;
-	if (value != NULL)
-		*value = stats_value(st, i);
-	return stats_fields[i].name;
 }
 
 void
