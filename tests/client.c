@@ -753,13 +753,34 @@ srv_check_end(const struct srv *s, int flags)
 const char *
 t_accept_line(const char *out, int port)
 {
-	const char *l, *last = NULL;
+	return t_accept_line_from(out, NULL, port);
+}
+
+/*
+ * The newest ACCEPT line of port (a client port can come again in one
+ * test) and, unless host is NULL, of host: a client of 127.0.0.1 and one
+ * of ::1 can have the same port at once.
+ */
+const char *
+t_accept_line_from(const char *out, const char *host, int port)
+{
+	const char *l, *last = NULL, *end, *at;
+	char want[96];
 	int i;
 
-	/* The newest: a client port can come again in one test. */
-	for (i = 0; (l = t_line(out, "ACCEPT ", i)) != NULL; i++)
-		if (t_num(l, "port", -1) == port)
+	(void)snprintf(want, sizeof want, " host=%s port=%d ",
+	    host != NULL ? host : "", port);
+	for (i = 0; (l = t_line(out, "ACCEPT ", i)) != NULL; i++) {
+		if (host == NULL) {
+			if (t_num(l, "port", -1) == port)
+				last = l;
+			continue;
+		}
+		end = strchr(l, '\n');
+		at = strstr(l, want);
+		if (at != NULL && (end == NULL || at < end))
 			last = l;
+	}
 	return last;
 }
 

@@ -122,6 +122,9 @@ void t_check_events(const struct srv *s, int flags);
 /* The ACCEPT line of the connection from local port port (the newest such
  * line: a port can come again in one test), or NULL. */
 const char *t_accept_line(const char *out, int port);
+/* The same, of host ("127.0.0.1", "::1") too: two clients of two addresses
+ * can have one port at once. */
+const char *t_accept_line_from(const char *out, const char *host, int port);
 /* The end of a test server: SIGTERM, a verdict that it exits 0 (the
  * printf-like fmt says which server), srv_check_end.  Its exit status. */
 int srv_end(struct srv *s, double timeout, int flags, const char *fmt, ...)

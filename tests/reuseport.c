@@ -90,7 +90,8 @@ spread(const char *mode)
 	out = srv_out(&sv);
 	for (i = 0; i < BURST; i++) {
 		th = many[i] == NULL ? -1 :
-		    t_num(t_accept_line(out, conn_port(many[i])), "thread", -1);
+		    t_num(t_accept_line_from(out, i % 2 ? "::1" : "127.0.0.1",
+		    conn_port(many[i])), "thread", -1);
 		if (th == 0 || th == 1)
 			on[th]++;
 	}
