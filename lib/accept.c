@@ -288,7 +288,7 @@ hsvr_accept_start_worker(struct hsvr_worker *w, hsvr_accept_cb cb)
 
 /* Worker w stops accepting (drain, stop): it closes its sockets. */
 void
-hsvr_accept_stop_worker(struct hsvr_worker *w)
+hsvr_accept_close_worker(struct hsvr_worker *w)
 {
 	int i;
 
@@ -299,7 +299,7 @@ hsvr_accept_stop_worker(struct hsvr_worker *w)
 
 /*
  * Stop accepting: close the listening sockets (new connections refused).
- * Those a running worker watches are left to it (hsvr_accept_stop_worker):
+ * Those a running worker watches are left to it (hsvr_accept_close_worker):
  * closing a descriptor another thread's epoll watches would leave it
  * reporting a socket the supervisor still holds open.
  */

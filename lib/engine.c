@@ -129,7 +129,7 @@ static void
 teardown(void)
 {
 	hsvr_worker_gate_open(); /* workers still waiting for it: stop them */
-	hsvr_signals_stop();
+	hsvr_signals_remove();
 	if (base != NULL) {
 		if (cfg->periodic != NULL)
 			event_del(&periodic_ev);

@@ -235,7 +235,7 @@ hsvr_online(void)
 void hsvr_qsbr_init(struct hsvr_qsbr *, struct event_base *);
 void hsvr_qsbr_retire(struct hsvr_conn *);
 void hsvr_qsbr_end_iteration(void);
-void hsvr_qsbr_release(struct hsvr_conn *);
+void hsvr_qsbr_unref(struct hsvr_conn *);
 void hsvr_qsbr_free_all(struct hsvr_qsbr *);
 /* The table of every thread's record: n slots, each set once, then freed. */
 int hsvr_qsbr_table_init(int n);
@@ -334,7 +334,7 @@ struct hsvr_transport {
 	 * (counted, and logged with the reason) */
 	void (*handshake_failed)(struct hsvr_conn *, enum hsvr_hs_end);
 	/* NULL, or frees what close kept for TYP_TERM (S_tls_info) */
-	void (*release)(struct hsvr_conn *);
+	void (*free_state)(struct hsvr_conn *);
 	int sendfile;   /* the socket carries the bytes as they are */
 	int lingers;    /* a close may linger (shutdown, discard input) */
 };
@@ -542,7 +542,7 @@ void hsvr_linger_close_now(struct hsvr_conn *);
 /* A graceful close lingers if it may: 1 if it does (ends on its own). */
 int hsvr_linger_start(struct hsvr_conn *);
 /* Stopping: every lingering close of w ends now.  Owner only. */
-void hsvr_linger_stop(struct hsvr_worker *);
+void hsvr_linger_close_all(struct hsvr_worker *);
 
 /* ------------------------------------------------------------ hashing */
 
@@ -650,7 +650,7 @@ int hsvr_accept_add(int fd, int is_unix, int worker);
 int hsvr_accept_add_shared(int fd, int is_unix);
 int hsvr_accept_start(struct event_base *, hsvr_accept_cb);
 int hsvr_accept_start_worker(struct hsvr_worker *, hsvr_accept_cb);
-void hsvr_accept_stop_worker(struct hsvr_worker *);
+void hsvr_accept_close_worker(struct hsvr_worker *);
 void hsvr_accept_close(void);
 void hsvr_accept_free(void);
 
@@ -680,7 +680,7 @@ const struct serv_option *hsvr_hooks_options(void);
 int hsvr_engine_run(struct hsvr_config *);
 int hsvr_signals_start(struct event_base *, void (*stop)(void),
     void (*orphan)(void), void (*stats)(void));
-void hsvr_signals_stop(void);
+void hsvr_signals_remove(void);
 /* Block (1) or unblock (0) the supervisor's signals but SIGCHLD. */
 void hsvr_signals_hold(int);
 /* Every signal the starting command ignored back to its default. */

@@ -35,8 +35,8 @@ hsvr_linger_close_now(struct hsvr_conn *c)
 		hsvr_perip_give(c->key);
 	c->perip = 0;
 	__atomic_sub_fetch(&hsvr_shared.live, 1, __ATOMIC_RELAXED);
-	if (c->tp->release != NULL)
-		c->tp->release(c);
+	if (c->tp->free_state != NULL)
+		c->tp->free_state(c);
 	hsvr_qsbr_retire(c);
 }
 
@@ -187,7 +187,7 @@ hsvr_linger_start(struct hsvr_conn *c)
 
 /* Stopping: every lingering close ends now.  Owner only. */
 void
-hsvr_linger_stop(struct hsvr_worker *w)
+hsvr_linger_close_all(struct hsvr_worker *w)
 {
 	w->stopping_now = 1;
 	while (w->lingering != NULL)

@@ -12,19 +12,20 @@
 /* Largest piece of a file range read into the queue by one pread. */
 #define READ_PIECE ((size_t)256 * 1024)
 
-/* This thread's due releases, oldest first (a worker's: hsvr_output_thread). */
-static _Thread_local struct {
-	struct hsvr_release *head, **tail;  /* tail NULL: run at once */
-	int running;                        /* hsvr_output_release_run */
-} dq;
+/*
+ * This thread's due releases, oldest first: a worker's (hsvr_output_thread).
+ * due_tail NULL: not a worker, a release runs at once.
+ */
+static _Thread_local struct hsvr_release *due_head, **due_tail;
+static _Thread_local int due_running;   /* hsvr_output_release_run */
 
 /* A worker thread starts (1) or ends (0): queue due releases, or not. */
 void
 hsvr_output_thread(int on)
 {
-	dq.head = NULL;
-	dq.tail = on ? &dq.head : NULL;
-	dq.running = 0;
+	due_head = NULL;
+	due_tail = on ? &due_head : NULL;
+	due_running = 0;
 }
 
 struct hsvr_release *
@@ -50,14 +51,14 @@ hsvr_output_release_new(S_RELEASE_T fn, void *arg)
 static void
 due(struct hsvr_release *r)
 {
-	if (dq.tail == NULL) {
+	if (due_tail == NULL) {
 		r->fn(r->arg);
 		hsvr_free(r);
 		return;
 	}
 	r->next = NULL;
-	*dq.tail = r;
-	dq.tail = &r->next;
+	*due_tail = r;
+	due_tail = &r->next;
 }
 
 void
@@ -65,16 +66,16 @@ hsvr_output_release_run(void)
 {
 	struct hsvr_release *r;
 
-	if (dq.tail == NULL || dq.running)
+	if (due_tail == NULL || due_running)
 		return;
-	dq.running = 1;
-	while ((r = dq.head) != NULL) {
-		if ((dq.head = r->next) == NULL)
-			dq.tail = &dq.head;
+	due_running = 1;
+	while ((r = due_head) != NULL) {
+		if ((due_head = r->next) == NULL)
+			due_tail = &due_head;
 		r->fn(r->arg);
 		hsvr_free(r);
 	}
-	dq.running = 0;
+	due_running = 0;
 }
 
 static void

@@ -103,7 +103,7 @@ reclaim(struct hsvr_qsbr *q, struct hsvr_conn *c)
 
 /* A message naming c was handled by c's owner. */
 void
-hsvr_qsbr_release(struct hsvr_conn *c)
+hsvr_qsbr_unref(struct hsvr_conn *c)
 {
 	struct hsvr_qsbr *q = hsvr_qs_self;
 	struct hsvr_conn **pp;

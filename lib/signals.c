@@ -139,7 +139,7 @@ hsvr_signals_start(struct event_base *base, void (*stop)(void),
 }
 
 void
-hsvr_signals_stop(void)
+hsvr_signals_remove(void)
 {
 	if (!added)
 		return;

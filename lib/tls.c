@@ -855,7 +855,7 @@ tls_flush(struct hsvr_conn *c, struct evbuffer *out)
 
 /*
  * Send close_notify (once, without waiting for the peer's), then close.
- * The TLS state stays for TYP_TERM's S_tls_info; tls_release frees it.
+ * The TLS state stays for TYP_TERM's S_tls_info; tls_free_state frees it.
  */
 static void
 tls_close(struct hsvr_conn *c)
@@ -879,7 +879,7 @@ tls_handshake_failed(struct hsvr_conn *c, enum hsvr_hs_end why)
 }
 
 static void
-tls_release(struct hsvr_conn *c)
+tls_free_state(struct hsvr_conn *c)
 {
 	SSL_free(c->ssl);
 	c->ssl = NULL;
@@ -894,7 +894,7 @@ const struct hsvr_transport hsvr_transport_tls = {
 	.close = tls_close,
 	.handshake = tls_handshake,
 	.handshake_failed = tls_handshake_failed,
-	.release = tls_release,
+	.free_state = tls_free_state,
 	.sendfile = 0,
 	.lingers = 0,
 };

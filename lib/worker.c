@@ -196,8 +196,8 @@ hsvr_worker_request(struct hsvr_conn *c, uint32_t set, uint32_t clear)
 static void
 stop(struct hsvr_worker *w)
 {
-	hsvr_accept_stop_worker(w);
-	hsvr_linger_stop(w);
+	hsvr_accept_close_worker(w);
+	hsvr_linger_close_all(w);
 	while (w->conns != NULL)
 		hsvr_session_abort(w->conns);
 	w->stop = 1;
@@ -229,7 +229,7 @@ drain(struct hsvr_worker *w)
 	struct hsvr_conn *c, *next;
 	int i;
 
-	hsvr_accept_stop_worker(w);
+	hsvr_accept_close_worker(w);
 	w->draining = 1;
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
@@ -272,7 +272,7 @@ handle(struct hsvr_worker *w, struct hsvr_msg *m)
 		if (hsvr_session_send(c, &m->u.out) != 0)
 			hsvr_output_done(&m->u.out);
 	}
-	hsvr_qsbr_release(c);
+	hsvr_qsbr_unref(c);
 }
 
 /* The requests other threads made for c, all at once. */
@@ -292,7 +292,7 @@ control(struct hsvr_conn *c)
 		else if (bits & CTL_KICK)
 			hsvr_session_kick(c);
 	}
-	hsvr_qsbr_release(c);
+	hsvr_qsbr_unref(c);
 }
 
 /* The preallocated control messages are freed once used. */
@@ -522,7 +522,7 @@ worker_main(void *arg)
 		hsvr_output_release_run();
 		hsvr_qsbr_end_iteration();
 	}
-	hsvr_linger_stop(w);      /* a drain does not wait for them */
+	hsvr_linger_close_all(w); /* a drain does not wait for them */
 	hsvr_output_release_run();  /* those of the sessions stop() closed */
 	hsvr_output_thread(0);
 	hsvr_qs_self = NULL;
@@ -550,7 +550,7 @@ static void
 worker_free(struct hsvr_worker *w)
 {
 	/* Its thread is gone (or never ran): its listening sockets too. */
-	hsvr_accept_stop_worker(w);
+	hsvr_accept_close_worker(w);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	free(w->rbuf);

@@ -10,7 +10,7 @@
  *    that was offline at the retirement or has no record does not hold it;
  *  - batches are freed in order, each as its own grace period passes;
  *  - a session still named by queued messages (refs) waits for the last
- *    hsvr_qsbr_release after its grace period, and not before;
+ *    hsvr_qsbr_unref after its grace period, and not before;
  *  - the idle retry timer is armed while a batch waits, and fires;
  *  - a batch that cannot be allocated keeps its sessions for later;
  *  - hsvr_qsbr_free_all frees what waits, what was retired and what is
@@ -126,7 +126,7 @@ th_main(void *arg)
 			hsvr_qsbr_retire(t->arg);
 			break;
 		case C_RELEASE:
-			hsvr_qsbr_release(t->arg);
+			hsvr_qsbr_unref(t->arg);
 			break;
 		case C_LOOP:
 			event_base_loop(t->base, EVLOOP_ONCE);
