@@ -74,15 +74,19 @@ check "it stops" wait_for 45 gone "$sup"
 check "with exit 0 ($(wait_reaped "$sup"))" [ "$(wait_reaped "$sup")" = exit=0 ]
 
 # ------------------------------------------------ LISTEN_FDS, LISTEN_PID
+# env_gone PORT WHAT: serv_init of the server on PORT saw no LISTEN_*.
+env_gone() {
+	local answer
+	answer=$("$DCLIENT" cmd "$1" env 2>&1)
+	check "$2 ($answer)" bash -c '[[ $1 == *"LISTEN_PID=- LISTEN_FDS=- LISTEN_FDNAMES=-" ]]' _ "$answer"
+}
 port=$(free_port)
 other=$(free_port)
 "$SDEXEC" -e -N web "$port" "$ENVSRV" -x -n 2 -p "$other" -i 127.0.0.1 2>"$T/env.err" &
 pid=$!
 dt_daemons+=("$pid")
 check "LISTEN_FDS: it answers on descriptor 3" ready "$port"
-answer=$("$DCLIENT" cmd "$port" env 2>&1)
-check "serv_init saw no LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES ($answer)" \
-	bash -c '[[ $1 == *"LISTEN_PID=- LISTEN_FDS=- LISTEN_FDNAMES=-" ]]' _ "$answer"
+env_gone "$port" "serv_init saw no LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES"
 check "the log names the socket activation and its name" \
 	grep -q "serving on 127\.0\.0\.1:$port (socket activation: web)" "$T/env.err"
 check "-p is not listened on with LISTEN_FDS" "$DCLIENT" wait "$other" refused 1
@@ -94,9 +98,7 @@ port=$(free_port)
 pid=$!
 dt_daemons+=("$pid")
 check "LISTEN_PID of another process: ignored, -p is served" ready "$other"
-answer=$("$DCLIENT" cmd "$other" env 2>&1)
-check "the variables are removed all the same ($answer)" \
-	bash -c '[[ $1 == *"LISTEN_PID=- LISTEN_FDS=- LISTEN_FDNAMES=-" ]]' _ "$answer"
+env_gone "$other" "the variables are removed all the same"
 check "descriptor 3, not ours, is not served" "$DCLIENT" wait "$port" refused 1
 fg_stop "$pid"
 

@@ -42,7 +42,7 @@ PACKAGES=systemd,systemd-sysv,dbus,procps,curl
 DCLIENT=$t_builddir/tests/daemon/t-dclient
 SERVICE=$t_builddir/rc.d/hsvr-service
 T=$(mktemp -d "${TMPDIR:-/tmp}/hsvr-nspawn.XXXXXX")
-NSPAWN= LEADER= CGROUPS=()
+NSPAWN='' LEADER='' CGROUPS=()
 
 fail_end() {
 	not_ok "$*"
