@@ -469,6 +469,7 @@ inherited_check(int fd, const char *origin, struct sockaddr_storage *ss)
 	socklen_t sl = sizeof *ss, ol = sizeof(int);
 	int type = 0, listening = 0;
 
+	memset(ss, 0, sizeof *ss);
 	if (fcntl(fd, F_GETFD) < 0) {
 		hsvr_warnx("cannot listen on descriptor %d (%s): not open",
 		    fd, origin);

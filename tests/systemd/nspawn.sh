@@ -20,9 +20,9 @@
 # Needs root, debootstrap and systemd-container (systemd-nspawn); exits 77
 # (skipped) only when not run as root.
 # Proof that it can fail: with ProtectSystem=strict removed from
-# rc.d/hsvr-dynamic.service, "/usr is read-only" fails and the score
-# rises above 2.0; with hsvr_listen_activated()'s LISTEN_PID comparison
-# inverted (lib/listen.c), the first connection is refused.
+# rc.d/hsvr.service, "root.service: /usr is read-only" fails; with
+# hsvr_listen_activated()'s LISTEN_PID comparison inverted (lib/listen.c),
+# the first connection to dyn.socket gets no answer.
 
 # shellcheck disable=SC2016,SC2034,SC2317 source-path=SCRIPTDIR
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
