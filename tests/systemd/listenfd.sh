@@ -112,7 +112,8 @@ refused() {
 		shift
 	done
 	shift
-	"$SDEXEC" "${a[@]}" "$(free_port)" "$ENVSRV" -x -n 1 "$@" >"$T/ref.out" 2>&1 || rc=$?
+	# A server that wrongly starts is stopped (timeout: exit 124).
+	timeout $((10 * SCALE)) "$SDEXEC" "${a[@]}" "$(free_port)" "$ENVSRV" -x -n 1 "$@" >"$T/ref.out" 2>&1 || rc=$?
 	check "${a[*]} $*: exit $code (got $rc), \"$line\"" \
 		bash -c '[[ $1 -eq $2 ]] && grep -qF -- "$3" "$4"' _ "$rc" "$code" "$line" "$T/ref.out"
 }
