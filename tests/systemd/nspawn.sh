@@ -173,6 +173,7 @@ leader() {
 	return 1
 }
 ct() { nsenter -t "$LEADER" -a "$@"; }
+quiet() { "$@" >/dev/null; }
 booted() { [[ $(ct systemctl is-system-running 2>/dev/null) =~ ^(running|degraded)$ ]]; }
 must() {
 	if "${@:2}"; then ok "$1"; else fail_end "$1"; fi
@@ -180,7 +181,7 @@ must() {
 check() {
 	if "${@:2}"; then ok "$1"; else not_ok "$1"; fi
 }
-must "the container's systemd started" wait_for 30 leader >/dev/null
+must "the container's systemd started" wait_for 30 quiet leader
 LEADER=$(leader)
 must "the container booted (systemctl is-system-running)" wait_for 60 booted
 say "booted in $((SECONDS - t_boot)) s"
@@ -188,7 +189,7 @@ say "booted in $((SECONDS - t_boot)) s"
 tar -C "$T/stage" -cf - opt | ct tar -C / -xf - || fail_end "cannot copy the server in"
 ct sh -c 'echo /opt/hsvr/lib >/etc/ld.so.conf.d/hsvr.conf && ldconfig' ||
 	fail_end "cannot run ldconfig in the container"
-must "hsvr-http runs in the container" ct /opt/hsvr/bin/hsvr-http --version >/dev/null
+must "hsvr-http runs in the container" quiet ct /opt/hsvr/bin/hsvr-http --version
 
 # Units made by hsvr-service, installed in /etc/systemd/system.
 unit() { # NAME FILE-SUFFIX HSVR-SERVICE-ARGS...
@@ -224,7 +225,7 @@ check "dyn.service is not running before the first connection" inactive dyn.serv
 check "the first connection starts dyn.service and is answered ($(http 8081 | head -n 1))" answers 8081
 check "dyn.service is active" wait_for 10 active dyn.service
 main=$(prop dyn.service MainPID)
-must "dyn.service has a serving process" wait_for 10 serving "$main" >/dev/null
+must "dyn.service has a serving process" wait_for 10 quiet serving "$main"
 srv=$(serving "$main")
 for p in "$main" "$srv"; do
 	what="dyn.service pid $p"
@@ -255,7 +256,7 @@ check "root.socket starts" ct systemctl start root.socket
 check "the first connection starts root.service and is answered" answers 8082
 check "root.service is active" wait_for 10 active root.service
 main=$(prop root.service MainPID)
-must "root.service has a serving process" wait_for 10 serving "$main" >/dev/null
+must "root.service has a serving process" wait_for 10 quiet serving "$main"
 srv=$(serving "$main")
 check "root.service supervisor: NoNewPrivs: 1" [ "$(status_field "$main" NoNewPrivs)" = 1 ]
 check "root.service supervisor: root, bounding set as the unit grants (CapBnd $(status_field "$main" CapBnd))" \
