@@ -49,11 +49,23 @@ fail_end() {
 	finish
 }
 
+# Kill what is left in the test's cgroups and remove them: 0 once gone.
+cgroups_gone() {
+	local d p left=0
+	for d in "${CGROUPS[@]}"; do
+		[[ -d $d ]] || continue
+		find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null |
+			while read -r p; do kill -KILL "$p" 2>/dev/null; done
+		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+		[[ -d $d ]] && left=1
+	done
+	return "$left"
+}
+
 # The end, whatever happened: the container halted (SIGRTMIN+3 to its
 # PID 1: systemd's halt), killed if it did not within 30 s, its cgroups
 # removed, the scratch directory too.
 finish() {
-	local d i
 	trap - EXIT
 	if ((t_failed)) && [[ -n $LEADER ]]; then
 		say "---- the journal of the units (last 60 lines)"
@@ -61,16 +73,18 @@ finish() {
 			-u root.service -u root.socket 2>&1 | sed 's/^/# /'
 	fi
 	if [[ -n $NSPAWN ]] && alive "$NSPAWN"; then
-		[[ -n $LEADER ]] || LEADER=$(leader); [[ -n $LEADER ]] && kill -RTMIN+3 "$LEADER" 2>/dev/null
+		[[ -n $LEADER ]] || LEADER=$(leader)
+		[[ -n $LEADER ]] && kill -RTMIN+3 "$LEADER" 2>/dev/null
 		if ! wait_for 30 gone "$NSPAWN"; then
 			not_ok "the container did not halt within 30 s: killed"
 			kill -KILL "$NSPAWN" 2>/dev/null
 		fi
 		wait "$NSPAWN" 2>/dev/null
 	fi
-	for d in "${CGROUPS[@]}"; do
-		[[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-	done
+	# A container whose nspawn was killed lives on: what is left in the
+	# cgroups this test made is its own, killed too.
+	((${#CGROUPS[@]} == 0)) || wait_for 10 cgroups_gone ||
+		not_ok "the cgroups ${CGROUPS[*]} could not be removed"
 	if ((t_failed)); then
 		say "---- the container's console (last 40 lines)"
 		tail -n 40 "$T/nspawn.out" 2>/dev/null | sed 's/^/# /'
