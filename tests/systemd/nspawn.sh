@@ -38,7 +38,7 @@ t_builddir=${DT_BUILDDIR:-$PWD}
 lib_scale "$t_builddir"
 t_timed=1
 ROOT=${HSVR_NSPAWN_ROOT:-/var/cache/hsvr-tests/nspawn-root}
-PACKAGES=systemd,systemd-sysv,dbus,procps,curl
+PACKAGES=systemd,systemd-sysv,dbus,procps
 DCLIENT=$t_builddir/tests/daemon/t-dclient
 SERVICE=$t_builddir/rc.d/hsvr-service
 T=$(mktemp -d "${TMPDIR:-/tmp}/hsvr-nspawn.XXXXXX")
@@ -132,7 +132,7 @@ build_root() {
 mkdir -p "${ROOT%/*}" || fail_end "cannot make ${ROOT%/*}"
 exec 8>"${ROOT%/*}/.lock"
 flock 8
-if [[ ! -x $ROOT/lib/systemd/systemd || $(cat "$ROOT/.hsvr-packages" 2>/dev/null) != "$PACKAGES"* ]]; then
+if [[ ! -x $ROOT/lib/systemd/systemd || $(cat "$ROOT/.hsvr-packages" 2>/dev/null) != "$PACKAGES" ]]; then
 	build_root || fail_end "the container's root could not be built (debootstrap)"
 fi
 flock -u 8
