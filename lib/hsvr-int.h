@@ -29,6 +29,8 @@
 #define HSVR_EX_OSERR 71
 #define HSVR_EX_CANTCREAT 73
 #define HSVR_EX_CONFIG 78
+/* Inherited listening sockets (--listen-fd, LISTEN_FDS) at most. */
+#define HSVR_MAX_LISTEN_FDS 8
 
 /* ---------------------------------------------------------------- config */
 
@@ -82,11 +84,20 @@ struct hsvr_config {
 	/* NULL, or run once every worker ran serv_worker_init, before the
 	 * first connection (main(): the --seccomp allowlist); 0 or -1 */
 	int (*lock_down)(const struct hsvr_config *);
+	/* Inherited listening sockets (listen.c), served instead of -p/-i/-l:
+	 * the first listen_activated from systemd (LISTEN_FDS), then the
+	 * --listen-fd ones. */
+	int listen_fds[HSVR_MAX_LISTEN_FDS];
+	int n_listen_fds;
+	int listen_activated;
 };
 
 void hsvr_options_defaults(struct hsvr_config *);
 /* Parse argv into cfg; on error, --help or --version it exits. */
 void hsvr_options_parse(struct hsvr_config *, int, char **);
+/* The descriptors argv names with --listen-fd N (from 3 on, at most max),
+ * read before the parse so that start-up does not close them: a count. */
+int hsvr_options_listen_fds(int, char **, int *fds, int max);
 
 /* ------------------------------------------------------ daemon duties */
 
@@ -657,6 +668,17 @@ void hsvr_accept_free(void);
 /* ------------------------------------------------------------ listen */
 
 int hsvr_listen_open(struct hsvr_config *);
+/*
+ * Socket activation (sd_listen_fds(3)): when LISTEN_PID is this process,
+ * the LISTEN_FDS descriptors from 3 on go to fds (at most max); the
+ * LISTEN_* variables leave the environment in every case.  Their count,
+ * or -1 after a line.
+ */
+int hsvr_listen_activated(int *fds, int max);
+/* The inherited sockets are open, listening stream sockets; 0, or -1
+ * after a line.  Before start-up opens anything that could take their
+ * numbers. */
+int hsvr_listen_check(const struct hsvr_config *);
 void hsvr_listen_close(void);
 void hsvr_listen_free(void);
 

@@ -3,7 +3,8 @@
  * anything else: TCP on every address or one, or a UNIX-domain path made
  * and named without following a path another user controls.  Each socket
  * goes to the accept loops' table (accept.c); what it listens on is noted
- * in the configuration, for the log.
+ * in the configuration, for the log.  Or sockets inherited already
+ * listening (--listen-fd, systemd's LISTEN_FDS), taken as they are.
  */
 #include "hsvr-int.h"
 
@@ -412,6 +413,189 @@ out:
 	return rc;
 }
 
+/*
+ * Socket activation, read by hand (sd_listen_fds(3) semantics, without
+ * libsystemd): LISTEN_PID must be this process, LISTEN_FDS counts the
+ * descriptors from 3 on.  LISTEN_FDNAMES (colon-separated) is kept for
+ * the log.  The variables are removed whoever they were for: nothing
+ * the server runs may take them as its own.
+ */
+static char fd_names[128];
+
+int
+hsvr_listen_activated(int *fds, int max)
+{
+	const char *pid = getenv("LISTEN_PID"), *nfd = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	char *end;
+	long v;
+	int i, n = 0;
+
+	fd_names[0] = '\0';
+	if (pid != NULL && nfd != NULL) {
+		errno = 0;
+		v = strtol(pid, &end, 10);
+		if (*pid == '\0' || *end != '\0' || errno != 0 ||
+		    v != (long)getpid())
+			goto out;
+		v = strtol(nfd, &end, 10);
+		if (*nfd == '\0' || *end != '\0' || errno != 0 || v < 1 ||
+		    v > max) {
+			hsvr_warnx("cannot listen on the sockets of LISTEN_FDS="
+			    "%s: 1 to %d are served", nfd, max);
+			n = -1;
+			goto out;
+		}
+		for (i = 0; i < v; i++)
+			fds[n++] = STDERR_FILENO + 1 + i;
+		if (names != NULL)
+			(void)snprintf(fd_names, sizeof fd_names, "%s", names);
+	}
+out:
+	(void)unsetenv("LISTEN_PID");
+	(void)unsetenv("LISTEN_FDS");
+	(void)unsetenv("LISTEN_FDNAMES");
+	return n;
+}
+
+/*
+ * Is fd an open stream socket (TCP or UNIX-domain) that listens?  It
+ * could be anything a starting command left at that number.  Its address
+ * in ss; 0, or -1 after a line.
+ */
+static int
+inherited_check(int fd, const char *origin, struct sockaddr_storage *ss)
+{
+	socklen_t sl = sizeof *ss, ol = sizeof(int);
+	int type = 0, listening = 0;
+
+	memset(ss, 0, sizeof *ss);
+	if (fcntl(fd, F_GETFD) < 0) {
+		hsvr_warnx("cannot listen on descriptor %d (%s): not open",
+		    fd, origin);
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ol) != 0) {
+		if (errno == ENOTSOCK)
+			hsvr_warnx("cannot listen on descriptor %d (%s): not a "
+			    "socket", fd, origin);
+		else
+			hsvr_warn("cannot listen on descriptor %d (%s)", fd,
+			    origin);
+		return -1;
+	}
+	ol = sizeof listening;
+	if (type != SOCK_STREAM || getsockname(fd, (struct sockaddr *)ss,
+	    &sl) != 0 || (ss->ss_family != AF_INET &&
+	    ss->ss_family != AF_INET6 && ss->ss_family != AF_UNIX)) {
+		hsvr_warnx("cannot listen on descriptor %d (%s): not a TCP or "
+		    "UNIX-domain stream socket", fd, origin);
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol) != 0 ||
+	    !listening) {
+		hsvr_warnx("cannot listen on descriptor %d (%s): the socket "
+		    "is not listening", fd, origin);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+inherited_origin(const struct hsvr_config *cfg, int i)
+{
+	return i < cfg->listen_activated ? "LISTEN_FDS" : "--listen-fd";
+}
+
+/*
+ * Right after the options, before start-up opens anything (the log, TLS
+ * files, serv_init's): a descriptor named but not open would be taken by
+ * one of those, and served.  0, or -1 after a line.
+ */
+int
+hsvr_listen_check(const struct hsvr_config *cfg)
+{
+	struct sockaddr_storage ss;
+	int i;
+
+	for (i = 0; i < cfg->n_listen_fds; i++)
+		if (inherited_check(cfg->listen_fds[i],
+		    inherited_origin(cfg, i), &ss) != 0)
+			return -1;
+	return 0;
+}
+
+/*
+ * Serve on fd, inherited listening, checked again, then made
+ * close-on-exec and non-blocking and shared by the workers.  Its
+ * address, or its path, is not ours: nothing is removed at exit.  0, or
+ * -1 after a line.
+ */
+static int
+listen_inherited(int fd, const char *origin)
+{
+	struct sockaddr_storage ss;
+	size_t used;
+	int on = 1, fl, moved, null;
+
+	if (inherited_check(fd, origin, &ss) != 0)
+		return -1;
+	/* inetd's "wait" servers get it as 0: those the daemon makes null. */
+	if (fd <= STDERR_FILENO) {
+		moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (moved < 0 || null < 0 || dup2(null, fd) < 0) {
+			hsvr_warn("cannot listen on descriptor %d (%s)", fd,
+			    origin);
+			if (moved >= 0)
+				close(moved);
+			if (null >= 0)
+				close(null);
+			return -1;
+		}
+		close(null);
+		fd = moved;
+	}
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
+	    (fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+		hsvr_warn("cannot listen on descriptor %d (%s)", fd, origin);
+		return -1;
+	}
+	if (ss.ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+	used = strlen(described);
+	if (ss.ss_family != AF_UNIX)
+		note_address(fd);
+	else if (used + 2 < described_len)
+		(void)snprintf(described + used, described_len - used, "%s%s",
+		    used > 0 ? " " : "", ((struct sockaddr_un *)&ss)->sun_path);
+	if (hsvr_accept_add_shared(fd, ss.ss_family == AF_UNIX) != 0) {
+		hsvr_warn("cannot listen on descriptor %d (%s)", fd, origin);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every inherited socket, or none. */
+static int
+listen_all_inherited(const struct hsvr_config *cfg)
+{
+	size_t used;
+	int i;
+
+	for (i = 0; i < cfg->n_listen_fds; i++)
+		if (listen_inherited(cfg->listen_fds[i],
+		    inherited_origin(cfg, i)) != 0)
+			return -1;
+	used = strlen(described);
+	if (cfg->listen_activated > 0 && used + 2 < described_len)
+		(void)snprintf(described + used, described_len - used,
+		    " (socket activation%s%s)", fd_names[0] ? ": " : "",
+		    fd_names);
+	return 0;
+}
+
 int
 hsvr_listen_open(struct hsvr_config *cfg)
 {
@@ -422,10 +606,13 @@ hsvr_listen_open(struct hsvr_config *cfg)
 	described_len = sizeof cfg->where;
 	described[0] = '\0';
 	/* --reuseport is for TCP; a UNIX socket is shared by the workers. */
-	reuseport = cfg->reuseport && cfg->unix_path == NULL;
+	reuseport = cfg->reuseport && cfg->unix_path == NULL &&
+	    cfg->n_listen_fds == 0;
 	per_worker = cfg->accept_thread && !reuseport ? 0 : cfg->threads;
 	hsvr_accept_init(per_worker, reuseport, unix_remove);
-	if (cfg->unix_path != NULL)
+	if (cfg->n_listen_fds > 0)
+		rc = listen_all_inherited(cfg);
+	else if (cfg->unix_path != NULL)
 		rc = listen_unix(cfg);
 	else if (cfg->interface != NULL && *cfg->interface != '\0')
 		rc = listen_interface(cfg);

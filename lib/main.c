@@ -84,18 +84,53 @@ start_up(void)
 	return 0;
 }
 
+static int
+by_number(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Close every descriptor from 3 on but the n of keep (sorted here). */
+static void
+close_others(int *keep, int n)
+{
+	int lo = STDERR_FILENO + 1, i, fd;
+
+	qsort(keep, (size_t)n, sizeof *keep, by_number);
+	for (i = 0; i < n; i++) {
+		if (keep[i] < lo)
+			continue;
+		if (keep[i] > lo && close_range((unsigned)lo,
+		    (unsigned)keep[i] - 1, 0) != 0)
+			for (fd = lo; fd < keep[i]; fd++)
+				(void)close(fd);
+		lo = keep[i] + 1;
+	}
+	closefrom(lo);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct rlimit no_core = { 0, 0 };
+	int keep[2 * HSVR_MAX_LISTEN_FDS], nkeep, activated;
 	int rc, fd, report_fd = -1;
 
 	/*
 	 * What the starting shell left open (a script's redirections, make's
 	 * jobserver pipe) is none of the server's business: it would reach
-	 * the serving process and stay open for the daemon's life.
+	 * the serving process and stay open for the daemon's life.  Only the
+	 * listening sockets given to it stay: systemd's (LISTEN_FDS, whose
+	 * variables go now, before serv_init) and --listen-fd's.
 	 */
-	closefrom(STDERR_FILENO + 1);
+	activated = hsvr_listen_activated(keep, HSVR_MAX_LISTEN_FDS);
+	if (activated < 0)
+		return HSVR_EX_OSERR;
+	nkeep = activated + hsvr_options_listen_fds(argc, argv, keep +
+	    activated, HSVR_MAX_LISTEN_FDS);
+	close_others(keep, nkeep);
 	/*
 	 * Started with standard input, output or error closed, the pidfile
 	 * or a socket would take its number, and be replaced by /dev/null
@@ -107,10 +142,16 @@ main(int argc, char **argv)
 	if (fd >= 0)
 		close(fd);
 	hsvr_options_defaults(&config);
+	/* Sorted by close_others: the first "activated" are 3, 4, ... still. */
+	for (fd = 0; fd < activated; fd++)
+		config.listen_fds[fd] = STDERR_FILENO + 1 + fd;
+	config.n_listen_fds = config.listen_activated = activated;
 	config.lock_down = hsvr_sandbox_seccomp;
 	/* A starting command that is gone must not take the daemon with it. */
 	(void)signal(SIGPIPE, SIG_IGN);
 	hsvr_options_parse(&config, argc, argv);
+	if (hsvr_listen_check(&config) != 0)
+		return HSVR_EX_OSERR;
 	if ((rc = start_up()) != 0)
 		return rc;
 	/* From here a stop signal waits for the supervisor's handlers. */

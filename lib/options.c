@@ -42,6 +42,7 @@ enum {
 	OPT_ACCEPT_THREAD,
 	OPT_SECCOMP,
 	OPT_CHROOT,
+	OPT_LISTEN_FD,
 	OPT_APP         /* OPT_APP + i: the application's option i */
 };
 
@@ -59,6 +60,7 @@ static const struct lib_option lib_options[] = {
 	{ "max-connections", 'm', "N", "at most N connections at once (default 1000)" },
 	{ "threads", 'n', "N", "N worker threads (default: online CPUs)" },
 	{ "backlog", 'q', "N", "listen queue length (default 1024)" },
+	{ "listen-fd", OPT_LISTEN_FD, "N", "serve on the listening socket inherited as descriptor N instead of -p/-i/-l (repeatable)" },
 	{ "reuseport", OPT_REUSEPORT, NULL, "a listening socket per worker thread (SO_REUSEPORT) instead of one they share" },
 	{ "accept-thread", OPT_ACCEPT_THREAD, NULL, "one thread accepts and deals connections to the workers in turn" },
 	{ "timeout", 'T', "SEC", "idle timeout in seconds, 0 for none (default 60)" },
@@ -306,6 +308,13 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 		cfg->max_per_ip = (int)number(cfg, "max-per-ip", arg, 0,
 		    INT_MAX / 2);
 		break;
+	case OPT_LISTEN_FD:
+		if (cfg->n_listen_fds >= HSVR_MAX_LISTEN_FDS)
+			bad_usage(cfg, "at most %d listening sockets may be "
+			    "inherited", HSVR_MAX_LISTEN_FDS);
+		cfg->listen_fds[cfg->n_listen_fds++] = (int)number(cfg,
+		    "listen-fd", arg, 0, INT_MAX);
+		break;
 	case OPT_REUSEPORT:
 		cfg->reuseport = 1;
 		break;
@@ -424,6 +433,11 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 				    optarg ? optarg : "");
 			continue;
 		}
+		/* Start-up kept only the descriptors it saw spelt out. */
+		if (key == OPT_LISTEN_FD && strncmp(argv[optind - 1],
+		    "--listen-fd=", 12) != 0 && (optind < 2 ||
+		    strcmp(argv[optind - 2], "--listen-fd") != 0))
+			bad_usage(cfg, "write --listen-fd in full");
 		apply(cfg, key, optarg, &tcp_given);
 	}
 	free(lo);
@@ -441,7 +455,46 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 	    cfg->max_handshakes))
 		bad_usage(cfg, "--tls-ciphersuites, --tls-groups, --tls-ocsp, "
 		    "--tls-no-tickets and --tls-max-handshakes need --tls-cert");
+	if (cfg->n_listen_fds > cfg->listen_activated &&
+	    (cfg->unix_path != NULL || tcp_given))
+		bad_usage(cfg, "--listen-fd cannot be combined with --port, "
+		    "--interface or --unix");
+	if (cfg->n_listen_fds > 0 && cfg->reuseport)
+		bad_usage(cfg, "--reuseport needs sockets of its own: an "
+		    "inherited one (--listen-fd, LISTEN_FDS) is shared by "
+		    "the workers");
 	if (cfg->reuseport && cfg->accept_thread)
 		bad_usage(cfg, "--reuseport and --accept-thread exclude each "
 		    "other");
+}
+
+/*
+ * Before anything is parsed (and before start-up closes what it did not
+ * open): the descriptors --listen-fd N or --listen-fd=N name, up to "--".
+ * An abbreviated option is refused by the parse.
+ */
+int
+hsvr_options_listen_fds(int argc, char **argv, int *fds, int max)
+{
+	const char *v;
+	char *end;
+	long fd;
+	int i, n = 0;
+
+	for (i = 1; i < argc && argv[i] != NULL && n < max; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--listen-fd") == 0 && i + 1 < argc)
+			v = argv[++i];
+		else if (strncmp(argv[i], "--listen-fd=", 12) == 0)
+			v = argv[i] + 12;
+		else
+			continue;
+		errno = 0;
+		fd = strtol(v, &end, 10);
+		if (*v != '\0' && *end == '\0' && errno == 0 &&
+		    fd > STDERR_FILENO && fd <= INT_MAX)
+			fds[n++] = (int)fd;
+	}
+	return n;
 }
