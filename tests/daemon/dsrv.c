@@ -438,22 +438,7 @@ serv_on_accept(SESSION *s)
 		S_close(s);
 }
 
-static void
-reply(SESSION *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-reply(SESSION *s, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	n = tline_vformat(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		(void)S_send(s, (unsigned char *)buf, n);
-}
+#define reply(s, ...) (void)tline_send(tline_s_send, s, NULL, __VA_ARGS__)
 
 /* Queue the rest of a "big" transfer until S_send pushes back. */
 static void

@@ -36,7 +36,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,19 +136,13 @@ send_counted(SESSION *s, struct sess *u, const void *p, size_t len)
 	return rc;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-reply(SESSION *s, struct sess *u, const char *fmt, ...)
+static int
+reply_put(SESSION *s, void *u, const void *p, size_t n)
 {
-	char buf[2048];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	n = tline_vformat(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		(void)send_counted(s, u, buf, n);
+	return send_counted(s, u, p, n);
 }
+
+#define reply(s, u, ...) (void)tline_send(reply_put, s, u, __VA_ARGS__)
 
 static void
 close_session(SESSION *s, struct sess *u)

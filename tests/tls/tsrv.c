@@ -41,7 +41,6 @@
 #include "tpattern.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,19 +142,14 @@ out(SESSION *s, struct sess *st, const void *p, size_t n)
 	}
 }
 
-static void __attribute__((format(printf, 3, 4)))
-reply(SESSION *s, struct sess *st, const char *fmt, ...)
+static int
+reply_put(SESSION *s, void *st, const void *p, size_t n)
 {
-	char buf[1024];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	n = tline_vformat(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		out(s, st, buf, n);
+	out(s, st, p, n);
+	return 0;
 }
+
+#define reply(s, st, ...) (void)tline_send(reply_put, s, st, __VA_ARGS__)
 
 /* Push the kept output; 1 when nothing is left. */
 static int
