@@ -222,6 +222,15 @@ t_done(void)
 }
 
 int
+t_main(int argc, char **argv, t_scenario *const *scenarios)
+{
+	t_init(argc, argv);
+	while (*scenarios != NULL)
+		(*scenarios++)();
+	return t_done();
+}
+
+int
 t_failed(void)
 {
 	return t_count_all - t_count_ok;
@@ -580,6 +589,20 @@ srv_stop(struct srv *s, int sig, double timeout)
 	if (s->pid > 0)
 		kill(s->pid, sig);
 	return srv_wait_exit(s, timeout);
+}
+
+int
+srv_stop_after(struct srv *s, int terms, char **out, char **err)
+{
+	int status;
+
+	srv_wait_out(s, "TERM id=", terms, 10);
+	status = srv_stop(s, SIGTERM, 20);
+	if (out != NULL)
+		*out = srv_out(s);
+	if (err != NULL)
+		*err = srv_err(s);
+	return status;
 }
 
 static void

@@ -30,6 +30,18 @@ _Noreturn void t_bail(const char *fmt, ...) T_PRINTF(1, 2);
 int t_done(void);
 int t_failed(void);
 
+/* The scenarios of a test program, run in order by T_MAIN. */
+typedef void t_scenario(void);
+/* t_init, each scenario of the NULL-terminated list, t_done: its status. */
+int t_main(int argc, char **argv, t_scenario *const *scenarios);
+/* main() of a test program that is its scenarios: T_MAIN(tcp, unix_socket). */
+#define T_MAIN(...) \
+	int main(int argc, char **argv) \
+	{ \
+		return t_main(argc, argv, \
+		    (t_scenario *const[]){ __VA_ARGS__, NULL }); \
+	}
+
 double t_now(void);
 /* A deadline or a duration, scaled by $HSVR_TEST_SCALE. */
 double t_secs(double base);
@@ -81,6 +93,10 @@ int srv_wait_out(struct srv *s, const char *needle, int count, double timeout);
 /* Sends sig and waits for the exit: its exit code, 128+signal, or -1 if it
  * was still running at the deadline (then it is killed). */
 int srv_stop(struct srv *s, int sig, double timeout);
+/* The end of a scenario: once s has printed `terms` "TERM id=" lines (10 s
+ * at most), srv_stop with SIGTERM (20 s); then its stdout in *out and its
+ * stderr in *err (malloc'd) unless they are NULL.  As srv_stop. */
+int srv_stop_after(struct srv *s, int terms, char **out, char **err);
 /* Waits for an exit without signalling it; as srv_stop. */
 int srv_wait_exit(struct srv *s, double timeout);
 /* Copies its stdout and stderr into the log as "# " lines. */

@@ -112,9 +112,7 @@ spread(const char *mode)
 	for (i = 0; i < BURST; i++)
 		conn_close(many[i]);
 
-	srv_wait_out(&sv, "TERM id=", CLIENTS + BURST, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	err = srv_err(&sv);
+	status = srv_stop_after(&sv, CLIENTS + BURST, NULL, &err);
 	tstats_parse(err, &st);
 	t_ok(status == 0 && tstats(&st, "accept_counter") == CLIENTS + BURST &&
 	    tstats(&st, "session_error") == 1 &&
