@@ -231,6 +231,18 @@ t_main(int argc, char **argv, t_scenario *const *scenarios)
 }
 
 int
+t_main_on(int argc, char **argv, t_scenario_on *scenario,
+    const char *const *args, size_t n)
+{
+	size_t i;
+
+	t_init(argc, argv);
+	for (i = 0; i < n; i++)
+		scenario(args[i]);
+	return t_done();
+}
+
+int
 t_failed(void)
 {
 	return t_count_all - t_count_ok;
@@ -264,15 +276,22 @@ t_pause(double secs)
 		;
 }
 
-const char *
-t_path(const char *name)
+/* dir/name in the next of 8 static buffers. */
+static const char *
+path_in(const char *dir, const char *name)
 {
 	static char bufs[8][PATH_MAX + 64];
 	static int next;
 	char *b = bufs[next++ % 8];
 
-	snprintf(b, sizeof bufs[0], "%s/%s", t_dir, name);
+	snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
 	return b;
+}
+
+const char *
+t_path(const char *name)
+{
+	return path_in(t_dir, name);
 }
 
 const char *
@@ -404,12 +423,7 @@ t_group(void)
 const char *
 t_prog(const char *name)
 {
-	static char bufs[4][PATH_MAX + 64];
-	static int next;
-	char *b = bufs[next++ % 4];
-
-	snprintf(b, sizeof bufs[0], "%s/%s", t_bindir, name);
-	return b;
+	return path_in(t_bindir, name);
 }
 
 static pid_t
@@ -940,28 +954,38 @@ connect_fd(int fd, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
+int
+t_sockaddr(const char *ip, int port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*len = sizeof *a4;
+	} else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *a6;
+	} else {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 struct conn *
 conn_tcp_once(const char *ip, int port, int rcvbuf)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len;
 	int fd, e;
 
-	memset(&ss, 0, sizeof ss);
-	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		len = sizeof *a4;
-	} else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		len = sizeof *a6;
-	} else {
-		errno = EINVAL;
+	if (t_sockaddr(ip, port, &ss, &len) != 0)
 		return NULL;
-	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
 		return NULL;
 	if (rcvbuf > 0)
@@ -1102,24 +1126,32 @@ fill(struct conn *c, double end)
 	}
 }
 
+ssize_t
+t_take_line(const unsigned char *buf, size_t *off, size_t len, char *line,
+    size_t cap)
+{
+	const unsigned char *nl = memchr(buf + *off, '\n', len - *off);
+	size_t n;
+
+	if (nl == NULL)
+		return -1;
+	n = (size_t)(nl - (buf + *off));
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(line, buf + *off, n);
+	line[n] = '\0';
+	*off = (size_t)(nl - buf) + 1;
+	return (ssize_t)n;
+}
+
 int
 conn_line(struct conn *c, char *line, size_t cap, double timeout)
 {
 	double end = t_now() + t_secs(timeout);
-	unsigned char *nl;
-	size_t n;
 
 	for (;;) {
-		nl = memchr(c->buf + c->off, '\n', c->len - c->off);
-		if (nl != NULL) {
-			n = (size_t)(nl - (c->buf + c->off));
-			if (n >= cap)
-				n = cap - 1;
-			memcpy(line, c->buf + c->off, n);
-			line[n] = '\0';
-			c->off = (size_t)(nl - c->buf) + 1;
+		if (t_take_line(c->buf, &c->off, c->len, line, cap) >= 0)
 			return 0;
-		}
 		if (c->len - c->off == sizeof c->buf || fill(c, end) != 1) {
 			line[0] = '\0';
 			return -1;

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define T_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -40,6 +41,20 @@ int t_main(int argc, char **argv, t_scenario *const *scenarios);
 	{ \
 		return t_main(argc, argv, \
 		    (t_scenario *const[]){ __VA_ARGS__, NULL }); \
+	}
+
+/* One scenario run with each of several arguments (a transport, an
+ * option): T_MAIN_ON(run, "tcp", "unix"). */
+typedef void t_scenario_on(const char *arg);
+int t_main_on(int argc, char **argv, t_scenario_on *scenario,
+    const char *const *args, size_t n);
+#define T_MAIN_ON(scenario, ...) \
+	int main(int argc, char **argv) \
+	{ \
+		static const char *const args_[] = { __VA_ARGS__ }; \
+\
+		return t_main_on(argc, argv, scenario, args_, \
+		    sizeof args_ / sizeof args_[0]); \
 	}
 
 double t_now(void);
@@ -160,6 +175,15 @@ struct conn {
 	unsigned char buf[65536];
 };
 
+/* The IPv4 or IPv6 address ip (numeric) with port into *ss and *len: 0,
+ * or -1 (errno EINVAL) if ip is neither. */
+int t_sockaddr(const char *ip, int port, struct sockaddr_storage *ss,
+    socklen_t *len);
+/* If buf holds a whole line from *off to len: that line without its '\n'
+ * into line (cut to cap - 1), *off past the '\n', and the length copied;
+ * otherwise -1. */
+ssize_t t_take_line(const unsigned char *buf, size_t *off, size_t len,
+    char *line, size_t cap);
 /* A port that nothing listens on right now (IPv4 and IPv6). */
 int t_free_port(void);
 /* Connects, retrying while refused, until timeout; NULL on failure. */

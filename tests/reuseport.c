@@ -126,12 +126,4 @@ spread(const char *mode)
 	srv_check_end(&sv, T_ALL_CLOSED);
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	spread(NULL);
-	spread("--reuseport");
-	spread("--accept-thread");
-	return t_done();
-}
+T_MAIN_ON(spread, NULL, "--reuseport", "--accept-thread")

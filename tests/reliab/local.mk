@@ -34,7 +34,7 @@ tests_reliab_t_rsrv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_reliab_t_rsrv_LDADD = $(TEST_HOOKS_LDADD)
 tests_reliab_t_rsrv_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 
-tests_reliab_t_rload_SOURCES = tests/reliab/rload.c tests/reliab/rpattern.h tests/pattern.h
+tests_reliab_t_rload_SOURCES = tests/reliab/rload.c tests/reliab/rpattern.h $(TEST_CLIENT)
 tests_reliab_t_rload_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_reliab_t_rload_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_reliab_t_rload_LDADD = $(OPENSSL_LIBS)

@@ -93,18 +93,10 @@
 #include <openssl/x509.h>
 
 #include "tpattern.h"
+#include "../client.h"
 #include "../freeport.h"
 
 #define CHUNK 16384
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 pause_ms(long ms)
@@ -221,7 +213,7 @@ wait_fd(int fd, short events, double deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - now();
+		left = deadline - t_now();
 		if (left <= 0)
 			return -1;
 		r = poll(&p, 1, (int)(left * 1000) + 1);
@@ -237,7 +229,7 @@ static int
 tcp_connect(int port, double retry, int rcvbuf)
 {
 	struct sockaddr_in sa;
-	double until = now() + retry;
+	double until = t_now() + retry;
 	int fd;
 
 	memset(&sa, 0, sizeof sa);
@@ -253,7 +245,7 @@ tcp_connect(int port, double retry, int rcvbuf)
 		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
 			return fd;
 		close(fd);
-		if (errno != ECONNREFUSED || now() >= until)
+		if (errno != ECONNREFUSED || t_now() >= until)
 			return -1;
 		pause_ms(20);
 	}
@@ -352,7 +344,7 @@ ssl_wants(struct tc *t, int r, short *events)
 static int
 fill(struct tc *t)
 {
-	double deadline = now() + t->timeout;
+	double deadline = t_now() + t->timeout;
 	size_t n;
 	short ev;
 
@@ -385,20 +377,13 @@ fill(struct tc *t)
 static int
 get_line(struct tc *t, char *line, size_t cap)
 {
-	unsigned char *nl;
+	ssize_t got;
 	size_t n;
 
 	for (;;) {
-		nl = memchr(t->in + t->ioff, '\n', t->ilen - t->ioff);
-		if (nl != NULL) {
-			n = (size_t)(nl - (t->in + t->ioff));
-			if (n >= cap)
-				n = cap - 1;
-			memcpy(line, t->in + t->ioff, n);
-			line[n] = '\0';
-			if (n > 0 && line[n - 1] == '\r')
-				line[n - 1] = '\0';
-			t->ioff = (size_t)(nl - t->in) + 1;
+		if ((got = t_take_line(t->in, &t->ioff, t->ilen, line, cap)) >= 0) {
+			if (got > 0 && line[got - 1] == '\r')
+				line[got - 1] = '\0';
 			return 0;
 		}
 		if (t->ilen - t->ioff >= cap) {
@@ -424,7 +409,7 @@ get_line(struct tc *t, char *line, size_t cap)
 static int
 put(struct tc *t, const void *p, size_t n)
 {
-	double deadline = now() + t->timeout;
+	double deadline = t_now() + t->timeout;
 	size_t w, done = 0;
 	short ev;
 
@@ -433,7 +418,7 @@ put(struct tc *t, const void *p, size_t n)
 		if (SSL_write_ex(t->ssl, (const char *)p + done, n - done,
 		    &w) == 1) {
 			done += w;
-			deadline = now() + t->timeout;
+			deadline = t_now() + t->timeout;
 			continue;
 		}
 		if (!ssl_wants(t, 0, &ev))
@@ -505,7 +490,7 @@ transfer(struct tc *t, uint64_t seed, const void *head, size_t hlen,
 {
 	static unsigned char wbuf[CHUNK + 4096];
 	EVP_MD_CTX *txmd = sha_new(), *rxmd = sha_new();
-	double deadline = now() + t->timeout;
+	double deadline = t_now() + t->timeout;
 	uint64_t sent = 0, got = 0, since_pause = 0;
 	size_t n, w, k, wlen = 0, bad, hsent = 0;
 	short rev = 0, wev = 0;
@@ -590,13 +575,13 @@ transfer(struct tc *t, uint64_t seed, const void *head, size_t hlen,
 			}
 		}
 		if (progress) {
-			deadline = now() + t->timeout;
+			deadline = t_now() + t->timeout;
 			continue;
 		}
 		p.fd = t->fd;
 		p.events = (short)(rev | wev);
 		p.revents = 0;
-		if (now() >= deadline || poll(&p, 1, (int)((deadline - now()) *
+		if (t_now() >= deadline || poll(&p, 1, (int)((deadline - t_now()) *
 		    1000) + 1) < 0) {
 			snprintf(what, wcap, "timeout: sent=%llu received=%llu",
 			    (unsigned long long)sent, (unsigned long long)got);
@@ -973,7 +958,7 @@ cmd_session(int argc, char **argv)
 	if (ca != NULL)
 		SSL_set1_host(t->ssl, "localhost");
 	SSL_set_tlsext_host_name(t->ssl, "localhost");
-	deadline = now() + t->timeout;
+	deadline = t_now() + t->timeout;
 	for (;;) {
 		errno = 0;
 		if ((r = SSL_connect(t->ssl)) == 1)
@@ -1116,13 +1101,13 @@ cmd_raw(int argc, char **argv)
 	if ((fd = tcp_connect(port, 0, 0)) < 0)
 		die("connect: %s", strerror(errno));
 	out("LOCALPORT %d", local_port(fd));
-	start = now();
+	start = t_now();
 	if (len > 0 && write(fd, payload, len) != (ssize_t)len)
 		die("write: %s", strerror(errno));
 	deadline = start + wait;
 	for (;;) {
 		if (wait_fd(fd, POLLIN, deadline) != 0) {
-			out("OPEN after=%.2f bytes=%zu", now() - start, total);
+			out("OPEN after=%.2f bytes=%zu", t_now() - start, total);
 			break;
 		}
 		n = read(fd, junk, sizeof junk);
@@ -1134,7 +1119,7 @@ cmd_raw(int argc, char **argv)
 			continue;
 		out("CLOSED how=%s after=%.2f bytes=%zu", n == 0 ? "eof" :
 		    errno == ECONNRESET ? "reset" : strerror(errno),
-		    now() - start, total);
+		    t_now() - start, total);
 		break;
 	}
 	close(fd);
@@ -1187,7 +1172,7 @@ cmd_pty(int argc, char **argv)
 	}
 	if (argc - i < 2)
 		die("usage: t-tlsc pty [--pid-file F] SEC CMD [ARG...]");
-	deadline = now() + parse_secs(argv[i]);
+	deadline = t_now() + parse_secs(argv[i]);
 	if ((m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 ||
 	    grantpt(m) != 0 || unlockpt(m) != 0 || (slave = ptsname(m)) == NULL)
 		die("cannot make a pseudo-terminal: %s", strerror(errno));
@@ -1222,7 +1207,7 @@ cmd_pty(int argc, char **argv)
 			kill(pid, got_sig);
 			got_sig = 0;
 		}
-		if (now() >= deadline) {
+		if (t_now() >= deadline) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, &ws, 0);
@@ -1295,14 +1280,14 @@ cmd_flood(int argc, char **argv)
 		connects++;
 	}
 	out("FLOODING n=%ld", n);
-	t0 = now();
+	t0 = t_now();
 	for (;;) {
 		/* Open again what was closed, at most rate per second. */
 		waiting = 0;
 		for (i = 1; i <= n; i++) {
 			if (p[i].fd >= 0)
 				continue;
-			if (rate > 0 && (double)again >= rate * (now() - t0)) {
+			if (rate > 0 && (double)again >= rate * (t_now() - t0)) {
 				waiting = 1;
 				break;
 			}
