@@ -1080,7 +1080,7 @@ conn_send(struct conn *c, const void *p, size_t n)
 }
 
 int
-conn_sendf(struct conn *c, const char *fmt, ...)
+t_sendf(t_put *put, void *c, const char *fmt, ...)
 {
 	char buf[4096];
 	va_list ap;
@@ -1091,7 +1091,13 @@ conn_sendf(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return -1;
-	return conn_send(c, buf, (size_t)n);
+	return put(c, buf, (size_t)n);
+}
+
+int
+conn_put(void *c, const void *p, size_t n)
+{
+	return conn_send(c, p, n);
 }
 
 /* Fills the buffer from the socket: 1 data, 0 EOF, -1 timeout, -2 error

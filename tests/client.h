@@ -194,7 +194,13 @@ struct conn *conn_unix(const char *path, double timeout);
 /* The local port of the connection. */
 int conn_port(const struct conn *c);
 int conn_send(struct conn *c, const void *p, size_t n);
-int conn_sendf(struct conn *c, const char *fmt, ...) T_PRINTF(2, 3);
+/* Where t_sendf hands the text: n bytes at p for connection c; 0 or -1. */
+typedef int t_put(void *c, const void *p, size_t n);
+/* fmt (at most 4 KiB) to put(c, ...): its result, or -1 if it did not fit. */
+int t_sendf(t_put *put, void *c, const char *fmt, ...) T_PRINTF(3, 4);
+/* conn_send as a t_put, and printf-like. */
+int conn_put(void *c, const void *p, size_t n);
+#define conn_sendf(c, ...) t_sendf(conn_put, c, __VA_ARGS__)
 /* One line without its '\n': 0, or -1 on timeout, EOF or error. */
 int conn_line(struct conn *c, char *line, size_t cap, double timeout);
 /* Sends a line (fmt, '\n' added) and reads the reply line: 0 or -1. */

@@ -1,7 +1,7 @@
 /*
  * tline.c - one line of text for the test servers: formatted with its
- * '\n', printed on stdout in one write or handed to a session; the library's counters as
- * its words (see tline.h).
+ * '\n', printed on stdout in one write or handed to a session; the
+ * library's counters as its words (see tline.h).
  */
 #include "tline.h"
 

@@ -85,6 +85,7 @@
  * On TYP_TIMEOUT a session in line mode is sent "TIMEOUT n".
  */
 #include "tserver.h"
+#include "tbuf.h"
 #include "tline.h"
 #include "pattern.h"
 #include "tzc.h"
@@ -212,8 +213,7 @@ struct usr {
 	size_t sink_n, sink_left, sink_reads;
 	uint64_t sink_hash;
 	/* ECHO output refused with -4, in order */
-	unsigned char *pend;
-	size_t plen, pcap;
+	struct tbuf pend;
 	/* SOURCE, CONGEST, SOURCECLOSE, DOWNLOAD */
 	int pumping, close_at_end, probe, quiet;
 	int how;                /* TZC_*: how the pump sends */
@@ -396,29 +396,17 @@ pump(SESSION *s, struct usr *u)
 /* ---- echo -------------------------------------------------------------------- */
 
 static void
-pend_add(struct usr *u, const unsigned char *p, size_t n)
-{
-	if (u->plen + n > u->pcap) {
-		u->pcap = (u->plen + n) * 2;
-		if ((u->pend = realloc(u->pend, u->pcap)) == NULL)
-			abort();
-	}
-	memcpy(u->pend + u->plen, p, n);
-	u->plen += n;
-}
-
-static void
 echo(SESSION *s, struct usr *u, const unsigned char *p, size_t n)
 {
-	if (u->plen > 0 || own_send(s, u, p, n) == S_ERR_CONGESTED)
-		pend_add(u, p, n);
+	if (u->pend.len > 0 || own_send(s, u, p, n) == S_ERR_CONGESTED)
+		tbuf_add(&u->pend, p, n);
 }
 
 static void
 echo_flush(SESSION *s, struct usr *u)
 {
-	if (u->plen > 0 && own_send(s, u, u->pend, u->plen) == S_OK)
-		u->plen = 0;
+	if (u->pend.len > 0 && own_send(s, u, u->pend.p, u->pend.len) == S_OK)
+		u->pend.len = 0;
 }
 
 /* ---- commands ------------------------------------------------------------------ */
@@ -1100,7 +1088,7 @@ ts_term(SESSION *s)
 	    u->minus4, u->minus4_octets, u->closed);
 	if (u->chain != NULL)
 		tzc_chain_end(s, u->chain);
-	free(u->pend);
+	free(u->pend.p);
 	free(u);
 	s->usr = NULL;
 }

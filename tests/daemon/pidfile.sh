@@ -83,19 +83,20 @@ check "--pidfile: removed at exit" [ ! -e "$pidf" ]
 sleep 0.01 &
 dead=$!
 wait "$dead"
+# taken_over HOLDER: a server started on the pidfile holding HOLDER takes
+# it over; then it is sent SIGTERM.
+taken_over() {
+	port=$(free_port)
+	must "a stale pidfile ($1): taken over" dsrv_start "$pidf" -p "$port" -i 127.0.0.1
+	check "a stale pidfile: it now holds the new supervisor's pid" [ "$(cat "$pidf")" = "$SUP" ]
+	kill -TERM "$SUP"
+}
 echo "$dead" >"$pidf"
-port=$(free_port)
-must "a stale pidfile (dead pid $dead): taken over" dsrv_start "$pidf" -p "$port" -i 127.0.0.1
-check "a stale pidfile: it now holds the new supervisor's pid" [ "$(cat "$pidf")" = "$SUP" ]
-kill -TERM "$SUP"
+taken_over "dead pid $dead"
 wait_for 10 gone "$SUP"
 
 echo $$ >"$pidf"
-port=$(free_port)
-must "a stale pidfile (live unrelated pid $$, no lock): taken over" \
-	dsrv_start "$pidf" -p "$port" -i 127.0.0.1
-check "a stale pidfile: it now holds the new supervisor's pid" [ "$(cat "$pidf")" = "$SUP" ]
-kill -TERM "$SUP"
+taken_over "live unrelated pid $$, no lock"
 check "removed at exit" wait_for 10 test ! -e "$pidf"
 
 # -------------------------------------------------- cannot be created

@@ -381,20 +381,13 @@ cn_write(struct cn *c, const void *p, size_t n)
 	return 0;
 }
 
-static int __attribute__((format(printf, 2, 3)))
-cn_printf(struct cn *c, const char *fmt, ...)
+static int
+cn_put(void *c, const void *p, size_t n)
 {
-	char buf[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof buf)
-		return -1;
-	return cn_write(c, buf, (size_t)n);
+	return cn_write(c, p, n);
 }
+
+#define cn_printf(c, ...) t_sendf(cn_put, c, __VA_ARGS__)
 
 /* One line without '\n': 0, or -1 at the end, on a reset or timeout. */
 static int
@@ -2034,12 +2027,23 @@ cmd_cmd(const struct opts *o)
 
 /* ---- main ------------------------------------------------------------------------ */
 
+static const struct {
+	const char *name;
+	int (*run)(const struct opts *);
+} cmds[] = {
+	{ "flood", cmd_flood }, { "probe", cmd_probe }, { "fdx", cmd_fdx },
+	{ "rst", cmd_rst }, { "half", cmd_half }, { "halfx", cmd_halfx },
+	{ "tlsabort", cmd_tlsabort }, { "churn", cmd_churn },
+	{ "mix", cmd_mix }, { "watch", cmd_watch }, { "cmd", cmd_cmd },
+};
+
 int
 main(int argc, char **argv)
 {
 	const char *s = getenv("HSVR_TEST_SCALE"), *cmd;
 	struct opts o;
 	struct rlimit rl;
+	size_t i;
 
 	if (s != NULL && atof(s) >= 1)
 		scale = atof(s);
@@ -2061,27 +2065,8 @@ main(int argc, char **argv)
 		die("unexpected argument %s", o.args[0]);
 	if (o.port <= 0 && strcmp(cmd, "watch") != 0)
 		die("%s: --port is needed", cmd);
-	if (strcmp(cmd, "flood") == 0)
-		return cmd_flood(&o);
-	if (strcmp(cmd, "probe") == 0)
-		return cmd_probe(&o);
-	if (strcmp(cmd, "fdx") == 0)
-		return cmd_fdx(&o);
-	if (strcmp(cmd, "rst") == 0)
-		return cmd_rst(&o);
-	if (strcmp(cmd, "half") == 0)
-		return cmd_half(&o);
-	if (strcmp(cmd, "halfx") == 0)
-		return cmd_halfx(&o);
-	if (strcmp(cmd, "tlsabort") == 0)
-		return cmd_tlsabort(&o);
-	if (strcmp(cmd, "churn") == 0)
-		return cmd_churn(&o);
-	if (strcmp(cmd, "mix") == 0)
-		return cmd_mix(&o);
-	if (strcmp(cmd, "watch") == 0)
-		return cmd_watch(&o);
-	if (strcmp(cmd, "cmd") == 0)
-		return cmd_cmd(&o);
+	for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (strcmp(cmd, cmds[i].name) == 0)
+			return cmds[i].run(&o);
 	die("unknown command %s", cmd);
 }

@@ -30,6 +30,7 @@
  * library's SIGPIPE protection, which the tests must catch.
  */
 #include "hsvr.h"
+#include "../tbuf.h"
 #include "../tline.h"
 #include "../topt.h"
 #include "rpattern.h"
@@ -57,8 +58,7 @@ struct sess {
 	uint64_t put_n, put_left, put_hash;
 	uint64_t get_n, get_off;
 	int get_close;
-	unsigned char *blog;    /* echo output refused with -4 */
-	size_t blen, bcap;
+	struct tbuf blog;       /* echo output refused with -4 */
 	int congested;          /* a -4 and no TYP_SENDABLE since */
 	int closed;             /* S_close called */
 	SESSION *s;
@@ -185,27 +185,22 @@ pump(SESSION *s, struct sess *u)
 static void
 echo(SESSION *s, struct sess *u, const unsigned char *p, size_t n)
 {
-	if (u->blen == 0 && send_counted(s, u, p, n) != S_ERR_CONGESTED)
+	if (u->blog.len == 0 && send_counted(s, u, p, n) != S_ERR_CONGESTED)
 		return;
-	if (u->blen + n > ECHO_CAP) {
+	if (u->blog.len + n > ECHO_CAP) {
 		atomic_fetch_add(&n_echo_overflow, 1);
 		close_session(s, u);
 		return;
 	}
-	if (u->blen + n > u->bcap) {
-		u->bcap = (u->blen + n) * 2;
-		if ((u->blog = realloc(u->blog, u->bcap)) == NULL)
-			abort();
-	}
-	memcpy(u->blog + u->blen, p, n);
-	u->blen += n;
+	tbuf_add(&u->blog, p, n);
 }
 
 static void
 echo_flush(SESSION *s, struct sess *u)
 {
-	if (u->blen > 0 && send_counted(s, u, u->blog, u->blen) == S_OK)
-		u->blen = 0;
+	if (u->blog.len > 0 &&
+	    send_counted(s, u, u->blog.p, u->blog.len) == S_OK)
+		u->blog.len = 0;
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -535,7 +530,7 @@ serv_on_term(SESSION *s)
 		u->next->prev = u->prev;
 	nlive--;
 	pthread_mutex_unlock(&rec_lock);
-	free(u->blog);
+	free(u->blog.p);
 	free(u);
 	s->usr = NULL;
 }

@@ -611,17 +611,39 @@ has_word(char **argv, int argc, const char *word)
 	return 0;
 }
 
+/* The N and SEED of an action (its first two words), or die with usage. */
+static void
+n_and_seed(char **argv, int argc, const char *usage, unsigned long long *n,
+    unsigned long long *seed)
+{
+	if (argc < 3)
+		die("%s", usage);
+	*n = parse_ull(argv[1]);
+	*seed = parse_ull(argv[2]);
+}
+
+/* The verdict line on n bytes received: "<tag>-OK n=N sha256=H" when the
+ * transfer ended well (rc 0) with the checksum want, else "<tag>-FAIL". */
+static void
+received(const char *tag, uint64_t n, int rc, const char *what,
+    const char *rxsha, const char *want)
+{
+	if (rc == 0 && strcmp(rxsha, want) == 0)
+		out("%s-OK n=%llu sha256=%s", tag, (unsigned long long)n, rxsha);
+	else
+		out("%s-FAIL %s sha256=%s want=%s", tag, rc ? what : "checksum",
+		    rxsha, want);
+}
+
 static void
 act_gen(struct tc *t, char **argv, int argc)
 {
 	char req[128], rxsha[80], want[80], what[512];
-	uint64_t n, seed;
+	unsigned long long n, seed;
 	int rc;
 
-	if (argc < 3)
-		die("!gen N SEED [close] [ref|file] [chain|chain1]");
-	n = parse_ull(argv[1]);
-	seed = parse_ull(argv[2]);
+	n_and_seed(argv, argc, "!gen N SEED [close] [ref|file] [chain|chain1]",
+	    &n, &seed);
 	snprintf(req, sizeof req, "GEN %llu %llu%s%s%s%s\n",
 	    (unsigned long long)n, (unsigned long long)seed,
 	    has_word(argv, argc, "close") ? " close" : "",
@@ -633,33 +655,22 @@ act_gen(struct tc *t, char **argv, int argc)
 		fail(t, "GEN request");
 	rc = transfer(t, seed, "", 0, 0, n, NULL, rxsha, what, sizeof what);
 	stream_sha(seed, 0, n, want);
-	if (rc == 0 && strcmp(rxsha, want) == 0)
-		out("GEN-OK n=%llu sha256=%s", (unsigned long long)n, rxsha);
-	else
-		out("GEN-FAIL %s sha256=%s want=%s", rc ? what : "checksum",
-		    rxsha, want);
+	received("GEN", n, rc, what, rxsha, want);
 }
 
 static void
 act_recv(struct tc *t, char **argv, int argc)
 {
 	char rxsha[80], want[80], what[512];
-	uint64_t n, seed;
+	unsigned long long n, seed;
 	int rc;
 
-	if (argc < 3)
-		die("!recv N SEED [OFFSET]");
-	n = parse_ull(argv[1]);
-	seed = parse_ull(argv[2]);
+	n_and_seed(argv, argc, "!recv N SEED [OFFSET]", &n, &seed);
 	t->rxoff = argc > 3 ? parse_ull(argv[3]) : 0;
 	rc = transfer(t, seed, "", 0, 0, n, NULL, rxsha, what, sizeof what);
 	stream_sha(seed, t->rxoff, n, want);
 	t->rxoff = 0;
-	if (rc == 0 && strcmp(rxsha, want) == 0)
-		out("RECV-OK n=%llu sha256=%s", (unsigned long long)n, rxsha);
-	else
-		out("RECV-FAIL %s sha256=%s want=%s", rc ? what : "checksum",
-		    rxsha, want);
+	received("RECV", n, rc, what, rxsha, want);
 }
 
 static void
@@ -669,10 +680,7 @@ act_sink(struct tc *t, char **argv, int argc)
 	unsigned long long n, seed, sn = 0;
 	int rc;
 
-	if (argc < 3)
-		die("!sink N SEED");
-	n = parse_ull(argv[1]);
-	seed = parse_ull(argv[2]);
+	n_and_seed(argv, argc, "!sink N SEED", &n, &seed);
 	snprintf(req, sizeof req, "SINK %llu\n", n);
 	rc = transfer(t, seed, req, strlen(req), n, 0, txsha, NULL, what,
 	    sizeof what);
@@ -700,10 +708,7 @@ act_echo(struct tc *t, char **argv, int argc)
 	unsigned long long n, seed;
 	int rc;
 
-	if (argc < 3)
-		die("!echo N SEED [late]");
-	n = parse_ull(argv[1]);
-	seed = parse_ull(argv[2]);
+	n_and_seed(argv, argc, "!echo N SEED [late]", &n, &seed);
 	snprintf(req, sizeof req, "ECHO %llu\n", n);
 	t->late = argc > 3 && strcmp(argv[3], "late") == 0;
 	rc = transfer(t, seed, req, strlen(req), n, n, txsha, rxsha, what,
