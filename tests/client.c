@@ -266,13 +266,20 @@ t_secs(double base)
 void
 t_pause(double secs)
 {
+	t_pause_unless(secs, NULL);
+}
+
+void
+t_pause_unless(double secs, volatile sig_atomic_t *stop)
+{
 	struct timespec ts;
 
 	if (secs <= 0)
 		return;
 	ts.tv_sec = (time_t)secs;
 	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR &&
+	    (stop == NULL || !*stop))
 		;
 }
 
@@ -717,6 +724,15 @@ srv_start_ioc(struct srv *s, const char *prog, ...)
 }
 
 int
+srv_start_delayed(struct srv *s, const char *delay_us)
+{
+	if (setenv("HSVR_TEST_DELAY_SEND_US", delay_us, 1) != 0)
+		t_bail("setenv");
+	return srv_start_ioc(s, "t-srv-ioc-hooks", "-i", "127.0.0.1", "-n",
+	    "2", "--accept-thread", "-T", "0", NULL);
+}
+
+int
 srv_start_ioc_on(struct srv *s, const char *tr, const char *sock,
     const char **where)
 {
@@ -1049,10 +1065,16 @@ conn_unix(const char *path, double timeout)
 int
 conn_port(const struct conn *c)
 {
+	return t_local_port(c->fd);
+}
+
+int
+t_local_port(int fd)
+{
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 
-	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) != 0)
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
 		return -1;
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);

@@ -11,6 +11,7 @@
 #define HSVR_TEST_CLIENT_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -63,6 +64,8 @@ double t_secs(double base);
 /* Pacing only (a slow client, a quiet period to watch), never to wait for
  * something to happen. */
 void t_pause(double secs);
+/* The same, cut short by a signal whose handler set *stop. */
+void t_pause_unless(double secs, volatile sig_atomic_t *stop);
 /* A file name in the test's scratch directory (static buffer rotation). */
 const char *t_path(const char *name);
 const char *t_tmpdir(void);
@@ -131,6 +134,10 @@ int srv_start_lowlevel(struct srv *s, int port, const char *limit,
 #define SRV_IOC_MAX 24
 int srv_start_ioc(struct srv *s, const char *prog, ...)
     __attribute__((sentinel));
+/* t-srv-ioc-hooks on 127.0.0.1, two workers the accept thread feeds in
+ * turn, no timeout (-T 0), and a cross-thread S_send that first sleeps
+ * delay_us microseconds (HSVR_TEST_DELAY_SEND_US): its port. */
+int srv_start_delayed(struct srv *s, const char *delay_us);
 /* t-srv-ioc with two workers on 127.0.0.1 (tr "tcp") or on the UNIX
  * socket sock in the scratch directory (tr "unix"): its port, 0 on UNIX;
  * *where is the address or the socket's path (until the next call). */
@@ -191,8 +198,10 @@ struct conn *conn_tcp(const char *ip, int port, double timeout);
 /* One attempt; rcvbuf > 0 sets SO_RCVBUF first.  NULL, errno set. */
 struct conn *conn_tcp_once(const char *ip, int port, int rcvbuf);
 struct conn *conn_unix(const char *path, double timeout);
-/* The local port of the connection. */
+/* The local port of the connection, of socket fd: -1 on error, 0 if it
+ * is no IP socket. */
 int conn_port(const struct conn *c);
+int t_local_port(int fd);
 int conn_send(struct conn *c, const void *p, size_t n);
 /* Where t_sendf hands the text: n bytes at p for connection c; 0 or -1. */
 typedef int t_put(void *c, const void *p, size_t n);

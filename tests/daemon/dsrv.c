@@ -143,17 +143,7 @@ stats_loop(void *arg)
 	return NULL;
 }
 
-static int
-set_slow_start(const char *arg)
-{
-	char *end;
-	long ms = strtol(arg, &end, 10);
-
-	if (*arg == '\0' || *end != '\0' || ms < 0 || ms > 60000)
-		return -1;
-	slow_start_ms = (int)ms;
-	return 0;
-}
+TOPT_INT(set_slow_start, slow_start_ms, 0, 60000)
 
 TOPT_TEXT(set_allow, allow_init)
 

@@ -47,6 +47,7 @@
  */
 #include "rpattern.h"
 #include "../client.h"
+#include "../thello.h"
 #include "../freeport.h"
 
 #include <arpa/inet.h>
@@ -103,14 +104,7 @@ on_stop(int sig)
 static void
 sleep_s(double s)
 {
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_flag)
-		;
+	t_pause_unless(s, &stop_flag);
 }
 
 static int
@@ -178,19 +172,6 @@ rst_close(int fd)
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	close(fd);
-}
-
-static int
-local_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
 /* A socket connecting (non-blocking) to addr; -1 if it failed at once. */
@@ -1253,7 +1234,7 @@ cmd_halfx(const struct opts *o)
 				cn_close(b);
 			continue;
 		}
-		bport = local_port(b->fd);
+		bport = t_local_port(b->fd);
 		expected = 0;
 		for (len = 0, k = 0; k < m; k++) {
 			n = snprintf(buf + len, cap - len, "TO %d %zu payload\n",
@@ -1309,21 +1290,11 @@ cmd_halfx(const struct opts *o)
 static size_t
 client_hello(unsigned char *buf, size_t cap)
 {
-	SSL *s = SSL_new(tls_ctx());
-	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
-	int n;
+	size_t n = thello(tls_ctx(), buf, cap);
 
-	if (s == NULL || rb == NULL || wb == NULL)
+	if (n == 0)
 		die("cannot make a ClientHello");
-	SSL_set_bio(s, rb, wb);
-	SSL_set_connect_state(s);
-	(void)SSL_do_handshake(s);
-	n = BIO_read(wb, buf, (int)cap);
-	SSL_free(s);
-	ERR_clear_error();
-	if (n <= 0)
-		die("cannot make a ClientHello");
-	return (size_t)n;
+	return n;
 }
 
 static int
@@ -1461,7 +1432,7 @@ ch_open(struct churn *w, int i, const char *ip, int port)
 	if (c->fd < 0)
 		die("churn: cannot connect: %s", strerror(errno));
 	set_nonblock(c->fd, 1);
-	c->port = local_port(c->fd);
+	c->port = t_local_port(c->fd);
 	c->alive = 1;
 	c->inlen = c->outlen = 0;
 	ev.events = EPOLLIN | EPOLLRDHUP;

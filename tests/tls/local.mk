@@ -45,6 +45,7 @@ tests_tls_t_tsrv_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_tls_t_tsrv_hooks_LDADD = $(TEST_HOOKS_LDADD)
 tests_tls_t_tsrv_hooks_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 
-tests_tls_t_tlsc_SOURCES = tests/tls/tlsc.c tests/tls/tpattern.h $(TEST_CLIENT)
+tests_tls_t_tlsc_SOURCES = tests/tls/tlsc.c tests/tls/tpattern.h tests/topt.h $(TEST_CLIENT) \
+	tests/thello.c tests/thello.h
 tests_tls_t_tlsc_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_tls_t_tlsc_LDADD = $(OPENSSL_LIBS)

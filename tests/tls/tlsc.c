@@ -94,6 +94,8 @@
 
 #include "tpattern.h"
 #include "../client.h"
+#include "../thello.h"
+#include "../topt.h"
 #include "../freeport.h"
 
 #define CHUNK 16384
@@ -175,10 +177,9 @@ parse_secs(const char *s)
 static int
 parse_port(const char *s)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
+	long v;
 
-	if (*s == '\0' || *end != '\0' || v < 1 || v > 65535)
+	if (topt_long(s, 1, 65535, &v) != 0)
 		die("bad port '%s'", s);
 	return (int)v;
 }
@@ -249,17 +250,6 @@ tcp_connect(int port, double retry, int rcvbuf)
 			return -1;
 		pause_ms(20);
 	}
-}
-
-static int
-local_port(int fd)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof sa;
-
-	if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-		return -1;
-	return ntohs(sa.sin_port);
 }
 
 /* ------------------------------------------------------------ freeport */
@@ -956,7 +946,7 @@ cmd_session(int argc, char **argv)
 		free(t);
 		return 2;
 	}
-	lport = local_port(t->fd);
+	lport = t_local_port(t->fd);
 	set_nonblock(t->fd);
 	if ((t->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(t->ssl, t->fd) != 1)
 		die("SSL_new: %s", ssl_reason(why, sizeof why));
@@ -1023,26 +1013,13 @@ static size_t
 client_hello(unsigned char *buf, size_t cap)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
-	SSL *ssl;
-	char *p;
-	long n;
-	size_t len;
+	size_t n;
 
-	if (ctx == NULL || rb == NULL || wb == NULL ||
-	    (ssl = SSL_new(ctx)) == NULL)
+	if (ctx == NULL)
 		die("cannot make a ClientHello");
-	SSL_set_bio(ssl, rb, wb);
-	(void)SSL_connect(ssl);
-	n = BIO_get_mem_data(wb, &p);
-	len = n > 0 ? (size_t)n : 0;
-	if (len > cap)
-		len = cap;
-	memcpy(buf, p, len);
-	SSL_free(ssl);
+	n = thello(ctx, buf, cap);
 	SSL_CTX_free(ctx);
-	ERR_clear_error();
-	return len;
+	return n;
 }
 
 static int
@@ -1105,7 +1082,7 @@ cmd_raw(int argc, char **argv)
 	port = parse_port(argv[argc - 1]);
 	if ((fd = tcp_connect(port, 0, 0)) < 0)
 		die("connect: %s", strerror(errno));
-	out("LOCALPORT %d", local_port(fd));
+	out("LOCALPORT %d", t_local_port(fd));
 	start = t_now();
 	if (len > 0 && write(fd, payload, len) != (ssize_t)len)
 		die("write: %s", strerror(errno));
