@@ -222,6 +222,27 @@ t_done(void)
 }
 
 int
+t_main(int argc, char **argv, t_scenario *const *scenarios)
+{
+	t_init(argc, argv);
+	while (*scenarios != NULL)
+		(*scenarios++)();
+	return t_done();
+}
+
+int
+t_main_on(int argc, char **argv, t_scenario_on *scenario,
+    const char *const *args, size_t n)
+{
+	size_t i;
+
+	t_init(argc, argv);
+	for (i = 0; i < n; i++)
+		scenario(args[i]);
+	return t_done();
+}
+
+int
 t_failed(void)
 {
 	return t_count_all - t_count_ok;
@@ -245,25 +266,39 @@ t_secs(double base)
 void
 t_pause(double secs)
 {
+	t_pause_unless(secs, NULL);
+}
+
+void
+t_pause_unless(double secs, volatile sig_atomic_t *stop)
+{
 	struct timespec ts;
 
 	if (secs <= 0)
 		return;
 	ts.tv_sec = (time_t)secs;
 	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR &&
+	    (stop == NULL || !*stop))
 		;
 }
 
-const char *
-t_path(const char *name)
+/* dir/name in the next of 8 static buffers. */
+static const char *
+path_in(const char *dir, const char *name)
 {
 	static char bufs[8][PATH_MAX + 64];
 	static int next;
 	char *b = bufs[next++ % 8];
 
-	snprintf(b, sizeof bufs[0], "%s/%s", t_dir, name);
+	snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
 	return b;
+}
+
+const char *
+t_path(const char *name)
+{
+	return path_in(t_dir, name);
 }
 
 const char *
@@ -395,12 +430,7 @@ t_group(void)
 const char *
 t_prog(const char *name)
 {
-	static char bufs[4][PATH_MAX + 64];
-	static int next;
-	char *b = bufs[next++ % 4];
-
-	snprintf(b, sizeof bufs[0], "%s/%s", t_bindir, name);
-	return b;
+	return path_in(t_bindir, name);
 }
 
 static pid_t
@@ -582,6 +612,20 @@ srv_stop(struct srv *s, int sig, double timeout)
 	return srv_wait_exit(s, timeout);
 }
 
+int
+srv_stop_after(struct srv *s, int terms, char **out, char **err)
+{
+	int status;
+
+	srv_wait_out(s, "TERM id=", terms, 10);
+	status = srv_stop(s, SIGTERM, 20);
+	if (out != NULL)
+		*out = srv_out(s);
+	if (err != NULL)
+		*err = srv_err(s);
+	return status;
+}
+
 static void
 dump_file(const char *what, const char *path)
 {
@@ -677,6 +721,15 @@ srv_start_ioc(struct srv *s, const char *prog, ...)
 	args[n] = NULL;
 	srv_start(s, prog, args);
 	return port;
+}
+
+int
+srv_start_delayed(struct srv *s, const char *delay_us)
+{
+	if (setenv("HSVR_TEST_DELAY_SEND_US", delay_us, 1) != 0)
+		t_bail("setenv");
+	return srv_start_ioc(s, "t-srv-ioc-hooks", "-i", "127.0.0.1", "-n",
+	    "2", "--accept-thread", "-T", "0", NULL);
 }
 
 int
@@ -917,28 +970,38 @@ connect_fd(int fd, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
+int
+t_sockaddr(const char *ip, int port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*len = sizeof *a4;
+	} else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *a6;
+	} else {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 struct conn *
 conn_tcp_once(const char *ip, int port, int rcvbuf)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len;
 	int fd, e;
 
-	memset(&ss, 0, sizeof ss);
-	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		len = sizeof *a4;
-	} else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		len = sizeof *a6;
-	} else {
-		errno = EINVAL;
+	if (t_sockaddr(ip, port, &ss, &len) != 0)
 		return NULL;
-	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
 		return NULL;
 	if (rcvbuf > 0)
@@ -1002,10 +1065,16 @@ conn_unix(const char *path, double timeout)
 int
 conn_port(const struct conn *c)
 {
+	return t_local_port(c->fd);
+}
+
+int
+t_local_port(int fd)
+{
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 
-	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) != 0)
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
 		return -1;
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -1033,7 +1102,7 @@ conn_send(struct conn *c, const void *p, size_t n)
 }
 
 int
-conn_sendf(struct conn *c, const char *fmt, ...)
+t_sendf(t_put *put, void *c, const char *fmt, ...)
 {
 	char buf[4096];
 	va_list ap;
@@ -1044,7 +1113,13 @@ conn_sendf(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return -1;
-	return conn_send(c, buf, (size_t)n);
+	return put(c, buf, (size_t)n);
+}
+
+int
+conn_put(void *c, const void *p, size_t n)
+{
+	return conn_send(c, p, n);
 }
 
 /* Fills the buffer from the socket: 1 data, 0 EOF, -1 timeout, -2 error
@@ -1079,24 +1154,32 @@ fill(struct conn *c, double end)
 	}
 }
 
+ssize_t
+t_take_line(const unsigned char *buf, size_t *off, size_t len, char *line,
+    size_t cap)
+{
+	const unsigned char *nl = memchr(buf + *off, '\n', len - *off);
+	size_t n;
+
+	if (nl == NULL)
+		return -1;
+	n = (size_t)(nl - (buf + *off));
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(line, buf + *off, n);
+	line[n] = '\0';
+	*off = (size_t)(nl - buf) + 1;
+	return (ssize_t)n;
+}
+
 int
 conn_line(struct conn *c, char *line, size_t cap, double timeout)
 {
 	double end = t_now() + t_secs(timeout);
-	unsigned char *nl;
-	size_t n;
 
 	for (;;) {
-		nl = memchr(c->buf + c->off, '\n', c->len - c->off);
-		if (nl != NULL) {
-			n = (size_t)(nl - (c->buf + c->off));
-			if (n >= cap)
-				n = cap - 1;
-			memcpy(line, c->buf + c->off, n);
-			line[n] = '\0';
-			c->off = (size_t)(nl - c->buf) + 1;
+		if (t_take_line(c->buf, &c->off, c->len, line, cap) >= 0)
 			return 0;
-		}
 		if (c->len - c->off == sizeof c->buf || fill(c, end) != 1) {
 			line[0] = '\0';
 			return -1;

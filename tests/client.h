@@ -11,7 +11,9 @@
 #define HSVR_TEST_CLIENT_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define T_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -30,12 +32,40 @@ _Noreturn void t_bail(const char *fmt, ...) T_PRINTF(1, 2);
 int t_done(void);
 int t_failed(void);
 
+/* The scenarios of a test program, run in order by T_MAIN. */
+typedef void t_scenario(void);
+/* t_init, each scenario of the NULL-terminated list, t_done: its status. */
+int t_main(int argc, char **argv, t_scenario *const *scenarios);
+/* main() of a test program that is its scenarios: T_MAIN(tcp, unix_socket). */
+#define T_MAIN(...) \
+	int main(int argc, char **argv) \
+	{ \
+		return t_main(argc, argv, \
+		    (t_scenario *const[]){ __VA_ARGS__, NULL }); \
+	}
+
+/* One scenario run with each of several arguments (a transport, an
+ * option): T_MAIN_ON(run, "tcp", "unix"). */
+typedef void t_scenario_on(const char *arg);
+int t_main_on(int argc, char **argv, t_scenario_on *scenario,
+    const char *const *args, size_t n);
+#define T_MAIN_ON(scenario, ...) \
+	int main(int argc, char **argv) \
+	{ \
+		static const char *const args_[] = { __VA_ARGS__ }; \
+\
+		return t_main_on(argc, argv, scenario, args_, \
+		    sizeof args_ / sizeof args_[0]); \
+	}
+
 double t_now(void);
 /* A deadline or a duration, scaled by $HSVR_TEST_SCALE. */
 double t_secs(double base);
 /* Pacing only (a slow client, a quiet period to watch), never to wait for
  * something to happen. */
 void t_pause(double secs);
+/* The same, cut short by a signal whose handler set *stop. */
+void t_pause_unless(double secs, volatile sig_atomic_t *stop);
 /* A file name in the test's scratch directory (static buffer rotation). */
 const char *t_path(const char *name);
 const char *t_tmpdir(void);
@@ -81,6 +111,10 @@ int srv_wait_out(struct srv *s, const char *needle, int count, double timeout);
 /* Sends sig and waits for the exit: its exit code, 128+signal, or -1 if it
  * was still running at the deadline (then it is killed). */
 int srv_stop(struct srv *s, int sig, double timeout);
+/* The end of a scenario: once s has printed `terms` "TERM id=" lines (10 s
+ * at most), srv_stop with SIGTERM (20 s); then its stdout in *out and its
+ * stderr in *err (malloc'd) unless they are NULL.  As srv_stop. */
+int srv_stop_after(struct srv *s, int terms, char **out, char **err);
 /* Waits for an exit without signalling it; as srv_stop. */
 int srv_wait_exit(struct srv *s, double timeout);
 /* Copies its stdout and stderr into the log as "# " lines. */
@@ -100,6 +134,10 @@ int srv_start_lowlevel(struct srv *s, int port, const char *limit,
 #define SRV_IOC_MAX 24
 int srv_start_ioc(struct srv *s, const char *prog, ...)
     __attribute__((sentinel));
+/* t-srv-ioc-hooks on 127.0.0.1, two workers the accept thread feeds in
+ * turn, no timeout (-T 0), and a cross-thread S_send that first sleeps
+ * delay_us microseconds (HSVR_TEST_DELAY_SEND_US): its port. */
+int srv_start_delayed(struct srv *s, const char *delay_us);
 /* t-srv-ioc with two workers on 127.0.0.1 (tr "tcp") or on the UNIX
  * socket sock in the scratch directory (tr "unix"): its port, 0 on UNIX;
  * *where is the address or the socket's path (until the next call). */
@@ -144,6 +182,15 @@ struct conn {
 	unsigned char buf[65536];
 };
 
+/* The IPv4 or IPv6 address ip (numeric) with port into *ss and *len: 0,
+ * or -1 (errno EINVAL) if ip is neither. */
+int t_sockaddr(const char *ip, int port, struct sockaddr_storage *ss,
+    socklen_t *len);
+/* If buf holds a whole line from *off to len: that line without its '\n'
+ * into line (cut to cap - 1), *off past the '\n', and the length copied;
+ * otherwise -1. */
+ssize_t t_take_line(const unsigned char *buf, size_t *off, size_t len,
+    char *line, size_t cap);
 /* A port that nothing listens on right now (IPv4 and IPv6). */
 int t_free_port(void);
 /* Connects, retrying while refused, until timeout; NULL on failure. */
@@ -151,10 +198,18 @@ struct conn *conn_tcp(const char *ip, int port, double timeout);
 /* One attempt; rcvbuf > 0 sets SO_RCVBUF first.  NULL, errno set. */
 struct conn *conn_tcp_once(const char *ip, int port, int rcvbuf);
 struct conn *conn_unix(const char *path, double timeout);
-/* The local port of the connection. */
+/* The local port of the connection, of socket fd: -1 on error, 0 if it
+ * is no IP socket. */
 int conn_port(const struct conn *c);
+int t_local_port(int fd);
 int conn_send(struct conn *c, const void *p, size_t n);
-int conn_sendf(struct conn *c, const char *fmt, ...) T_PRINTF(2, 3);
+/* Where t_sendf hands the text: n bytes at p for connection c; 0 or -1. */
+typedef int t_put(void *c, const void *p, size_t n);
+/* fmt (at most 4 KiB) to put(c, ...): its result, or -1 if it did not fit. */
+int t_sendf(t_put *put, void *c, const char *fmt, ...) T_PRINTF(3, 4);
+/* conn_send as a t_put, and printf-like. */
+int conn_put(void *c, const void *p, size_t n);
+#define conn_sendf(c, ...) t_sendf(conn_put, c, __VA_ARGS__)
 /* One line without its '\n': 0, or -1 on timeout, EOF or error. */
 int conn_line(struct conn *c, char *line, size_t cap, double timeout);
 /* Sends a line (fmt, '\n' added) and reads the reply line: 0 or -1. */

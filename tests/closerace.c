@@ -76,10 +76,7 @@ main(int argc, char **argv)
 	int released_all, gauge_ok;
 
 	t_init(argc, argv);
-	if (setenv("HSVR_TEST_DELAY_SEND_US", "20000", 1) != 0)
-		t_bail("setenv");
-	port = srv_start_ioc(&sv, "t-srv-ioc-hooks", "-i", "127.0.0.1",
-	    "-n", "2", "--accept-thread", "-T", "0", NULL);
+	port = srv_start_delayed(&sv, "20000");
 	q = dial();
 	/* q took one worker: A and B of each round take one each. */
 	for (r = 0; r < ROUNDS && stuck < MAX_STUCK; r++) {

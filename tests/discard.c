@@ -37,14 +37,6 @@ static int port;
 static long long total_lost;
 
 static long long
-discarded(struct conn *q)
-{
-	if (conn_cmd(q, line, sizeof line, "STATS") != 0)
-		t_bail("no STATS answer");
-	return t_num(line, "discarded_octet", -1);
-}
-
-static long long
 stat_of(struct conn *q, const char *name)
 {
 	if (conn_cmd(q, line, sizeof line, "STATS") != 0)
@@ -110,6 +102,23 @@ verdict(const char *what, long long before, long long after, long long lost)
 		total_lost += lost;
 }
 
+/* A stalled client asks for cmd, the server says event (its first), the
+ * client resets: the verdict on what its session lost. */
+static void
+reset_queued(struct conn *q, const char *cmd, const char *event,
+    const char *what)
+{
+	long long before = stat_of(q, "discarded_octet"), id, lost;
+	struct conn *c = stalled(&id);
+
+	conn_sendf(c, "%s\n", cmd);
+	if (srv_wait_out(&sv, event, 1, 10) != 0)
+		t_bail("no %s", event);
+	reset(c);
+	lost = lost_of(id);
+	verdict(what, before, stat_of(q, "discarded_octet"), lost);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -125,32 +134,18 @@ main(int argc, char **argv)
 	q = srv_connect(&sv, "127.0.0.1", port);
 
 	/* The peer resets with 2 MB queued. */
-	before = discarded(q);
-	c = stalled(&id);
-	conn_sendf(c, "DOWNLOAD 2000000\n");
-	if (srv_wait_out(&sv, "DOWNLOAD id=", 1, 10) != 0)
-		t_bail("no DOWNLOAD");
-	reset(c);
-	lost = lost_of(id);
-	verdict("reset", before, discarded(q), lost);
-
+	reset_queued(q, "DOWNLOAD 2000000", "DOWNLOAD id=", "reset");
 	/* S_close with output queued, then a reset. */
-	before = discarded(q);
-	c = stalled(&id);
-	conn_sendf(c, "SOURCECLOSE 1000000\n");
-	if (srv_wait_out(&sv, "CLOSEAT id=", 1, 10) != 0)
-		t_bail("no CLOSEAT");
-	reset(c);
-	lost = lost_of(id);
-	verdict("reset while closing", before, discarded(q), lost);
+	reset_queued(q, "SOURCECLOSE 1000000", "CLOSEAT id=",
+	    "reset while closing");
 
 	/* --write-timeout ends a session whose output does not move. */
-	before = discarded(q);
+	before = stat_of(q, "discarded_octet");
 	wt = stat_of(q, "write_timeout");
 	c = stalled(&id);
 	conn_sendf(c, "DOWNLOAD 2000000\n");
 	lost = lost_of(id);
-	verdict("write timeout", before, discarded(q), lost);
+	verdict("write timeout", before, stat_of(q, "discarded_octet"), lost);
 	t_ok(stat_of(q, "write_timeout") == wt + 1, "the write timeout ended "
 	    "it (write_timeout %lld -> %s)", wt, line);
 	conn_close(c);

@@ -198,10 +198,7 @@ ioc(void)
 	free(out);
 	conn_close(a);
 	conn_close(b);
-	srv_wait_out(&io, "TERM id=", 2, 10);
-	status = srv_stop(&io, SIGTERM, 20);
-	out = srv_out(&io);
-	err = srv_err(&io);
+	status = srv_stop_after(&io, 2, &out, &err);
 	t_ok(status == 0, "IoC: SIGTERM with no connection left: exit status 0 "
 	    "(%d)", status);
 	t_ok(t_line(out, "SERV_EXIT", 0) != NULL, "IoC: serv_exit ran");
@@ -210,11 +207,4 @@ ioc(void)
 	srv_check_end(&io, T_ALL_CLOSED | T_TX_EXACT);
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	lowlevel();
-	ioc();
-	return t_done();
-}
+T_MAIN(lowlevel, ioc)

@@ -103,12 +103,18 @@ check_units() {
 		*) echo "$u" ;;
 		esac
 	done | sort | uniq -c | tr -s ' \n' '  ')
-	if [ -z "$units" ]; then
-		echo "# $c: $cname: no debug information from gcc to tell"
-	elif [ -z "$bad" ]; then
-		ok "$c: $cname: $(echo "$units" | wc -l) units"
+	units_verdict "$c: $cname" "$units" "$bad"
+}
+
+# units_verdict WHAT UNITS BAD: ok when no unit of UNITS (one a line) is
+# in BAD, a note when there are none to tell.
+units_verdict() {
+	if [ -z "$2" ]; then
+		echo "# $1: no debug information from gcc to tell"
+	elif [ -z "$3" ]; then
+		ok "$1: $(echo "$2" | wc -l) units"
 	else
-		not_ok "$c: $cname: units with:$bad"
+		not_ok "$1: units with:$3"
 	fi
 }
 
@@ -139,13 +145,7 @@ check_binary() {
 		bad=$(printf '%s\n' "$units" |
 		    grep -v -x -e '' -e -fstack-protector-strong \
 		    -e -fstack-protector-all | sort | uniq -c | tr -s ' \n' '  ')
-		if [ -z "$units" ]; then
-			echo "# $name: no debug information from gcc to tell"
-		elif [ -z "$bad" ]; then
-			ok "stack-protector: $name: $(echo "$units" | wc -l) units"
-		else
-			not_ok "stack-protector: $name: units with:$bad"
-		fi
+		units_verdict "stack-protector: $name" "$units" "$bad"
 	fi
 	if on fortify; then
 		bad=$(imports "$f" | grep -x -E \

@@ -58,10 +58,7 @@ main(int argc, char **argv)
 	int r, tries, go = 0, done_ok;
 
 	t_init(argc, argv);
-	if (setenv("HSVR_TEST_DELAY_SEND_US", "1000000", 1) != 0)
-		t_bail("setenv");
-	port = srv_start_ioc(&sv, "t-srv-ioc-hooks", "-i", "127.0.0.1",
-	    "-n", "2", "--accept-thread", "-T", "0", NULL);
+	port = srv_start_delayed(&sv, "1000000");
 	q = dial();
 	if (conn_cmd(q, line, sizeof line, "STATS") != 0)
 		t_bail("no STATS");

@@ -90,9 +90,7 @@ lowlevel(void)
 	conn_close(c1);
 	conn_close(c2);
 	conn_close(c5);
-	srv_wait_out(&sv, "TERM id=", 4, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	out = srv_out(&sv);
+	status = srv_stop_after(&sv, 4, &out, NULL);
 	tstats_parse(out, &st);
 	t_ok(status == 0 && tstats(&st, "session_error") == 1 &&
 	    tstats(&st, "accept_counter") == 4 &&
@@ -120,10 +118,7 @@ ioc(void)
 	refused("127.0.0.1", port, "IoC-3 (-m 2)");
 	conn_close(c1);
 	conn_close(c2);
-	srv_wait_out(&sv, "TERM id=", 2, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	out = srv_out(&sv);
-	err = srv_err(&sv);
+	status = srv_stop_after(&sv, 2, &out, &err);
 	tstats_parse(err, &st);
 	t_ok(status == 0 && tstats(&st, "session_error") == 1 &&
 	    tstats(&st, "accept_counter") == 2 &&
@@ -136,11 +131,4 @@ ioc(void)
 	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	lowlevel();
-	ioc();
-	return t_done();
-}
+T_MAIN(lowlevel, ioc)

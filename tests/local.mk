@@ -82,7 +82,7 @@ AM_TESTS_ENVIRONMENT = \
 TEST_HOOKS_LDADD = tests/libhsvr-test.la $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(LIBBSD_LIBS)
 TEST_CLIENT = tests/client.c tests/client.h tests/pattern.h tests/freeport.h
 TEST_SERVER = tests/tserver.c tests/tserver.h tests/pattern.h tests/tzc.c tests/tzc.h \
-	tests/tline.c tests/tline.h tests/topt.h
+	tests/tline.c tests/tline.h tests/topt.h tests/tbuf.h
 
 tests_t_events_SOURCES = tests/events.c $(TEST_CLIENT)
 tests_t_zerocopy_SOURCES = tests/zerocopy.c $(TEST_CLIENT)

@@ -208,9 +208,7 @@ all_options(void)
 	t_ok(srv_wait_out(&sv, "PERIODIC n=2", 1, 10) == 0,
 	    "serv_set_periodic(fn, 1) from serv_init: fn runs every second");
 	conn_close(c);
-	srv_wait_out(&sv, "TERM id=", 1, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	err = srv_err(&sv);
+	status = srv_stop_after(&sv, 1, NULL, &err);
 	{
 		struct tstats st;
 		tstats_parse(err, &st);
@@ -219,6 +217,20 @@ all_options(void)
 	}
 	free(err);
 	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
+}
+
+/* The end of a scenario with one client c: c leaves, then the server
+ * exits 0 on SIGTERM (its output in the log if anything failed). */
+static void
+end_served(struct srv *sv, struct conn *c)
+{
+	int status;
+
+	conn_close(c);
+	status = srv_stop_after(sv, 1, NULL, NULL);
+	t_ok(status == 0, "exit 0 (%d)", status);
+	if (t_failed())
+		srv_dump(sv);
 }
 
 static void
@@ -233,7 +245,7 @@ long_options(void)
 	    NULL };
 	const char *l;
 	struct conn *c;
-	int port = t_free_port(), status;
+	int port = t_free_port();
 
 	snprintf(a_port, sizeof a_port, "--port=%d", port);
 	snprintf(a_conf, sizeof a_conf, "--config=%s", t_path("hsvr.conf"));
@@ -254,12 +266,7 @@ long_options(void)
 	    t_line(out, "WORKER_INIT 2", 0) == NULL,
 	    "long options with '=': --port, --interface, --threads=2 taken");
 	free(out);
-	conn_close(c);
-	srv_wait_out(&sv, "TERM id=", 1, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "exit 0 (%d)", status);
-	if (t_failed())
-		srv_dump(&sv);
+	end_served(&sv, c);
 }
 
 /* 1 if port is free for the whole dual-stack wildcard. */
@@ -288,7 +295,6 @@ defaults(void)
 	struct passwd *pw = getpwnam("nobody");
 	struct group *gr;
 	struct conn *c;
-	int status;
 
 	/* Where there is no group "nobody" (Debian), nobody's own group. */
 	if (getgrnam("nobody") == NULL && pw != NULL &&
@@ -312,12 +318,7 @@ defaults(void)
 	    "and serv_root_dir NULL, serv_user \"nobody\", serv_group \"%s\"",
 	    group);
 	free(out);
-	conn_close(c);
-	srv_wait_out(&sv, "TERM id=", 1, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	t_ok(status == 0, "exit 0 (%d)", status);
-	if (t_failed())
-		srv_dump(&sv);
+	end_served(&sv, c);
 }
 
 static void

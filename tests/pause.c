@@ -119,10 +119,4 @@ pause_resume(void)
 	srv_end(&sv, 20, T_ALL_CLOSED, "server");
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	pause_resume();
-	return t_done();
-}
+T_MAIN(pause_resume)

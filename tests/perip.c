@@ -35,21 +35,8 @@ static int
 sockaddr_of(const char *ip, int p, struct sockaddr_storage *ss,
     socklen_t *len)
 {
-	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof *ss);
-	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)p);
-		*len = sizeof *a4;
-	} else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)p);
-		*len = sizeof *a6;
-	} else {
+	if (t_sockaddr(ip, p, ss, len) != 0)
 		t_bail("bad address %s", ip);
-	}
 	return ss->ss_family;
 }
 

@@ -112,9 +112,7 @@ spread(const char *mode)
 	for (i = 0; i < BURST; i++)
 		conn_close(many[i]);
 
-	srv_wait_out(&sv, "TERM id=", CLIENTS + BURST, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	err = srv_err(&sv);
+	status = srv_stop_after(&sv, CLIENTS + BURST, NULL, &err);
 	tstats_parse(err, &st);
 	t_ok(status == 0 && tstats(&st, "accept_counter") == CLIENTS + BURST &&
 	    tstats(&st, "session_error") == 1 &&
@@ -128,12 +126,4 @@ spread(const char *mode)
 	srv_check_end(&sv, T_ALL_CLOSED);
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	spread(NULL);
-	spread("--reuseport");
-	spread("--accept-thread");
-	return t_done();
-}
+T_MAIN_ON(spread, NULL, "--reuseport", "--accept-thread")

@@ -155,11 +155,4 @@ unix_socket(void)
 	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "IoC -l");
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	tcp();
-	unix_socket();
-	return t_done();
-}
+T_MAIN(tcp, unix_socket)

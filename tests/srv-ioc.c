@@ -22,7 +22,7 @@ static int periodic;
 static int
 set_greeting(const char *arg)
 {
-	ts_say("SET greeting=%s", arg ? arg : "(null)");
+	tline_say("SET greeting=%s", arg ? arg : "(null)");
 	if (arg == NULL || strcmp(arg, "bad") == 0)
 		return -1;
 	ts_greeting = arg;
@@ -32,7 +32,7 @@ set_greeting(const char *arg)
 static int
 set_shout(const char *arg)
 {
-	ts_say("SET shout arg=%s", arg ? arg : "(null)");
+	tline_say("SET shout arg=%s", arg ? arg : "(null)");
 	return 0;
 }
 
@@ -56,7 +56,7 @@ tick(void)
 {
 	static int n;
 
-	ts_say("PERIODIC n=%d", ++n);
+	tline_say("PERIODIC n=%d", ++n);
 }
 
 void
@@ -73,7 +73,7 @@ serv_init(void)
 	serv_set_name(name);
 	if (getcwd(cwd, sizeof cwd) == NULL)
 		snprintf(cwd, sizeof cwd, "?");
-	ts_say("INIT port=%s interface=\"%s\" config=%s root=%s user=%s "
+	tline_say("INIT port=%s interface=\"%s\" config=%s root=%s user=%s "
 	    "group=%s cwd=%s", serv_port ? serv_port : "(null)",
 	    serv_interface ? serv_interface : "(null)",
 	    serv_config_file ? serv_config_file : "(null)",
@@ -84,7 +84,7 @@ serv_init(void)
 		if (fgets(first, sizeof first, f) != NULL)
 			first[strcspn(first, "\n")] = '\0';
 		fclose(f);
-		ts_say("CONFIG first=%s", first);
+		tline_say("CONFIG first=%s", first);
 	}
 	if (periodic)
 		serv_set_periodic(tick, 1);
@@ -93,7 +93,7 @@ serv_init(void)
 void
 serv_exit(void)
 {
-	ts_say("SERV_EXIT");
+	tline_say("SERV_EXIT");
 	fprintf(stderr, "SERV_EXIT\n");
 	fflush(stderr);
 }
@@ -102,7 +102,7 @@ void
 serv_worker_init(int worker)
 {
 	ts_worker_init(worker);
-	ts_say("WORKER_INIT %d", worker);
+	tline_say("WORKER_INIT %d", worker);
 }
 
 void

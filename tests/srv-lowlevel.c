@@ -30,7 +30,7 @@ callback(CTYPE type, SESSION *s)
 		ts_sendable(s);
 		break;
 	default:
-		ts_violation("event type %d", (int)type);
+		TLINE_VIOLATION("event type %d", (int)type);
 		break;
 	}
 }
@@ -49,8 +49,8 @@ main(int argc, char **argv)
 	limit = atoi(argv[2]);
 	threads = atoi(argv[3]);
 	ts_mark_main();
-	ts_say("PRESTART stats_rc=%d", S_stats(&st));
+	tline_say("PRESTART stats_rc=%d", S_stats(&st));
 	rc = S_start((uint16_t)port, limit, threads, callback, 0, NULL, NULL);
-	ts_say("S_START_RETURNED %d", rc);
+	tline_say("S_START_RETURNED %d", rc);
 	return rc == 0 ? 0 : 1;
 }

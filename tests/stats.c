@@ -233,10 +233,7 @@ ioc(void)
 	conn_cmd(b, line, sizeof line, "PING b");
 	conn_close(a);
 	conn_close(b);
-	srv_wait_out(&sv, "TERM id=", 2, 10);
-	status = srv_stop(&sv, SIGTERM, 20);
-	out = srv_out(&sv);
-	err = srv_err(&sv);
+	status = srv_stop_after(&sv, 2, &out, &err);
 	t_ok(status == 0, "IoC: SIGTERM, exit status 0 (%d)", status);
 	t_ok(tstats_parse(err, &st) == TSTATS_N && st.in_order &&
 	    st.nthreads == 2 && st.threads_numbered,
@@ -254,12 +251,4 @@ ioc(void)
 	srv_check_end(&sv, T_ALL_CLOSED | T_TX_EXACT);
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	lowlevel();
-	lowlevel_busy();
-	ioc();
-	return t_done();
-}
+T_MAIN(lowlevel, lowlevel_busy, ioc)

@@ -57,15 +57,6 @@ inverse(uint64_t a)
 	return x;
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 kat(void)
 {
@@ -99,7 +90,7 @@ index_round(struct hsvr_conn *c, const char *what)
 	t_ok(entries == N && longest <= CHAIN_BOUND, "%s: %zu entries, "
 	    "longest chain %zu (bound %d)", what, entries, longest,
 	    CHAIN_BOUND);
-	t0 = now();
+	t0 = t_now();
 	for (i = 0; i < N; i++) {
 		inet_ntop(AF_INET6, c[i].key, ip, sizeof ip);
 		s = S_search(ip, c[i].pub.port);
@@ -108,7 +99,7 @@ index_round(struct hsvr_conn *c, const char *what)
 		else if (s != NULL)
 			wrong++;
 	}
-	secs = now() - t0;
+	secs = t_now() - t0;
 	t_ok(found == N && wrong == 0, "%s: S_search finds each (%d found, "
 	    "%d wrong)", what, found, wrong);
 	t_note("%s: %.0f lookups/s (S_search, text address included)", what,
@@ -222,7 +213,7 @@ perip_tests(void)
 	if (hsvr_perip_init(1000) != 0)
 		t_bail("cannot set up the per-address table again");
 	n0 = n1 = nm1 = 0;
-	t0 = now();
+	t0 = t_now();
 	for (i = 0; i < N; i++) {
 		put64(keys[i], 0x0c0000000000fdULL);
 		put64(keys[i] + 8, ((uint64_t)(i + 1) << 41) * inv2);
@@ -232,7 +223,7 @@ perip_tests(void)
 		default: nm1++; break;
 		}
 	}
-	secs = now() - t0;
+	secs = t_now() - t0;
 	hsvr_perip_shape(&entries, &longest);
 	t_ok(n0 == 1000 && n1 == N - 1000 && nm1 == 0 && entries == 1,
 	    "a flood of 50,000 addresses of one /64: one entry, 1,000 taken, "
@@ -244,14 +235,14 @@ perip_tests(void)
 	t_ok(entries == 0, "and given back (%zu left)", entries);
 
 	/* 50,000 different /64s, the low halves alike. */
-	t0 = now();
+	t0 = t_now();
 	for (i = 0; i < N; i++) {
 		put64(keys[i], next_rand());
 		put64(keys[i] + 8, 1);
 		if (hsvr_perip_take(keys[i]) != 0)
 			break;
 	}
-	secs = now() - t0;
+	secs = t_now() - t0;
 	hsvr_perip_shape(&entries, &longest);
 	t_ok(i == N && entries == N && longest <= CHAIN_BOUND, "50,000 /64s: "
 	    "all taken, %zu entries, longest chain %zu (bound %d)", entries,

@@ -234,11 +234,4 @@ ioc(void)
 	}
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	lowlevel();
-	ioc();
-	return t_done();
-}
+T_MAIN(lowlevel, ioc)

@@ -1,10 +1,11 @@
 /*
  * tline.c - one line of text for the test servers: formatted with its
- * '\n', or printed on stdout in one write; the library's counters as
- * its words (see tline.h).
+ * '\n', printed on stdout in one write or handed to a session; the
+ * library's counters as its words (see tline.h).
  */
 #include "tline.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,18 +23,53 @@ tline_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
 	return (size_t)n;
 }
 
+/* The line of fmt handed to put: put's result, or 0 if nothing was
+ * formatted. */
+static int
+tline_vput(tline_put *put, SESSION *s, void *ctx, const char *fmt,
+    va_list ap)
+{
+	char buf[TLINE_MAX];
+	size_t n = tline_vformat(buf, sizeof buf, fmt, ap);
+
+	return n > 0 ? put(s, ctx, buf, n) : 0;
+}
+
+static int
+tline_stdout(SESSION *s, void *ctx, const void *p, size_t n)
+{
+	(void)s;
+	(void)ctx;
+	return write(STDOUT_FILENO, p, n) == (ssize_t)n ? 0 : -1;
+}
+
 void
 tline_say(const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
-	n = tline_vformat(buf, sizeof buf, fmt, ap);
+	(void)tline_vput(tline_stdout, NULL, NULL, fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		(void)!write(STDOUT_FILENO, buf, n);
+}
+
+int
+tline_send(tline_put *put, SESSION *s, void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = tline_vput(put, s, ctx, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+tline_s_send(SESSION *s, void *ctx, const void *p, size_t n)
+{
+	(void)ctx;
+	return S_send(s, (unsigned char *)(uintptr_t)p, n);
 }
 
 /*

@@ -85,6 +85,7 @@
  * On TYP_TIMEOUT a session in line mode is sent "TIMEOUT n".
  */
 #include "tserver.h"
+#include "tbuf.h"
 #include "tline.h"
 #include "pattern.h"
 #include "tzc.h"
@@ -93,7 +94,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,33 +143,6 @@ th_id(void)
 	if (th_index < 0 && !ts_ioc && !th_main)
 		th_index = atomic_fetch_add(&th_next, 1);
 	return th_index;
-}
-
-/* ---- output ------------------------------------------------------------ */
-
-void
-ts_say(const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	printf("%s\n", buf);
-	fflush(stdout);
-}
-
-void
-ts_violation(const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	ts_say("VIOLATION %s", buf);
 }
 
 /* ---- what every thread may know about a session --------------------------- */
@@ -240,8 +213,7 @@ struct usr {
 	size_t sink_n, sink_left, sink_reads;
 	uint64_t sink_hash;
 	/* ECHO output refused with -4, in order */
-	unsigned char *pend;
-	size_t plen, pcap;
+	struct tbuf pend;
 	/* SOURCE, CONGEST, SOURCECLOSE, DOWNLOAD */
 	int pumping, close_at_end, probe, quiet;
 	int how;                /* TZC_*: how the pump sends */
@@ -259,26 +231,28 @@ check_thread(SESSION *s, const char *ev, struct usr *u)
 	int me = th_id();
 
 	if (th_main)
-		ts_violation("%s id=%u on the main thread", ev, s->id);
+		TLINE_VIOLATION("%s id=%u on the main thread", ev, s->id);
 	if (ts_ioc && me < 0)
-		ts_violation("%s id=%u on a thread that had no "
+		TLINE_VIOLATION("%s id=%u on a thread that had no "
 		    "serv_worker_init", ev, s->id);
 	if (u != NULL && u->thread != me)
-		ts_violation("%s id=%u on thread %d, accepted on thread %d",
+		TLINE_VIOLATION("%s id=%u on thread %d, accepted on thread %d",
 		    ev, s->id, me, u->thread);
 }
 
-/* s->usr, or NULL after a violation (an event before ACCEPT or after TERM). */
+/* s->usr, or NULL after a violation (an event before ACCEPT or after TERM);
+ * and the thread check every event of a session gets (check_thread). */
 static struct usr *
 usr_of(SESSION *s, const char *ev)
 {
 	struct usr *u = s->usr;
 
 	if (u == NULL || u->id != s->id) {
-		ts_violation("%s id=%u without a live TYP_ACCEPT'ed session "
+		TLINE_VIOLATION("%s id=%u without a live TYP_ACCEPT'ed session "
 		    "(usr=%p)", ev, s->id, (void *)u);
-		return NULL;
+		u = NULL;
 	}
+	check_thread(s, ev, u);
 	return u;
 }
 
@@ -296,7 +270,7 @@ account(SESSION *s, struct usr *u, int rc, size_t len)
 			u->episodes++;
 		}
 		if (s->writewait != 1)
-			ts_violation("S_send id=%u returned -4 but writewait=%d",
+			TLINE_VIOLATION("S_send id=%u returned -4 but writewait=%d",
 			    s->id, s->writewait);
 	}
 	return rc;
@@ -309,24 +283,18 @@ own_send(SESSION *s, struct usr *u, const void *p, size_t len)
 	return account(s, u, S_send(s, (unsigned char *)p, len), len);
 }
 
-static void
-reply(SESSION *s, struct usr *u, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-reply(SESSION *s, struct usr *u, const char *fmt, ...)
+/* A reply line (tline_put): own_send, which must take it. */
+static int
+reply_put(SESSION *s, void *u, const void *p, size_t n)
 {
-	char buf[4096];
-	va_list ap;
-	size_t n;
-	int rc;
+	int rc = own_send(s, u, p, n);
 
-	va_start(ap, fmt);
-	n = tline_vformat(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0 && (rc = own_send(s, u, buf, n)) != S_OK)
-		ts_violation("reply to id=%u: S_send returned %d", s->id, rc);
+	if (rc != S_OK)
+		TLINE_VIOLATION("reply to id=%u: S_send returned %d", s->id, rc);
+	return rc;
 }
+
+#define reply(s, u, ...) (void)tline_send(reply_put, s, u, __VA_ARGS__)
 
 /* ---- output pump (SOURCE, CONGEST, SOURCECLOSE) ---------------------------- */
 
@@ -340,7 +308,7 @@ close_now(SESSION *s, struct usr *u)
 	st = s->status;
 	rc = S_send(s, (unsigned char *)"x", 1);
 	S_close(s);             /* a no-op now */
-	ts_say("CLOSEAT id=%u total=%zu congested=%d rc_after=%d status=%d",
+	tline_say("CLOSEAT id=%u total=%zu congested=%d rc_after=%d status=%d",
 	    s->id, u->off, u->congested, rc, st);
 }
 
@@ -356,17 +324,17 @@ probe_congestion(SESSION *s, struct usr *u)
 	pat_fill(buf, u->off, PIECE);
 	for (i = 0; i < 3; i++)
 		if ((rc = own_send(s, u, buf, PIECE)) != S_ERR_CONGESTED) {
-			ts_violation("CONGEST id=%u: S_send %d after -4 "
+			TLINE_VIOLATION("CONGEST id=%u: S_send %d after -4 "
 			    "returned %d", s->id, i, rc);
 			all = 0;
 		}
 	if ((rc = own_send(s, u, buf, 1)) != S_ERR_CONGESTED) {
-		ts_violation("CONGEST id=%u: 1-byte S_send after -4 returned "
+		TLINE_VIOLATION("CONGEST id=%u: 1-byte S_send after -4 returned "
 		    "%d", s->id, rc);
 		all = 0;
 	}
 	free(buf);
-	ts_say("CONGEST id=%u first=%zu queued=%zu probes_ok=%d writewait=%d",
+	tline_say("CONGEST id=%u first=%zu queued=%zu probes_ok=%d writewait=%d",
 	    s->id, u->first, u->off, all, s->writewait);
 	u->probe = 0;
 }
@@ -390,7 +358,7 @@ pump(SESSION *s, struct usr *u)
 			if (u->close_at_end)
 				close_now(s, u);
 			else
-				ts_say("SOURCE-DONE id=%u total=%zu "
+				tline_say("SOURCE-DONE id=%u total=%zu "
 				    "episodes=%zu sendable=%zu minus4=%zu",
 				    s->id, u->off, u->episodes, u->sendables,
 				    u->minus4);
@@ -411,7 +379,7 @@ pump(SESSION *s, struct usr *u)
 			continue;
 		}
 		if (rc != S_ERR_CONGESTED) {
-			ts_violation("pump id=%u: S_send returned %d", s->id, rc);
+			TLINE_VIOLATION("pump id=%u: S_send returned %d", s->id, rc);
 			u->pumping = 0;
 			return;
 		}
@@ -428,29 +396,17 @@ pump(SESSION *s, struct usr *u)
 /* ---- echo -------------------------------------------------------------------- */
 
 static void
-pend_add(struct usr *u, const unsigned char *p, size_t n)
-{
-	if (u->plen + n > u->pcap) {
-		u->pcap = (u->plen + n) * 2;
-		if ((u->pend = realloc(u->pend, u->pcap)) == NULL)
-			abort();
-	}
-	memcpy(u->pend + u->plen, p, n);
-	u->plen += n;
-}
-
-static void
 echo(SESSION *s, struct usr *u, const unsigned char *p, size_t n)
 {
-	if (u->plen > 0 || own_send(s, u, p, n) == S_ERR_CONGESTED)
-		pend_add(u, p, n);
+	if (u->pend.len > 0 || own_send(s, u, p, n) == S_ERR_CONGESTED)
+		tbuf_add(&u->pend, p, n);
 }
 
 static void
 echo_flush(SESSION *s, struct usr *u)
 {
-	if (u->plen > 0 && own_send(s, u, u->pend, u->plen) == S_OK)
-		u->plen = 0;
+	if (u->pend.len > 0 && own_send(s, u, u->pend.p, u->pend.len) == S_OK)
+		u->pend.len = 0;
 }
 
 /* ---- commands ------------------------------------------------------------------ */
@@ -535,7 +491,7 @@ cmd_hold(SESSION *s, struct usr *u)
 	pthread_mutex_lock(&mu);
 	holding = 1;
 	pthread_mutex_unlock(&mu);
-	ts_say("HOLD id=%u", s->id);
+	tline_say("HOLD id=%u", s->id);
 	clock_gettime(CLOCK_REALTIME, &end);
 	end.tv_sec += 30;
 	pthread_mutex_lock(&mu);
@@ -596,7 +552,7 @@ late_release(void *arg)
 
 	if (atomic_fetch_add(&l->releases, 1) > 0) {
 		atomic_fetch_add(&late_twice, 1);
-		ts_violation("ZLATE to id=%u released twice", l->id);
+		TLINE_VIOLATION("ZLATE to id=%u released twice", l->id);
 		return;
 	}
 	pthread_mutex_lock(&mu);
@@ -605,7 +561,7 @@ late_release(void *arg)
 		l->on_owner = r->thread == th_id();
 	}
 	pthread_mutex_unlock(&mu);
-	ts_say("ZLATE-RELEASE to=%u after_term=%d on_owner=%d", l->id,
+	tline_say("ZLATE-RELEASE to=%u after_term=%d on_owner=%d", l->id,
 	    l->after_term, l->on_owner);
 	free(l->buf);
 	l->buf = NULL;
@@ -629,7 +585,7 @@ cmd_zlate(SESSION *s, struct usr *u, char *ip, unsigned port, size_t n)
 	if ((l->buf = malloc(n)) == NULL)
 		abort();
 	pat_fill(l->buf, 0, n);
-	ts_say("ZLATE-GO id=%u to=%u", s->id, x->id);
+	tline_say("ZLATE-GO id=%u to=%u", s->id, x->id);
 	if ((rc = S_send_ref(x, l->buf, n, late_release, l)) == S_OK) {
 		atomic_fetch_add(&late_kept, 1);
 		rec_sent(l->id, n);
@@ -795,10 +751,10 @@ command(SESSION *s, struct usr *u, char *line)
 		pat_fill(buf, 0, n);
 		u->quiet = 1;
 		if ((rc = own_send(s, u, buf, n)) != S_OK)
-			ts_violation("DOWNLOAD id=%u: S_send of %zu returned %d",
+			TLINE_VIOLATION("DOWNLOAD id=%u: S_send of %zu returned %d",
 			    s->id, n, rc);
 		free(buf);
-		ts_say("DOWNLOAD id=%u n=%zu rc=%d", s->id, n, rc);
+		tline_say("DOWNLOAD id=%u n=%zu rc=%d", s->id, n, rc);
 	} else if (sscanf(line, "ZSOURCE %15s %zu", text, &n) == 2 &&
 	    (how = tzc_how(text)) >= 0) {
 		first = 0;
@@ -812,13 +768,13 @@ command(SESSION *s, struct usr *u, char *line)
 	    (how = tzc_how(text)) >= 0) {
 		u->quiet = 1;
 		rc = account(s, u, tzc_send(s, how, 0, n), n);
-		ts_say("ZONE id=%u n=%zu rc=%d", s->id, n, rc);
+		tline_say("ZONE id=%u n=%zu rc=%d", s->id, n, rc);
 		reply(s, u, "ZONE rc=%d early=%d", rc, tzc_early());
 	} else if (sscanf(line, "ZCHAIN %15s %zu %zu %zu", text, &n, &first,
 	    &pn) == 4 && (how = tzc_how(text)) >= 0) {
 		u->quiet = 1;
 		if (u->chain != NULL)
-			ts_violation("ZCHAIN id=%u: a chain is running", s->id);
+			TLINE_VIOLATION("ZCHAIN id=%u: a chain is running", s->id);
 		else
 			u->chain = tzc_chain_start(s, how, n, first, pn);
 	} else if (sscanf(line, "ZTO %127s %u %15s %zu", ip, &port, text,
@@ -833,10 +789,10 @@ command(SESSION *s, struct usr *u, char *line)
 	} else if (sscanf(line, "ZSHRINK %zu", &n) == 1) {
 		u->quiet = 1;
 		rc = account(s, u, tzc_shrink(s, n), n);
-		ts_say("ZSHRINK id=%u n=%zu rc=%d", s->id, n, rc);
+		tline_say("ZSHRINK id=%u n=%zu rc=%d", s->id, n, rc);
 	} else if (sscanf(line, "ZPATH %1000s", text) == 1) {
 		u->quiet = 1;
-		ts_say("ZPATH id=%u rc=%d", s->id, tzc_path(s, text));
+		tline_say("ZPATH id=%u rc=%d", s->id, tzc_path(s, text));
 	} else if (strcmp(line, "ZBAD") == 0) {
 		reply(s, u, "ZBAD ok=%d", tzc_bad(s));
 	} else if (strcmp(line, "ZC") == 0) {
@@ -847,7 +803,7 @@ command(SESSION *s, struct usr *u, char *line)
 		reply(s, u, "COUNT timeouts=%zu", u->timeouts);
 	} else if (strcmp(line, "TRY") == 0) {
 		rc = own_send(s, u, "x", 1);
-		ts_say("TRY id=%u rc=%d writewait=%d", s->id, rc, s->writewait);
+		tline_say("TRY id=%u rc=%d writewait=%d", s->id, rc, s->writewait);
 	} else if (sscanf(line, "TIMER %d", &sec) == 1) {
 		S_settimer(s, sec);
 		reply(s, u, "TIMER %d", sec);
@@ -913,7 +869,7 @@ command(SESSION *s, struct usr *u, char *line)
 		st = s->status;
 		rc = S_send(s, (unsigned char *)"x", 1);
 		S_close(s);
-		ts_say("CLOSESEND id=%u rc_after=%d status=%d", s->id, rc, st);
+		tline_say("CLOSESEND id=%u rc_after=%d status=%d", s->id, rc, st);
 	} else if (strcmp(line, "STATS") == 0) {
 		cmd_stats(s, u);
 	} else if (strcmp(line, "PID") == 0) {
@@ -999,11 +955,11 @@ ts_accept(SESSION *s)
 
 	check_thread(s, "ACCEPT", NULL);
 	if (s->usr != NULL)
-		ts_violation("ACCEPT id=%u: usr is %p, not NULL", s->id, s->usr);
+		TLINE_VIOLATION("ACCEPT id=%u: usr is %p, not NULL", s->id, s->usr);
 	if (s->status != HSVR_ST_OPEN)
-		ts_violation("ACCEPT id=%u: status %d", s->id, s->status);
+		TLINE_VIOLATION("ACCEPT id=%u: status %d", s->id, s->status);
 	if (s->id == 0)
-		ts_violation("ACCEPT: id 0 (ids start from 1)");
+		TLINE_VIOLATION("ACCEPT: id 0 (ids start from 1)");
 	if ((u = calloc(1, sizeof *u)) == NULL)
 		abort();
 	u->id = s->id;
@@ -1014,9 +970,9 @@ ts_accept(SESSION *s)
 	r->thread = u->thread;
 	pthread_mutex_unlock(&mu);
 	if (dup)
-		ts_violation("ACCEPT id=%u: id given twice", s->id);
+		TLINE_VIOLATION("ACCEPT id=%u: id given twice", s->id);
 	s->usr = u;
-	ts_say("ACCEPT id=%u host=%s port=%u thread=%d main=%d", s->id,
+	tline_say("ACCEPT id=%u host=%s port=%u thread=%d main=%d", s->id,
 	    s->host, s->port, u->thread, th_main);
 	if (ts_greeting != NULL)
 		reply(s, u, "HELLO %s", ts_greeting);
@@ -1030,23 +986,22 @@ ts_read(SESSION *s)
 	unsigned char v;
 	size_t i;
 
-	check_thread(s, "READ", u);
 	if (u == NULL)
 		return;
 	if (s->buff == NULL) {
-		ts_violation("READ id=%u: buff is NULL", s->id);
+		TLINE_VIOLATION("READ id=%u: buff is NULL", s->id);
 		return;
 	}
 	if (s->blen == 0)
-		ts_violation("READ id=%u: blen 0", s->id);
+		TLINE_VIOLATION("READ id=%u: blen 0", s->id);
 	if (s->blen > HSVR_READ_MAX)
-		ts_violation("READ id=%u: blen %zu > %d", s->id, s->blen,
+		TLINE_VIOLATION("READ id=%u: blen %zu > %d", s->id, s->blen,
 		    HSVR_READ_MAX);
 	if (s->buff[s->blen] != '\0')
-		ts_violation("READ id=%u: buff[blen] is %d, not NUL", s->id,
+		TLINE_VIOLATION("READ id=%u: buff[blen] is %d, not NUL", s->id,
 		    s->buff[s->blen]);
 	if (s->status == HSVR_ST_CLOSED)
-		ts_violation("READ id=%u: status CLOSED", s->id);
+		TLINE_VIOLATION("READ id=%u: status CLOSED", s->id);
 	/* The buffer is the application's to write. */
 	for (i = 0; i < s->blen; i++) {
 		v = b[i];
@@ -1065,11 +1020,10 @@ ts_timeout(SESSION *s)
 {
 	struct usr *u = usr_of(s, "TIMEOUT");
 
-	check_thread(s, "TIMEOUT", u);
 	if (u == NULL)
 		return;
 	u->timeouts++;
-	ts_say("TIMEOUT id=%u n=%zu", s->id, u->timeouts);
+	tline_say("TIMEOUT id=%u n=%zu", s->id, u->timeouts);
 	if (!u->quiet && !u->pumping && !u->closed && u->in == IN_LINE)
 		reply(s, u, "TIMEOUT %zu", u->timeouts);
 }
@@ -1079,21 +1033,20 @@ ts_sendable(SESSION *s)
 {
 	struct usr *u = usr_of(s, "SENDABLE");
 
-	check_thread(s, "SENDABLE", u);
 	if (u == NULL)
 		return;
 	if (u->closed)
-		ts_violation("SENDABLE id=%u after S_close", s->id);
+		TLINE_VIOLATION("SENDABLE id=%u after S_close", s->id);
 	if (!u->congested && (u->chain == NULL ||
 	    !tzc_chain_congested(u->chain)))
-		ts_violation("SENDABLE id=%u without a -4 since the last one",
+		TLINE_VIOLATION("SENDABLE id=%u without a -4 since the last one",
 		    s->id);
 	if (s->writewait != 0)
-		ts_violation("SENDABLE id=%u: writewait=%d", s->id,
+		TLINE_VIOLATION("SENDABLE id=%u: writewait=%d", s->id,
 		    s->writewait);
 	u->congested = 0;
 	u->sendables++;
-	ts_say("SENDABLE id=%u n=%zu", s->id, u->sendables);
+	tline_say("SENDABLE id=%u n=%zu", s->id, u->sendables);
 	if (u->closed)
 		return;
 	echo_flush(s, u);
@@ -1111,9 +1064,8 @@ ts_term(SESSION *s)
 	size_t tx = 0, txoctet = 0;
 	int terms = 0;
 
-	check_thread(s, "TERM", u);
 	if (s->status != HSVR_ST_CLOSED)
-		ts_violation("TERM id=%u: status %d, not CLOSED", s->id,
+		TLINE_VIOLATION("TERM id=%u: status %d, not CLOSED", s->id,
 		    s->status);
 	pthread_mutex_lock(&mu);
 	if ((r = rec_get(s->id, 0)) != NULL) {
@@ -1124,10 +1076,10 @@ ts_term(SESSION *s)
 	pthread_cond_broadcast(&term_cv);
 	pthread_mutex_unlock(&mu);
 	if (terms != 1)
-		ts_violation("TERM id=%u: TERM number %d", s->id, terms);
+		TLINE_VIOLATION("TERM id=%u: TERM number %d", s->id, terms);
 	if (u == NULL)
 		return;
-	ts_say("TERM id=%u host=%s port=%u rx=%zu app_rx=%zu rxoctet=%zu "
+	tline_say("TERM id=%u host=%s port=%u rx=%zu app_rx=%zu rxoctet=%zu "
 	    "app_rxoctet=%zu tx=%zu app_tx=%zu txoctet=%zu app_txoctet=%zu "
 	    "timeout=%zu app_timeout=%zu episodes=%zu sendable=%zu "
 	    "minus4=%zu minus4_octets=%zu closed=%d", s->id, s->host, s->port,
@@ -1136,7 +1088,7 @@ ts_term(SESSION *s)
 	    u->minus4, u->minus4_octets, u->closed);
 	if (u->chain != NULL)
 		tzc_chain_end(s, u->chain);
-	free(u->pend);
+	free(u->pend.p);
 	free(u);
 	s->usr = NULL;
 }

@@ -12,15 +12,12 @@
 #define HSVR_TEST_TSERVER_H
 
 #include "hsvr.h"
+#include "tline.h"
 
 /* 1 in the IoC servers: serv_worker_init numbers the worker threads. */
 extern int ts_ioc;
 /* IoC --greeting: sent as "HELLO <text>" to each new connection. */
 extern const char *ts_greeting;
-
-/* A line on stdout (line-buffered, one write per line). */
-void ts_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void ts_violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The thread that runs S_start / serv_init. */
 void ts_mark_main(void);

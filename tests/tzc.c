@@ -72,7 +72,7 @@ make_file(size_t n)
 	snprintf(path, sizeof path, "%s/tzc.XXXXXX",
 	    dir != NULL && *dir != '\0' ? dir : "/tmp");
 	if ((fd = mkstemp(path)) < 0 || (buf = malloc(1 << 20)) == NULL) {
-		ts_violation("cannot make a pattern file: %s", strerror(errno));
+		TLINE_VIOLATION("cannot make a pattern file: %s", strerror(errno));
 		abort();
 	}
 	(void)unlink(path);
@@ -80,7 +80,7 @@ make_file(size_t n)
 		k = n - off < (1u << 20) ? n - off : (1u << 20);
 		pat_fill(buf, off, k);
 		if (write(fd, buf, k) != (ssize_t)k) {
-			ts_violation("cannot write a pattern file");
+			TLINE_VIOLATION("cannot write a pattern file");
 			abort();
 		}
 	}
@@ -130,7 +130,7 @@ tzc_send(SESSION *s, int how, uint64_t off, size_t len)
 
 	if (how == TZC_FILE) {
 		if (off + len > TZC_FILE_MAX) {
-			ts_violation("tzc_send: %zu bytes at %llu pass the "
+			TLINE_VIOLATION("tzc_send: %zu bytes at %llu pass the "
 			    "pattern file", len, (unsigned long long)off);
 			return S_ERR_PARAM;
 		}
@@ -177,7 +177,7 @@ tzc_shrink(SESSION *s, size_t n)
 	rc = counted(S_send_file(s, fd, 0, n, shrunk_released,
 	    (void *)(intptr_t)fd));
 	if (ftruncate(fd, (off_t)(n / 8)) != 0)
-		ts_violation("ZSHRINK: ftruncate: %s", strerror(errno));
+		TLINE_VIOLATION("ZSHRINK: ftruncate: %s", strerror(errno));
 	if (rc != S_OK)
 		close(fd);
 	return rc;
@@ -191,7 +191,7 @@ tzc_path(SESSION *s, const char *path)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
 	    fstat(fd, &st) != 0) {
-		ts_violation("ZPATH %s: %s", path, strerror(errno));
+		TLINE_VIOLATION("ZPATH %s: %s", path, strerror(errno));
 		return S_ERR_PARAM;
 	}
 	begin_call();
@@ -205,7 +205,7 @@ tzc_path(SESSION *s, const char *path)
 static void
 never(void *arg)
 {
-	ts_violation("ZBAD: release of a refused S_send_file (%s)",
+	TLINE_VIOLATION("ZBAD: release of a refused S_send_file (%s)",
 	    (const char *)arg);
 }
 
@@ -237,18 +237,18 @@ tzc_bad(SESSION *s)
 		rc = S_send_file(s, fd, cases[i].off, cases[i].len, never,
 		    (void *)(uintptr_t)cases[i].what);
 		if (rc != S_ERR_PARAM) {
-			ts_violation("ZBAD: S_send_file with %s returned %d",
+			TLINE_VIOLATION("ZBAD: S_send_file with %s returned %d",
 			    cases[i].what, rc);
 			ok = 0;
 		}
 	}
 	if ((rc = S_send_ref(s, NULL, 1, never, "NULL data")) != S_ERR_PARAM) {
-		ts_violation("ZBAD: S_send_ref of NULL returned %d", rc);
+		TLINE_VIOLATION("ZBAD: S_send_ref of NULL returned %d", rc);
 		ok = 0;
 	}
 	if ((rc = S_send_ref(NULL, "x", 1, never, "NULL session")) !=
 	    S_ERR_PARAM) {
-		ts_violation("ZBAD: S_send_ref to NULL returned %d", rc);
+		TLINE_VIOLATION("ZBAD: S_send_ref to NULL returned %d", rc);
 		ok = 0;
 	}
 	close(p[0]);
@@ -293,7 +293,7 @@ chain_released(void *arg)
 		ch->maxdepth = chain_depth;
 	free(p);
 	if (ch->inflight == 0)
-		ts_violation("ZCHAIN id=%u: a release with no piece out",
+		TLINE_VIOLATION("ZCHAIN id=%u: a release with no piece out",
 		    ch->s->id);
 	else
 		ch->inflight--;
@@ -345,7 +345,7 @@ chain_pump(struct tzc_chain *ch)
 			ch->minus4++;
 			ch->congested = 1;
 		} else {
-			ts_violation("ZCHAIN id=%u: S_send_* returned %d at %llu",
+			TLINE_VIOLATION("ZCHAIN id=%u: S_send_* returned %d at %llu",
 			    ch->s->id, rc, (unsigned long long)off);
 			ch->failed = 1;
 		}
@@ -364,7 +364,7 @@ tzc_chain_start(SESSION *s, int how, size_t total, size_t piece,
 
 	if ((how != TZC_REF && how != TZC_FILE) || piece == 0 ||
 	    window == 0 || (how == TZC_FILE && total > TZC_FILE_MAX)) {
-		ts_violation("ZCHAIN id=%u: bad arguments", s->id);
+		TLINE_VIOLATION("ZCHAIN id=%u: bad arguments", s->id);
 		return NULL;
 	}
 	if ((ch = calloc(1, sizeof *ch)) == NULL)
@@ -388,7 +388,7 @@ void
 tzc_chain_sendable(struct tzc_chain *ch)
 {
 	if (ch->closed)
-		ts_violation("ZCHAIN id=%u: TYP_SENDABLE after S_close",
+		TLINE_VIOLATION("ZCHAIN id=%u: TYP_SENDABLE after S_close",
 		    ch->s->id);
 	ch->sendables++;
 	ch->congested = 0;
@@ -399,9 +399,9 @@ void
 tzc_chain_end(SESSION *s, struct tzc_chain *ch)
 {
 	if (ch->inflight != 0)
-		ts_violation("ZCHAIN id=%u: TYP_TERM with %zu pieces not "
+		TLINE_VIOLATION("ZCHAIN id=%u: TYP_TERM with %zu pieces not "
 		    "released", s->id, ch->inflight);
-	ts_say("ZCHAIN id=%u total=%zu sent=%llu pieces=%zu minus4=%zu "
+	tline_say("ZCHAIN id=%u total=%zu sent=%llu pieces=%zu minus4=%zu "
 	    "sendables=%zu maxdepth=%d closed=%d txoctet=%zu", s->id,
 	    ch->total, (unsigned long long)ch->off, ch->pieces, ch->minus4,
 	    ch->sendables, ch->maxdepth, ch->closed, s->txoctet);

@@ -283,11 +283,4 @@ run(const char *tr)
 	srv_end(&sv, t_secs(20), T_ALL_CLOSED, "%s", tr);
 }
 
-int
-main(int argc, char **argv)
-{
-	t_init(argc, argv);
-	run("tcp");
-	run("unix");
-	return t_done();
-}
+T_MAIN_ON(run, "tcp", "unix")

@@ -143,17 +143,7 @@ stats_loop(void *arg)
 	return NULL;
 }
 
-static int
-set_slow_start(const char *arg)
-{
-	char *end;
-	long ms = strtol(arg, &end, 10);
-
-	if (*arg == '\0' || *end != '\0' || ms < 0 || ms > 60000)
-		return -1;
-	slow_start_ms = (int)ms;
-	return 0;
-}
+TOPT_INT(set_slow_start, slow_start_ms, 0, 60000)
 
 TOPT_TEXT(set_allow, allow_init)
 
@@ -438,22 +428,7 @@ serv_on_accept(SESSION *s)
 		S_close(s);
 }
 
-static void
-reply(SESSION *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-reply(SESSION *s, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	n = tline_vformat(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		(void)S_send(s, (unsigned char *)buf, n);
-}
+#define reply(s, ...) (void)tline_send(tline_s_send, s, NULL, __VA_ARGS__)
 
 /* Queue the rest of a "big" transfer until S_send pushes back. */
 static void

@@ -56,13 +56,20 @@ check "--pidfile: mode 644 whatever the umask (got $(stat -c %a "$pidf"))" \
 	[ "$(stat -c %a "$pidf")" = 644 ]
 check "--pidfile: no default pidfile" [ ! -e /var/run/dsrv.pid ]
 
-port2=$(free_port)
-"$DSRV" -p "$port2" -i 127.0.0.1 --pidfile "$pidf" 2>"$T/second.err"
-rc=$?
-check "a second instance (same pidfile, other port): exit 69 (got $rc)" [ "$rc" -eq 69 ]
+# refused_start WHAT CODE PIDFILE ERR: t-dsrv on a free port with
+# --pidfile PIDFILE exits CODE (its stderr in ERR) and its port is closed.
+refused_start() {
+	local port rc
+	port=$(free_port)
+	"$DSRV" -p "$port" -i 127.0.0.1 --pidfile "$3" 2>"$4"
+	rc=$?
+	check "$1: exit $2 (got $rc)" [ "$rc" -eq "$2" ]
+	check "$1: its port is closed" "$DCLIENT" wait "$port" refused 5
+}
+
+refused_start "a second instance (same pidfile, other port)" 69 "$pidf" "$T/second.err"
 check "a second instance: says 'already running, pid $first'" \
 	grep -q "already running, pid $first\b" "$T/second.err"
-check "a second instance: its port is closed again" "$DCLIENT" wait "$port2" refused 5
 check "a second instance: the pidfile still holds the first's pid" [ "$(cat "$pidf")" = "$first" ]
 check "a second instance: the first still serves" "$DCLIENT" cmd "$port" pid
 check "a second instance: the first still holds the lock" \
@@ -83,29 +90,27 @@ check "--pidfile: removed at exit" [ ! -e "$pidf" ]
 sleep 0.01 &
 dead=$!
 wait "$dead"
+# taken_over HOLDER: a server started on the pidfile holding HOLDER takes
+# it over; then it is sent SIGTERM.
+taken_over() {
+	port=$(free_port)
+	must "a stale pidfile ($1): taken over" dsrv_start "$pidf" -p "$port" -i 127.0.0.1
+	check "a stale pidfile: it now holds the new supervisor's pid" [ "$(cat "$pidf")" = "$SUP" ]
+	kill -TERM "$SUP"
+}
 echo "$dead" >"$pidf"
-port=$(free_port)
-must "a stale pidfile (dead pid $dead): taken over" dsrv_start "$pidf" -p "$port" -i 127.0.0.1
-check "a stale pidfile: it now holds the new supervisor's pid" [ "$(cat "$pidf")" = "$SUP" ]
-kill -TERM "$SUP"
+taken_over "dead pid $dead"
 wait_for 10 gone "$SUP"
 
 echo $$ >"$pidf"
-port=$(free_port)
-must "a stale pidfile (live unrelated pid $$, no lock): taken over" \
-	dsrv_start "$pidf" -p "$port" -i 127.0.0.1
-check "a stale pidfile: it now holds the new supervisor's pid" [ "$(cat "$pidf")" = "$SUP" ]
-kill -TERM "$SUP"
+taken_over "live unrelated pid $$, no lock"
 check "removed at exit" wait_for 10 test ! -e "$pidf"
 
 # -------------------------------------------------- cannot be created
-port=$(free_port)
-"$DSRV" -p "$port" -i 127.0.0.1 --pidfile "$T/no-such-dir/x.pid" 2>"$T/cantcreat.err"
-rc=$?
-check "a pidfile that cannot be created: exit 73 (got $rc)" [ "$rc" -eq 73 ]
+refused_start "a pidfile that cannot be created" 73 "$T/no-such-dir/x.pid" \
+	"$T/cantcreat.err"
 check "a pidfile that cannot be created: the reason on stderr" \
 	grep -q "$T/no-such-dir/x.pid" "$T/cantcreat.err"
-check "a pidfile that cannot be created: nothing listens" "$DCLIENT" wait "$port" refused 5
 
 # ------------------------------- a directory another user can write
 pub=$T/pub

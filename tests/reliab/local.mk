@@ -29,12 +29,13 @@ EXTRA_DIST += tests/reliab/lib.sh tests/reliab/stress.sh tests/reliab/README \
 	$(RELIAB_TESTS) tests/reliab/fuzz.sh \
 	tests/reliab/hashflood.sh
 
-tests_reliab_t_rsrv_SOURCES = tests/reliab/rsrv.c tests/tline.c tests/tline.h tests/topt.h tests/reliab/rpattern.h tests/pattern.h
+tests_reliab_t_rsrv_SOURCES = tests/reliab/rsrv.c tests/tline.c tests/tline.h tests/topt.h tests/tbuf.h tests/reliab/rpattern.h tests/pattern.h
 tests_reliab_t_rsrv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_reliab_t_rsrv_LDADD = $(TEST_HOOKS_LDADD)
 tests_reliab_t_rsrv_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 
-tests_reliab_t_rload_SOURCES = tests/reliab/rload.c tests/reliab/rpattern.h tests/pattern.h
+tests_reliab_t_rload_SOURCES = tests/reliab/rload.c tests/reliab/rpattern.h $(TEST_CLIENT) \
+	tests/thello.c tests/thello.h
 tests_reliab_t_rload_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_reliab_t_rload_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_reliab_t_rload_LDADD = $(OPENSSL_LIBS)

@@ -46,6 +46,8 @@
  * by $HSVR_TEST_SCALE.
  */
 #include "rpattern.h"
+#include "../client.h"
+#include "../thello.h"
 #include "../freeport.h"
 
 #include <arpa/inet.h>
@@ -79,15 +81,6 @@ static volatile sig_atomic_t stop_flag;
 
 /* ---- common ------------------------------------------------------------- */
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void __attribute__((noreturn, format(printf, 1, 2)))
 die(const char *fmt, ...)
 {
@@ -111,14 +104,7 @@ on_stop(int sig)
 static void
 sleep_s(double s)
 {
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_flag)
-		;
+	t_pause_unless(s, &stop_flag);
 }
 
 static int
@@ -159,29 +145,6 @@ lat_q(struct lat *l, double q)
 	return l->v[i < l->n ? i : l->n - 1];
 }
 
-static int
-parse_addr(const char *ip, int port, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof *ss);
-	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof *s4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof *s6;
-		return 0;
-	}
-	return -1;
-}
-
 static void
 set_nonblock(int fd, int on)
 {
@@ -209,19 +172,6 @@ rst_close(int fd)
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	close(fd);
-}
-
-static int
-local_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
 /* A socket connecting (non-blocking) to addr; -1 if it failed at once. */
@@ -253,7 +203,7 @@ connect_block(const char *ip, int port, double secs, int rcvbuf)
 	int fd, err = 0, one = 1;
 	socklen_t elen = sizeof err;
 
-	if (parse_addr(ip, port, &ss, &len) != 0)
+	if (t_sockaddr(ip, port, &ss, &len) != 0)
 		die("bad address %s", ip);
 	if ((fd = connect_nb(&ss, len, rcvbuf)) < 0)
 		return -1;
@@ -412,20 +362,13 @@ cn_write(struct cn *c, const void *p, size_t n)
 	return 0;
 }
 
-static int __attribute__((format(printf, 2, 3)))
-cn_printf(struct cn *c, const char *fmt, ...)
+static int
+cn_put(void *c, const void *p, size_t n)
 {
-	char buf[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof buf)
-		return -1;
-	return cn_write(c, buf, (size_t)n);
+	return cn_write(c, p, n);
 }
+
+#define cn_printf(c, ...) t_sendf(cn_put, c, __VA_ARGS__)
 
 /* One line without '\n': 0, or -1 at the end, on a reset or timeout. */
 static int
@@ -631,7 +574,7 @@ cmd_flood(const struct opts *o)
 
 	if (!silent && !slow && !noread && !garbage)
 		die("flood: unknown mode %s", o->mode);
-	if (parse_addr(o->addr, o->port, &ss, &alen) != 0)
+	if (t_sockaddr(o->addr, o->port, &ss, &alen) != 0)
 		die("bad address %s", o->addr);
 	if ((fc = calloc((size_t)o->n, sizeof *fc)) == NULL)
 		die("out of memory");
@@ -641,8 +584,8 @@ cmd_flood(const struct opts *o)
 	signal(SIGINT, on_stop);
 	snprintf(req, sizeof req, "GET %llu\n", o->get);
 	srandom((unsigned)getpid());
-	end = o->hold > 0 ? now() + o->hold : 0;
-	while (!stop_flag && (end == 0 || now() < end)) {
+	end = o->hold > 0 ? t_now() + o->hold : 0;
+	while (!stop_flag && (end == 0 || t_now() < end)) {
 		/* Start connections, a bounded number in flight. */
 		while (next < o->n && inflight < 128) {
 			fc[next].fd = connect_nb(&ss, alen, noread ? o->rcvbuf : 0);
@@ -666,7 +609,7 @@ cmd_flood(const struct opts *o)
 			fflush(stdout);
 		}
 		nev = epoll_wait(ep, evs, MAXEV, 50);
-		t = now();
+		t = t_now();
 		for (k = 0; k < nev; k++) {
 			struct fconn *c = &fc[evs[k].data.u32];
 			int err = 0;
@@ -766,7 +709,7 @@ static double
 ping(struct cn *c, const char *tag, unsigned long n)
 {
 	char line[256], want[128];
-	double t0 = now();
+	double t0 = t_now();
 
 	snprintf(want, sizeof want, "PONG %s%lu", tag, n);
 	if (cn_printf(c, "PING %s%lu\n", tag, n) != 0)
@@ -777,7 +720,7 @@ ping(struct cn *c, const char *tag, unsigned long n)
 	} while (strncmp(line, "PONG", 4) != 0);
 	if (strcmp(line, want) != 0)
 		return -1;
-	return (now() - t0) * 1000;
+	return (t_now() - t0) * 1000;
 }
 
 static int
@@ -786,20 +729,20 @@ cmd_probe(const struct opts *o)
 	struct lat lat = { NULL, 0, 0 };
 	struct cn *c = NULL, *f;
 	unsigned long n = 0, ok = 0, failed = 0, fresh = 0, fresh_failed = 0;
-	double end = now() + o->duration, interval, t0, ms;
+	double end = t_now() + o->duration, interval, t0, ms;
 	double tmo = o->timeout * scale;
 
 	interval = (o->interval > 0 ? o->interval : 20) / 1000.0;
 	signal(SIGTERM, on_stop);
-	while (!stop_flag && now() < end) {
+	while (!stop_flag && t_now() < end) {
 		n++;
 		if (o->fresh > 0 && n % (unsigned long)o->fresh == 0) {
 			fresh++;
-			t0 = now();
+			t0 = t_now();
 			f = cn_open(o->addr, o->port, o->tls, tmo, 0);
 			ms = f == NULL ? -1 : ping(f, "f", n);
 			if (ms >= 0)
-				ms = (now() - t0) * 1000;
+				ms = (t_now() - t0) * 1000;
 			if (f != NULL)
 				cn_close(f);
 			if (ms < 0)
@@ -915,7 +858,7 @@ cmd_watch(const struct opts *o)
 	long rss, peak_rss = 0, hwm = 0, v;
 	int fds, peak_fds = 0, start_fds, end_fds = -1;
 	unsigned long samples = 0;
-	double cpu0, cpu1 = -1, c, t0 = now();
+	double cpu0, cpu1 = -1, c, t0 = t_now();
 	double interval = (o->interval > 0 ? o->interval : 100) / 1000.0;
 
 	signal(SIGTERM, on_stop);
@@ -942,7 +885,7 @@ cmd_watch(const struct opts *o)
 	printf("WATCH samples=%lu start_fds=%d end_fds=%d peak_fds=%d "
 	    "peak_rss_kb=%ld hwm_kb=%ld cpu_s=%.2f secs=%.1f\n", samples,
 	    start_fds, end_fds, peak_fds, peak_rss, hwm,
-	    cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1, now() - t0);
+	    cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1, t_now() - t0);
 	return 0;
 }
 
@@ -969,7 +912,7 @@ fdx_pump(struct xstate *s, double until)
 	int k, nev, wait_ms, i;
 	ssize_t n;
 
-	while ((wait_ms = (int)((until - now()) * 1000)) >= 0) {
+	while ((wait_ms = (int)((until - t_now()) * 1000)) >= 0) {
 		nev = epoll_wait(s->ep, evs, MAXEV, wait_ms > 0 ? wait_ms : 0);
 		for (k = 0; k < nev; k++) {
 			struct xconn *c = &s->x[evs[k].data.u32];
@@ -1030,14 +973,14 @@ fdx_pump(struct xstate *s, double until)
 static void
 fdx_settle(struct xstate *s, double quiet, double limit)
 {
-	double end = now() + limit, last = now();
+	double end = t_now() + limit, last = t_now();
 	int before = s->answered;
 
-	while (now() < end && now() - last < quiet) {
-		fdx_pump(s, now() + 0.05);
+	while (t_now() < end && t_now() - last < quiet) {
+		fdx_pump(s, t_now() + 0.05);
 		if (s->answered != before) {
 			before = s->answered;
-			last = now();
+			last = t_now();
 		}
 	}
 }
@@ -1057,7 +1000,7 @@ cmd_fdx(const struct opts *o)
 	struct cn *f;
 	struct lat lat = { NULL, 0, 0 };
 
-	if (parse_addr(o->addr, o->port, &ss, &alen) != 0)
+	if (t_sockaddr(o->addr, o->port, &ss, &alen) != 0)
 		die("bad address %s", o->addr);
 	memset(&s, 0, sizeof s);
 	s.n = o->flood;
@@ -1087,15 +1030,15 @@ cmd_fdx(const struct opts *o)
 		ev.data.u32 = (uint32_t)i;
 		epoll_ctl(s.ep, EPOLL_CTL_ADD, s.x[i].fd, &ev);
 		if (i % 64 == 63)
-			fdx_pump(&s, now());
+			fdx_pump(&s, t_now());
 	}
 	fdx_settle(&s, 1.0, 10 * scale);
 	first = s.answered;
 	/* Out of descriptors now: CPU, and the sessions that were there. */
-	wt0 = now();
+	wt0 = t_now();
 	c0 = cpu_secs(o->pid);
 	w_end = wt0 + o->window;
-	while (now() < w_end) {
+	while (t_now() < w_end) {
 		for (i = 0; i < o->keep; i++) {
 			pings++;
 			ms = ping(keep[i], "k", pings);
@@ -1106,10 +1049,10 @@ cmd_fdx(const struct opts *o)
 					keep_max = ms;
 			}
 		}
-		fdx_pump(&s, now() + 0.2);
+		fdx_pump(&s, t_now() + 0.2);
 	}
 	c1 = cpu_secs(o->pid);
-	t1 = now();
+	t1 = t_now();
 	/* Descriptors freed: the waiting connections must be taken. */
 	for (round = 0; s.answered + s.lost < s.n && round < 100; round++) {
 		before = s.answered;
@@ -1119,12 +1062,12 @@ cmd_fdx(const struct opts *o)
 				close(s.x[i].fd);
 				s.x[i].state = F_CLOSED;
 			}
-		t0 = now();
-		while (s.answered == before && now() - t0 < 5 * scale)
-			fdx_pump(&s, now() + 0.005);
+		t0 = t_now();
+		while (s.answered == before && t_now() - t0 < 5 * scale)
+			fdx_pump(&s, t_now() + 0.005);
 		if (s.answered == before)
 			break;
-		resume = now() - t0;
+		resume = t_now() - t0;
 		if (resume > resume_max)
 			resume_max = resume;
 		waves++;
@@ -1134,7 +1077,7 @@ cmd_fdx(const struct opts *o)
 		if (s.x[i].state != F_CLOSED)
 			close(s.x[i].fd);
 	/* And a newcomer is served. */
-	t0 = now();
+	t0 = t_now();
 	f = cn_open(o->addr, o->port, 0, tmo, 0);
 	if (f != NULL && ping(f, "n", 1) >= 0)
 		fresh_ok = 1;
@@ -1150,7 +1093,7 @@ cmd_fdx(const struct opts *o)
 	    c0 >= 0 && c1 >= 0 ? (c1 - c0) / (t1 - wt0) * 100 : -1,
 	    t1 - wt0, pings, pings_ok, lat_q(&lat, 0.99), keep_max, waves,
 	    resume_max * 1000, s.answered == s.n, s.lost, fresh_ok,
-	    (now() - t0) * 1000);
+	    (t_now() - t0) * 1000);
 	close(s.ep);
 	free(s.x);
 	free(keep);
@@ -1291,7 +1234,7 @@ cmd_halfx(const struct opts *o)
 				cn_close(b);
 			continue;
 		}
-		bport = local_port(b->fd);
+		bport = t_local_port(b->fd);
 		expected = 0;
 		for (len = 0, k = 0; k < m; k++) {
 			n = snprintf(buf + len, cap - len, "TO %d %zu payload\n",
@@ -1347,21 +1290,11 @@ cmd_halfx(const struct opts *o)
 static size_t
 client_hello(unsigned char *buf, size_t cap)
 {
-	SSL *s = SSL_new(tls_ctx());
-	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
-	int n;
+	size_t n = thello(tls_ctx(), buf, cap);
 
-	if (s == NULL || rb == NULL || wb == NULL)
+	if (n == 0)
 		die("cannot make a ClientHello");
-	SSL_set_bio(s, rb, wb);
-	SSL_set_connect_state(s);
-	(void)SSL_do_handshake(s);
-	n = BIO_read(wb, buf, (int)cap);
-	SSL_free(s);
-	ERR_clear_error();
-	if (n <= 0)
-		die("cannot make a ClientHello");
-	return (size_t)n;
+	return n;
 }
 
 static int
@@ -1400,21 +1333,21 @@ cmd_tlsabort(const struct opts *o)
 			rst_close(fd);
 		} else if (strcmp(m, "garbage") == 0) {
 			(void)!send(fd, junk, sizeof junk, MSG_NOSIGNAL);
-			t0 = now();
+			t0 = t_now();
 			while ((n = read(fd, junk, sizeof junk)) > 0)
 				;
 			if (n == 0 || errno == ECONNRESET)
 				server_closed++;
-			waited += now() - t0;
+			waited += t_now() - t0;
 			close(fd);
 		} else {
 			/* Say nothing: the handshake timeout must end it. */
-			t0 = now();
+			t0 = t_now();
 			set_timeouts(fd, 60 * scale);
 			n = read(fd, &b, 1);
 			if (n == 0 || (n < 0 && errno == ECONNRESET))
 				server_closed++;
-			waited += now() - t0;
+			waited += t_now() - t0;
 			close(fd);
 		}
 		done++;
@@ -1499,7 +1432,7 @@ ch_open(struct churn *w, int i, const char *ip, int port)
 	if (c->fd < 0)
 		die("churn: cannot connect: %s", strerror(errno));
 	set_nonblock(c->fd, 1);
-	c->port = local_port(c->fd);
+	c->port = t_local_port(c->fd);
 	c->alive = 1;
 	c->inlen = c->outlen = 0;
 	ev.events = EPOLLIN | EPOLLRDHUP;
@@ -1685,13 +1618,13 @@ static int
 ch_stats(struct churn *w, int ctl, char *line, size_t cap)
 {
 	struct ch *c = &w->c[ctl];
-	double end = now() + 10 * scale;
+	double end = t_now() + 10 * scale;
 	char *nl;
 	ssize_t n;
 
 	c->inlen = 0;
 	ch_queue(w, c, "STATS\n", 6);
-	while (now() < end) {
+	while (t_now() < end) {
 		n = read(c->fd, c->in + c->inlen, sizeof c->in - 1 - c->inlen);
 		if (n > 0) {
 			c->inlen += (size_t)n;
@@ -1756,17 +1689,17 @@ cmd_churn(const struct opts *o)
 	}
 	/* Every pair session accepted (in the server's index) before any
 	 * message names it (ch_open asked each: PING ready). */
-	end = now() + 10 * scale;
-	while (w.ready < (uint64_t)npair && now() < end)
+	end = t_now() + 10 * scale;
+	while (w.ready < (uint64_t)npair && t_now() < end)
 		ch_events(&w, 10);
 	if (w.ready < (uint64_t)npair)
 		die("churn: only %llu of %d sessions answered",
 		    (unsigned long long)w.ready, npair);
-	end = now() + o->duration;
-	next_tick = now();
+	end = t_now() + o->duration;
+	next_tick = t_now();
 	/* Every tick (10 ms): messages at `rate` per second per pair member,
 	 * a fifth of them to churners; churners send and come and go. */
-	while (!stop_flag && (t = now()) < end) {
+	while (!stop_flag && (t = t_now()) < end) {
 		if (t >= next_tick) {
 			next_tick += 0.01;
 			for (i = 0; i < npair; i++) {
@@ -1796,8 +1729,8 @@ cmd_churn(const struct opts *o)
 		ch_events(&w, 5);
 	}
 	/* Quiet: everything sent must arrive (or have been NAK'd). */
-	end = now() + 10 * scale;
-	while (!(settled = pairs_settled(&w, npair)) && now() < end)
+	end = t_now() + 10 * scale;
+	while (!(settled = pairs_settled(&w, npair)) && t_now() < end)
 		ch_events(&w, 10);
 	for (i = 0; i < npair; i++) {
 		const struct ch *p = &w.c[w.c[i].partner];
@@ -1819,8 +1752,8 @@ cmd_churn(const struct opts *o)
 	ch_drop(&w, ctl, 0);
 	ch_open(&w, ctl, o->addr, o->port);
 	live = npair + 1;
-	end = now() + 10 * scale;
-	while (now() < end) {
+	end = t_now() + 10 * scale;
+	while (t_now() < end) {
 		if (ch_stats(&w, ctl, stats, sizeof stats) != 0) {
 			/* Refused or cut (limits, faults): another one. */
 			if (!o->tolerant && !o->shared)
@@ -1959,7 +1892,7 @@ mix_thread(void *arg)
 	struct cn *c;
 	int nops, i, op, rc;
 
-	while (now() < mix_end) {
+	while (t_now() < mix_end) {
 		c = cn_open(o->addr, o->port, o->tls, o->timeout * scale, 0);
 		if (c == NULL) {
 			r->refused++;
@@ -1969,7 +1902,7 @@ mix_thread(void *arg)
 		r->sessions++;
 		nops = 1 + (int)(rand_r(&r->seed) % 12);
 		rc = 1;
-		for (i = 0; i < nops && rc == 1 && now() < mix_end; i++) {
+		for (i = 0; i < nops && rc == 1 && t_now() < mix_end; i++) {
 			op = i == nops - 1 && rand_r(&r->seed) % 4 == 0 ? 3 :
 			    (int)(rand_r(&r->seed) % 3);
 			r->ops++;
@@ -2013,7 +1946,7 @@ cmd_mix(const struct opts *o)
 	if ((r = calloc((size_t)k, sizeof *r)) == NULL ||
 	    (th = calloc((size_t)k, sizeof *th)) == NULL)
 		die("out of memory");
-	mix_end = now() + o->duration;
+	mix_end = t_now() + o->duration;
 	if (o->tls)
 		(void)tls_ctx();        /* before the threads share it */
 	for (i = 0; i < k; i++) {
@@ -2065,12 +1998,23 @@ cmd_cmd(const struct opts *o)
 
 /* ---- main ------------------------------------------------------------------------ */
 
+static const struct {
+	const char *name;
+	int (*run)(const struct opts *);
+} cmds[] = {
+	{ "flood", cmd_flood }, { "probe", cmd_probe }, { "fdx", cmd_fdx },
+	{ "rst", cmd_rst }, { "half", cmd_half }, { "halfx", cmd_halfx },
+	{ "tlsabort", cmd_tlsabort }, { "churn", cmd_churn },
+	{ "mix", cmd_mix }, { "watch", cmd_watch }, { "cmd", cmd_cmd },
+};
+
 int
 main(int argc, char **argv)
 {
 	const char *s = getenv("HSVR_TEST_SCALE"), *cmd;
 	struct opts o;
 	struct rlimit rl;
+	size_t i;
 
 	if (s != NULL && atof(s) >= 1)
 		scale = atof(s);
@@ -2092,27 +2036,8 @@ main(int argc, char **argv)
 		die("unexpected argument %s", o.args[0]);
 	if (o.port <= 0 && strcmp(cmd, "watch") != 0)
 		die("%s: --port is needed", cmd);
-	if (strcmp(cmd, "flood") == 0)
-		return cmd_flood(&o);
-	if (strcmp(cmd, "probe") == 0)
-		return cmd_probe(&o);
-	if (strcmp(cmd, "fdx") == 0)
-		return cmd_fdx(&o);
-	if (strcmp(cmd, "rst") == 0)
-		return cmd_rst(&o);
-	if (strcmp(cmd, "half") == 0)
-		return cmd_half(&o);
-	if (strcmp(cmd, "halfx") == 0)
-		return cmd_halfx(&o);
-	if (strcmp(cmd, "tlsabort") == 0)
-		return cmd_tlsabort(&o);
-	if (strcmp(cmd, "churn") == 0)
-		return cmd_churn(&o);
-	if (strcmp(cmd, "mix") == 0)
-		return cmd_mix(&o);
-	if (strcmp(cmd, "watch") == 0)
-		return cmd_watch(&o);
-	if (strcmp(cmd, "cmd") == 0)
-		return cmd_cmd(&o);
+	for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (strcmp(cmd, cmds[i].name) == 0)
+			return cmds[i].run(&o);
 	die("unknown command %s", cmd);
 }

@@ -30,13 +30,13 @@
  * library's SIGPIPE protection, which the tests must catch.
  */
 #include "hsvr.h"
+#include "../tbuf.h"
 #include "../tline.h"
 #include "../topt.h"
 #include "rpattern.h"
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +58,7 @@ struct sess {
 	uint64_t put_n, put_left, put_hash;
 	uint64_t get_n, get_off;
 	int get_close;
-	unsigned char *blog;    /* echo output refused with -4 */
-	size_t blen, bcap;
+	struct tbuf blog;       /* echo output refused with -4 */
 	int congested;          /* a -4 and no TYP_SENDABLE since */
 	int closed;             /* S_close called */
 	SESSION *s;
@@ -137,19 +136,13 @@ send_counted(SESSION *s, struct sess *u, const void *p, size_t len)
 	return rc;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-reply(SESSION *s, struct sess *u, const char *fmt, ...)
+static int
+reply_put(SESSION *s, void *u, const void *p, size_t n)
 {
-	char buf[2048];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	n = tline_vformat(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		(void)send_counted(s, u, buf, n);
+	return send_counted(s, u, p, n);
 }
+
+#define reply(s, u, ...) (void)tline_send(reply_put, s, u, __VA_ARGS__)
 
 static void
 close_session(SESSION *s, struct sess *u)
@@ -192,27 +185,22 @@ pump(SESSION *s, struct sess *u)
 static void
 echo(SESSION *s, struct sess *u, const unsigned char *p, size_t n)
 {
-	if (u->blen == 0 && send_counted(s, u, p, n) != S_ERR_CONGESTED)
+	if (u->blog.len == 0 && send_counted(s, u, p, n) != S_ERR_CONGESTED)
 		return;
-	if (u->blen + n > ECHO_CAP) {
+	if (u->blog.len + n > ECHO_CAP) {
 		atomic_fetch_add(&n_echo_overflow, 1);
 		close_session(s, u);
 		return;
 	}
-	if (u->blen + n > u->bcap) {
-		u->bcap = (u->blen + n) * 2;
-		if ((u->blog = realloc(u->blog, u->bcap)) == NULL)
-			abort();
-	}
-	memcpy(u->blog + u->blen, p, n);
-	u->blen += n;
+	tbuf_add(&u->blog, p, n);
 }
 
 static void
 echo_flush(SESSION *s, struct sess *u)
 {
-	if (u->blen > 0 && send_counted(s, u, u->blog, u->blen) == S_OK)
-		u->blen = 0;
+	if (u->blog.len > 0 &&
+	    send_counted(s, u, u->blog.p, u->blog.len) == S_OK)
+		u->blog.len = 0;
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -542,7 +530,7 @@ serv_on_term(SESSION *s)
 		u->next->prev = u->prev;
 	nlive--;
 	pthread_mutex_unlock(&rec_lock);
-	free(u->blog);
+	free(u->blog.p);
 	free(u);
 	s->usr = NULL;
 }

@@ -25,6 +25,17 @@ HIGH_KB=1024 PIECE_KB=64
 # redzones and a quarantine of freed blocks.
 case $SANITIZER in address) SAN=2 ;; thread) SAN=8 ;; *) SAN=1 ;; esac
 bound_kb() { echo $(($1 + SAN * N * (HIGH_KB + 2 * PIECE_KB))); }
+# The clients and the watcher stop; the well-behaved client (its PROBE
+# line in $probe) must have been answered every time.
+clients_stop() {
+	bg_stop probe
+	bg_stop noread
+	watch_stop w
+	probe=$(bg_line probe PROBE)
+	say "$probe"
+	ck "the well-behaved client was answered every time meanwhile" \
+		'[[ -n $probe && $(field "$probe" failed) == 0 ]]'
+}
 
 # ---- without --write-timeout: the marks alone bound the memory
 must "server is serving" 'rsrv_start srv -m $((N + 100))'
@@ -48,13 +59,7 @@ say "RSS $rss kB, peak $hwm kB, started at $rss0 kB; bound $bound kB for $N sess
 ck "peak RSS $hwm kB <= $bound kB" '((hwm <= bound))'
 ck "the queued output is what the marks allow: $(($(field "$st" txoctet) >> 20)) MiB written of $((N * GET >> 20)) asked" \
 	'(($(field "$st" txoctet) < N * GET / 4))'
-bg_stop probe
-bg_stop noread
-watch_stop w
-probe=$(bg_line probe PROBE)
-say "$probe"
-ck "the well-behaved client was answered every time meanwhile" \
-	'[[ -n $probe && $(field "$probe" failed) == 0 ]]'
+clients_stop
 ck "every session gone after the clients left" 'wait_for 10 gauge_back srv 0'
 rsrv_finish srv
 figures slow-readers \
@@ -92,13 +97,7 @@ ck "every stalled session gone (session_gauge back to 1: the probe)" 'wait_for 1
 hwm=$(hwm_kb "$wt_SPID")
 bound=$(bound_kb "$rss0")
 ck "peak RSS $hwm kB <= $bound kB" '((hwm <= bound))'
-bg_stop probe
-bg_stop noread
-watch_stop w
-probe=$(bg_line probe PROBE)
-say "$probe"
-ck "the well-behaved client was answered every time meanwhile" \
-	'[[ -n $probe && $(field "$probe" failed) == 0 ]]'
+clients_stop
 ck "descriptors back to $fd0" 'wait_for 10 fds_are "$wt_SPID" "$fd0"'
 rsrv_finish wt
 figures write-timeout \

@@ -46,18 +46,28 @@ out=$(<"$T/echo12")
 ck "echo12: 10 MB echoed while sending arrive intact" 'has "$out" "ECHO-OK n=$MB10 "'
 has "$out" ECHO-OK || say "$(line_of "$out" ECHO-)"
 
+# slow_gens NAME FORMAT: four slow readers at once (S_send_ref and
+# S_send_file, TLS 1.2 and 1.3) each send B the request printf FORMAT
+# makes of 10 MB, the TLS version's digits and the way; their output in
+# $T/NAME.WAY.VERSION, their pids added to pids.
+slow_gens() {
+	local name=$1 fmt=$2 how v
+	for how in ref file; do
+		for v in 1.2 1.3; do
+			# shellcheck disable=SC2059 # the format is the argument
+			printf "$fmt" "$MB10" "${v/./}" "$how" |
+				tls "$B_PORT" --tls "$v" --slow --rcvbuf 32768 >"$T/$name.$how.$v" &
+			pids+=($!)
+		done
+	done
+}
+
 # Zero-copy sends over TLS: 10 MB by S_send_ref and by S_send_file (read
 # into the queue piece by piece: no sendfile under TLS) to slow readers,
 # intact and under back-pressure; every piece released by the session's
 # end (tsrv prints a VIOLATION otherwise).
 pids=()
-for how in ref file; do
-	for v in 1.2 1.3; do
-		printf '!gen %s 4%s %s\n' $MB10 "${v/./}" "$how" |
-			tls "$B_PORT" --tls "$v" --slow --rcvbuf 32768 >"$T/zc.$how.$v" &
-		pids+=($!)
-	done
-done
+slow_gens zc '!gen %s 4%s %s\n'
 wait "${pids[@]}"
 for how in ref file; do
 	for v in 1.2 1.3; do
@@ -80,13 +90,7 @@ done
 # time: -4 inside a release, TYP_SENDABLE goes on.  To fast readers one
 # at a time: each release comes as the queue drains empty.
 pids=()
-for how in ref file; do
-	for v in 1.2 1.3; do
-		printf '!gen %s 5%s close %s chain\n!eof\n' $MB10 "${v/./}" "$how" |
-			tls "$B_PORT" --tls "$v" --slow --rcvbuf 32768 >"$T/chain.$how.$v" &
-		pids+=($!)
-	done
-done
+slow_gens chain '!gen %s 5%s close %s chain\n!eof\n'
 for how in ref file; do
 	printf '!gen %s 57 close %s chain1\n!eof\n' $MB10 "$how" |
 		tls "$B_PORT" --tls 1.3 >"$T/chain1.$how" &

@@ -13,25 +13,28 @@ GOOD=(--cert "$PKI/client.crt" --key "$PKI/client.key")
 OTHER=(--cert "$PKI/intruder.crt" --key "$PKI/intruder.key")
 SUBJECT="/O=hsvr tests/CN=hsvr-test-client"
 
+# refused VERSION WHO REASON [ARGS...]: the t-tlsc client WHO (with ARGS)
+# is refused at the handshake with the alert REASON and runs no callback.
+refused() {
+	local v=$1 who=$2 reason=$3 out
+	shift 3
+	out=$(printf '!eof\n' | tls "$V_PORT" --tls "$v" "$@")
+	failed=$((failed + 1))
+	ck "TLS $v: $who is refused ($reason)" \
+		'{ has "$out" HANDSHAKE-FAILED || has "$out" "EOF error"; } && has "$out" "alert $reason"'
+	say "$(tail -n 1 <<<"$out")"
+	ck "TLS $v: ... and ran no callback" '! grep -q " port=$(field "$out" lport) " "$T/V.out"'
+}
+
 must "t-tsrv starts with --tls-ca" 'ioc V -c "$C" -k "$K" --tls-ca "$PKI/ca.crt"'
 failed=0 good=0
 for v in 1.2 1.3; do
 	# (Over TLS 1.3 the client's handshake ends before the server has
 	# seen its certificate: the refusal comes next, as an alert.)
-	out=$(printf '!eof\n' | tls "$V_PORT" --tls "$v")
-	failed=$((failed + 1))
-	reason=$([[ $v == 1.2 ]] && echo "handshake failure" || echo "certificate required")
-	ck "TLS $v: a client without a certificate is refused ($reason)" \
-		'{ has "$out" HANDSHAKE-FAILED || has "$out" "EOF error"; } && has "$out" "alert $reason"'
-	say "$(tail -n 1 <<<"$out")"
-	ck "TLS $v: ... and ran no callback" '! grep -q " port=$(field "$out" lport) " "$T/V.out"'
-
-	out=$(printf '!eof\n' | tls "$V_PORT" --tls "$v" "${OTHER[@]}")
-	failed=$((failed + 1))
-	ck "TLS $v: a client with a certificate from another CA is refused (unknown ca)" \
-		'{ has "$out" HANDSHAKE-FAILED || has "$out" "EOF error"; } && has "$out" "alert unknown ca"'
-	say "$(tail -n 1 <<<"$out")"
-	ck "TLS $v: ... and ran no callback" '! grep -q " port=$(field "$out" lport) " "$T/V.out"'
+	refused "$v" "a client without a certificate" \
+		"$([[ $v == 1.2 ]] && echo "handshake failure" || echo "certificate required")"
+	refused "$v" "a client with a certificate from another CA" "unknown ca" \
+		"${OTHER[@]}"
 
 	out=$(printf 'hello\nINFO\n' | tls "$V_PORT" --tls "$v" "${GOOD[@]}")
 	good=$((good + 1))

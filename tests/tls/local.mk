@@ -31,20 +31,21 @@ check_PROGRAMS += tests/tls/t-tsrv tests/tls/t-tsrv-low tests/tls/t-tlsc \
 # (tests/reliab/stress.sh).
 EXTRA_DIST += tests/tls/lib.sh $(TLS_TESTS) tests/tls/scan.sh
 
-tests_tls_t_tsrv_SOURCES = tests/tls/tsrv.c tests/tline.c tests/tline.h tests/topt.h tests/tls/tpattern.h
+tests_tls_t_tsrv_SOURCES = tests/tls/tsrv.c tests/tline.c tests/tline.h tests/topt.h tests/tbuf.h tests/tls/tpattern.h
 tests_tls_t_tsrv_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_tls_t_tsrv_LDADD = libhsvr.la $(OPENSSL_LIBS)
 
-tests_tls_t_tsrv_low_SOURCES = tests/tls/tsrv.c tests/tline.c tests/tline.h tests/topt.h tests/tls/tpattern.h
+tests_tls_t_tsrv_low_SOURCES = tests/tls/tsrv.c tests/tline.c tests/tline.h tests/topt.h tests/tbuf.h tests/tls/tpattern.h
 tests_tls_t_tsrv_low_CPPFLAGS = $(AM_CPPFLAGS) -DTSRV_LOWLEVEL
 tests_tls_t_tsrv_low_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_tls_t_tsrv_low_LDADD = libhsvr.la $(OPENSSL_LIBS)
 
-tests_tls_t_tsrv_hooks_SOURCES = tests/tls/tsrv.c tests/tline.c tests/tline.h tests/topt.h tests/tls/tpattern.h
+tests_tls_t_tsrv_hooks_SOURCES = tests/tls/tsrv.c tests/tline.c tests/tline.h tests/topt.h tests/tbuf.h tests/tls/tpattern.h
 tests_tls_t_tsrv_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_tls_t_tsrv_hooks_LDADD = $(TEST_HOOKS_LDADD)
 tests_tls_t_tsrv_hooks_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 
-tests_tls_t_tlsc_SOURCES = tests/tls/tlsc.c tests/tls/tpattern.h
+tests_tls_t_tlsc_SOURCES = tests/tls/tlsc.c tests/tls/tpattern.h tests/topt.h $(TEST_CLIENT) \
+	tests/thello.c tests/thello.h
 tests_tls_t_tlsc_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_tls_t_tlsc_LDADD = $(OPENSSL_LIBS)

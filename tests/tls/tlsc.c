@@ -93,18 +93,12 @@
 #include <openssl/x509.h>
 
 #include "tpattern.h"
+#include "../client.h"
+#include "../thello.h"
+#include "../topt.h"
 #include "../freeport.h"
 
 #define CHUNK 16384
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 pause_ms(long ms)
@@ -183,10 +177,9 @@ parse_secs(const char *s)
 static int
 parse_port(const char *s)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
+	long v;
 
-	if (*s == '\0' || *end != '\0' || v < 1 || v > 65535)
+	if (topt_long(s, 1, 65535, &v) != 0)
 		die("bad port '%s'", s);
 	return (int)v;
 }
@@ -221,7 +214,7 @@ wait_fd(int fd, short events, double deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - now();
+		left = deadline - t_now();
 		if (left <= 0)
 			return -1;
 		r = poll(&p, 1, (int)(left * 1000) + 1);
@@ -237,7 +230,7 @@ static int
 tcp_connect(int port, double retry, int rcvbuf)
 {
 	struct sockaddr_in sa;
-	double until = now() + retry;
+	double until = t_now() + retry;
 	int fd;
 
 	memset(&sa, 0, sizeof sa);
@@ -253,21 +246,10 @@ tcp_connect(int port, double retry, int rcvbuf)
 		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
 			return fd;
 		close(fd);
-		if (errno != ECONNREFUSED || now() >= until)
+		if (errno != ECONNREFUSED || t_now() >= until)
 			return -1;
 		pause_ms(20);
 	}
-}
-
-static int
-local_port(int fd)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof sa;
-
-	if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-		return -1;
-	return ntohs(sa.sin_port);
 }
 
 /* ------------------------------------------------------------ freeport */
@@ -352,7 +334,7 @@ ssl_wants(struct tc *t, int r, short *events)
 static int
 fill(struct tc *t)
 {
-	double deadline = now() + t->timeout;
+	double deadline = t_now() + t->timeout;
 	size_t n;
 	short ev;
 
@@ -385,20 +367,13 @@ fill(struct tc *t)
 static int
 get_line(struct tc *t, char *line, size_t cap)
 {
-	unsigned char *nl;
+	ssize_t got;
 	size_t n;
 
 	for (;;) {
-		nl = memchr(t->in + t->ioff, '\n', t->ilen - t->ioff);
-		if (nl != NULL) {
-			n = (size_t)(nl - (t->in + t->ioff));
-			if (n >= cap)
-				n = cap - 1;
-			memcpy(line, t->in + t->ioff, n);
-			line[n] = '\0';
-			if (n > 0 && line[n - 1] == '\r')
-				line[n - 1] = '\0';
-			t->ioff = (size_t)(nl - t->in) + 1;
+		if ((got = t_take_line(t->in, &t->ioff, t->ilen, line, cap)) >= 0) {
+			if (got > 0 && line[got - 1] == '\r')
+				line[got - 1] = '\0';
 			return 0;
 		}
 		if (t->ilen - t->ioff >= cap) {
@@ -424,7 +399,7 @@ get_line(struct tc *t, char *line, size_t cap)
 static int
 put(struct tc *t, const void *p, size_t n)
 {
-	double deadline = now() + t->timeout;
+	double deadline = t_now() + t->timeout;
 	size_t w, done = 0;
 	short ev;
 
@@ -433,7 +408,7 @@ put(struct tc *t, const void *p, size_t n)
 		if (SSL_write_ex(t->ssl, (const char *)p + done, n - done,
 		    &w) == 1) {
 			done += w;
-			deadline = now() + t->timeout;
+			deadline = t_now() + t->timeout;
 			continue;
 		}
 		if (!ssl_wants(t, 0, &ev))
@@ -505,7 +480,7 @@ transfer(struct tc *t, uint64_t seed, const void *head, size_t hlen,
 {
 	static unsigned char wbuf[CHUNK + 4096];
 	EVP_MD_CTX *txmd = sha_new(), *rxmd = sha_new();
-	double deadline = now() + t->timeout;
+	double deadline = t_now() + t->timeout;
 	uint64_t sent = 0, got = 0, since_pause = 0;
 	size_t n, w, k, wlen = 0, bad, hsent = 0;
 	short rev = 0, wev = 0;
@@ -590,13 +565,13 @@ transfer(struct tc *t, uint64_t seed, const void *head, size_t hlen,
 			}
 		}
 		if (progress) {
-			deadline = now() + t->timeout;
+			deadline = t_now() + t->timeout;
 			continue;
 		}
 		p.fd = t->fd;
 		p.events = (short)(rev | wev);
 		p.revents = 0;
-		if (now() >= deadline || poll(&p, 1, (int)((deadline - now()) *
+		if (t_now() >= deadline || poll(&p, 1, (int)((deadline - t_now()) *
 		    1000) + 1) < 0) {
 			snprintf(what, wcap, "timeout: sent=%llu received=%llu",
 			    (unsigned long long)sent, (unsigned long long)got);
@@ -626,17 +601,39 @@ has_word(char **argv, int argc, const char *word)
 	return 0;
 }
 
+/* The N and SEED of an action (its first two words), or die with usage. */
+static void
+n_and_seed(char **argv, int argc, const char *usage, unsigned long long *n,
+    unsigned long long *seed)
+{
+	if (argc < 3)
+		die("%s", usage);
+	*n = parse_ull(argv[1]);
+	*seed = parse_ull(argv[2]);
+}
+
+/* The verdict line on n bytes received: "<tag>-OK n=N sha256=H" when the
+ * transfer ended well (rc 0) with the checksum want, else "<tag>-FAIL". */
+static void
+received(const char *tag, uint64_t n, int rc, const char *what,
+    const char *rxsha, const char *want)
+{
+	if (rc == 0 && strcmp(rxsha, want) == 0)
+		out("%s-OK n=%llu sha256=%s", tag, (unsigned long long)n, rxsha);
+	else
+		out("%s-FAIL %s sha256=%s want=%s", tag, rc ? what : "checksum",
+		    rxsha, want);
+}
+
 static void
 act_gen(struct tc *t, char **argv, int argc)
 {
 	char req[128], rxsha[80], want[80], what[512];
-	uint64_t n, seed;
+	unsigned long long n, seed;
 	int rc;
 
-	if (argc < 3)
-		die("!gen N SEED [close] [ref|file] [chain|chain1]");
-	n = parse_ull(argv[1]);
-	seed = parse_ull(argv[2]);
+	n_and_seed(argv, argc, "!gen N SEED [close] [ref|file] [chain|chain1]",
+	    &n, &seed);
 	snprintf(req, sizeof req, "GEN %llu %llu%s%s%s%s\n",
 	    (unsigned long long)n, (unsigned long long)seed,
 	    has_word(argv, argc, "close") ? " close" : "",
@@ -648,33 +645,22 @@ act_gen(struct tc *t, char **argv, int argc)
 		fail(t, "GEN request");
 	rc = transfer(t, seed, "", 0, 0, n, NULL, rxsha, what, sizeof what);
 	stream_sha(seed, 0, n, want);
-	if (rc == 0 && strcmp(rxsha, want) == 0)
-		out("GEN-OK n=%llu sha256=%s", (unsigned long long)n, rxsha);
-	else
-		out("GEN-FAIL %s sha256=%s want=%s", rc ? what : "checksum",
-		    rxsha, want);
+	received("GEN", n, rc, what, rxsha, want);
 }
 
 static void
 act_recv(struct tc *t, char **argv, int argc)
 {
 	char rxsha[80], want[80], what[512];
-	uint64_t n, seed;
+	unsigned long long n, seed;
 	int rc;
 
-	if (argc < 3)
-		die("!recv N SEED [OFFSET]");
-	n = parse_ull(argv[1]);
-	seed = parse_ull(argv[2]);
+	n_and_seed(argv, argc, "!recv N SEED [OFFSET]", &n, &seed);
 	t->rxoff = argc > 3 ? parse_ull(argv[3]) : 0;
 	rc = transfer(t, seed, "", 0, 0, n, NULL, rxsha, what, sizeof what);
 	stream_sha(seed, t->rxoff, n, want);
 	t->rxoff = 0;
-	if (rc == 0 && strcmp(rxsha, want) == 0)
-		out("RECV-OK n=%llu sha256=%s", (unsigned long long)n, rxsha);
-	else
-		out("RECV-FAIL %s sha256=%s want=%s", rc ? what : "checksum",
-		    rxsha, want);
+	received("RECV", n, rc, what, rxsha, want);
 }
 
 static void
@@ -684,10 +670,7 @@ act_sink(struct tc *t, char **argv, int argc)
 	unsigned long long n, seed, sn = 0;
 	int rc;
 
-	if (argc < 3)
-		die("!sink N SEED");
-	n = parse_ull(argv[1]);
-	seed = parse_ull(argv[2]);
+	n_and_seed(argv, argc, "!sink N SEED", &n, &seed);
 	snprintf(req, sizeof req, "SINK %llu\n", n);
 	rc = transfer(t, seed, req, strlen(req), n, 0, txsha, NULL, what,
 	    sizeof what);
@@ -715,10 +698,7 @@ act_echo(struct tc *t, char **argv, int argc)
 	unsigned long long n, seed;
 	int rc;
 
-	if (argc < 3)
-		die("!echo N SEED [late]");
-	n = parse_ull(argv[1]);
-	seed = parse_ull(argv[2]);
+	n_and_seed(argv, argc, "!echo N SEED [late]", &n, &seed);
 	snprintf(req, sizeof req, "ECHO %llu\n", n);
 	t->late = argc > 3 && strcmp(argv[3], "late") == 0;
 	rc = transfer(t, seed, req, strlen(req), n, n, txsha, rxsha, what,
@@ -966,14 +946,14 @@ cmd_session(int argc, char **argv)
 		free(t);
 		return 2;
 	}
-	lport = local_port(t->fd);
+	lport = t_local_port(t->fd);
 	set_nonblock(t->fd);
 	if ((t->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(t->ssl, t->fd) != 1)
 		die("SSL_new: %s", ssl_reason(why, sizeof why));
 	if (ca != NULL)
 		SSL_set1_host(t->ssl, "localhost");
 	SSL_set_tlsext_host_name(t->ssl, "localhost");
-	deadline = now() + t->timeout;
+	deadline = t_now() + t->timeout;
 	for (;;) {
 		errno = 0;
 		if ((r = SSL_connect(t->ssl)) == 1)
@@ -1033,26 +1013,13 @@ static size_t
 client_hello(unsigned char *buf, size_t cap)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
-	SSL *ssl;
-	char *p;
-	long n;
-	size_t len;
+	size_t n;
 
-	if (ctx == NULL || rb == NULL || wb == NULL ||
-	    (ssl = SSL_new(ctx)) == NULL)
+	if (ctx == NULL)
 		die("cannot make a ClientHello");
-	SSL_set_bio(ssl, rb, wb);
-	(void)SSL_connect(ssl);
-	n = BIO_get_mem_data(wb, &p);
-	len = n > 0 ? (size_t)n : 0;
-	if (len > cap)
-		len = cap;
-	memcpy(buf, p, len);
-	SSL_free(ssl);
+	n = thello(ctx, buf, cap);
 	SSL_CTX_free(ctx);
-	ERR_clear_error();
-	return len;
+	return n;
 }
 
 static int
@@ -1115,14 +1082,14 @@ cmd_raw(int argc, char **argv)
 	port = parse_port(argv[argc - 1]);
 	if ((fd = tcp_connect(port, 0, 0)) < 0)
 		die("connect: %s", strerror(errno));
-	out("LOCALPORT %d", local_port(fd));
-	start = now();
+	out("LOCALPORT %d", t_local_port(fd));
+	start = t_now();
 	if (len > 0 && write(fd, payload, len) != (ssize_t)len)
 		die("write: %s", strerror(errno));
 	deadline = start + wait;
 	for (;;) {
 		if (wait_fd(fd, POLLIN, deadline) != 0) {
-			out("OPEN after=%.2f bytes=%zu", now() - start, total);
+			out("OPEN after=%.2f bytes=%zu", t_now() - start, total);
 			break;
 		}
 		n = read(fd, junk, sizeof junk);
@@ -1134,7 +1101,7 @@ cmd_raw(int argc, char **argv)
 			continue;
 		out("CLOSED how=%s after=%.2f bytes=%zu", n == 0 ? "eof" :
 		    errno == ECONNRESET ? "reset" : strerror(errno),
-		    now() - start, total);
+		    t_now() - start, total);
 		break;
 	}
 	close(fd);
@@ -1187,7 +1154,7 @@ cmd_pty(int argc, char **argv)
 	}
 	if (argc - i < 2)
 		die("usage: t-tlsc pty [--pid-file F] SEC CMD [ARG...]");
-	deadline = now() + parse_secs(argv[i]);
+	deadline = t_now() + parse_secs(argv[i]);
 	if ((m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 ||
 	    grantpt(m) != 0 || unlockpt(m) != 0 || (slave = ptsname(m)) == NULL)
 		die("cannot make a pseudo-terminal: %s", strerror(errno));
@@ -1222,7 +1189,7 @@ cmd_pty(int argc, char **argv)
 			kill(pid, got_sig);
 			got_sig = 0;
 		}
-		if (now() >= deadline) {
+		if (t_now() >= deadline) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, &ws, 0);
@@ -1295,14 +1262,14 @@ cmd_flood(int argc, char **argv)
 		connects++;
 	}
 	out("FLOODING n=%ld", n);
-	t0 = now();
+	t0 = t_now();
 	for (;;) {
 		/* Open again what was closed, at most rate per second. */
 		waiting = 0;
 		for (i = 1; i <= n; i++) {
 			if (p[i].fd >= 0)
 				continue;
-			if (rate > 0 && (double)again >= rate * (now() - t0)) {
+			if (rate > 0 && (double)again >= rate * (t_now() - t0)) {
 				waiting = 1;
 				break;
 			}

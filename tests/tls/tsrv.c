@@ -36,12 +36,12 @@
  * ends them or --drain-timeout).
  */
 #include "hsvr.h"
+#include "../tbuf.h"
 #include "../tline.h"
 #include "../topt.h"
 #include "tpattern.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +65,8 @@ struct sess {
 	EVP_MD_CTX *md;           /* M_SINK */
 	unsigned long long app_rxoctet;
 	/* output that S_send refused (-4), in order */
-	unsigned char *backlog;
-	size_t blen, bcap, bmax;
+	struct tbuf backlog;
+	size_t bmax;
 	/* GEN */
 	uint64_t gen_left, gen_off, gen_n, gen_seed;
 	int gen_close;
@@ -102,23 +102,9 @@ info_text(SESSION *s, char *buf, size_t cap)
 static void
 keep(struct sess *st, const unsigned char *p, size_t n)
 {
-	size_t cap = st->bcap ? st->bcap : 65536;
-	unsigned char *nb;
-
-	while (cap < st->blen + n)
-		cap *= 2;
-	if (cap != st->bcap) {
-		if ((nb = realloc(st->backlog, cap)) == NULL) {
-			tline_say("VIOLATION out of memory for a backlog of %zu", cap);
-			abort();
-		}
-		st->backlog = nb;
-		st->bcap = cap;
-	}
-	memcpy(st->backlog + st->blen, p, n);
-	st->blen += n;
-	if (st->blen > st->bmax)
-		st->bmax = st->blen;
+	tbuf_add(&st->backlog, p, n);
+	if (st->backlog.len > st->bmax)
+		st->bmax = st->backlog.len;
 }
 
 /* Send in order: after what is kept, or now (kept if S_send says -4). */
@@ -129,7 +115,7 @@ out(SESSION *s, struct sess *st, const void *p, size_t n)
 
 	if (n == 0)
 		return;
-	if (st->blen > 0) {
+	if (st->backlog.len > 0) {
 		keep(st, p, n);
 		return;
 	}
@@ -143,30 +129,26 @@ out(SESSION *s, struct sess *st, const void *p, size_t n)
 	}
 }
 
-static void __attribute__((format(printf, 3, 4)))
-reply(SESSION *s, struct sess *st, const char *fmt, ...)
+static int
+reply_put(SESSION *s, void *st, const void *p, size_t n)
 {
-	char buf[1024];
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	n = tline_vformat(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		out(s, st, buf, n);
+	out(s, st, p, n);
+	return 0;
 }
+
+#define reply(s, st, ...) (void)tline_send(reply_put, s, st, __VA_ARGS__)
 
 /* Push the kept output; 1 when nothing is left. */
 static int
 flush_backlog(SESSION *s, struct sess *st)
 {
+	struct tbuf *b = &st->backlog;
 	size_t done = 0, n;
 	int r;
 
-	while (done < st->blen) {
-		n = st->blen - done < FLUSH_CHUNK ? st->blen - done : FLUSH_CHUNK;
-		r = S_send(s, st->backlog + done, n);
+	while (done < b->len) {
+		n = b->len - done < FLUSH_CHUNK ? b->len - done : FLUSH_CHUNK;
+		r = S_send(s, b->p + done, n);
 		if (r == S_ERR_CONGESTED) {
 			st->refused++;
 			break;
@@ -175,10 +157,10 @@ flush_backlog(SESSION *s, struct sess *st)
 			break;  /* closing: the rest can never go */
 		done += n;
 	}
-	if (done > 0 && done < st->blen)
-		memmove(st->backlog, st->backlog + done, st->blen - done);
-	st->blen -= done;
-	return st->blen == 0;
+	if (done > 0 && done < b->len)
+		memmove(b->p, b->p + done, b->len - done);
+	b->len -= done;
+	return b->len == 0;
 }
 
 enum { GEN_COPY, GEN_REF, GEN_FILE };
@@ -399,7 +381,7 @@ command(SESSION *s, struct sess *st, char *line, size_t len)
 			close(st->gen_fd);
 		st->gen_fd = st->gen_how == GEN_FILE ? gen_file(gseed, gn) : -1;
 		st->refused = st->sendables = 0;
-		if (st->blen == 0)
+		if (st->backlog.len == 0)
 			gen_pump(s, st);
 	} else if (strncmp(line, "SINK ", 5) == 0 &&
 	    parse_u64(line + 5, &n) == 0) {
@@ -576,12 +558,12 @@ ev_term(SESSION *s)
 		    st->zc_kept);
 	tline_say("TERM id=%u port=%u rx=%zu rxoctet=%zu txoctet=%zu backlog=%zu "
 	    "tls=%s zc=%lu", s->id, s->port, s->rx, s->rxoctet, s->txoctet,
-	    st->blen, ti.version, st->zc_kept);
+	    st->backlog.len, ti.version, st->zc_kept);
 	if (st->gen_fd >= 0)
 		close(st->gen_fd);
 	if (st->md != NULL)
 		EVP_MD_CTX_free(st->md);
-	free(st->backlog);
+	free(st->backlog.p);
 	free(st);
 	s->usr = NULL;
 }

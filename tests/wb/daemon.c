@@ -81,7 +81,6 @@ static int
 start(enum play play, char *err, size_t cap, struct seen *seen)
 {
 	int ep[2], dp[2], status, fd;
-	size_t len = 0;
 	ssize_t n;
 	pid_t pid;
 
@@ -100,16 +99,7 @@ start(enum play play, char *err, size_t cap, struct seen *seen)
 	}
 	close(ep[1]);
 	close(dp[1]);
-	while (len < cap - 1 && (n = read(ep[0], err + len,
-	    cap - 1 - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		len += (size_t)n;
-	}
-	err[len] = '\0';
-	close(ep[0]);
+	(void)wb_read_all(ep[0], err, cap);
 	if (waitpid(pid, &status, 0) != pid)
 		wb_bail("waitpid: %s", strerror(errno));
 	/* The daemon is not our child: its end is the pipe's. */

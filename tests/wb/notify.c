@@ -62,10 +62,23 @@ next(int fd)
 	return buf;
 }
 
+/* hsvr_notify(state), then 1 if the next datagram on fd is that state
+ * and "MAINPID=<our pid>". */
+static int
+notified(int fd, const char *state)
+{
+	char want[128];
+
+	hsvr_notify(state);
+	(void)snprintf(want, sizeof want, "%s\nMAINPID=%ld", state,
+	    (long)getpid());
+	return strcmp(next(fd), want) == 0;
+}
+
 int
 main(void)
 {
-	char abstract[64], path[64], want[128], longname[200];
+	char abstract[64], path[64], longname[200];
 	const char *said;
 	int fd, pfd;
 
@@ -80,10 +93,7 @@ main(void)
 	setenv("NOTIFY_SOCKET", "", 1);
 	hsvr_notify("EMPTY=1");
 	setenv("NOTIFY_SOCKET", abstract, 1);
-	hsvr_notify("READY=1");
-	(void)snprintf(want, sizeof want, "READY=1\nMAINPID=%ld",
-	    (long)getpid());
-	wb_ok(strcmp(next(fd), want) == 0, "\"@name\": the abstract socket "
+	wb_ok(notified(fd, "READY=1"), "\"@name\": the abstract socket "
 	    "gets \"READY=1\\nMAINPID=pid\", the first datagram: none was "
 	    "sent while NOTIFY_SOCKET was unset or empty");
 
@@ -92,10 +102,7 @@ main(void)
 	unlink(path);
 	pfd = manager(path);
 	setenv("NOTIFY_SOCKET", path, 1);
-	hsvr_notify("STOPPING=1");
-	(void)snprintf(want, sizeof want, "STOPPING=1\nMAINPID=%ld",
-	    (long)getpid());
-	wb_ok(strcmp(next(pfd), want) == 0, "a path: the socket there gets "
+	wb_ok(notified(pfd, "STOPPING=1"), "a path: the socket there gets "
 	    "the state");
 	close(pfd);
 	unlink(path);
@@ -120,10 +127,7 @@ main(void)
 	wb_ok(said[0] == '\0', "failures after the first are not warned "
 	    "again (\"%.*s\")", (int)strcspn(said, "\n"), said);
 	setenv("NOTIFY_SOCKET", abstract, 1);
-	hsvr_notify("STATUS=last");
-	(void)snprintf(want, sizeof want, "STATUS=last\nMAINPID=%ld",
-	    (long)getpid());
-	wb_ok(strcmp(next(fd), want) == 0, "nothing was sent for a name too "
+	wb_ok(notified(fd, "STATUS=last"), "nothing was sent for a name too "
 	    "long for sun_path or a relative name; sending works again");
 	close(fd);
 	return wb_done();

@@ -113,8 +113,6 @@ static int
 refused(const char *const *args, char *first, size_t cap, int *usage)
 {
 	char buf[16384];
-	size_t len = 0;
-	ssize_t n;
 	int p[2], status;
 	pid_t pid;
 
@@ -128,16 +126,7 @@ refused(const char *const *args, char *first, size_t cap, int *usage)
 		exit(255);      /* accepted */
 	}
 	close(p[1]);
-	while (len < sizeof buf - 1 &&
-	    (n = read(p[0], buf + len, sizeof buf - 1 - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	close(p[0]);
+	(void)wb_read_all(p[0], buf, sizeof buf);
 	if (waitpid(pid, &status, 0) != pid)
 		wb_bail("waitpid: %s", strerror(errno));
 	(void)snprintf(first, cap, "%.*s", (int)strcspn(buf, "\n"), buf);

@@ -98,6 +98,26 @@ wb_said_now(void)
 	return wb_said;
 }
 
+/* All fd gives until EOF (or an error), at most cap - 1 bytes, into buf as
+ * a string: its length.  fd is closed. */
+static __attribute__((unused)) size_t
+wb_read_all(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(fd);
+	return len;
+}
+
 /*
  * A test that hangs is killed (SIGALRM) after secs seconds times
  * $HSVR_TEST_SCALE (larger in the sanitized and coverage builds), and
