@@ -21,9 +21,12 @@ t_setup
 
 C=$PKI/server.crt K=$PKI/server.key
 # Silent connections held against -m 200 (100 handshakes at once), each
-# one closed opened again at up to RATE a second: a new client has 50 ms
-# (100 handshakes on two workers / RATE) to send its ClientHello.
-FLOOD=400 RATE=1000 MAXC=200
+# one closed opened again at up to RATE a second: a new client has 200 ms
+# (100 handshakes on two workers / RATE) to send its ClientHello.  (At
+# 50 ms, on a machine loaded to 15 runnable tasks per core, a client now
+# and then was not scheduled in time between its connect and its
+# ClientHello, and was closed as a silent one.)
+FLOOD=400 RATE=250 MAXC=200
 ROUNDS=20       # clients that must be served during the flood
 DURATION=0      # or new clients for this many seconds, at most ROUNDS
 FLOODERS=1      # the flood in this many t-tlsc processes, one after the other
