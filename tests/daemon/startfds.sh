@@ -87,7 +87,7 @@ check "0, 1 and 2 closed: the pidfile is locked, a second instance exits 69 (got
 # The serving process is slow to start: the starting command waits, on
 # the pipe from the supervisor.
 port=$(free_port)
-"$DSRV" --pidfile "$T/pid/slow.pid" -p "$port" -i 127.0.0.1 --slow-start $((5000 * SCALE)) 2>"$T/slow.err" &
+"$DSRV" --pidfile "$T/pid/slow.pid" -p "$port" -i 127.0.0.1 --slow-start $((10000 * SCALE)) 2>"$T/slow.err" &
 starter=$!
 dt_daemons+=("$T/pid/slow.pid")
 must "slow to start: the supervisor wrote its pid" wait_for 10 test -s "$T/pid/slow.pid"
