@@ -30,6 +30,54 @@
 #define HSVR_EX_CANTCREAT 73
 #define HSVR_EX_CONFIG 78
 
+/* ------------------------------------------------------ PROXY protocol */
+
+#define HSVR_PROXY_V1_MAX 107       /* a v1 line, CRLF included */
+#define HSVR_PROXY_V2_ADDR_MAX 216  /* a v2 address block (AF_UNIX) */
+#define HSVR_PROXY_FROM_MAX 32      /* --proxy-from entries */
+
+enum { HSVR_PROXY_BAD = -1, HSVR_PROXY_MORE = 0, HSVR_PROXY_DONE = 1 };
+
+/* A header being parsed (proxy.c); hsvr_proxy_init before the first byte. */
+struct hsvr_proxy {
+	int state;                  /* HSVR_PROXY_MORE, _DONE or _BAD */
+	int version;                /* 0 until the first byte, then 1 or 2 */
+	int local;                  /* done: keep the connection's own peer */
+	const char *why;            /* bad: what was wrong */
+	struct sockaddr_storage addr; /* done, !local: the client */
+	size_t have;                /* bytes taken */
+	size_t total;               /* v2: the header's length, once known */
+	unsigned char buf[16 + HSVR_PROXY_V2_ADDR_MAX]; /* v1 line, v2 head */
+	unsigned char tlv_hdr[3];   /* v2: the TLV header being read */
+	int tlv_got;                /* its bytes so far */
+	size_t tlv_left;            /* bytes of the TLV's value to come */
+	int in_crc, crc_seen;       /* in the CRC32C TLV; one was seen */
+	uint32_t crc, crc_want;     /* running CRC32C; the TLV's value */
+};
+
+struct hsvr_proxy_cidr {
+	uint8_t addr[16];           /* IPv4 mapped into IPv6, as keys */
+	int bits;                   /* of the 128 */
+};
+
+struct hsvr_proxy_from {
+	int n;
+	struct hsvr_proxy_cidr c[HSVR_PROXY_FROM_MAX];
+};
+
+void hsvr_proxy_init(struct hsvr_proxy *p);
+/* Bytes that may still belong to the header: peek at most these. */
+size_t hsvr_proxy_want(const struct hsvr_proxy *p);
+/* Feed bytes: returns how many belong to the header; p->state says more. */
+size_t hsvr_proxy_feed(struct hsvr_proxy *p, const unsigned char *b,
+    size_t n);
+/* "CIDR,CIDR,...": 0, or -1 with the reason in err. */
+int hsvr_proxy_from_parse(struct hsvr_proxy_from *from, const char *list,
+    char *err, size_t errlen);
+/* 1 if key (hsvr_search_key's form) is in the list. */
+int hsvr_proxy_from_match(const struct hsvr_proxy_from *from,
+    const uint8_t key[16]);
+
 /* ---------------------------------------------------------------- config */
 
 struct hsvr_config {
@@ -82,6 +130,10 @@ struct hsvr_config {
 	/* NULL, or run once every worker ran serv_worker_init, before the
 	 * first connection (main(): the --seccomp allowlist); 0 or -1 */
 	int (*lock_down)(const struct hsvr_config *);
+	/* --proxy-protocol: every connection starts with a PROXY header */
+	int proxy_protocol;
+	int proxy_timeout;        /* --proxy-timeout: seconds for the header */
+	struct hsvr_proxy_from proxy_from; /* --proxy-from: who may send one */
 };
 
 void hsvr_options_defaults(struct hsvr_config *);
