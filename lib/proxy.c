@@ -28,7 +28,7 @@ crc32c_byte(uint32_t crc, unsigned char b)
 
 	crc ^= b;
 	for (k = 0; k < 8; k++)
-		crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1u)));
+		crc = (crc & 1u) != 0 ? (crc >> 1) ^ 0x82f63b78u : crc >> 1;
 	return crc;
 }
 
