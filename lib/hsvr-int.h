@@ -332,6 +332,7 @@ struct hsvr_shared_counters {
 	uint64_t write_timeout;
 	uint64_t fd_exhausted;
 	uint64_t alloc_error;
+	uint64_t proxy_error;
 };
 
 #define SHARED_ADD(field, n) \
