@@ -14,36 +14,20 @@
 
 #include <event2/thread.h>
 
-struct hsvr_engine hsvr_g;
-
+static struct hsvr_config *cfg;        /* the server's (hsvr_engine_run) */
+static struct event_base *base;        /* main thread: accept, signals */
+static struct hsvr_qsbr main_qs;
+static int running;                    /* atomic: one server at a time */
 static struct event periodic_ev, drain_ev;
 static int main_stop;
 static int stopping;            /* 0 serving, 1 draining, 2 stopping now */
-static int posted[2];           /* stop, drain messages sent to workers */
 
 static void
 on_periodic(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what, (void)arg;
 	hsvr_online();
-	hsvr_g.cfg->periodic();
-}
-
-static void
-post_control(int drain)
-{
-	struct hsvr_msg *m;
-	int i;
-
-	if (posted[drain])
-		return;
-	posted[drain] = 1;
-	for (i = 0; i < hsvr_g.nworkers; i++) {
-		m = drain ? hsvr_g.workers[i].drain_msg :
-		    hsvr_g.workers[i].stop_msg;
-		m->type = drain ? MSG_DRAIN : MSG_STOP;
-		hsvr_worker_post(&hsvr_g.workers[i], m);
-	}
+	cfg->periodic();
 }
 
 static void
@@ -51,7 +35,7 @@ stop_now(void)
 {
 	stopping = 2;
 	hsvr_accept_close();
-	post_control(0);
+	hsvr_worker_pool_post(0);
 }
 
 static void
@@ -71,11 +55,11 @@ on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 term(void)
 {
-	struct timeval tv = { hsvr_g.cfg->drain_timeout, 0 };
+	struct timeval tv = { cfg->drain_timeout, 0 };
 	S_STATS st;
 
-	if (stopping || hsvr_g.cfg->terminate || hsvr_g.cfg->cb != NULL ||
-	    hsvr_g.cfg->drain_timeout <= 0) {
+	if (stopping || cfg->terminate || cfg->cb != NULL ||
+	    cfg->drain_timeout <= 0) {
 		stop_now();
 		return;
 	}
@@ -83,9 +67,9 @@ term(void)
 	hsvr_accept_close();
 	hsvr_stats_collect(&st);
 	hsvr_log(LOG_INFO, "stopping: draining %llu connections (at most %d s)",
-	    (unsigned long long)st.session_gauge, hsvr_g.cfg->drain_timeout);
-	post_control(1);
-	evtimer_assign(&drain_ev, hsvr_g.base, on_drain_timeout, NULL);
+	    (unsigned long long)st.session_gauge, cfg->drain_timeout);
+	hsvr_worker_pool_post(1);
+	evtimer_assign(&drain_ev, base, on_drain_timeout, NULL);
 	event_add(&drain_ev, &tv);
 }
 
@@ -105,25 +89,18 @@ on_workers_done(void)
 }
 
 static int
-start_workers(struct hsvr_config *cfg)
+start_workers(void)
 {
 	int i, rc = 0;
 
-	hsvr_g.workers = aligned_alloc(HSVR_CACHELINE,
-	    sizeof *hsvr_g.workers * (size_t)cfg->threads);
-	if (hsvr_g.workers == NULL) {
-		hsvr_warn("cannot allocate %d workers", cfg->threads);
+	if (hsvr_worker_pool_init(cfg->threads, cfg->max_conn,
+	    cfg->max_per_ip) != 0)
 		return -1;
-	}
-	memset(hsvr_g.workers, 0, sizeof *hsvr_g.workers * (size_t)cfg->threads);
-	for (i = 0; i < cfg->threads; i++) {
-		if (hsvr_worker_init(&hsvr_g.workers[i], i) != 0 ||
-		    hsvr_accept_start_worker(&hsvr_g.workers[i],
+	for (i = 0; i < cfg->threads; i++)
+		if (hsvr_worker_init(i) != 0 ||
+		    hsvr_accept_start_worker(hsvr_worker_pool_at(i),
 		    hsvr_worker_deal) != 0)
 			return -1;
-		hsvr_g.nworkers = i + 1;
-		hsvr_g.qs_all[i] = &hsvr_g.workers[i].qs;
-	}
 	/*
 	 * Workers keep the main thread's signal mask: a signal the engine
 	 * handles may run libevent's handler on any thread, which passes it
@@ -131,7 +108,7 @@ start_workers(struct hsvr_config *cfg)
 	 * by every program a callback runs (system() included).
 	 */
 	for (i = 0; i < cfg->threads && rc == 0; i++)
-		rc = hsvr_worker_start(&hsvr_g.workers[i]);
+		rc = hsvr_worker_start(hsvr_worker_pool_at(i));
 	return rc;
 }
 
@@ -139,26 +116,13 @@ start_workers(struct hsvr_config *cfg)
 static void
 stop_workers(S_STATS *final)
 {
-	int i;
-
-	post_control(0);
-	for (i = 0; i < hsvr_g.nworkers; i++)
-		if (hsvr_g.workers[i].thread != 0)
-			pthread_join(hsvr_g.workers[i].thread, NULL);
-	/* No thread runs now: drop what is left in the inboxes, then free. */
-	for (i = 0; i < hsvr_g.nworkers; i++)
-		hsvr_worker_drain_inbox(&hsvr_g.workers[i]);
-	for (i = 0; i < hsvr_g.nworkers; i++)
-		hsvr_qsbr_free_all(&hsvr_g.workers[i].qs);
+	hsvr_worker_pool_post(0);
+	hsvr_worker_pool_join();
 	if (final != NULL) {
 		hsvr_stats_final(1);    /* with what the inboxes discarded */
 		hsvr_stats_collect(final);
 	}
-	for (i = 0; i < hsvr_g.nworkers; i++)
-		hsvr_worker_free(&hsvr_g.workers[i]);
-	free(hsvr_g.workers);
-	hsvr_g.workers = NULL;
-	hsvr_g.nworkers = 0;
+	hsvr_worker_pool_free();
 }
 
 static void
@@ -166,8 +130,8 @@ teardown(void)
 {
 	hsvr_worker_gate_open(); /* workers still waiting for it: stop them */
 	hsvr_signals_stop();
-	if (hsvr_g.base != NULL) {
-		if (hsvr_g.cfg->periodic != NULL)
+	if (base != NULL) {
+		if (cfg->periodic != NULL)
 			event_del(&periodic_ev);
 		hsvr_worker_pool_unwatch();
 		if (stopping == 1)
@@ -176,13 +140,12 @@ teardown(void)
 	hsvr_accept_close();
 	stop_workers(NULL);
 	hsvr_accept_free();     /* the workers are gone: all of them */
-	hsvr_qsbr_free_all(&hsvr_g.main_qs);
+	hsvr_qsbr_free_all(&main_qs);
 	hsvr_qs_self = NULL;
-	if (hsvr_g.base != NULL)
-		event_base_free(hsvr_g.base);
-	hsvr_g.base = NULL;
-	free(hsvr_g.qs_all);
-	hsvr_g.qs_all = NULL;
+	if (base != NULL)
+		event_base_free(base);
+	base = NULL;
+	hsvr_qsbr_table_free();
 	hsvr_search_free();
 	hsvr_perip_free();
 }
@@ -200,7 +163,7 @@ log_stats(void)
 }
 
 static void
-announce(struct hsvr_config *cfg)
+announce(void)
 {
 	if (cfg->report_fd >= 0) {
 		hsvr_log_report_to(-1);
@@ -223,54 +186,55 @@ announce(struct hsvr_config *cfg)
  * until it stops: 0, or -1 after a message.
  */
 int
-hsvr_engine_run(struct hsvr_config *cfg)
+hsvr_engine_run(struct hsvr_config *config)
 {
+	struct hsvr_session_cfg scfg;
 	struct timeval tv;
 	char line[512];
 	S_STATS st;
 
-	if (__atomic_load_n(&hsvr_g.running, __ATOMIC_SEQ_CST)) {
+	if (__atomic_exchange_n(&running, 1, __ATOMIC_SEQ_CST)) {
 		hsvr_warnx("a server is already running in this process");
 		return -1;
 	}
-	hsvr_g.cfg = cfg;
-	memset(&hsvr_g.shared, 0, sizeof hsvr_g.shared);
-	hsvr_g.live = 0;
-	hsvr_g.drained = 0;
-	hsvr_g.next_id = 0;
+	cfg = config;
+	hsvr_shared_reset();
 	main_stop = 0;
 	stopping = 0;
-	hsvr_worker_pool_reset();
-	posted[0] = posted[1] = 0;
 	hsvr_stats_final(0);
 	hsvr_alloc_init();
 	if (evthread_use_pthreads() != 0) {
 		hsvr_warnx("libevent has no pthreads support");
+		__atomic_store_n(&running, 0, __ATOMIC_SEQ_CST);
 		return -1;
 	}
 	hsvr_fdlimit_raise(cfg);
-	hsvr_g.nqs = cfg->threads + 1;
-	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-	hsvr_g.qs_all = calloc((size_t)hsvr_g.nqs, sizeof *hsvr_g.qs_all);
-	if (hsvr_g.qs_all == NULL || hsvr_search_init() != 0 ||
-	    hsvr_perip_init() != 0 ||
-	    (hsvr_g.base = event_base_new()) == NULL) {
+	scfg.timeout = cfg->timeout;
+	scfg.write_timeout = cfg->write_timeout;
+	scfg.handshake_timeout = cfg->handshake_timeout;
+	scfg.handshakes = cfg->max_handshakes > 0 ? cfg->max_handshakes :
+	    cfg->max_conn / 2;
+	scfg.workers = cfg->threads;
+	hsvr_session_init(&scfg);
+	if (hsvr_qsbr_table_init(cfg->threads + 1) != 0 ||
+	    hsvr_search_init() != 0 || hsvr_perip_init(cfg->max_per_ip) != 0 ||
+	    (base = event_base_new()) == NULL) {
 		hsvr_warnx("cannot set up the server: out of memory");
 		goto fail;
 	}
-	hsvr_qsbr_init(&hsvr_g.main_qs, hsvr_g.base);
-	hsvr_g.qs_all[cfg->threads] = &hsvr_g.main_qs;
-	hsvr_qs_self = &hsvr_g.main_qs;
-	hsvr_worker_pool_watch(hsvr_g.base, on_workers_done);
+	hsvr_qsbr_init(&main_qs, base);
+	hsvr_qsbr_table_set(cfg->threads, &main_qs);
+	hsvr_qs_self = &main_qs;
+	hsvr_worker_pool_watch(base, on_workers_done);
 	hsvr_signals_watch_supervisor(cfg);
-	if (hsvr_signals_start(hsvr_g.base, term, drain_unless_stopping,
-	    log_stats) != 0 || start_workers(cfg) != 0 ||
-	    hsvr_accept_start(hsvr_g.base, hsvr_worker_deal) != 0)
+	if (hsvr_signals_start(base, term, drain_unless_stopping,
+	    log_stats) != 0 || start_workers() != 0 ||
+	    hsvr_accept_start(base, hsvr_worker_deal) != 0)
 		goto fail;
 	if (cfg->periodic != NULL) {
 		tv.tv_sec = cfg->periodic_sec;
 		tv.tv_usec = 0;
-		event_assign(&periodic_ev, hsvr_g.base, -1, EV_PERSIST,
+		event_assign(&periodic_ev, base, -1, EV_PERSIST,
 		    on_periodic, NULL);
 		event_add(&periodic_ev, &tv);
 	}
@@ -278,17 +242,17 @@ hsvr_engine_run(struct hsvr_config *cfg)
 	/* after serv_worker_init (--seccomp) */
 	if (cfg->lock_down != NULL && cfg->lock_down(cfg) != 0)
 		goto fail;
-	__atomic_store_n(&hsvr_g.running, 1, __ATOMIC_SEQ_CST);
+	hsvr_stats_serving(1);
 	hsvr_alloc_arm(1);
-	announce(cfg);
+	announce();
 	hsvr_worker_gate_open();
 	while (!main_stop) {
-		event_base_loop(hsvr_g.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		hsvr_qsbr_end_iteration();
 	}
 	/* Every worker left its loop: their counters are final. */
 	hsvr_stats_final(1);
-	__atomic_store_n(&hsvr_g.running, 0, __ATOMIC_SEQ_CST);
+	hsvr_stats_serving(0);
 	hsvr_alloc_arm(0);
 	hsvr_accept_close();
 	stop_workers(&st);
@@ -301,8 +265,10 @@ hsvr_engine_run(struct hsvr_config *cfg)
 		hsvr_log(LOG_INFO, "stopped");
 	}
 	teardown();
+	__atomic_store_n(&running, 0, __ATOMIC_SEQ_CST);
 	return 0;
 fail:
 	teardown();
+	__atomic_store_n(&running, 0, __ATOMIC_SEQ_CST);
 	return -1;
 }

@@ -171,6 +171,7 @@ void hsvr_log(int, const char *, ...) __attribute__((format(printf, 2, 3)));
 void hsvr_vlog(int, int, const char *, va_list)
     __attribute__((format(printf, 3, 0)));
 void hsvr_log_open(const char *);
+void hsvr_log_name(const char *);
 void hsvr_log_stderr(int);
 void hsvr_log_report_to(int);
 
@@ -228,12 +229,14 @@ void hsvr_output_done(const struct hsvr_out *o);
 /* o was not taken: its release is freed, never called. */
 void hsvr_output_drop(const struct hsvr_out *o);
 /*
- * Run w's due releases in order, unless they are running already (a
- * release that sends: what it makes due runs after it, in the same loop,
- * so the stack stays flat).  Never from inside an evbuffer operation.
- * w NULL (not a worker thread): nothing is queued there, nothing to do.
+ * Run this thread's due releases in order, unless they are running already
+ * (a release that sends: what it makes due runs after it, in the same
+ * loop, so the stack stays flat).  Never from inside an evbuffer
+ * operation.  Off a worker thread nothing is queued: nothing to do.
  */
-void hsvr_output_release_run(struct hsvr_worker *w);
+void hsvr_output_release_run(void);
+/* A worker thread starts (1): due releases wait for the above; ends (0). */
+void hsvr_output_thread(int on);
 
 struct hsvr_msg {
 	struct hsvr_msg *next;
@@ -286,6 +289,10 @@ void hsvr_qsbr_retire(struct hsvr_conn *);
 void hsvr_qsbr_end_iteration(void);
 void hsvr_qsbr_release(struct hsvr_conn *);
 void hsvr_qsbr_free_all(struct hsvr_qsbr *);
+/* The table of every thread's record: n slots, each set once, then freed. */
+int hsvr_qsbr_table_init(int n);
+void hsvr_qsbr_table_set(int, struct hsvr_qsbr *);
+void hsvr_qsbr_table_free(void);
 
 /* ------------------------------------------------------------ counters */
 
@@ -335,8 +342,23 @@ struct hsvr_shared_counters {
 	uint64_t proxy_error;
 };
 
+/*
+ * What every thread of a serving process adds to (shared.c): the shared
+ * statistics, and the descriptors open for -m (accepted, not yet ended).
+ */
+struct hsvr_shared {
+	struct hsvr_shared_counters stats __attribute__((aligned(HSVR_CACHELINE)));
+	uint32_t live __attribute__((aligned(HSVR_CACHELINE))); /* atomic */
+};
+
+extern struct hsvr_shared hsvr_shared;
+
+/* A new server: every shared counter back to 0. */
+void hsvr_shared_reset(void);
+
 #define SHARED_ADD(field, n) \
-	__atomic_fetch_add(&hsvr_g.shared.field, (uint64_t)(n), __ATOMIC_RELAXED)
+	__atomic_fetch_add(&hsvr_shared.stats.field, (uint64_t)(n), \
+	    __ATOMIC_RELAXED)
 
 /* ---------------------------------------------------------- transports */
 
@@ -404,9 +426,6 @@ struct hsvr_worker {
 	int handshakes;                /* in both lists */
 	struct hsvr_msg *stop_msg;     /* allocated up front: stopping never fails */
 	struct hsvr_msg *drain_msg;
-	struct hsvr_release *due;      /* releases due, oldest first */
-	struct hsvr_release **due_tail;
-	int releasing;                 /* hsvr_output_release_run is running */
 	int draining;                  /* refuse new sessions, stop when empty */
 	int stopping_now;              /* no lingering closes any more */
 	int stop;
@@ -418,12 +437,24 @@ struct hsvr_worker {
 
 extern _Thread_local struct hsvr_worker *hsvr_self;
 
-int hsvr_worker_init(struct hsvr_worker *, int);
+/*
+ * The pool: room for n workers, the start gate closed; -m and --max-per-ip
+ * bound what hsvr_worker_deal accepts.  0, or -1 after a message.
+ */
+int hsvr_worker_pool_init(int n, int max_conn, int max_per_ip);
+int hsvr_worker_pool_count(void);      /* workers set up so far */
+struct hsvr_worker *hsvr_worker_pool_at(int);
+/* Set up the next worker (its qsbr record in slot index): 0, or -1. */
+int hsvr_worker_init(int index);
 int hsvr_worker_start(struct hsvr_worker *);
+/* Ask every worker to drain (1) or to stop now (0); once each. */
+void hsvr_worker_pool_post(int drain);
+/* Join the threads, drop what their inboxes hold, free their sessions. */
+void hsvr_worker_pool_join(void);
+/* After hsvr_worker_pool_join (or if none ever ran): free the workers. */
+void hsvr_worker_pool_free(void);
 void hsvr_worker_post(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_worker_request(struct hsvr_conn *, uint32_t, uint32_t);
-void hsvr_worker_drain_inbox(struct hsvr_worker *);
-void hsvr_worker_free(struct hsvr_worker *);
 /*
  * A connection accepted (hsvr_accept_cb): counted against -m and
  * --max-per-ip, then opened by the accepting worker or dealt to another
@@ -432,7 +463,6 @@ void hsvr_worker_free(struct hsvr_worker *);
 void hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
     socklen_t alen, int keep);
 /* The start gate: every worker waits after serv_worker_init until open. */
-void hsvr_worker_pool_reset(void);
 void hsvr_worker_gate_wait(int n);   /* until n workers are initialised */
 void hsvr_worker_gate_open(void);
 /* all_done() on base's thread once every worker has left its loop. */
@@ -540,6 +570,16 @@ hsvr_conn_list_del(struct hsvr_conn **head, struct hsvr_conn *c)
 	c->prev = c->next = NULL;
 }
 
+/* What sessions need of the configuration, given once per server. */
+struct hsvr_session_cfg {
+	int timeout;            /* -T: idle timeout, seconds */
+	int write_timeout;      /* --write-timeout: seconds, 0 = none */
+	int handshake_timeout;  /* seconds (TLS) */
+	int handshakes;         /* at once, in all (--tls-max-handshakes) */
+	int workers;            /* sharing them */
+};
+
+void hsvr_session_init(const struct hsvr_session_cfg *);
 void hsvr_session_open(struct hsvr_worker *, struct hsvr_msg *);
 void hsvr_session_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_session_abort(struct hsvr_conn *);     /* close now, drop output */
@@ -618,11 +658,12 @@ int hsvr_search_key(const struct sockaddr *, uint8_t key[16], char *host,
 
 /*
  * Counted per IPv4 address and per IPv6 /64 (an IPv4-mapped key is IPv4).
- * init allocates the table when --max-per-ip is set, with a fresh random
- * key: 0, or -1.  take: 0 counted, 1 the address has its --max-per-ip
- * already, -1 out of memory (not counted).  give: one counted by take ends.
+ * init allocates the table when max_per_ip (--max-per-ip) is over 0, with
+ * a fresh random key: 0, or -1.  take: 0 counted, 1 the address has its
+ * max_per_ip already, -1 out of memory (not counted).  give: one counted
+ * by take ends.
  */
-int hsvr_perip_init(void);
+int hsvr_perip_init(int max_per_ip);
 void hsvr_perip_free(void);
 int hsvr_perip_take(const uint8_t key[16]);
 void hsvr_perip_give(const uint8_t key[16]);
@@ -688,26 +729,6 @@ const struct serv_option *hsvr_hooks_options(void);
 
 /* -------------------------------------------------------------- engine */
 
-/* The padding is wanted: shared has cache lines of its own. */
-/* NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding) */
-struct hsvr_engine {
-	struct hsvr_config *cfg;
-	int running;                   /* atomic: S_stats may read */
-	int nworkers;
-	struct hsvr_worker *workers;
-	struct event_base *base;       /* main thread: listener, signals */
-	struct hsvr_qsbr main_qs;
-	struct hsvr_qsbr **qs_all;     /* every thread's record */
-	int nqs;
-	uint32_t live;                 /* atomic: connections counted for -m */
-	int drained;                   /* atomic: workers no longer accepting */
-	unsigned int next_id;
-	unsigned rr;                   /* round-robin cursor */
-	struct hsvr_shared_counters shared __attribute__((aligned(HSVR_CACHELINE)));
-};
-
-extern struct hsvr_engine hsvr_g;
-
 /* Run a server with cfg until SIGINT/SIGTERM: 0, or -1 after a message. */
 int hsvr_engine_run(struct hsvr_config *);
 int hsvr_signals_start(struct event_base *, void (*stop)(void),
@@ -728,5 +749,6 @@ void hsvr_stats_print(const S_STATS *, FILE *);
 void hsvr_stats_line(const S_STATS *, char *, size_t);
 /* 1: keep the counters now as S_stats's answer from now on; 0: forget. */
 void hsvr_stats_final(int);
+void hsvr_stats_serving(int);
 
 #endif /* HSVR_INT_H */

@@ -34,7 +34,7 @@ hsvr_linger_close_now(struct hsvr_conn *c)
 	if (c->perip)
 		hsvr_perip_give(c->key);
 	c->perip = 0;
-	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&hsvr_shared.live, 1, __ATOMIC_RELAXED);
 	if (c->tp->release != NULL)
 		c->tp->release(c);
 	hsvr_qsbr_retire(c);

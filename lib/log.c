@@ -14,12 +14,20 @@
 static int syslog_open;
 static int to_stderr = 1;
 static int report_fd = -1;
+static const char *log_name = "hsvr"; /* before each line on stderr */
 
 void
 hsvr_log_open(const char *name)
 {
 	openlog(name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	syslog_open = 1;
+}
+
+/* The program's name, for the lines on stderr (options: argv[0]). */
+void
+hsvr_log_name(const char *name)
+{
+	log_name = name;
 }
 
 void
@@ -39,7 +47,7 @@ void
 hsvr_vlog(int priority, int with_errno, const char *fmt, va_list ap)
 {
 	int saved = errno;
-	const char *name = hsvr_g.cfg != NULL ? hsvr_g.cfg->progname : "hsvr";
+	const char *name = log_name;
 	char msg[1024];
 	size_t len;
 

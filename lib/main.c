@@ -108,7 +108,6 @@ main(int argc, char **argv)
 		close(fd);
 	hsvr_options_defaults(&config);
 	config.lock_down = hsvr_sandbox_seccomp;
-	hsvr_g.cfg = &config;
 	/* A starting command that is gone must not take the daemon with it. */
 	(void)signal(SIGPIPE, SIG_IGN);
 	hsvr_options_parse(&config, argc, argv);

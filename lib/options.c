@@ -421,6 +421,7 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 	if (argc > 0 && argv[0] != NULL) {
 		slash = strrchr(argv[0], '/');
 		cfg->progname = slash ? slash + 1 : argv[0];
+		hsvr_log_name(cfg->progname);
 	}
 	app_options = hsvr_hooks_options();
 	lo = build_tables(cfg, shortopts, sizeof shortopts);

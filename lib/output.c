@@ -12,6 +12,21 @@
 /* Largest piece of a file range read into the queue by one pread. */
 #define READ_PIECE ((size_t)256 * 1024)
 
+/* This thread's due releases, oldest first (a worker's: hsvr_output_thread). */
+static _Thread_local struct {
+	struct hsvr_release *head, **tail;  /* tail NULL: run at once */
+	int running;                        /* hsvr_output_release_run */
+} dq;
+
+/* A worker thread starts (1) or ends (0): queue due releases, or not. */
+void
+hsvr_output_thread(int on)
+{
+	dq.head = NULL;
+	dq.tail = on ? &dq.head : NULL;
+	dq.running = 0;
+}
+
 struct hsvr_release *
 hsvr_output_release_new(S_RELEASE_T fn, void *arg)
 {
@@ -35,33 +50,31 @@ hsvr_output_release_new(S_RELEASE_T fn, void *arg)
 static void
 due(struct hsvr_release *r)
 {
-	struct hsvr_worker *w = hsvr_self;
-
-	if (w == NULL) {
+	if (dq.tail == NULL) {
 		r->fn(r->arg);
 		hsvr_free(r);
 		return;
 	}
 	r->next = NULL;
-	*w->due_tail = r;
-	w->due_tail = &r->next;
+	*dq.tail = r;
+	dq.tail = &r->next;
 }
 
 void
-hsvr_output_release_run(struct hsvr_worker *w)
+hsvr_output_release_run(void)
 {
 	struct hsvr_release *r;
 
-	if (w == NULL || w->releasing)
+	if (dq.tail == NULL || dq.running)
 		return;
-	w->releasing = 1;
-	while ((r = w->due) != NULL) {
-		if ((w->due = r->next) == NULL)
-			w->due_tail = &w->due;
+	dq.running = 1;
+	while ((r = dq.head) != NULL) {
+		if ((dq.head = r->next) == NULL)
+			dq.tail = &dq.head;
 		r->fn(r->arg);
 		hsvr_free(r);
 	}
-	w->releasing = 0;
+	dq.running = 0;
 }
 
 static void

@@ -20,6 +20,7 @@ struct perip_entry {
 };
 
 static struct hsvr_stripes table;
+static uint32_t most;            /* --max-per-ip */
 
 /*
  * What is counted: an IPv4 address (IPv4-mapped), or the /64 of an IPv6
@@ -34,10 +35,11 @@ peer_of(const uint8_t addr[16], uint8_t peer[16])
 }
 
 int
-hsvr_perip_init(void)
+hsvr_perip_init(int max_per_ip)
 {
-	if (hsvr_g.cfg->max_per_ip <= 0 || table.s != NULL)
+	if (max_per_ip <= 0 || table.s != NULL)
 		return 0;
+	most = (uint32_t)max_per_ip;
 	return hsvr_stripes_init(&table, INITIAL_BUCKETS);
 }
 
@@ -79,7 +81,7 @@ hsvr_perip_take(const uint8_t addr[16])
 	h = hsvr_stripes_hash(&table, key, 0);
 	st = hsvr_stripes_lock(&table, h);
 	if ((e = find(st, h, key)) != NULL) {
-		if (e->n >= (uint32_t)hsvr_g.cfg->max_per_ip)
+		if (e->n >= most)
 			rc = 1;
 		else
 			e->n++;

@@ -11,6 +11,9 @@
 
 _Thread_local struct hsvr_qsbr *hsvr_qs_self;
 
+static struct hsvr_qsbr **table;  /* every thread's record (or NULL) */
+static int nthreads;
+
 struct hsvr_batch {
 	struct hsvr_batch *next;
 	struct hsvr_conn *conns;
@@ -44,6 +47,35 @@ hsvr_qsbr_init(struct hsvr_qsbr *q, struct event_base *base)
 	q->deferred = NULL;
 	q->retry_armed = 0;
 	evtimer_assign(&q->retry, base, on_retry, q);
+}
+
+/*
+ * The table a grace period looks at: n slots, one per thread that may hold
+ * a session (the workers and the main thread), each filled once before
+ * that thread starts.  0, or -1 out of memory.
+ */
+int
+hsvr_qsbr_table_init(int n)
+{
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+	table = calloc((size_t)n, sizeof *table);
+	nthreads = table != NULL ? n : 0;
+	return table != NULL ? 0 : -1;
+}
+
+void
+hsvr_qsbr_table_set(int i, struct hsvr_qsbr *q)
+{
+	table[i] = q;
+}
+
+/* Every thread has stopped. */
+void
+hsvr_qsbr_table_free(void)
+{
+	free(table);
+	table = NULL;
+	nthreads = 0;
 }
 
 /* The owner of c retires it after closing it; freed after a grace period. */
@@ -93,12 +125,12 @@ grace_passed(const struct hsvr_batch *b)
 	int i;
 	uint64_t now;
 
-	for (i = 0; i < hsvr_g.nqs; i++) {
-		if (hsvr_g.qs_all[i] == NULL || hsvr_g.qs_all[i] == hsvr_qs_self)
+	for (i = 0; i < nthreads; i++) {
+		if (table[i] == NULL || table[i] == hsvr_qs_self)
 			continue;
 		if ((b->snap[i] & 1) == 0)
 			continue;       /* it was between iterations */
-		now = __atomic_load_n(&hsvr_g.qs_all[i]->ctr, __ATOMIC_SEQ_CST);
+		now = __atomic_load_n(&table[i]->ctr, __ATOMIC_SEQ_CST);
 		if (now == b->snap[i])
 			return 0;       /* still in the same callbacks */
 	}
@@ -111,12 +143,12 @@ seal_batch(struct hsvr_qsbr *q)
 	struct hsvr_batch *b;
 	int i;
 
-	b = hsvr_malloc(sizeof *b + sizeof b->snap[0] * (size_t)hsvr_g.nqs);
+	b = hsvr_malloc(sizeof *b + sizeof b->snap[0] * (size_t)nthreads);
 	if (b == NULL)
 		return;         /* keep them on the retired list; try again */
-	for (i = 0; i < hsvr_g.nqs; i++)
-		b->snap[i] = hsvr_g.qs_all[i] == NULL ? 0 :
-		    __atomic_load_n(&hsvr_g.qs_all[i]->ctr, __ATOMIC_SEQ_CST);
+	for (i = 0; i < nthreads; i++)
+		b->snap[i] = table[i] == NULL ? 0 :
+		    __atomic_load_n(&table[i]->ctr, __ATOMIC_SEQ_CST);
 	b->conns = q->retired;
 	b->next = NULL;
 	q->retired = NULL;

@@ -173,7 +173,7 @@ send_zc(SESSION *s, struct hsvr_out *o, S_RELEASE_T release, void *arg)
 	}
 	if ((rc = send_out(s, o)) != S_OK)
 		hsvr_output_drop(o);
-	hsvr_output_release_run(hsvr_self);
+	hsvr_output_release_run();
 	return rc;
 }
 

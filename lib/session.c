@@ -25,6 +25,32 @@ static void fail(struct hsvr_conn *);
 static void finish(struct hsvr_conn *);
 static void handshake(struct hsvr_conn *);
 
+/* The server's limits, given by hsvr_session_init. */
+static struct {
+	int idle_ms;            /* -T */
+	uint64_t write_ms;      /* --write-timeout, 0 = none */
+	int handshake_ms;
+	int handshakes;         /* a worker's share of the handshakes */
+} lim;
+static unsigned int next_id;    /* atomic: the last session's id */
+
+/*
+ * A new server: its limits, and session ids from 1 again.  The
+ * handshakes at once are shared by the workers (at least one each).
+ */
+void
+hsvr_session_init(const struct hsvr_session_cfg *cfg)
+{
+	int n = cfg->workers > 0 ? cfg->workers : 1;
+
+	lim.idle_ms = cfg->timeout * 1000;
+	lim.write_ms = (uint64_t)cfg->write_timeout * 1000;
+	lim.handshake_ms = cfg->handshake_timeout * 1000;
+	lim.handshakes = cfg->handshakes < n ? 1 :
+	    (cfg->handshakes + n - 1) / n;
+	next_id = 0;
+}
+
 /*
  * event_add allocates (timer heap, descriptor map) and can fail: a session
  * that cannot wait for its events would hang, so it is closed instead.
@@ -64,7 +90,7 @@ next_deadline(const struct hsvr_conn *c, uint64_t now)
 {
 	uint64_t next = 0, idle, stall, wt;
 
-	wt = (uint64_t)hsvr_g.cfg->write_timeout * 1000;
+	wt = lim.write_ms;
 	if (c->timeout_ms > 0) {
 		idle = now - c->last_active;
 		next = idle < (uint64_t)c->timeout_ms ?
@@ -115,7 +141,7 @@ refuse(struct hsvr_msg *m)
 	    sizeof host, &port) == 0)
 		hsvr_perip_give(key);
 	close(m->u.conn.fd);
-	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&hsvr_shared.live, 1, __ATOMIC_RELAXED);
 	SHARED_ADD(session_error, 1);
 }
 
@@ -182,7 +208,7 @@ accepted(struct hsvr_conn *c)
 	ctr_begin(&w->ctr);
 	CTR_ADD(&w->ctr, accepted, 1);
 	ctr_end(&w->ctr);
-	c->timeout_ms = hsvr_g.cfg->timeout * 1000;
+	c->timeout_ms = lim.idle_ms;
 	c->last_active = hsvr_clock_ms();
 	rearm(c, c->last_active);
 	hsvr_hooks_deliver(c, TYP_ACCEPT);
@@ -252,14 +278,9 @@ hs_add(struct hsvr_conn *c, int l)
 static void
 hs_make_room(struct hsvr_worker *w)
 {
-	const struct hsvr_config *cfg = hsvr_g.cfg;
-	int cap = cfg->max_handshakes > 0 ? cfg->max_handshakes :
-	    cfg->max_conn / 2;
-	int n = hsvr_g.nworkers > 0 ? hsvr_g.nworkers : 1;
 	struct hsvr_conn *old;
 
-	cap = cap < n ? 1 : (cap + n - 1) / n;
-	while (w->handshakes >= cap) {
+	while (w->handshakes >= lim.handshakes) {
 		old = w->hs_head[0] != NULL ? w->hs_head[0] : w->hs_head[1];
 		old->tp->handshake_failed(old, HS_CROWDED);
 		finish(old);
@@ -297,7 +318,7 @@ hsvr_session_open(struct hsvr_worker *w, struct hsvr_msg *m)
 		refuse(m);
 		return;
 	}
-	c->pub.id = __atomic_add_fetch(&hsvr_g.next_id, 1, __ATOMIC_RELAXED);
+	c->pub.id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	event_assign(&c->rev, w->base, c->fd, EV_READ | EV_PERSIST,
 	    on_readable, c);
 	event_assign(&c->wev, w->base, c->fd, EV_WRITE | EV_PERSIST,
@@ -314,7 +335,7 @@ hsvr_session_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	hs_make_room(w);
 	c->handshaking = 1;
 	hs_add(c, 0);
-	c->timeout_ms = hsvr_g.cfg->handshake_timeout * 1000;
+	c->timeout_ms = lim.handshake_ms;
 	arm_timer(c, (uint64_t)c->timeout_ms);
 	add_or_fail(c, &c->rev, NULL);
 	/*
@@ -360,7 +381,7 @@ finish_as(struct hsvr_conn *c, int graceful)
 		SHARED_ADD(discarded_octet, lost);
 	}
 	/* What the queue held is released before TYP_TERM, as promised. */
-	hsvr_output_release_run(w);
+	hsvr_output_release_run();
 	if (c->indexed)
 		hsvr_search_del(c);
 	c->indexed = 0;
@@ -581,7 +602,7 @@ hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
 		if (c->failed || queued(c) == 0)
 			return nothing_queued(c);
 	}
-	if (starts && hsvr_g.cfg->write_timeout > 0 && !c->handshaking) {
+	if (starts && lim.write_ms > 0 && !c->handshaking) {
 		/* Output starts to queue: its write deadline starts now. */
 		c->wstalled = hsvr_clock_ms();
 		rearm(c, c->wstalled);
@@ -658,7 +679,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	c->kicked = 0;
 	if (!c->failed && queued(c) > 0)
 		flush_out(c, !kicked);
-	hsvr_output_release_run(c->w);  /* they may send the next pieces */
+	hsvr_output_release_run();     /* they may send the next pieces */
 	want_write(c, c->out != NULL && evbuffer_get_length(c->out) > 0 &&
 	    c->want != EV_READ);
 	hsvr_session_kick(c);
@@ -770,7 +791,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		finish(c);      /* a silent client cannot hold a slot */
 		return;
 	}
-	wt = (uint64_t)hsvr_g.cfg->write_timeout * 1000;
+	wt = lim.write_ms;
 	if (wt > 0 && queued(c) > 0 && now - c->wstalled + 10 >= wt) {
 		SHARED_ADD(write_timeout, 1);
 		finish(c);      /* the peer reads nothing: drop its output */

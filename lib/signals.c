@@ -19,6 +19,7 @@
 static struct event sigint_ev, sigterm_ev, sigusr1_ev, sighup_ev;
 static int added;
 static int orphaned;            /* the supervisor's death was seen */
+static pid_t supervisor;        /* a serving process's supervisor, or 0 */
 static void (*on_stop)(void), (*on_orphan)(void), (*on_stats)(void);
 
 static const int engine_sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
@@ -46,27 +47,26 @@ void
 hsvr_signals_watch_supervisor(const struct hsvr_config *cfg)
 {
 	orphaned = 0;
-	if (cfg->supervisor <= 0)
+	supervisor = cfg->supervisor > 0 ? cfg->supervisor : 0;
+	if (supervisor == 0)
 		return;
 #ifdef PR_SET_PDEATHSIG
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
 		hsvr_warn("cannot watch the supervisor: prctl");
 #endif
-	if (getppid() != cfg->supervisor)
+	if (getppid() != supervisor)
 		kill(getpid(), SIGTERM);
 }
 
 static void
 on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
-	const struct hsvr_config *cfg = hsvr_g.cfg;
-
 	(void)what, (void)arg;
-	if (sig == SIGTERM && !orphaned && cfg->supervisor > 0 &&
-	    getppid() != cfg->supervisor) {
+	if (sig == SIGTERM && !orphaned && supervisor > 0 &&
+	    getppid() != supervisor) {
 		orphaned = 1;
 		hsvr_log(LOG_WARNING, "the supervisor (pid %ld) is gone: "
-		    "draining, then exiting", (long)cfg->supervisor);
+		    "draining, then exiting", (long)supervisor);
 		on_orphan();
 		return;
 	}
@@ -95,7 +95,8 @@ on_sigpipe(int sig)
 
 /*
  * Handle the engine's signals on base: stop() on SIGTERM and SIGINT,
- * orphan() on the SIGTERM of a supervisor's death, stats() on SIGUSR1.
+ * orphan() on the SIGTERM of a supervisor's death (the supervisor given
+ * to hsvr_signals_watch_supervisor), stats() on SIGUSR1.
  */
 int
 hsvr_signals_start(struct event_base *base, void (*stop)(void),
@@ -103,7 +104,7 @@ hsvr_signals_start(struct event_base *base, void (*stop)(void),
 {
 	struct sigaction sa;
 	sigset_t set;
-	int supervised = hsvr_g.cfg->supervisor > 0;
+	int supervised = supervisor > 0;
 
 	on_stop = stop;
 	on_orphan = orphan;

@@ -14,7 +14,6 @@ S_start(uint16_t port, int limit, int multi, CALLBACK_T cb, int tls,
 	int rc;
 
 	hsvr_options_defaults(&config);
-	hsvr_g.cfg = &config;
 	if (cb == NULL || port == 0 || limit < 1 || multi < 1 ||
 	    multi > HSVR_MAX_THREADS) {
 		hsvr_warnx("S_start: bad parameter (port %u, limit %d, "

@@ -35,11 +35,12 @@ void
 hsvr_stats_collect(S_STATS *st)
 {
 	struct hsvr_counters k;
-	int i;
+	int i, n;
 
 	memset(st, 0, sizeof *st);
-	for (i = 0; i < hsvr_g.nworkers; i++) {
-		read_worker(&hsvr_g.workers[i].ctr, &k);
+	n = hsvr_worker_pool_count();
+	for (i = 0; i < n; i++) {
+		read_worker(&hsvr_worker_pool_at(i)->ctr, &k);
 		st->accept_counter += k.accepted;
 		st->session_gauge += k.accepted - k.terms;
 		st->rxoctet += k.rxoctet;
@@ -49,18 +50,18 @@ hsvr_stats_collect(S_STATS *st)
 		st->rxtimeout += k.rxtimeout;
 		st->thread_session[i] = k.accepted;
 	}
-	st->threads = hsvr_g.nworkers;
-	st->session_error = LOAD(&hsvr_g.shared.session_error);
-	st->session_high = LOAD(&hsvr_g.shared.session_high);
-	st->discarded_octet = LOAD(&hsvr_g.shared.discarded_octet);
-	st->discarded_packet = LOAD(&hsvr_g.shared.discarded_packet);
-	st->connect_error = LOAD(&hsvr_g.shared.connect_error);
-	st->tls_handshake_error = LOAD(&hsvr_g.shared.tls_handshake_error);
-	st->session_error_per_ip = LOAD(&hsvr_g.shared.session_error_per_ip);
-	st->write_timeout = LOAD(&hsvr_g.shared.write_timeout);
-	st->fd_exhausted = LOAD(&hsvr_g.shared.fd_exhausted);
-	st->alloc_error = LOAD(&hsvr_g.shared.alloc_error);
-	st->proxy_error = LOAD(&hsvr_g.shared.proxy_error);
+	st->threads = n;
+	st->session_error = LOAD(&hsvr_shared.stats.session_error);
+	st->session_high = LOAD(&hsvr_shared.stats.session_high);
+	st->discarded_octet = LOAD(&hsvr_shared.stats.discarded_octet);
+	st->discarded_packet = LOAD(&hsvr_shared.stats.discarded_packet);
+	st->connect_error = LOAD(&hsvr_shared.stats.connect_error);
+	st->tls_handshake_error = LOAD(&hsvr_shared.stats.tls_handshake_error);
+	st->session_error_per_ip = LOAD(&hsvr_shared.stats.session_error_per_ip);
+	st->write_timeout = LOAD(&hsvr_shared.stats.write_timeout);
+	st->fd_exhausted = LOAD(&hsvr_shared.stats.fd_exhausted);
+	st->alloc_error = LOAD(&hsvr_shared.stats.alloc_error);
+	st->proxy_error = LOAD(&hsvr_shared.stats.proxy_error);
 	if (st->session_high < st->session_gauge)
 		st->session_high = st->session_gauge;
 }
@@ -74,6 +75,14 @@ hsvr_stats_collect(S_STATS *st)
 static pthread_rwlock_t final_lock = PTHREAD_RWLOCK_INITIALIZER;
 static S_STATS final;
 static int have_final;
+static int serving;              /* atomic */
+
+/* 1: the server serves, S_stats may collect; 0: it does not (any more). */
+void
+hsvr_stats_serving(int on)
+{
+	__atomic_store_n(&serving, on, __ATOMIC_SEQ_CST);
+}
 
 void
 hsvr_stats_final(int fold)
@@ -95,7 +104,7 @@ S_stats(S_STATS *st)
 	pthread_rwlock_rdlock(&final_lock);
 	if (have_final)
 		*st = final;
-	else if (__atomic_load_n(&hsvr_g.running, __ATOMIC_SEQ_CST))
+	else if (__atomic_load_n(&serving, __ATOMIC_SEQ_CST))
 		hsvr_stats_collect(st);
 	else
 		rc = -1;

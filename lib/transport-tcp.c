@@ -1,7 +1,7 @@
 /*
  * transport-tcp.c - the plain stream transports, TCP and UNIX-domain:
  * the socket is read and written directly, queued output with writev (and
- * file ranges with sendfile); and which transport a new connection gets.
+ * file ranges with sendfile).
  */
 #include "hsvr-int.h"
 
@@ -65,12 +65,3 @@ const struct hsvr_transport hsvr_transport_unix = {
 	.sendfile = 1,
 	.lingers = 0,
 };
-
-/* TLS when the server has its material, else TCP or UNIX-domain. */
-const struct hsvr_transport *
-hsvr_transport_for(int is_unix)
-{
-	if (hsvr_tls_enabled())
-		return &hsvr_transport_tls;
-	return is_unix ? &hsvr_transport_unix : &hsvr_transport_tcp;
-}

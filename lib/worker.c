@@ -14,6 +14,15 @@
 
 _Thread_local struct hsvr_worker *hsvr_self;
 
+/* The pool of one server (hsvr_worker_pool_init). */
+static struct hsvr_worker *workers;
+static int nworkers;            /* set up so far (hsvr_worker_init) */
+static int drained;             /* atomic: workers no longer accepting */
+static unsigned int rr;         /* round-robin cursor (accept thread) */
+static uint32_t max_conn;       /* -m */
+static int max_per_ip;          /* --max-per-ip, 0 = any */
+static int posted[2];           /* stop, drain: sent to every worker */
+
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static int initialised;         /* workers that ran serv_worker_init */
@@ -22,13 +31,42 @@ static int done;                /* atomic: workers that left their loop */
 static struct event done_ev;
 static void (*on_all_done)(void);
 
-/* A new server: no worker initialised, the gate closed, none done. */
-void
-hsvr_worker_pool_reset(void)
+/*
+ * A new server: room for n workers, none set up, the gate closed, none
+ * done; hsvr_worker_deal holds connections to max_conn (-m) and to
+ * max_per_ip per address (--max-per-ip, 0 = any).  0, or -1 after a line.
+ */
+int
+hsvr_worker_pool_init(int n, int conns, int per_ip)
 {
 	done = 0;
 	initialised = 0;
 	gate_open = 0;
+	drained = 0;
+	rr = 0;
+	posted[0] = posted[1] = 0;
+	max_conn = conns > 0 ? (uint32_t)conns : 0;
+	max_per_ip = per_ip;
+	nworkers = 0;
+	workers = aligned_alloc(HSVR_CACHELINE, sizeof *workers * (size_t)n);
+	if (workers == NULL) {
+		hsvr_warn("cannot allocate %d workers", n);
+		return -1;
+	}
+	memset(workers, 0, sizeof *workers * (size_t)n);
+	return 0;
+}
+
+int
+hsvr_worker_pool_count(void)
+{
+	return nworkers;
+}
+
+struct hsvr_worker *
+hsvr_worker_pool_at(int i)
+{
+	return &workers[i];
 }
 
 /*
@@ -71,7 +109,7 @@ static void
 on_done(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what, (void)arg;
-	if (__atomic_load_n(&done, __ATOMIC_SEQ_CST) >= hsvr_g.nworkers)
+	if (__atomic_load_n(&done, __ATOMIC_SEQ_CST) >= nworkers)
 		on_all_done();
 }
 
@@ -175,8 +213,7 @@ static void
 check_drained(struct hsvr_worker *w)
 {
 	if (w->draining && w->conns == NULL &&
-	    __atomic_load_n(&hsvr_g.drained, __ATOMIC_SEQ_CST) >=
-	    hsvr_g.nworkers &&
+	    __atomic_load_n(&drained, __ATOMIC_SEQ_CST) >= nworkers &&
 	    __atomic_load_n(&w->incoming, __ATOMIC_SEQ_CST) == 0)
 		w->stop = 1;
 }
@@ -198,12 +235,10 @@ drain(struct hsvr_worker *w)
 		next = c->next;
 		hsvr_session_drain(c);
 	}
-	if (__atomic_add_fetch(&hsvr_g.drained, 1, __ATOMIC_SEQ_CST) ==
-	    hsvr_g.nworkers)
-		for (i = 0; i < hsvr_g.nworkers; i++)
-			if (&hsvr_g.workers[i] != w)
-				event_active(&hsvr_g.workers[i].wake, EV_READ,
-				    0);
+	if (__atomic_add_fetch(&drained, 1, __ATOMIC_SEQ_CST) == nworkers)
+		for (i = 0; i < nworkers; i++)
+			if (&workers[i] != w)
+				event_active(&workers[i].wake, EV_READ, 0);
 	check_drained(w);
 }
 
@@ -290,7 +325,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		cnext = c->cnext;
 		control(c);
 	}
-	hsvr_output_release_run(w);
+	hsvr_output_release_run();
 	check_drained(w);
 }
 
@@ -298,8 +333,8 @@ on_wake(evutil_socket_t fd, short what, void *arg)
  * After the worker stopped: drop what is still queued.  Connections not yet
  * opened are closed; sessions are all closed, so sends are discarded.
  */
-void
-hsvr_worker_drain_inbox(struct hsvr_worker *w)
+static void
+drop_inbox(struct hsvr_worker *w)
 {
 	struct hsvr_msg *m, *next;
 	struct hsvr_conn *c, *cnext;
@@ -309,7 +344,8 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 		if (m->type == MSG_CONN) {
 			__atomic_sub_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
 			close(m->u.conn.fd);
-			__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+			__atomic_sub_fetch(&hsvr_shared.live, 1,
+			    __ATOMIC_RELAXED);
 		} else if (m->type == MSG_SEND) {
 			SHARED_ADD(discarded_octet, m->u.out.len);
 			hsvr_output_done(&m->u.out);
@@ -324,8 +360,6 @@ hsvr_worker_drain_inbox(struct hsvr_worker *w)
 		__atomic_store_n(&c->ctl, 0, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
 	}
-	/* None left, unless its thread never ran. */
-	hsvr_output_release_run(w);
 }
 
 /*
@@ -359,11 +393,11 @@ lighter(struct hsvr_worker *self)
 	uint64_t mine = load_of(self), least = mine, n;
 	int i;
 
-	for (i = 0; i < hsvr_g.nworkers; i++) {
-		n = load_of(&hsvr_g.workers[i]);
+	for (i = 0; i < nworkers; i++) {
+		n = load_of(&workers[i]);
 		if (n < least) {
 			least = n;
-			best = &hsvr_g.workers[i];
+			best = &workers[i];
 		}
 	}
 	return mine > least + BALANCE_SLACK + least / 16 ? best : NULL;
@@ -388,10 +422,10 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 	unsigned short port;
 	int perip = 0;
 
-	live = __atomic_add_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
-	if (live > (uint32_t)hsvr_g.cfg->max_conn)
+	live = __atomic_add_fetch(&hsvr_shared.live, 1, __ATOMIC_RELAXED);
+	if (live > max_conn)
 		goto refuse;
-	if (hsvr_g.cfg->max_per_ip > 0 && !is_unix &&
+	if (max_per_ip > 0 && !is_unix &&
 	    hsvr_search_key((const struct sockaddr *)ss, key, host, sizeof host,
 	    &port) == 0) {
 		switch (hsvr_perip_take(key)) {
@@ -413,9 +447,10 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 			hsvr_perip_give(key);
 		goto refuse;
 	}
-	high = __atomic_load_n(&hsvr_g.shared.session_high, __ATOMIC_RELAXED);
+	high = __atomic_load_n(&hsvr_shared.stats.session_high,
+	    __ATOMIC_RELAXED);
 	if (live > high)
-		__atomic_store_n(&hsvr_g.shared.session_high, live,
+		__atomic_store_n(&hsvr_shared.stats.session_high, live,
 		    __ATOMIC_RELAXED);
 	m->next = NULL;
 	m->type = MSG_CONN;
@@ -430,23 +465,30 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 		return;
 	}
 	if (w == NULL)
-		w = &hsvr_g.workers[hsvr_g.rr++ % (unsigned)hsvr_g.nworkers];
+		w = &workers[rr++ % (unsigned int)nworkers];
 	__atomic_add_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
 	hsvr_worker_post(w, m);
 	return;
 refuse:
-	__atomic_sub_fetch(&hsvr_g.live, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&hsvr_shared.live, 1, __ATOMIC_RELAXED);
 	SHARED_ADD(session_error, 1);
 	close(fd);
 }
 
+/*
+ * Set up worker index, the next one (its quiescent-state record in slot
+ * index of the table): 0, or -1 after a line.  Counted even if it fails,
+ * for hsvr_worker_pool_free.
+ */
 int
-hsvr_worker_init(struct hsvr_worker *w, int index)
+hsvr_worker_init(int index)
 {
+	struct hsvr_worker *w = &workers[index];
+
+	nworkers = index + 1;
 	w->index = index;
 	w->check_drained = check_drained;
 	w->inbox_tail = &w->inbox_head;
-	w->due_tail = &w->due;
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	w->rbuf = malloc(HSVR_READ_MAX + 1);
 	w->stop_msg = calloc(1, sizeof *w->stop_msg);
@@ -459,6 +501,7 @@ hsvr_worker_init(struct hsvr_worker *w, int index)
 	}
 	event_assign(&w->wake, w->base, -1, 0, on_wake, w);
 	hsvr_qsbr_init(&w->qs, w->base);
+	hsvr_qsbr_table_set(index, &w->qs);
 	return 0;
 }
 
@@ -469,16 +512,19 @@ worker_main(void *arg)
 
 	hsvr_self = w;
 	hsvr_qs_self = &w->qs;
+	hsvr_output_thread(1);
 	hsvr_online();
 	hsvr_hooks_worker_init(w->index);
 	gate_pass();
 	while (!w->stop) {
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		/* None left: each path ran its own. */
-		hsvr_output_release_run(w);
+		hsvr_output_release_run();
 		hsvr_qsbr_end_iteration();
 	}
 	hsvr_linger_stop(w);      /* a drain does not wait for them */
+	hsvr_output_release_run();  /* those of the sessions stop() closed */
+	hsvr_output_thread(0);
 	hsvr_qs_self = NULL;
 	hsvr_self = NULL;
 	left_loop();
@@ -500,8 +546,8 @@ hsvr_worker_start(struct hsvr_worker *w)
 	return 0;
 }
 
-void
-hsvr_worker_free(struct hsvr_worker *w)
+static void
+worker_free(struct hsvr_worker *w)
 {
 	/* Its thread is gone (or never ran): its listening sockets too. */
 	hsvr_accept_stop_worker(w);
@@ -512,4 +558,52 @@ hsvr_worker_free(struct hsvr_worker *w)
 	free(w->drain_msg);
 	pthread_mutex_destroy(&w->inbox_lock);
 	memset(w, 0, sizeof *w);
+}
+
+/* Ask every worker to drain (1) or to stop now (0): once each. */
+void
+hsvr_worker_pool_post(int drain)
+{
+	struct hsvr_msg *m;
+	int i;
+
+	if (posted[drain])
+		return;
+	posted[drain] = 1;
+	for (i = 0; i < nworkers; i++) {
+		m = drain ? workers[i].drain_msg : workers[i].stop_msg;
+		m->type = drain ? MSG_DRAIN : MSG_STOP;
+		hsvr_worker_post(&workers[i], m);
+	}
+}
+
+/*
+ * After hsvr_worker_pool_post(0): wait for the threads, then, with none
+ * running, drop what is left in the inboxes and free the closed sessions.
+ * The counters stay for the last statistics.
+ */
+void
+hsvr_worker_pool_join(void)
+{
+	int i;
+
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].thread != 0)
+			pthread_join(workers[i].thread, NULL);
+	for (i = 0; i < nworkers; i++)
+		drop_inbox(&workers[i]);
+	for (i = 0; i < nworkers; i++)
+		hsvr_qsbr_free_all(&workers[i].qs);
+}
+
+void
+hsvr_worker_pool_free(void)
+{
+	int i;
+
+	for (i = 0; i < nworkers; i++)
+		worker_free(&workers[i]);
+	free(workers);
+	workers = NULL;
+	nworkers = 0;
 }

@@ -1,9 +1,10 @@
 #!/bin/sh
 # tests/layers.sh - the files of lib/ call downward only (doc/design.md,
 # "Layers").  From the library's objects as built: a file depends on
-# another when it uses a function defined there with external linkage
-# (nm: the file's undefined symbol is the other's text symbol).  Fails,
-# naming the files and the functions, when
+# another when it uses a function or a variable defined there with
+# external linkage (nm: the file's undefined symbol is the other's text,
+# data, bss or read-only symbol).  Fails, naming the files and the
+# symbols, when
 #   - files depend on each other in a circle (strongly connected files),
 #   - a file calls a file of a higher layer (table below), even without
 #     closing a circle,
@@ -26,8 +27,10 @@ log.c 0
 clock.c 0
 fdlimit.c 0
 hash.c 0
+shared.c 0
 hooks.c 1
 transport-tcp.c 1
+transport.c 1
 tls.c 1
 output.c 1
 search.c 1
@@ -80,7 +83,7 @@ sources=$(cd "$top_srcdir/lib" && ls *.c)
 		[ -f "$top_srcdir/lib/$f" ] || continue
 		echo "O $f"
 		"$NM" -P "$o" | awk -v f="$f" '
-		    $2 == "T" { print "T", f, $1 }
+		    $2 ~ /^[TDBRV]$/ { print "T", f, $1 }
 		    $2 == "U" { print "U", f, $1 }'
 	done
 } | awk '

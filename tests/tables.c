@@ -175,7 +175,7 @@ give(const char *ip)
 }
 
 static void
-perip_tests(struct hsvr_config *cfg)
+perip_tests(void)
 {
 	static uint8_t keys[N][16];
 	size_t entries, longest;
@@ -183,7 +183,6 @@ perip_tests(struct hsvr_config *cfg)
 	double t0, secs;
 	int i, n0, n1, nm1;
 
-	cfg->max_per_ip = 3;
 	t_ok(take("fd00:a::1") == 0 && take("fd00:a::2") == 0 &&
 	    take("fd00:a:0:0:ffff:ffff:ffff:ffff") == 0,
 	    "three connections from three addresses of fd00:a::/64 are taken");
@@ -219,7 +218,9 @@ perip_tests(struct hsvr_config *cfg)
 	 * 50,000 addresses of one /64, chosen so the old table put them in
 	 * one stripe (b * C2 changed only bits its stripe did not use).
 	 */
-	cfg->max_per_ip = 1000;
+	hsvr_perip_free();
+	if (hsvr_perip_init(1000) != 0)
+		t_bail("cannot set up the per-address table again");
 	n0 = n1 = nm1 = 0;
 	t0 = now();
 	for (i = 0; i < N; i++) {
@@ -265,20 +266,16 @@ perip_tests(struct hsvr_config *cfg)
 int
 main(int argc, char **argv)
 {
-	static struct hsvr_config cfg;
 	struct hsvr_hash_key k1, k2;
 
 	t_init(argc, argv);
 	kat();
 	t_ok(hsvr_hash_key_new(&k1) == 0 && hsvr_hash_key_new(&k2) == 0 &&
 	    (k1.k0 != k2.k0 || k1.k1 != k2.k1), "random keys are drawn");
-	hsvr_options_defaults(&cfg);
-	cfg.max_per_ip = 3;
-	hsvr_g.cfg = &cfg;
-	if (hsvr_search_init() != 0 || hsvr_perip_init() != 0)
+	if (hsvr_search_init() != 0 || hsvr_perip_init(3) != 0)
 		t_bail("cannot set up the tables");
 	index_tests();
-	perip_tests(&cfg);
+	perip_tests();
 	hsvr_search_free();
 	hsvr_perip_free();
 	return t_done();

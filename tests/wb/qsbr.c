@@ -1,6 +1,6 @@
 /*
  * qsbr.c - white-box test of the grace periods of lib/qsbr.c, without the
- * engine: real threads, each with its own record in hsvr_g.qs_all, driven
+ * engine: real threads, each with its own record in the qsbr table, driven
  * step by step, then all at once.
  *
  *  - a session retired while another thread is online (inside callbacks)
@@ -95,7 +95,6 @@ struct th {
 };
 
 static struct th ths[NT];
-static struct hsvr_qsbr *all[NT + 1];
 
 static void *
 th_main(void *arg)
@@ -178,7 +177,6 @@ step_by_step(void)
 	for (i = 0; i < NT; i++) {
 		pthread_mutex_init(&ths[i].lock, NULL);
 		pthread_cond_init(&ths[i].cond, NULL);
-		all[i] = &ths[i].q;
 		if (pthread_create(&ths[i].tid, NULL, th_main, &ths[i]) != 0)
 			wb_bail("pthread_create");
 	}
@@ -189,8 +187,10 @@ step_by_step(void)
 			pthread_cond_wait(&ths[i].cond, &ths[i].lock);
 		pthread_mutex_unlock(&ths[i].lock);
 	}
-	hsvr_g.qs_all = all;
-	hsvr_g.nqs = NT;
+	if (hsvr_qsbr_table_init(NT) != 0)
+		wb_bail("hsvr_qsbr_table_init");
+	for (i = 0; i < NT; i++)
+		hsvr_qsbr_table_set(i, &ths[i].q);
 
 	/* One thread online holds a retired session until it moves. */
 	c1 = new_conn(0);
@@ -235,12 +235,12 @@ step_by_step(void)
 	/* A thread online without a record (NULL) does not hold it. */
 	c4 = new_conn(0);
 	run(C, C_ONLINE, NULL);
-	all[C] = NULL;
+	hsvr_qsbr_table_set(C, NULL);
 	run(A, C_RETIRE, c4);
 	run(A, C_END, NULL);
 	wb_ok(times_freed(c4) == 1, "a thread without a record is not "
 	    "waited for");
-	all[C] = &ths[C].q;
+	hsvr_qsbr_table_set(C, &ths[C].q);
 	run(C, C_END, NULL);
 
 	/* Batches in order, each freed when its own grace period passed. */
@@ -350,7 +350,6 @@ step_by_step(void)
 static struct hsvr_conn *slot[SLOTS];    /* atomic */
 static int writer_done;                  /* atomic */
 static struct hsvr_qsbr srec[READERS + 1];
-static struct hsvr_qsbr *sall[READERS + 1];
 static long seen_freed, reads;            /* atomic */
 static pthread_barrier_t inited;          /* every record initialised */
 
@@ -398,10 +397,11 @@ stress(void)
 
 	if (base == NULL)
 		wb_bail("event_base_new");
+	hsvr_qsbr_table_free();
+	if (hsvr_qsbr_table_init(READERS + 1) != 0)
+		wb_bail("hsvr_qsbr_table_init");
 	for (i = 0; i <= READERS; i++)
-		sall[i] = &srec[i];
-	hsvr_g.qs_all = sall;
-	hsvr_g.nqs = READERS + 1;
+		hsvr_qsbr_table_set(i, &srec[i]);
 	hsvr_qs_self = &srec[READERS];
 	hsvr_qsbr_init(&srec[READERS], base);
 	for (i = 0; i < SLOTS; i++)

@@ -119,17 +119,19 @@ main(void)
 	int i, ok;
 
 	wb_watchdog(120);
-	workers = aligned_alloc(HSVR_CACHELINE, sizeof *workers * NW);
-	if (workers == NULL)
-		wb_bail("aligned_alloc");
-	memset(workers, 0, sizeof *workers * NW);
-	hsvr_g.workers = workers;
-	hsvr_g.nworkers = NW;
+	/* A real pool, its workers set up but not started. */
+	if (hsvr_qsbr_table_init(NW) != 0 ||
+	    hsvr_worker_pool_init(NW, 100, 0) != 0)
+		wb_bail("cannot set up the pool");
+	for (i = 0; i < NW; i++)
+		if (hsvr_worker_init(i) != 0)
+			wb_bail("hsvr_worker_init");
+	workers = hsvr_worker_pool_at(0);
 
 	wb_ok(S_stats(NULL) == -1, "S_stats(NULL): -1");
 	wb_ok(S_stats(&st) == -1, "S_stats before any server ran: -1");
 
-	__atomic_store_n(&hsvr_g.running, 1, __ATOMIC_SEQ_CST);
+	hsvr_stats_serving(1);
 	memset(&prev, 0, sizeof prev);
 	pthread_barrier_init(&go, NULL, NW + 1);
 	for (i = 0; i < NW; i++)
@@ -167,10 +169,10 @@ main(void)
 	    back);
 
 	/* Exact totals, shared counters, the high mark. */
-	hsvr_g.shared.session_error = 5;
-	hsvr_g.shared.connect_error = 6;
-	hsvr_g.shared.alloc_error = 7;
-	hsvr_g.shared.session_high = 0;
+	hsvr_shared.stats.session_error = 5;
+	hsvr_shared.stats.connect_error = 6;
+	hsvr_shared.stats.alloc_error = 7;
+	hsvr_shared.stats.session_high = 0;
 	S_stats(&st);
 	ok = consistent(&st);
 	for (i = 0; i < NW; i++)
@@ -184,22 +186,21 @@ main(void)
 	wb_ok(st.session_high == st.session_gauge && st.session_gauge > 0,
 	    "session_high is raised to the gauge "
 	    "when its own count is lower");
-	hsvr_g.shared.session_high = 50;
+	hsvr_shared.stats.session_high = 50;
 	S_stats(&st);
 	wb_ok(st.session_high == 50, "and kept when higher");
 
 	/* The final snapshot outlives the workers' counters. */
 	hsvr_stats_final(1);
-	__atomic_store_n(&hsvr_g.running, 0, __ATOMIC_SEQ_CST);
+	hsvr_stats_serving(0);
 	fin = st;
 	workers[0].ctr.accepted += 1000;
-	hsvr_g.shared.session_error = 99;
+	hsvr_shared.stats.session_error = 99;
 	memset(&st, 0, sizeof st);
 	wb_ok(S_stats(&st) == 0 && same(&st, &fin),
 	    "stopped: S_stats gives the final snapshot, not later counts");
-	hsvr_g.nworkers = 0;
-	hsvr_g.workers = NULL;
-	free(workers);
+	hsvr_worker_pool_free();
+	hsvr_qsbr_table_free();
 	memset(&st, 0, sizeof st);
 	wb_ok(S_stats(&st) == 0 && st.accept_counter == fin.accept_counter,
 	    "and still once the workers are freed");
