@@ -442,6 +442,8 @@ extern _Thread_local struct hsvr_worker *hsvr_self;
  * bound what hsvr_worker_deal accepts.  0, or -1 after a message.
  */
 int hsvr_worker_pool_init(int n, int max_conn, int max_per_ip);
+/* --proxy-protocol: allowed senders of the header (after pool_init). */
+void hsvr_worker_pool_proxy(const struct hsvr_proxy_from *from);
 int hsvr_worker_pool_count(void);      /* workers set up so far */
 struct hsvr_worker *hsvr_worker_pool_at(int);
 /* Set up the next worker (its qsbr record in slot index): 0, or -1. */
@@ -514,6 +516,7 @@ struct hsvr_conn {
 	short want;                    /* EV_READ or EV_WRITE the transport
 	                                  waits for (its last EAGAIN) */
 	struct ssl_st *ssl;            /* TLS sessions only */
+	struct hsvr_proxy *proxy;      /* the PROXY header being read, or NULL */
 	struct evbuffer *out;          /* queued output, NULL when never used */
 	struct event rev, wev, tev;
 	struct hsvr_conn *prev, *next; /* worker's live list */
@@ -577,6 +580,8 @@ struct hsvr_session_cfg {
 	int handshake_timeout;  /* seconds (TLS) */
 	int handshakes;         /* at once, in all (--tls-max-handshakes) */
 	int workers;            /* sharing them */
+	int proxy_timeout;      /* --proxy-protocol: seconds; 0 = no header */
+	int max_per_ip;         /* counted after the header (--proxy-protocol) */
 };
 
 void hsvr_session_init(const struct hsvr_session_cfg *);

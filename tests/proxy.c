@@ -288,8 +288,8 @@ headers(void)
 	t0 = t_now();
 	t_ok(closed_unanswered(c, 10), "a silent client: closed, nothing "
 	    "answered");
-	took = t_secs(t0);
-	t_ok(took > 0.8 && took < 5, "a silent client: closed after the 1 s "
+	took = t_now() - t0;
+	t_ok(took > 0.8 && took < t_secs(5), "a silent client: closed after the 1 s "
 	    "header timeout (%.2f s)", took);
 	conn_close(c);
 
