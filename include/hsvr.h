@@ -182,6 +182,14 @@ typedef struct hsvr_stats {
 	uint64_t alloc_error;      /* allocations that failed (the library coped) */
 	int threads;               /* worker threads */
 	uint64_t thread_session[HSVR_MAX_THREADS]; /* connections per worker */
+	/*
+	 * Added in libtool interface 3 (libhsvr.so.3), after the per-worker
+	 * array: S_STATS grew, so programs built against libhsvr.so.0 must be
+	 * rebuilt (S_stats fills the whole struct).
+	 */
+	uint64_t proxy_error;      /* --proxy-protocol: closed unanswered for a
+	                              missing, malformed or late header, or
+	                              from outside --proxy-from */
 } S_STATS;
 
 /*

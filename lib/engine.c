@@ -96,6 +96,7 @@ start_workers(void)
 	if (hsvr_worker_pool_init(cfg->threads, cfg->max_conn,
 	    cfg->max_per_ip) != 0)
 		return -1;
+	hsvr_worker_pool_proxy(cfg->proxy_protocol ? &cfg->proxy_from : NULL);
 	for (i = 0; i < cfg->threads; i++)
 		if (hsvr_worker_init(i) != 0 ||
 		    hsvr_accept_start_worker(hsvr_worker_pool_at(i),
@@ -215,6 +216,8 @@ hsvr_engine_run(struct hsvr_config *config)
 	scfg.handshakes = cfg->max_handshakes > 0 ? cfg->max_handshakes :
 	    cfg->max_conn / 2;
 	scfg.workers = cfg->threads;
+	scfg.proxy_timeout = cfg->proxy_protocol ? cfg->proxy_timeout : 0;
+	scfg.max_per_ip = cfg->max_per_ip;
 	hsvr_session_init(&scfg);
 	if (hsvr_qsbr_table_init(cfg->threads + 1) != 0 ||
 	    hsvr_search_init() != 0 || hsvr_perip_init(cfg->max_per_ip) != 0 ||

@@ -32,6 +32,54 @@
 /* Inherited listening sockets (--listen-fd, LISTEN_FDS) at most. */
 #define HSVR_MAX_LISTEN_FDS 8
 
+/* ------------------------------------------------------ PROXY protocol */
+
+#define HSVR_PROXY_V1_MAX 107       /* a v1 line, CRLF included */
+#define HSVR_PROXY_V2_ADDR_MAX 216  /* a v2 address block (AF_UNIX) */
+#define HSVR_PROXY_FROM_MAX 32      /* --proxy-from entries */
+
+enum { HSVR_PROXY_BAD = -1, HSVR_PROXY_MORE = 0, HSVR_PROXY_DONE = 1 };
+
+/* A header being parsed (proxy.c); hsvr_proxy_init before the first byte. */
+struct hsvr_proxy {
+	int state;                  /* HSVR_PROXY_MORE, _DONE or _BAD */
+	int version;                /* 0 until the first byte, then 1 or 2 */
+	int local;                  /* done: keep the connection's own peer */
+	const char *why;            /* bad: what was wrong */
+	struct sockaddr_storage addr; /* done, !local: the client */
+	size_t have;                /* bytes taken */
+	size_t total;               /* v2: the header's length, once known */
+	unsigned char buf[16 + HSVR_PROXY_V2_ADDR_MAX]; /* v1 line, v2 head */
+	unsigned char tlv_hdr[3];   /* v2: the TLV header being read */
+	int tlv_got;                /* its bytes so far */
+	size_t tlv_left;            /* bytes of the TLV's value to come */
+	int in_crc, crc_seen;       /* in the CRC32C TLV; one was seen */
+	uint32_t crc, crc_want;     /* running CRC32C; the TLV's value */
+};
+
+struct hsvr_proxy_cidr {
+	uint8_t addr[16];           /* IPv4 mapped into IPv6, as keys */
+	int bits;                   /* of the 128 */
+};
+
+struct hsvr_proxy_from {
+	int n;
+	struct hsvr_proxy_cidr c[HSVR_PROXY_FROM_MAX];
+};
+
+void hsvr_proxy_init(struct hsvr_proxy *p);
+/* Bytes that may still belong to the header: peek at most these. */
+size_t hsvr_proxy_want(const struct hsvr_proxy *p);
+/* Feed bytes: returns how many belong to the header; p->state says more. */
+size_t hsvr_proxy_feed(struct hsvr_proxy *p, const unsigned char *b,
+    size_t n);
+/* "CIDR,CIDR,...": 0, or -1 with the reason in err. */
+int hsvr_proxy_from_parse(struct hsvr_proxy_from *from, const char *list,
+    char *err, size_t errlen);
+/* 1 if key (hsvr_search_key's form) is in the list. */
+int hsvr_proxy_from_match(const struct hsvr_proxy_from *from,
+    const uint8_t key[16]);
+
 /* ---------------------------------------------------------------- config */
 
 struct hsvr_config {
@@ -90,6 +138,10 @@ struct hsvr_config {
 	int listen_fds[HSVR_MAX_LISTEN_FDS];
 	int n_listen_fds;
 	int listen_activated;
+	/* --proxy-protocol: every connection starts with a PROXY header */
+	int proxy_protocol;
+	int proxy_timeout;        /* --proxy-timeout: seconds for the header */
+	struct hsvr_proxy_from proxy_from; /* --proxy-from: who may send one */
 };
 
 void hsvr_options_defaults(struct hsvr_config *);
@@ -298,6 +350,7 @@ struct hsvr_shared_counters {
 	uint64_t write_timeout;
 	uint64_t fd_exhausted;
 	uint64_t alloc_error;
+	uint64_t proxy_error;
 };
 
 /*
@@ -400,6 +453,8 @@ extern _Thread_local struct hsvr_worker *hsvr_self;
  * bound what hsvr_worker_deal accepts.  0, or -1 after a message.
  */
 int hsvr_worker_pool_init(int n, int max_conn, int max_per_ip);
+/* --proxy-protocol: allowed senders of the header (after pool_init). */
+void hsvr_worker_pool_proxy(const struct hsvr_proxy_from *from);
 int hsvr_worker_pool_count(void);      /* workers set up so far */
 struct hsvr_worker *hsvr_worker_pool_at(int);
 /* Set up the next worker (its qsbr record in slot index): 0, or -1. */
@@ -472,6 +527,7 @@ struct hsvr_conn {
 	short want;                    /* EV_READ or EV_WRITE the transport
 	                                  waits for (its last EAGAIN) */
 	struct ssl_st *ssl;            /* TLS sessions only */
+	struct hsvr_proxy *proxy;      /* the PROXY header being read, or NULL */
 	struct evbuffer *out;          /* queued output, NULL when never used */
 	struct event rev, wev, tev;
 	struct hsvr_conn *prev, *next; /* worker's live list */
@@ -535,6 +591,8 @@ struct hsvr_session_cfg {
 	int handshake_timeout;  /* seconds (TLS) */
 	int handshakes;         /* at once, in all (--tls-max-handshakes) */
 	int workers;            /* sharing them */
+	int proxy_timeout;      /* --proxy-protocol: seconds; 0 = no header */
+	int max_per_ip;         /* counted after the header (--proxy-protocol) */
 };
 
 void hsvr_session_init(const struct hsvr_session_cfg *);

@@ -43,6 +43,10 @@ enum {
 	OPT_SECCOMP,
 	OPT_CHROOT,
 	OPT_LISTEN_FD,
+	/* PROXY protocol */
+	OPT_PROXY_PROTOCOL,
+	OPT_PROXY_FROM,
+	OPT_PROXY_TIMEOUT,
 	OPT_APP         /* OPT_APP + i: the application's option i */
 };
 
@@ -66,6 +70,10 @@ static const struct lib_option lib_options[] = {
 	{ "timeout", 'T', "SEC", "idle timeout in seconds, 0 for none (default 60)" },
 	{ "max-per-ip", OPT_MAX_PER_IP, "N", "at most N connections from one IPv4 address or IPv6 /64, lingering closes included (default: no limit)" },
 	{ "write-timeout", OPT_WRITE_TIMEOUT, "SEC", "close a session whose output made no progress for SEC seconds (default: never)" },
+	/* PROXY protocol */
+	{ "proxy-protocol", OPT_PROXY_PROTOCOL, NULL, "every connection starts with a PROXY protocol header (v1 or v2) naming the client" },
+	{ "proxy-from", OPT_PROXY_FROM, "LIST", "addresses allowed to send it, comma-separated CIDRs (default 127.0.0.0/8,::1)" },
+	{ "proxy-timeout", OPT_PROXY_TIMEOUT, "SEC", "close a connection whose header has not come in SEC seconds (default 5)" },
 	{ "user", 'u', "USER", "run as USER when started as root (default nobody)" },
 	{ "group", 'g', "GROUP", "run as GROUP when started as root (default: USER's group)" },
 	{ "root", 'r', "DIR", "change to DIR before serv_init()" },
@@ -115,6 +123,10 @@ hsvr_options_defaults(struct hsvr_config *cfg)
 	cfg->ready_fd = -1;
 	cfg->user = serv_user;
 	cfg->group = serv_group;
+	/* PROXY protocol */
+	cfg->proxy_timeout = 5;
+	(void)hsvr_proxy_from_parse(&cfg->proxy_from, "127.0.0.0/8,::1",
+	    NULL, 0);
 }
 
 static void
@@ -244,7 +256,8 @@ app_index_of_key(int key)
 }
 
 static void
-apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
+apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given,
+    int *proxy_given)
 {
 	switch (key) {
 	case 'p':
@@ -380,6 +393,25 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given)
 	case OPT_TLS_NO_TICKETS:
 		cfg->tls_no_tickets = 1;
 		break;
+	/* PROXY protocol */
+	case OPT_PROXY_PROTOCOL:
+		cfg->proxy_protocol = 1;
+		break;
+	case OPT_PROXY_FROM: {
+		char why[128];
+
+		if (hsvr_proxy_from_parse(&cfg->proxy_from, arg, why,
+		    sizeof why) != 0)
+			bad_usage(cfg, "invalid argument for --proxy-from: "
+			    "'%s' (%s)", arg, why);
+		*proxy_given = 1;
+		break;
+	}
+	case OPT_PROXY_TIMEOUT:
+		cfg->proxy_timeout = (int)number(cfg, "proxy-timeout", arg, 1,
+		    3600);
+		*proxy_given = 1;
+		break;
 	case OPT_TLS_MAX_HANDSHAKES:
 		cfg->max_handshakes = (int)number(cfg, "tls-max-handshakes",
 		    arg, 1, INT_MAX / 2);
@@ -393,7 +425,7 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 	char shortopts[256];
 	struct option *lo;
 	const char *slash;
-	int key, tcp_given = 0, idx;
+	int key, tcp_given = 0, proxy_given = 0, idx;
 
 	if (argc > 0 && argv[0] != NULL) {
 		slash = strrchr(argv[0], '/');
@@ -438,7 +470,7 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		    "--listen-fd=", 12) != 0 && (optind < 2 ||
 		    strcmp(argv[optind - 2], "--listen-fd") != 0))
 			bad_usage(cfg, "write --listen-fd in full");
-		apply(cfg, key, optarg, &tcp_given);
+		apply(cfg, key, optarg, &tcp_given, &proxy_given);
 	}
 	free(lo);
 	if (optind < argc)
@@ -463,6 +495,10 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		bad_usage(cfg, "--reuseport needs sockets of its own: an "
 		    "inherited one (--listen-fd, LISTEN_FDS) is shared by "
 		    "the workers");
+	/* PROXY protocol */
+	if (proxy_given && !cfg->proxy_protocol)
+		bad_usage(cfg, "--proxy-from and --proxy-timeout need "
+		    "--proxy-protocol");
 	if (cfg->reuseport && cfg->accept_thread)
 		bad_usage(cfg, "--reuseport and --accept-thread exclude each "
 		    "other");

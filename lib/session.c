@@ -24,6 +24,9 @@ static void on_timer(evutil_socket_t, short, void *);
 static void fail(struct hsvr_conn *);
 static void finish(struct hsvr_conn *);
 static void handshake(struct hsvr_conn *);
+static void proxy_start(struct hsvr_conn *);
+static void proxy_read(struct hsvr_conn *);
+static void proxy_refuse(struct hsvr_conn *, const char *);
 
 /* The server's limits, given by hsvr_session_init. */
 static struct {
@@ -31,6 +34,8 @@ static struct {
 	uint64_t write_ms;      /* --write-timeout, 0 = none */
 	int handshake_ms;
 	int handshakes;         /* a worker's share of the handshakes */
+	int proxy_ms;           /* --proxy-protocol: the header's time; 0: none */
+	int max_per_ip;         /* counted here after the header, 0 = any */
 } lim;
 static unsigned int next_id;    /* atomic: the last session's id */
 
@@ -48,6 +53,8 @@ hsvr_session_init(const struct hsvr_session_cfg *cfg)
 	lim.handshake_ms = cfg->handshake_timeout * 1000;
 	lim.handshakes = cfg->handshakes < n ? 1 :
 	    (cfg->handshakes + n - 1) / n;
+	lim.proxy_ms = cfg->proxy_timeout * 1000;
+	lim.max_per_ip = cfg->proxy_timeout > 0 ? cfg->max_per_ip : 0;
 	next_id = 0;
 }
 
@@ -176,7 +183,7 @@ hsvr_session_drain(struct hsvr_conn *c)
 	if (conn_state(c) != HSVR_ST_OPEN)
 		return;
 	c->drain_due = 1;
-	if (c->handshaking)
+	if (c->handshaking || c->proxy != NULL)
 		return;         /* accepted() reads once it is done */
 	if (c->read_paused || c->eof || !c->accepted)
 		drain_now(c);
@@ -287,6 +294,33 @@ hs_make_room(struct hsvr_worker *w)
 	}
 }
 
+/*
+ * The connection is the client's (its PROXY header read, if any): a
+ * session now, or once the transport's handshake is done.
+ */
+static void
+established(struct hsvr_conn *c)
+{
+	if (c->tp->handshake == NULL) {
+		accepted(c);
+		return;
+	}
+	/* No callback runs before the handshake; it has its own timeout. */
+	hs_make_room(c->w);
+	c->handshaking = 1;
+	hs_add(c, 0);
+	c->timeout_ms = lim.handshake_ms;
+	arm_timer(c, (uint64_t)c->timeout_ms);
+	add_or_fail(c, &c->rev, NULL);
+	/*
+	 * The ClientHello is usually there already: answering it now saves a
+	 * loop iteration, and a client that has spoken is not among the
+	 * silent handshakes that a flood makes the first to be closed.
+	 */
+	if (!c->failed)
+		handshake(c);
+}
+
 /* A connection handed to w by the listener becomes a session. */
 void
 hsvr_session_open(struct hsvr_worker *w, struct hsvr_msg *m)
@@ -327,30 +361,119 @@ hsvr_session_open(struct hsvr_worker *w, struct hsvr_msg *m)
 	hsvr_conn_list_add(&w->conns, c);
 	if (w->draining)
 		c->drain_due = 1;
-	if (c->tp->handshake == NULL) {
-		accepted(c);
-		return;
-	}
-	/* No callback runs before the handshake; it has its own timeout. */
-	hs_make_room(w);
-	c->handshaking = 1;
-	hs_add(c, 0);
-	c->timeout_ms = lim.handshake_ms;
-	arm_timer(c, (uint64_t)c->timeout_ms);
-	add_or_fail(c, &c->rev, NULL);
-	/*
-	 * The ClientHello is usually there already: answering it now saves a
-	 * loop iteration, and a client that has spoken is not among the
-	 * silent handshakes that a flood makes the first to be closed.
-	 */
-	if (!c->failed)
-		handshake(c);
+	if (lim.proxy_ms > 0)
+		proxy_start(c);
+	else
+		established(c);
 }
 
 static int
 would_block(void)
 {
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/*
+ * --proxy-protocol: the header stage, before anything else (the TLS
+ * handshake, TYP_ACCEPT, --max-per-ip, the address index), bounded by
+ * its own timer.  The parser (proxy.c) says how many bytes may still be
+ * header; they are peeked, and only those it used are taken from the
+ * socket, so what follows the header stays in the kernel for the
+ * transport: a ClientHello, or the first request.  A partial header is
+ * taken as it comes, so the level-triggered read event does not spin.
+ */
+static void
+proxy_start(struct hsvr_conn *c)
+{
+	if ((c->proxy = hsvr_malloc(sizeof *c->proxy)) == NULL) {
+		SHARED_ADD(alloc_error, 1);
+		SHARED_ADD(session_error, 1);
+		finish(c);
+		return;
+	}
+	hsvr_proxy_init(c->proxy);
+	arm_timer(c, (uint64_t)lim.proxy_ms);
+	add_or_fail(c, &c->rev, NULL);
+	if (!c->failed)
+		proxy_read(c);  /* the header is usually there already */
+}
+
+/* The header named the client: the session is its, if --max-per-ip allows. */
+static void
+proxy_done(struct hsvr_conn *c)
+{
+	struct hsvr_proxy *p = c->proxy;
+
+	if (!p->local) {
+		/* A UNIX-domain connection gets an address: indexed too. */
+		hsvr_search_key((struct sockaddr *)&p->addr, c->key,
+		    c->pub.host, sizeof c->pub.host, &c->pub.port);
+		c->is_unix = 0;
+	}
+	hsvr_free(p);
+	c->proxy = NULL;
+	event_del(&c->tev);
+	if (lim.max_per_ip > 0 && !c->is_unix) {
+		switch (hsvr_perip_take(c->key)) {
+		case 0:
+			c->perip = 1;
+			break;
+		case 1:
+			SHARED_ADD(session_error_per_ip, 1);
+			/* FALLTHROUGH */
+		default:
+			SHARED_ADD(session_error, 1);
+			finish(c);
+			return;
+		}
+	}
+	established(c);
+}
+
+static void
+proxy_read(struct hsvr_conn *c)
+{
+	unsigned char *b = c->w->rbuf;
+	size_t want, used;
+	ssize_t n;
+
+	while ((want = hsvr_proxy_want(c->proxy)) > 0) {
+		if (want > HSVR_READ_MAX)
+			want = HSVR_READ_MAX;
+		n = recv(c->fd, b, want, MSG_PEEK);
+		if (n < 0 && would_block())
+			return;         /* the read event calls again */
+		if (n <= 0) {
+			proxy_refuse(c, n == 0 ? "the peer closed" :
+			    "read error");
+			return;
+		}
+		used = hsvr_proxy_feed(c->proxy, b, (size_t)n);
+		if (used > 0 && recv(c->fd, b, used, 0) != (ssize_t)used) {
+			proxy_refuse(c, "read error");
+			return;
+		}
+		if (c->proxy->state == HSVR_PROXY_BAD) {
+			proxy_refuse(c, c->proxy->why);
+			return;
+		}
+		if (c->proxy->state == HSVR_PROXY_DONE) {
+			proxy_done(c);
+			return;
+		}
+		if ((size_t)n < want)
+			return;         /* all there was: the rest will come */
+	}
+}
+
+/* No valid header (in time): closed unanswered, before any callback. */
+static void
+proxy_refuse(struct hsvr_conn *c, const char *why)
+{
+	hsvr_log(LOG_INFO, "connection from %s port %u: PROXY header "
+	    "refused: %s", c->pub.host, c->pub.port, why);
+	SHARED_ADD(proxy_error, 1);
+	finish(c);
 }
 
 /*
@@ -371,6 +494,8 @@ finish_as(struct hsvr_conn *c, int graceful)
 	event_del(&c->rev);
 	event_del(&c->wev);
 	event_del(&c->tev);
+	hsvr_free(c->proxy);    /* closed in the header stage */
+	c->proxy = NULL;
 	if (c->out != NULL) {
 		lost = evbuffer_get_length(c->out);
 		evbuffer_free(c->out);
@@ -650,6 +775,13 @@ static int
 in_handshake(struct hsvr_conn *c)
 {
 	hsvr_online();
+	if (c->proxy != NULL) {
+		if (c->failed)
+			finish(c);      /* its read event could not be added */
+		else
+			proxy_read(c);
+		return 1;
+	}
 	if (!c->handshaking)
 		return 0;
 	if (c->failed) {
@@ -786,6 +918,10 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	hsvr_online();
+	if (c->proxy != NULL) {
+		proxy_refuse(c, "no complete header in time");
+		return;
+	}
 	if (c->handshaking) {
 		c->tp->handshake_failed(c, HS_TIMEOUT);
 		finish(c);      /* a silent client cannot hold a slot */

@@ -61,6 +61,7 @@ hsvr_stats_collect(S_STATS *st)
 	st->write_timeout = LOAD(&hsvr_shared.stats.write_timeout);
 	st->fd_exhausted = LOAD(&hsvr_shared.stats.fd_exhausted);
 	st->alloc_error = LOAD(&hsvr_shared.stats.alloc_error);
+	st->proxy_error = LOAD(&hsvr_shared.stats.proxy_error);
 	if (st->session_high < st->session_gauge)
 		st->session_high = st->session_gauge;
 }
@@ -141,13 +142,18 @@ static const struct stats_field {
 	STATS_FIELD(write_timeout, 0),
 	STATS_FIELD(fd_exhausted, 0),
 	STATS_FIELD(alloc_error, 0),
+	STATS_FIELD(proxy_error, 0),    /* after thread_session[] in S_STATS */
 #undef STATS_FIELD
 };
 
 #define NFIELDS (sizeof stats_fields / sizeof stats_fields[0])
 
-/* A statistic added to S_STATS but not here does not compile. */
-_Static_assert(NFIELDS * sizeof(uint64_t) == offsetof(S_STATS, threads),
+/*
+ * A statistic added to S_STATS but not here does not compile: those before
+ * threads, and those added since at the end (the struct only grows).
+ */
+_Static_assert(NFIELDS * sizeof(uint64_t) == offsetof(S_STATS, threads) +
+    sizeof(S_STATS) - offsetof(S_STATS, proxy_error),
     "every 64-bit statistic of S_STATS is in stats_fields");
 
 static uint64_t

@@ -21,6 +21,8 @@ static int drained;             /* atomic: workers no longer accepting */
 static unsigned int rr;         /* round-robin cursor (accept thread) */
 static uint32_t max_conn;       /* -m */
 static int max_per_ip;          /* --max-per-ip, 0 = any */
+/* --proxy-protocol: who may send the header; NULL: no header */
+static const struct hsvr_proxy_from *proxy_from;
 static int posted[2];           /* stop, drain: sent to every worker */
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -55,6 +57,19 @@ hsvr_worker_pool_init(int n, int conns, int per_ip)
 	}
 	memset(workers, 0, sizeof *workers * (size_t)n);
 	return 0;
+}
+
+/*
+ * --proxy-protocol: TCP connections from outside from are closed as they
+ * are accepted, and --max-per-ip counts a connection only once its
+ * header has named the client (session.c).  NULL: no header.
+ */
+void
+hsvr_worker_pool_proxy(const struct hsvr_proxy_from *from)
+{
+	proxy_from = from;
+	if (from != NULL)
+		max_per_ip = 0;
 }
 
 int
@@ -422,6 +437,14 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 	unsigned short port;
 	int perip = 0;
 
+	if (proxy_from != NULL && !is_unix &&
+	    (hsvr_search_key((const struct sockaddr *)ss, key, host,
+	    sizeof host, &port) != 0 || !hsvr_proxy_from_match(proxy_from,
+	    key))) {
+		SHARED_ADD(proxy_error, 1);     /* not a proxy of ours */
+		close(fd);
+		return;
+	}
 	live = __atomic_add_fetch(&hsvr_shared.live, 1, __ATOMIC_RELAXED);
 	if (live > max_conn)
 		goto refuse;

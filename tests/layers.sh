@@ -37,6 +37,7 @@ search.c 1
 stripes.c 1
 perip.c 1
 qsbr.c 1
+proxy.c 1
 session.c 2
 linger.c 2
 worker.c 3

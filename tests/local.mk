@@ -126,3 +126,10 @@ tests_t_srv_ioc_notimeout_CPPFLAGS = $(AM_CPPFLAGS) -DTS_NO_TIMEOUT_HOOK
 tests_t_srv_ioc_notimeout_LDADD = libhsvr.la
 tests_t_srv_ioc_min_SOURCES = tests/srv-ioc-min.c
 tests_t_srv_ioc_min_LDADD = libhsvr.la
+
+# --proxy-protocol: a hand-made client (t-proxy), and haproxy in front of
+# the test server (proxy.sh: skipped without haproxy).
+MAIN_TEST_PROGS += tests/t-proxy
+tests_t_proxy_SOURCES = tests/proxy.c $(TEST_CLIENT)
+TESTS += tests/proxy.sh
+EXTRA_DIST += tests/proxy.sh

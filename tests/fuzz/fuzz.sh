@@ -2,8 +2,9 @@
 # tests/fuzz/fuzz.sh - replays the committed seeds through the libFuzzer targets, then fuzzes each for a while.
 #
 # For each target (fuzz-http: examples/http-parser.c; fuzz-http-server:
-# examples/http.c on a stand-in for libhsvr):
-#   1. every seed of tests/fuzz/corpus/http/ runs once and passes;
+# examples/http.c on a stand-in for libhsvr; fuzz-proxy: lib/proxy.c):
+#   1. every seed of tests/fuzz/corpus/http/ (fuzz-proxy: corpus/proxy/)
+#      runs once and passes;
 #   2. libFuzzer mutates them for FUZZ_TIME seconds without a failure.
 # New inputs go to FUZZ_CORPUS/corpus-TARGET/ when FUZZ_CORPUS is set (make
 # fuzz), else to a temporary directory removed at the end: the committed
@@ -31,8 +32,6 @@ case $FUZZ_TIME in '' | *[!0-9]*)
 	;;
 esac
 
-seeds=$top_srcdir/tests/fuzz/corpus/http
-dict=$top_srcdir/tests/fuzz/http.dict
 out=$top_builddir/tests/fuzz
 # shellcheck source=../tap.sh
 . "$(dirname "$0")/../tap.sh"
@@ -47,7 +46,7 @@ report() {
 	# The input that failed, when replaying the seeds; then the report
 	# without libFuzzer's and libc's own frames.
 	grep '^Running: ' "$log" | tail -n 1 | sed 's/^/# /'
-	grep -E 'ERROR|SUMMARY|fuzz-http|runtime error|#[0-9]+ 0x' "$log" |
+	grep -E 'ERROR|SUMMARY|fuzz-http|fuzz-proxy|runtime error|#[0-9]+ 0x' "$log" |
 		grep -vE 'fuzzer::|libc|__sanitizer|/nptl/|/stdlib/|/signal/' |
 		head -n 30 | sed 's/^/# /'
 	for a in "$out/$t"-*-*; do
@@ -63,12 +62,24 @@ report() {
 max_len() {
 	case $1 in
 	fuzz-http-server) echo 100000 ;;
+	fuzz-proxy) echo 70000 ;;      # the longest v2 header, and past it
 	*) echo 40000 ;;
 	esac
 }
 
-nseeds=$(find "$seeds" -type f | wc -l)
-for t in fuzz-http fuzz-http-server; do
+for t in fuzz-http fuzz-http-server fuzz-proxy; do
+	# The seeds and the dictionary of a target.
+	case $t in
+	fuzz-proxy)
+		seeds=$top_srcdir/tests/fuzz/corpus/proxy
+		dict=()
+		;;
+	*)
+		seeds=$top_srcdir/tests/fuzz/corpus/http
+		dict=(-dict="$top_srcdir/tests/fuzz/http.dict")
+		;;
+	esac
+	nseeds=$(find "$seeds" -type f | wc -l)
 	bin=$out/$t
 	if [[ ! -x $bin ]]; then
 		not_ok "$t: $bin was not built"
@@ -95,7 +106,7 @@ for t in fuzz-http fuzz-http-server; do
 	mkdir -p "$corpus" || exit 99
 	before=$(find "$corpus" -type f | wc -l)
 	log=$work/$t.fuzz
-	if "$bin" "${common[@]}" -max_len="$(max_len "$t")" -dict="$dict" \
+	if "$bin" "${common[@]}" -max_len="$(max_len "$t")" "${dict[@]}" \
 		-max_total_time="$FUZZ_TIME" -print_final_stats=1 \
 		"$corpus" "$seeds" >"$log" 2>&1; then
 		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

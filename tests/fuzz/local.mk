@@ -4,6 +4,8 @@
 # link -fsanitize=fuzzer, not by $(CC): hence the explicit rules.
 #   fuzz-http          examples/http-parser.c, fed whole and in pieces
 #   fuzz-http-server   examples/http.c on a stand-in for libhsvr
+#   fuzz-proxy         lib/proxy.c, the PROXY protocol header parser
+#                      (seeds in tests/fuzz/corpus/proxy/)
 # tests/fuzz/fuzz.sh replays the committed seeds (tests/fuzz/corpus/http/)
 # through both, then fuzzes each: make check for FUZZ_CHECK_TIME seconds
 # with new inputs in a temporary directory, make fuzz for FUZZ_TIME seconds
@@ -16,7 +18,8 @@
 FUZZ_TESTS = tests/fuzz/fuzz.sh tests/fuzz/http-limits.sh
 TESTS += $(FUZZ_TESTS)
 EXTRA_DIST += $(FUZZ_TESTS) tests/fuzz/fuzz-http.c \
-	tests/fuzz/fuzz-http-server.c tests/fuzz/http.dict tests/fuzz/corpus
+	tests/fuzz/fuzz-http-server.c tests/fuzz/http.dict tests/fuzz/corpus \
+	tests/fuzz/fuzz-proxy.c
 AM_TESTS_ENVIRONMENT += HSVR_FUZZER='$(HSVR_FUZZER)'; FUZZ_TIME='$(FUZZ_CHECK_TIME)'; \
 	export HSVR_FUZZER FUZZ_TIME;
 
@@ -31,8 +34,10 @@ FUZZ_PARSER_CFLAGS = $(FUZZ_CFLAGS) \
 FUZZ_CC = $(CLANG) $(FUZZ_WARN_CFLAGS) -I$(srcdir)/include \
 	-I$(srcdir)/examples
 FUZZ_OBJS = tests/fuzz/fuzz-http.o tests/fuzz/fuzz-http-server.o \
-	tests/fuzz/http-parser.o tests/fuzz/http.o
-FUZZ_PROGS = tests/fuzz/fuzz-http$(EXEEXT) tests/fuzz/fuzz-http-server$(EXEEXT)
+	tests/fuzz/http-parser.o tests/fuzz/http.o \
+	tests/fuzz/fuzz-proxy.o tests/fuzz/proxy.o
+FUZZ_PROGS = tests/fuzz/fuzz-http$(EXEEXT) tests/fuzz/fuzz-http-server$(EXEEXT) \
+	tests/fuzz/fuzz-proxy$(EXEEXT)
 
 if HAVE_FUZZER
 check_SCRIPTS = $(FUZZ_PROGS)
@@ -66,6 +71,20 @@ tests/fuzz/fuzz-http-server$(EXEEXT): tests/fuzz/fuzz-http-server.o \
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_PARSER_CFLAGS) -o $@ \
 	    tests/fuzz/fuzz-http-server.o tests/fuzz/http.o tests/fuzz/http-parser.o
 
+# lib/proxy.c as it is, with lib/'s private header (and config.h).
+FUZZ_LIB_CC = $(CLANG) $(FUZZ_WARN_CFLAGS) -I$(top_builddir) -I$(srcdir)/lib \
+	-I$(srcdir)/include $(LIBEVENT_CFLAGS)
+tests/fuzz/proxy.o: $(srcdir)/lib/proxy.c $(srcdir)/lib/hsvr-int.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CC)$(FUZZ_LIB_CC) $(FUZZ_PARSER_CFLAGS) -c -o $@ $(srcdir)/lib/proxy.c
+tests/fuzz/fuzz-proxy.o: $(srcdir)/tests/fuzz/fuzz-proxy.c \
+		$(srcdir)/lib/hsvr-int.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CC)$(FUZZ_LIB_CC) $(FUZZ_CFLAGS) -c -o $@ $(srcdir)/tests/fuzz/fuzz-proxy.c
+tests/fuzz/fuzz-proxy$(EXEEXT): tests/fuzz/fuzz-proxy.o tests/fuzz/proxy.o
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_PARSER_CFLAGS) -o $@ tests/fuzz/fuzz-proxy.o \
+	    tests/fuzz/proxy.o
+
 FUZZ_RUN = top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' \
 	HSVR_FUZZER='$(HSVR_FUZZER)' $(SHELL) $(srcdir)/tests/fuzz/fuzz.sh
 
@@ -80,4 +99,5 @@ fuzz:
 endif
 
 distclean-local:
-	rm -rf tests/fuzz/corpus-fuzz-http tests/fuzz/corpus-fuzz-http-server
+	rm -rf tests/fuzz/corpus-fuzz-http tests/fuzz/corpus-fuzz-http-server \
+	    tests/fuzz/corpus-fuzz-proxy

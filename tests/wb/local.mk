@@ -3,7 +3,7 @@
 # from the tests' build of the library (tests/libhsvr-test.la), without
 # servers: QSBR grace periods, the statistics' sequence lock, option
 # parsing, and S_start's refusals, the pidfile, notification and daemon
-# start-up relay.
+# start-up relay, and the PROXY protocol header parser.
 
 WB_TESTS = \
 	tests/wb/t-qsbr \
@@ -12,7 +12,8 @@ WB_TESTS = \
 	tests/wb/t-start \
 	tests/wb/t-notify \
 	tests/wb/t-pidfile \
-	tests/wb/t-daemon
+	tests/wb/t-daemon \
+	tests/wb/t-proxy
 
 TESTS += $(WB_TESTS)
 check_PROGRAMS += $(WB_TESTS)
@@ -65,3 +66,9 @@ tests_wb_t_daemon_CPPFLAGS = $(WB_CPP)
 tests_wb_t_daemon_CFLAGS = $(WB_CC)
 tests_wb_t_daemon_LDADD = $(WB_LIBS)
 tests_wb_t_daemon_LDFLAGS = $(WB_LINK)
+
+tests_wb_t_proxy_SOURCES = tests/wb/proxy.c
+tests_wb_t_proxy_CPPFLAGS = $(WB_CPP)
+tests_wb_t_proxy_CFLAGS = $(WB_CC)
+tests_wb_t_proxy_LDADD = $(WB_LIBS)
+tests_wb_t_proxy_LDFLAGS = $(WB_LINK)
