@@ -183,6 +183,13 @@ void hsvr_vlog(int, int, const char *, va_list)
     __attribute__((format(printf, 3, 0)));
 void hsvr_log_open(const char *);
 void hsvr_log_name(const char *);
+/* At most one line per period_ms for an event that may come in floods. */
+struct hsvr_log_every {
+	uint64_t period_ms;
+	uint64_t last_ms;         /* atomic */
+	uint64_t unlogged;        /* atomic */
+};
+uint64_t hsvr_log_due(struct hsvr_log_every *);
 void hsvr_log_stderr(int);
 void hsvr_log_report_to(int);
 

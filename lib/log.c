@@ -43,6 +43,25 @@ hsvr_log_report_to(int fd)
 	report_fd = fd;
 }
 
+/*
+ * An event that may come in floods (a failed handshake, a bad PROXY
+ * header): 0 while e's last line is less than its period old, else the
+ * events since that line, this one included (from any thread).
+ */
+uint64_t
+hsvr_log_due(struct hsvr_log_every *e)
+{
+	uint64_t now = hsvr_clock_ms(), last;
+
+	(void)__atomic_add_fetch(&e->unlogged, 1, __ATOMIC_RELAXED);
+	last = __atomic_load_n(&e->last_ms, __ATOMIC_RELAXED);
+	if ((last != 0 && now - last < e->period_ms) ||
+	    !__atomic_compare_exchange_n(&e->last_ms, &last, now, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return 0;
+	return __atomic_exchange_n(&e->unlogged, 0, __ATOMIC_RELAXED);
+}
+
 void
 hsvr_vlog(int priority, int with_errno, const char *fmt, va_list ap)
 {

@@ -142,7 +142,7 @@ v1_byte(struct hsvr_proxy *p, unsigned char b)
 			return bad(p, "neither a v1 nor a v2 signature");
 		return 0;
 	}
-	if (p->have >= 2 && p->buf[p->have - 2] == '\r')
+	if (p->buf[p->have - 2] == '\r')    /* have > strlen(V1_PREFIX) */
 		return b == '\n' ? v1_line(p) : bad(p, "v1: CR without LF");
 	if (b == '\n')
 		return bad(p, "v1: LF without CR");
@@ -269,13 +269,13 @@ size_t
 hsvr_proxy_feed(struct hsvr_proxy *p, const unsigned char *b, size_t n)
 {
 	size_t i;
-	int r = 0;
 
 	for (i = 0; i < n && p->state == HSVR_PROXY_MORE; i++) {
 		if (p->version == 0)
 			p->version = b[i] == 'P' ? 1 : 2;
-		r = p->version == 1 ? v1_byte(p, b[i]) : v2_byte(p, b[i]);
-		if (r > 0)
+		/* A bad byte set the state already. */
+		if ((p->version == 1 ? v1_byte(p, b[i]) :
+		    v2_byte(p, b[i])) > 0)
 			p->state = HSVR_PROXY_DONE;
 	}
 	return i;

@@ -470,8 +470,13 @@ proxy_read(struct hsvr_conn *c)
 static void
 proxy_refuse(struct hsvr_conn *c, const char *why)
 {
-	hsvr_log(LOG_INFO, "connection from %s port %u: PROXY header "
-	    "refused: %s", c->pub.host, c->pub.port, why);
+	static struct hsvr_log_every every = { 10000, 0, 0 }; /* 10 s */
+	uint64_t n;
+
+	if ((n = hsvr_log_due(&every)) > 0)
+		hsvr_log(LOG_NOTICE, "connection from %s port %u: PROXY header "
+		    "refused: %s (%llu refused since the last such message)",
+		    c->pub.host, c->pub.port, why, (unsigned long long)n);
 	SHARED_ADD(proxy_error, 1);
 	finish(c);
 }

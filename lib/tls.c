@@ -728,25 +728,18 @@ result(struct hsvr_conn *c, int r)
 }
 
 /*
- * A failed handshake, for the log: at most one line per HANDSHAKE_LOG_SEC
- * from all workers together, saying how many were not logged, so that a
- * scan or flood of garbage is visible without flooding the log.
+ * A failed handshake, for the log: at most one line per 10 s from all
+ * workers together, saying how many were not logged, so that a scan or
+ * flood of garbage is visible without flooding the log.
  */
-#define HANDSHAKE_LOG_SEC 10
-
 static void
 log_failure(const struct hsvr_conn *c, const char *why)
 {
-	static uint64_t last_ms, unlogged;
-	uint64_t now = hsvr_clock_ms(), last, n;
+	static struct hsvr_log_every every = { 10000, 0, 0 }; /* 10 s */
+	uint64_t n;
 
-	(void)__atomic_add_fetch(&unlogged, 1, __ATOMIC_RELAXED);
-	last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
-	if ((last != 0 && now - last < (uint64_t)HANDSHAKE_LOG_SEC * 1000) ||
-	    !__atomic_compare_exchange_n(&last_ms, &last, now, 0,
-	    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+	if ((n = hsvr_log_due(&every)) == 0)
 		return;
-	n = __atomic_exchange_n(&unlogged, 0, __ATOMIC_RELAXED);
 	hsvr_log(LOG_NOTICE, "TLS handshake with %s failed: %s (%llu failed "
 	    "handshake%s since the last such message)", c->pub.host, why,
 	    (unsigned long long)n, n == 1 ? "" : "s");
