@@ -785,6 +785,19 @@ srv_end(struct srv *s, double timeout, int flags, const char *fmt, ...)
 	return status;
 }
 
+int
+srv_end_after_terms(struct srv *s, int terms, int flags, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	srv_wait_out(s, "TERM id=", terms, 10);
+	return srv_end(s, 20, flags, "%s", what);
+}
+
 long long
 srv_thread_of(const struct srv *s, int lport)
 {

@@ -167,6 +167,10 @@ const char *t_accept_line_from(const char *out, const char *host, int port);
  * printf-like fmt says which server), srv_check_end.  Its exit status. */
 int srv_end(struct srv *s, double timeout, int flags, const char *fmt, ...)
     T_PRINTF(4, 5);
+/* The end once clients closed: wait up to 10 s for terms TERM lines in
+ * all, then srv_end (20 s). */
+int srv_end_after_terms(struct srv *s, int terms, int flags,
+    const char *fmt, ...) T_PRINTF(4, 5);
 /* The thread= of the session from local port lport (its ACCEPT line), or
  * -1. */
 long long srv_thread_of(const struct srv *s, int lport);

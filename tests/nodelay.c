@@ -56,8 +56,8 @@ lowlevel(void)
 	    "session has TCP_NODELAY (%s)", line);
 	conn_close(a);
 	conn_close(b);
-	srv_wait_out(&sv, "TERM id=", 2, 10);
-	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "S_start server");
+	srv_end_after_terms(&sv, 2, T_ALL_CLOSED | T_TX_EXACT,
+	    "S_start server");
 }
 
 static void
@@ -96,8 +96,8 @@ ioc(const char *ip, const char *mode)
 	    ip, mode);
 	for (i = 0; i < n; i++)
 		conn_close(c[i]);
-	srv_wait_out(&sv, "TERM id=", n, 10);
-	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "%s %s", ip, mode);
+	srv_end_after_terms(&sv, n, T_ALL_CLOSED | T_TX_EXACT, "%s %s", ip,
+	    mode);
 }
 
 int

@@ -115,8 +115,7 @@ pause_resume(void)
 	conn_close(c);
 	conn_close(a);
 	conn_close(b);
-	srv_wait_out(&sv, "TERM id=", 3, 10);
-	srv_end(&sv, 20, T_ALL_CLOSED, "server");
+	srv_end_after_terms(&sv, 3, T_ALL_CLOSED, "server");
 }
 
 T_MAIN(pause_resume)

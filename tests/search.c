@@ -95,8 +95,7 @@ tcp(void)
 
 	conn_close(b);
 	conn_close(c);
-	srv_wait_out(&sv, "TERM id=", 3, 10);
-	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "server");
+	srv_end_after_terms(&sv, 3, T_ALL_CLOSED | T_TX_EXACT, "server");
 }
 
 /* A socket file with nobody listening, as a crashed server leaves it. */
@@ -151,8 +150,7 @@ unix_socket(void)
 	    "so nothing can be sent to them through S_search");
 	conn_close(u1);
 	conn_close(u2);
-	srv_wait_out(&sv, "TERM id=", 2, 10);
-	srv_end(&sv, 20, T_ALL_CLOSED | T_TX_EXACT, "IoC -l");
+	srv_end_after_terms(&sv, 2, T_ALL_CLOSED | T_TX_EXACT, "IoC -l");
 }
 
 T_MAIN(tcp, unix_socket)

@@ -262,10 +262,53 @@ v2_check(const char *name, const struct v2 *h, int ok, int local,
 	check(name, h->b, h->n, &e);
 }
 
+/* v1 lines refused (and what is not a header at all). */
+static const struct {
+	const char *name, *line;
+} bad_v1[] = {
+	{ "v1 LF without CR",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n" },
+	{ "v1 CR without LF",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rx\r\n" },
+	{ "v1 two spaces",
+	    "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n" },
+	{ "v1 space at the end",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n" },
+	{ "v1 a field missing",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n" },
+	{ "v1 a field too many",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n" },
+	{ "v1 port 080",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n" },
+	{ "v1 port 65536",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n" },
+	{ "v1 port +1",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8 +1 2\r\n" },
+	{ "v1 port empty",
+	    "PROXY TCP4 1.2.3.4 5.6.7.8  2\r\n" },
+	{ "v1 TCP4 with IPv6",
+	    "PROXY TCP4 ::1 5.6.7.8 1 2\r\n" },
+	{ "v1 TCP6 with IPv4",
+	    "PROXY TCP6 1.2.3.4 ::1 1 2\r\n" },
+	{ "v1 IPv4 leading zero",
+	    "PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n" },
+	{ "v1 TCP5",
+	    "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n" },
+	{ "v1 UNKNOWNX",
+	    "PROXY UNKNOWNX\r\n" },
+	{ "v1 lower case",
+	    "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n" },
+	{ "v1 PROXY without space",
+	    "PROXYTCP4 1.2.3.4 5.6.7.8 1 2\r\n" },
+	{ "no header: a request",
+	    "GET / HTTP/1.0\r\n" },
+};
+
 static void
 test_v1(void)
 {
 	char line[300];
+	size_t i;
 
 	v1("v1 TCP4", "PROXY TCP4 192.0.2.7 127.0.0.1 56324 443\r\n", 1, 0,
 	    "192.0.2.7", 56324);
@@ -290,40 +333,26 @@ test_v1(void)
 	    "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
 	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n", 1, 0,
 	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
-	v1("v1 LF without CR", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", 0, 0,
-	    NULL, 0);
-	v1("v1 CR without LF", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rx\r\n", 0, 0,
-	    NULL, 0);
-	v1("v1 two spaces", "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n", 0, 0, NULL,
-	    0);
-	v1("v1 space at the end", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n", 0, 0,
-	    NULL, 0);
-	v1("v1 a field missing", "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", 0, 0,
-	    NULL, 0);
-	v1("v1 a field too many", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", 0,
-	    0, NULL, 0);
-	v1("v1 port 080", "PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n", 0, 0, NULL,
-	    0);
-	v1("v1 port 65536", "PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n", 0, 0,
-	    NULL, 0);
-	v1("v1 port +1", "PROXY TCP4 1.2.3.4 5.6.7.8 +1 2\r\n", 0, 0, NULL, 0);
-	v1("v1 port empty", "PROXY TCP4 1.2.3.4 5.6.7.8  2\r\n", 0, 0, NULL, 0);
-	v1("v1 TCP4 with IPv6", "PROXY TCP4 ::1 5.6.7.8 1 2\r\n", 0, 0, NULL,
-	    0);
-	v1("v1 TCP6 with IPv4", "PROXY TCP6 1.2.3.4 ::1 1 2\r\n", 0, 0, NULL,
-	    0);
-	v1("v1 IPv4 leading zero", "PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n", 0, 0,
-	    NULL, 0);
-	v1("v1 TCP5", "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", 0, 0, NULL, 0);
-	v1("v1 UNKNOWNX", "PROXY UNKNOWNX\r\n", 0, 0, NULL, 0);
-	v1("v1 lower case", "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n", 0, 0, NULL,
-	    0);
-	v1("v1 PROXY without space", "PROXYTCP4 1.2.3.4 5.6.7.8 1 2\r\n", 0, 0,
-	    NULL, 0);
-	v1("no header: a request", "GET / HTTP/1.0\r\n", 0, 0, NULL, 0);
+	for (i = 0; i < sizeof bad_v1 / sizeof bad_v1[0]; i++)
+		v1(bad_v1[i].name, bad_v1[i].line, 0, 0, NULL, 0);
 	check("v1 NUL in the line", (const unsigned char *)
 	    "PROXY UNKNOWN \0x\r\n", 18, &(struct expect){ 0, 0, NULL, 0 });
 }
+
+/* v2 headers refused for their first 16 bytes (sig_flip: byte 6 of it). */
+static const struct {
+	unsigned char ver_cmd, fam, sig_flip;
+	const char *name;
+} bad_head[] = {
+	{ 0x21, 0x21, 0, "v2 TCP6 with 12 bytes" },
+	{ 0x11, 0x11, 0, "v2 version 1" },
+	{ 0x31, 0x11, 0, "v2 version 3" },
+	{ 0x22, 0x11, 0, "v2 command 2" },
+	{ 0x21, 0x41, 0, "v2 family 4" },
+	{ 0x21, 0x13, 0, "v2 protocol 3" },
+	{ 0x21, 0x10, 0, "v2 INET with protocol UNSPEC" },
+	{ 0x21, 0x11, 0x20, "v2 signature wrong" },
+};
 
 static void
 test_v2(void)
@@ -331,6 +360,7 @@ test_v2(void)
 	struct v2 h;
 	unsigned char a6[36] = { 0 };
 	unsigned short p;
+	size_t i;
 
 	v2_start(&h, 0x21, 0x11);
 	v2_ip4(&h, "198.51.100.9", "127.0.0.1", 40000, 443);
@@ -427,46 +457,14 @@ test_v2(void)
 	v2_len(&h, 0);
 	v2_check("v2 length short of the addresses", &h, 0, 0, NULL, 0);
 
-	v2_start(&h, 0x21, 0x21);
-	v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
-	v2_len(&h, 0);
-	v2_check("v2 TCP6 with 12 bytes", &h, 0, 0, NULL, 0);
-
-	v2_start(&h, 0x11, 0x11);
-	v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
-	v2_len(&h, 0);
-	v2_check("v2 version 1", &h, 0, 0, NULL, 0);
-
-	v2_start(&h, 0x31, 0x11);
-	v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
-	v2_len(&h, 0);
-	v2_check("v2 version 3", &h, 0, 0, NULL, 0);
-
-	v2_start(&h, 0x22, 0x11);
-	v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
-	v2_len(&h, 0);
-	v2_check("v2 command 2", &h, 0, 0, NULL, 0);
-
-	v2_start(&h, 0x21, 0x41);
-	v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
-	v2_len(&h, 0);
-	v2_check("v2 family 4", &h, 0, 0, NULL, 0);
-
-	v2_start(&h, 0x21, 0x13);
-	v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
-	v2_len(&h, 0);
-	v2_check("v2 protocol 3", &h, 0, 0, NULL, 0);
-
-	v2_start(&h, 0x21, 0x10);
-	v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
-	v2_len(&h, 0);
-	v2_check("v2 INET with protocol UNSPEC", &h, 0, 0, NULL, 0);
-
-	v2_start(&h, 0x21, 0x11);
-	v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
-	v2_len(&h, 0);
-	h.b[6] ^= 0x20;
-	v2_check("v2 signature wrong", &h, 0, 0, NULL, 0);
+	/* An IPv4 address block behind a wrong version, command or family. */
+	for (i = 0; i < sizeof bad_head / sizeof bad_head[0]; i++) {
+		v2_start(&h, bad_head[i].ver_cmd, bad_head[i].fam);
+		v2_ip4(&h, "203.0.113.3", "127.0.0.1", 1, 2);
+		v2_len(&h, 0);
+		h.b[6] ^= bad_head[i].sig_flip;
+		v2_check(bad_head[i].name, &h, 0, 0, NULL, 0);
+	}
 }
 
 static int
