@@ -313,9 +313,10 @@ established(struct hsvr_conn *c)
 	arm_timer(c, (uint64_t)c->timeout_ms);
 	add_or_fail(c, &c->rev, NULL);
 	/*
-	 * The ClientHello is usually there already: answering it now saves a
-	 * loop iteration, and a client that has spoken is not among the
-	 * silent handshakes that a flood makes the first to be closed.
+	 * The peer's first handshake message is usually there already:
+	 * answering it now saves a loop iteration, and a client that has
+	 * spoken is not among the silent handshakes that a flood makes the
+	 * first to be closed.
 	 */
 	if (!c->failed)
 		handshake(c);
@@ -374,12 +375,12 @@ would_block(void)
 }
 
 /*
- * --proxy-protocol: the header stage, before anything else (the TLS
- * handshake, TYP_ACCEPT, --max-per-ip, the address index), bounded by
- * its own timer.  The parser (proxy.c) says how many bytes may still be
- * header; they are peeked, and only those it used are taken from the
- * socket, so what follows the header stays in the kernel for the
- * transport: a ClientHello, or the first request.  A partial header is
+ * --proxy-protocol: the header stage, before anything else (the
+ * transport's handshake, TYP_ACCEPT, --max-per-ip, the address index),
+ * bounded by its own timer.  The parser (proxy.c) says how many bytes may
+ * still be header; they are peeked, and only those it used are taken from
+ * the socket, so what follows the header stays in the kernel for the
+ * transport: a handshake, or the first request.  A partial header is
  * taken as it comes, so the level-triggered read event does not spin.
  */
 static void
