@@ -18,7 +18,8 @@
 # The container's root is built once with debootstrap from the mirror apt
 # uses and cached in $HSVR_NSPAWN_ROOT (/var/cache/hsvr-tests/nspawn-root).
 # Needs root, debootstrap and systemd-container (systemd-nspawn); exits 77
-# (skipped) only when not run as root.
+# (skipped) only when not run as root, or in a chroot ("/" no mount point),
+# where systemd-nspawn cannot start a container.
 # Proof that it can fail: with ProtectSystem=strict removed from
 # rc.d/hsvr.service, "root.service: /usr is read-only" fails; with
 # hsvr_listen_activated()'s LISTEN_PID comparison inverted (lib/listen.c),
@@ -94,6 +95,15 @@ finish() {
 }
 trap 'not_ok "the script ended early"; finish' EXIT
 
+# In a chroot (a fresh Debian root made for a clean build) "/" is no mount
+# point, and systemd-nspawn cannot start a container there ("Failed to
+# mount n/a on /: Invalid argument"): skipped, saying so.
+if ! mountpoint -q /; then
+	echo "# $t_name: / is not a mount point (a chroot): systemd-nspawn cannot run here: skipped"
+	trap - EXIT
+	rm -rf "$T"
+	exit 77
+fi
 for tool in systemd-nspawn debootstrap nsenter; do
 	command -v "$tool" >/dev/null ||
 		fail_end "$tool is not installed (apt-get install systemd-container debootstrap)"
