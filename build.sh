@@ -27,7 +27,7 @@ PACKAGES=(
 	git ca-certificates openssl mandoc file
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
 	busybox systemd shellcheck clang libclang-rt-dev cppcheck clang-tidy
-	gcovr systemd-container debootstrap haproxy
+	gcovr systemd-container debootstrap haproxy prometheus
 )
 
 JOBS=2

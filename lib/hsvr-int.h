@@ -142,6 +142,9 @@ struct hsvr_config {
 	int proxy_protocol;
 	int proxy_timeout;        /* --proxy-timeout: seconds for the header */
 	struct hsvr_proxy_from proxy_from; /* --proxy-from: who may send one */
+	/* --metrics: the listening socket of the metrics endpoint, opened
+	 * at start-up with the others and kept across an upgrade; -1 = none */
+	int metrics_fd;
 };
 
 void hsvr_options_defaults(struct hsvr_config *);

@@ -121,6 +121,7 @@ hsvr_options_defaults(struct hsvr_config *cfg)
 	cfg->handshake_timeout = 10;
 	cfg->report_fd = -1;
 	cfg->ready_fd = -1;
+	cfg->metrics_fd = -1;
 	cfg->user = serv_user;
 	cfg->group = serv_group;
 	/* PROXY protocol */
