@@ -28,6 +28,7 @@ PACKAGES=(
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
 	busybox systemd shellcheck clang libclang-rt-dev cppcheck clang-tidy
 	gcovr systemd-container debootstrap haproxy prometheus
+	nginx-light libnginx-mod-stream
 )
 
 JOBS=2

@@ -12,9 +12,13 @@
 #  - TLS through send-proxy-v2 (the header, then the client's ClientHello,
 #    passed on by haproxy): t-tlsc's handshake and PING succeed, the
 #    session is 127.0.0.1;
+#  - nginx's stream module (Debian's libnginx-mod-stream) with
+#    "proxy_protocol on" (v1) and "proxy_bind 127.0.0.3": PING answered,
+#    the session is 127.0.0.1 (doc/deploy.md shows the same server block);
 #  - a client straight to the server from 127.0.0.1 (outside
 #    --proxy-from) is closed unanswered; proxy_error is 1 at the end.
-# haproxy must be installed (the test installs nothing): without it, SKIP.
+# haproxy and nginx with its stream module must be installed (the test
+# installs nothing; build.sh does): without them, SKIP.
 #
 # Shown to fail: with session.c's proxy_done() keeping the real peer, the
 # host=127.0.0.1 checks fail (127.0.0.3 is seen).
@@ -23,6 +27,13 @@
 
 if ! HAPROXY=$(command -v haproxy 2>/dev/null || command -v /usr/sbin/haproxy); then
 	echo "1..0 # SKIP haproxy is not installed (Debian: apt-get install haproxy)"
+	exit 77
+fi
+
+NGINX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so
+if ! NGINX=$(command -v nginx 2>/dev/null || command -v /usr/sbin/nginx) ||
+	[[ ! -f $NGINX_STREAM ]]; then
+	echo "1..0 # SKIP nginx's stream module is not installed (Debian: apt-get install nginx-light libnginx-mod-stream)"
 	exit 77
 fi
 
@@ -91,6 +102,43 @@ ck "TLS after a v2 header: handshake and PING ($(tr '\n' ' ' <<<"$r"))" \
 out=$(srv_out tlssrv)
 ck "TLS: the session is the client 127.0.0.1" \
 	'grep -q "^ACCEPT .* host=127\.0\.0\.1 " <<<"$out" && ! grep -q "host=127\.0\.0\.3" <<<"$out"'
+
+# nginx's stream module in front, PROXY v1 ("proxy_protocol on").
+P4=$(free_port) || exit 99
+mkdir -p "$T/nginx"
+cat >"$T/nginx/nginx.conf" <<EOF
+load_module $NGINX_STREAM;
+daemon off;
+master_process off;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log info;
+events { worker_connections 64; }
+stream {
+	server {
+		listen 127.0.0.1:$P4;
+		proxy_pass 127.0.0.1:$plain_PORT;
+		proxy_protocol on;
+		proxy_bind 127.0.0.3;
+	}
+}
+EOF
+"$NGINX" -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" \
+	>"$T/NGINX.out" 2>&1 </dev/null &
+NGINX_PID=$!
+t_servers+=(NGINX)
+if ! wait_for 10 listens "$NGINX_PID" "$P4"; then
+	not_ok "nginx listens on its port"
+	sed 's/^/#   /' "$T/NGINX.out" "$T/nginx/error.log"
+	exit 1
+fi
+r=$(ping "$P4" ng)
+ck "nginx stream, proxy_protocol on: PING answered ($r)" '[[ $r == "PONG ng" ]]'
+out=$(srv_out plain)
+n_client=$(grep -c '^ACCEPT .* host=127\.0\.0\.1 ' <<<"$out")
+n_proxy=$(grep -c 'host=127\.0\.0\.3' <<<"$out")
+ck "nginx: the session is the client 127.0.0.1 ($n_client), none nginx's 127.0.0.3 ($n_proxy)" \
+	'((n_client == 3 && n_proxy == 0))'
+srv_stop NGINX
 
 # Straight to the server from 127.0.0.1: not in --proxy-from.
 exec 3<>"/dev/tcp/127.0.0.1/$plain_PORT" || exit 99
