@@ -76,8 +76,8 @@ app_register(const char *fn, const char *name, const char *help, int gauge)
 	int i, n;
 
 	if (name == NULL || !valid_name(name)) {
-		hsvr_warnx("%s: '%s' is not a metric name (letters, digits, "
-		    "'_' and ':', not first a digit)", fn, name ? name : "");
+		hsvr_warnx("%s: '%s' is not a metric name (letters, digits "
+		    "and '_', not first a digit)", fn, name ? name : "");
 		return NULL;
 	}
 	len = strlen(name);
