@@ -208,6 +208,34 @@ int S_stats(S_STATS *st);
 /* Print st as name=value lines (the original's format) on fp. */
 void S_stats_print(const S_STATS *st, FILE *fp);
 
+/*
+ * The application's own Prometheus metrics, served with the library's by
+ * --metrics (hsvr(8)) as GET /metrics.  Register each once, from serv_init
+ * (or any thread, at any time: a metric registered late appears from the
+ * next scrape on); a serving process starts with the values its
+ * supervisor had (those set in serv_init), and each one counts from there.
+ *
+ * name must be a Prometheus metric name, [a-zA-Z_:][a-zA-Z0-9_:]*, at
+ * most 127 characters, without ':' (Prometheus keeps colons for
+ * recording rules); be new; not start with hsvr_ or process_ (the
+ * library's); and a counter's name ends in _total.  help, required, is
+ * the text of "# HELP" (copied; a newline or backslash in it is escaped).
+ * Both return NULL after a line on stderr and syslog saying why (up to
+ * 256 metrics), or the metric, valid for the life of the process.
+ *
+ * hsvr_metric_add adds n to a counter (n < 0 is ignored: counters only
+ * grow) or to a gauge; hsvr_metric_set sets a gauge (a counter is left
+ * alone).  Both are lock-free (one relaxed atomic operation), safe from
+ * any thread, and do nothing with NULL, so a failed registration needs
+ * no check at each use.  Without --metrics the values are kept, not
+ * served.
+ */
+typedef struct hsvr_metric hsvr_metric;
+hsvr_metric *hsvr_metric_counter(const char *name, const char *help);
+hsvr_metric *hsvr_metric_gauge(const char *name, const char *help);
+void hsvr_metric_add(hsvr_metric *m, int64_t n);
+void hsvr_metric_set(hsvr_metric *m, int64_t v);
+
 /* TLS details of a session, from S_tls_info. */
 typedef struct hsvr_tls_info {
 	char version[16];  /* "TLSv1.3" */

@@ -1,7 +1,7 @@
 /*
- * engine.c - one server's life in one process: threads set up, listener
- * and workers started, the main loop run until the workers have stopped
- * (at once, or after a bounded drain), everything torn down.
+ * engine.c - one server's life in one process: threads set up, listener,
+ * workers and --metrics started, the main loop run until the workers have
+ * stopped (at once, or after a bounded drain), everything torn down.
  */
 #include "hsvr-int.h"
 
@@ -30,9 +30,19 @@ on_periodic(evutil_socket_t fd, short what, void *arg)
 	cfg->periodic();
 }
 
+/* --metrics: this process answers no more scrapes (a draining one
+ * leaves them to its successor), and closes its copy of the socket. */
+static void
+metrics_stop(void)
+{
+	hsvr_metrics_stop();
+	cfg->metrics_fd = -1;
+}
+
 static void
 stop_now(void)
 {
+	metrics_stop();
 	stopping = 2;
 	hsvr_accept_close();
 	hsvr_worker_pool_post(0);
@@ -65,6 +75,7 @@ term(void)
 	}
 	stopping = 1;
 	hsvr_accept_close();
+	metrics_stop();
 	hsvr_stats_collect(&st);
 	hsvr_log(LOG_INFO, "stopping: draining %llu connections (at most %d s)",
 	    (unsigned long long)st.session_gauge, cfg->drain_timeout);
@@ -94,7 +105,8 @@ start_workers(void)
 	int i, rc = 0;
 
 	if (hsvr_worker_pool_init(cfg->threads, cfg->max_conn,
-	    cfg->max_per_ip) != 0)
+	    cfg->max_per_ip) != 0 ||
+	    hsvr_worker_pool_lag(cfg->metrics_fd >= 0) != 0)
 		return -1;
 	hsvr_worker_pool_proxy(cfg->proxy_protocol ? &cfg->proxy_from : NULL);
 	for (i = 0; i < cfg->threads; i++)
@@ -130,6 +142,7 @@ static void
 teardown(void)
 {
 	hsvr_worker_gate_open(); /* workers still waiting for it: stop them */
+	metrics_stop();         /* it reads the workers: before they go */
 	hsvr_signals_remove();
 	if (base != NULL) {
 		if (cfg->periodic != NULL)
@@ -232,7 +245,8 @@ hsvr_engine_run(struct hsvr_config *config)
 	hsvr_signals_watch_supervisor(cfg);
 	if (hsvr_signals_start(base, term, drain_unless_stopping,
 	    log_stats) != 0 || start_workers() != 0 ||
-	    hsvr_accept_start(base, hsvr_worker_deal) != 0)
+	    hsvr_accept_start(base, hsvr_worker_deal) != 0 ||
+	    (cfg->metrics_fd >= 0 && hsvr_metrics_start(cfg->metrics_fd) != 0))
 		goto fail;
 	if (cfg->periodic != NULL) {
 		tv.tv_sec = cfg->periodic_sec;
@@ -254,6 +268,7 @@ hsvr_engine_run(struct hsvr_config *config)
 		hsvr_qsbr_end_iteration();
 	}
 	/* Every worker left its loop: their counters are final. */
+	metrics_stop();
 	hsvr_stats_final(1);
 	hsvr_stats_serving(0);
 	hsvr_alloc_arm(0);

@@ -788,4 +788,53 @@ void hsvr_stats_line(const S_STATS *, char *, size_t);
 void hsvr_stats_final(int);
 void hsvr_stats_serving(int);
 
+/* ------------------------------------------------------------- metrics */
+
+/*
+ * Each worker's event-loop lag (worker.c), measured only with --metrics
+ * (hsvr_worker_pool_lag): a timer every HSVR_LAG_PERIOD_MS on every
+ * worker's base records how late it ran, in buckets whose upper bounds
+ * are hsvr_lag_bounds_us (the last bucket, +Inf, has none).  Written by
+ * its worker alone, read by any thread (hsvr_worker_lag_read).
+ */
+#define HSVR_LAG_PERIOD_MS 100
+#define HSVR_LAG_BOUNDS 13
+extern const uint64_t hsvr_lag_bounds_us[HSVR_LAG_BOUNDS];
+struct hsvr_lag {
+	uint64_t bucket[HSVR_LAG_BOUNDS + 1];   /* not cumulative */
+	uint64_t sum_us;
+};
+/* After hsvr_worker_pool_init, before any hsvr_worker_init: 0, or -1. */
+int hsvr_worker_pool_lag(int on);
+/* Worker i's figures so far (zeros when not measured). */
+void hsvr_worker_lag_read(int i, struct hsvr_lag *out);
+
+/* A snapshot (hsvr_stats_collect) and each worker's counters in each[i],
+ * for i < st->threads and < max (each may be NULL). */
+void hsvr_stats_collect_each(S_STATS *st, struct hsvr_counters *each,
+    int max);
+/* Statistic i of st as a Prometheus metric: 0, or -1 past the last. */
+struct hsvr_stats_metric {
+	const char *name;       /* hsvr_..., by Prometheus' conventions */
+	const char *help;
+	int counter;            /* 1 counter, 0 gauge */
+	uint64_t value;
+};
+int hsvr_stats_metric(const S_STATS *st, size_t i,
+    struct hsvr_stats_metric *out);
+
+/*
+ * --metrics (metrics.c).  parse: the option's argument (ADDR:PORT,
+ * [V6]:PORT or unix:PATH), kept: 0, or -1 with the reason in err.  open:
+ * the listening socket into cfg->metrics_fd, unless it is open already
+ * (>= 0: inherited) or no --metrics was given; a UNIX path is removed at
+ * the starting process's exit; 0, or -1 after a line.  start: a serving
+ * process answers GET /metrics on fd from a thread of its own; 0, or -1
+ * after a line.  stop: that thread ends, fd is closed; any time, again.
+ */
+int hsvr_metrics_parse(const char *arg, char *err, size_t errlen);
+int hsvr_metrics_open(struct hsvr_config *cfg);
+int hsvr_metrics_start(int fd);
+void hsvr_metrics_stop(void);
+
 #endif /* HSVR_INT_H */

@@ -159,7 +159,9 @@ main(int argc, char **argv)
 	/* The pidfile first: a second instance is "already running" (69). */
 	if ((rc = hsvr_pidfile_open(&config)) != 0)
 		return rc;
-	if (hsvr_listen_open(&config) != 0) {
+	if (hsvr_listen_open(&config) != 0 ||
+	    hsvr_metrics_open(&config) != 0) {
+		hsvr_listen_free();
 		hsvr_pidfile_remove();
 		return HSVR_EX_OSERR;
 	}

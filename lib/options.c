@@ -47,6 +47,7 @@ enum {
 	OPT_PROXY_PROTOCOL,
 	OPT_PROXY_FROM,
 	OPT_PROXY_TIMEOUT,
+	OPT_METRICS,
 	OPT_APP         /* OPT_APP + i: the application's option i */
 };
 
@@ -74,6 +75,7 @@ static const struct lib_option lib_options[] = {
 	{ "proxy-protocol", OPT_PROXY_PROTOCOL, NULL, "every connection starts with a PROXY protocol header (v1 or v2) naming the client" },
 	{ "proxy-from", OPT_PROXY_FROM, "LIST", "addresses allowed to send it, comma-separated CIDRs (default 127.0.0.0/8,::1)" },
 	{ "proxy-timeout", OPT_PROXY_TIMEOUT, "SEC", "close a connection whose header has not come in SEC seconds (default 5)" },
+	{ "metrics", OPT_METRICS, "ADDR:PORT", "serve GET /metrics (Prometheus) on ADDR:PORT, [IPV6]:PORT or unix:PATH" },
 	{ "user", 'u', "USER", "run as USER when started as root (default nobody)" },
 	{ "group", 'g', "GROUP", "run as GROUP when started as root (default: USER's group)" },
 	{ "root", 'r', "DIR", "change to DIR before serv_init()" },
@@ -413,6 +415,14 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given,
 		    3600);
 		*proxy_given = 1;
 		break;
+	case OPT_METRICS: {
+		char why[128];
+
+		if (hsvr_metrics_parse(arg, why, sizeof why) != 0)
+			bad_usage(cfg, "invalid argument for --metrics: '%s' "
+			    "(%s)", arg, why);
+		break;
+	}
 	case OPT_TLS_MAX_HANDSHAKES:
 		cfg->max_handshakes = (int)number(cfg, "tls-max-handshakes",
 		    arg, 1, INT_MAX / 2);

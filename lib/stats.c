@@ -1,7 +1,8 @@
 /*
  * stats.c - statistics: per-worker counters read under their sequence
  * locks, plus the shared rare-event counters, summed into one snapshot;
- * the last one kept once the workers are gone.
+ * the last one kept once the workers are gone; each named once, also as
+ * a Prometheus metric.
  */
 #include "hsvr-int.h"
 
@@ -34,6 +35,12 @@ read_worker(struct hsvr_counters *k, struct hsvr_counters *out)
 void
 hsvr_stats_collect(S_STATS *st)
 {
+	hsvr_stats_collect_each(st, NULL, 0);
+}
+
+void
+hsvr_stats_collect_each(S_STATS *st, struct hsvr_counters *each, int max)
+{
 	struct hsvr_counters k;
 	int i, n;
 
@@ -41,6 +48,8 @@ hsvr_stats_collect(S_STATS *st)
 	n = hsvr_worker_pool_count();
 	for (i = 0; i < n; i++) {
 		read_worker(&hsvr_worker_pool_at(i)->ctr, &k);
+		if (each != NULL && i < max)
+			each[i] = k;
 		st->accept_counter += k.accepted;
 		st->session_gauge += k.accepted - k.terms;
 		st->rxoctet += k.rxoctet;
@@ -115,34 +124,60 @@ S_stats(S_STATS *st)
 /*
  * Every statistic, named once, in the order of the original manual (and of
  * S_STATS): S_stats_print, the log line of SIGUSR1 and (through
- * S_stats_print) the test servers read this table.  A TLS-only statistic
- * is printed by S_stats_print when TLS is on; the log line always has all
- * of them.
+ * S_stats_print) the test servers read this table, and metrics.c its
+ * Prometheus names (hsvr_ prefix; counters end in _total, after the unit,
+ * _bytes).  A TLS-only statistic is printed by S_stats_print when TLS is
+ * on; the log line and the metrics always have all of them.
  */
 static const struct stats_field {
 	const char *name;
 	size_t off;
+	const char *metric;
+	const char *help;
 	int tls_only;
+	int counter;
 } stats_fields[] = {
-#define STATS_FIELD(f, tls) { #f, offsetof(S_STATS, f), tls }
-	STATS_FIELD(session_gauge, 0),
-	STATS_FIELD(session_high, 0),
-	STATS_FIELD(accept_counter, 0),
-	STATS_FIELD(session_error, 0),
-	STATS_FIELD(rxoctet, 0),
-	STATS_FIELD(rxcount, 0),
-	STATS_FIELD(txoctet, 0),
-	STATS_FIELD(txcount, 0),
-	STATS_FIELD(rxtimeout, 0),
-	STATS_FIELD(discarded_octet, 0),
-	STATS_FIELD(discarded_packet, 0),
-	STATS_FIELD(connect_error, 0),
-	STATS_FIELD(tls_handshake_error, 1),
-	STATS_FIELD(session_error_per_ip, 0),
-	STATS_FIELD(write_timeout, 0),
-	STATS_FIELD(fd_exhausted, 0),
-	STATS_FIELD(alloc_error, 0),
-	STATS_FIELD(proxy_error, 0),    /* after thread_session[] in S_STATS */
+#define STATS_FIELD(f, tls, m, c, h) { #f, offsetof(S_STATS, f), m, h, tls, c }
+	STATS_FIELD(session_gauge, 0, "hsvr_connections_open", 0,
+	    "Connections open now."),
+	STATS_FIELD(session_high, 0, "hsvr_connections_open_max", 0,
+	    "Most connections open at once."),
+	STATS_FIELD(accept_counter, 0, "hsvr_connections_accepted_total", 1,
+	    "Connections accepted and served."),
+	STATS_FIELD(session_error, 0, "hsvr_connections_refused_total", 1,
+	    "Connections refused (-m, --max-per-ip) or that failed to open."),
+	STATS_FIELD(rxoctet, 0, "hsvr_received_bytes_total", 1,
+	    "Bytes received from the peers."),
+	STATS_FIELD(rxcount, 0, "hsvr_reads_total", 1,
+	    "Reads delivered to the application (TYP_READ)."),
+	STATS_FIELD(txoctet, 0, "hsvr_sent_bytes_total", 1,
+	    "Bytes written to the peers."),
+	STATS_FIELD(txcount, 0, "hsvr_sends_total", 1,
+	    "S_send calls that queued data."),
+	STATS_FIELD(rxtimeout, 0, "hsvr_idle_timeouts_total", 1,
+	    "Idle timeouts of sessions."),
+	STATS_FIELD(discarded_octet, 0, "hsvr_discarded_bytes_total", 1,
+	    "Bytes refused (congested) or lost to a peer that went away."),
+	STATS_FIELD(discarded_packet, 0, "hsvr_discarded_sends_total", 1,
+	    "S_send calls refused because the session was congested."),
+	STATS_FIELD(connect_error, 0, "hsvr_accept_errors_total", 1,
+	    "accept() calls that failed."),
+	STATS_FIELD(tls_handshake_error, 1, "hsvr_tls_handshake_errors_total",
+	    1, "TLS handshakes that failed or timed out."),
+	STATS_FIELD(session_error_per_ip, 0,
+	    "hsvr_connections_refused_per_ip_total", 1,
+	    "Connections refused by --max-per-ip (also in "
+	    "hsvr_connections_refused_total)."),
+	STATS_FIELD(write_timeout, 0, "hsvr_write_timeouts_total", 1,
+	    "Sessions closed by --write-timeout."),
+	STATS_FIELD(fd_exhausted, 0, "hsvr_accept_fd_exhausted_total", 1,
+	    "accept() calls that found no descriptor free."),
+	STATS_FIELD(alloc_error, 0, "hsvr_alloc_errors_total", 1,
+	    "Allocations that failed (the library coped)."),
+	/* after thread_session[] in S_STATS */
+	STATS_FIELD(proxy_error, 0, "hsvr_proxy_errors_total", 1,
+	    "Connections closed for a missing, malformed or late PROXY "
+	    "header, or from outside --proxy-from."),
 #undef STATS_FIELD
 };
 
@@ -205,4 +240,17 @@ hsvr_stats_line(const S_STATS *st, char *buf, size_t len)
 			break;
 		at += (size_t)n;
 	}
+}
+
+/* Statistic i of st as a Prometheus metric (metrics.c): 0, or -1. */
+int
+hsvr_stats_metric(const S_STATS *st, size_t i, struct hsvr_stats_metric *out)
+{
+	if (i >= NFIELDS)
+		return -1;
+	out->name = stats_fields[i].metric;
+	out->help = stats_fields[i].help;
+	out->counter = stats_fields[i].counter;
+	out->value = stats_value(st, i);
+	return 0;
 }

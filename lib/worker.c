@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 _Thread_local struct hsvr_worker *hsvr_self;
@@ -32,6 +33,27 @@ static int gate_open;           /* start-up is over: the workers may serve */
 static int done;                /* atomic: workers that left their loop */
 static struct event done_ev;
 static void (*on_all_done)(void);
+static int pool_size;           /* room for this many workers */
+
+/*
+ * --metrics: each worker's loop lag.  A timer on the worker's base is
+ * due every HSVR_LAG_PERIOD_MS; how late it runs is how long the loop was
+ * held by callbacks (or by the CPU going elsewhere) when it was due.  A
+ * callback that blocks its worker for D ms shows as a lag between D - 100
+ * and D ms.  libevent's coarse clock (a few ms) bounds the resolution.
+ */
+const uint64_t hsvr_lag_bounds_us[HSVR_LAG_BOUNDS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000
+};
+
+struct lag_rec {
+	struct hsvr_lag h;      /* stored by its worker only, read by any */
+	struct event ev;
+	uint64_t due_us;
+} __attribute__((aligned(HSVR_CACHELINE)));
+
+static struct lag_rec *lags;    /* NULL: not measured */
 
 /*
  * A new server: room for n workers, none set up, the gate closed, none
@@ -50,6 +72,7 @@ hsvr_worker_pool_init(int n, int conns, int per_ip)
 	max_conn = conns > 0 ? (uint32_t)conns : 0;
 	max_per_ip = per_ip;
 	nworkers = 0;
+	pool_size = n;
 	workers = aligned_alloc(HSVR_CACHELINE, sizeof *workers * (size_t)n);
 	if (workers == NULL) {
 		hsvr_warn("cannot allocate %d workers", n);
@@ -498,6 +521,77 @@ refuse:
 	close(fd);
 }
 
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The next lag sample is due HSVR_LAG_PERIOD_MS from now. */
+static void
+lag_arm(struct hsvr_worker *w, struct lag_rec *r)
+{
+	struct timeval tv = { 0, (suseconds_t)HSVR_LAG_PERIOD_MS * 1000 };
+
+	/* From now, not from the loop's cached time of this iteration. */
+	event_base_update_cache_time(w->base);
+	r->due_us = mono_us() + (uint64_t)HSVR_LAG_PERIOD_MS * 1000;
+	event_add(&r->ev, &tv);
+}
+
+static void
+on_lag(evutil_socket_t fd, short what, void *arg)
+{
+	struct hsvr_worker *w = arg;
+	struct lag_rec *r = &lags[w->index];
+	uint64_t now = mono_us(), late = now > r->due_us ? now - r->due_us : 0;
+	int b;
+
+	(void)fd, (void)what;
+	for (b = 0; b < HSVR_LAG_BOUNDS && late > hsvr_lag_bounds_us[b]; b++)
+		;
+	/* One writer: plain increments, stored whole for the readers. */
+	__atomic_store_n(&r->h.bucket[b], r->h.bucket[b] + 1,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&r->h.sum_us, r->h.sum_us + late, __ATOMIC_RELAXED);
+	lag_arm(w, r);
+}
+
+/* Measure the workers' loop lag (1) or not (0): 0, or -1 after a line. */
+int
+hsvr_worker_pool_lag(int on)
+{
+	free(lags);
+	lags = NULL;
+	if (!on)
+		return 0;
+	lags = aligned_alloc(HSVR_CACHELINE, sizeof *lags * (size_t)pool_size);
+	if (lags == NULL) {
+		hsvr_warn("cannot allocate the loop lag of %d workers",
+		    pool_size);
+		return -1;
+	}
+	memset(lags, 0, sizeof *lags * (size_t)pool_size);
+	return 0;
+}
+
+void
+hsvr_worker_lag_read(int i, struct hsvr_lag *out)
+{
+	int b;
+
+	memset(out, 0, sizeof *out);
+	if (lags == NULL || i < 0 || i >= nworkers)
+		return;
+	for (b = 0; b <= HSVR_LAG_BOUNDS; b++)
+		out->bucket[b] = __atomic_load_n(&lags[i].h.bucket[b],
+		    __ATOMIC_RELAXED);
+	out->sum_us = __atomic_load_n(&lags[i].h.sum_us, __ATOMIC_RELAXED);
+}
+
 /*
  * Set up worker index, the next one (its quiescent-state record in slot
  * index of the table): 0, or -1 after a line.  Counted even if it fails,
@@ -523,6 +617,8 @@ hsvr_worker_init(int index)
 		return -1;
 	}
 	event_assign(&w->wake, w->base, -1, 0, on_wake, w);
+	if (lags != NULL)
+		evtimer_assign(&lags[index].ev, w->base, on_lag, w);
 	hsvr_qsbr_init(&w->qs, w->base);
 	hsvr_qsbr_table_set(index, &w->qs);
 	return 0;
@@ -539,12 +635,16 @@ worker_main(void *arg)
 	hsvr_online();
 	hsvr_hooks_worker_init(w->index);
 	gate_pass();
+	if (lags != NULL)
+		lag_arm(w, &lags[w->index]);
 	while (!w->stop) {
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
 		/* None left: each path ran its own. */
 		hsvr_output_release_run();
 		hsvr_qsbr_end_iteration();
 	}
+	if (lags != NULL)
+		event_del(&lags[w->index].ev);
 	hsvr_linger_close_all(w); /* a drain does not wait for them */
 	hsvr_output_release_run();  /* those of the sessions stop() closed */
 	hsvr_output_thread(0);
@@ -629,4 +729,6 @@ hsvr_worker_pool_free(void)
 	free(workers);
 	workers = NULL;
 	nworkers = 0;
+	free(lags);
+	lags = NULL;
 }

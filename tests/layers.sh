@@ -44,6 +44,7 @@ worker.c 3
 accept.c 3
 signals.c 4
 stats.c 4
+metrics.c 4
 engine.c 4
 send.c 5
 start.c 6

@@ -133,3 +133,12 @@ MAIN_TEST_PROGS += tests/t-proxy
 tests_t_proxy_SOURCES = tests/proxy.c $(TEST_CLIENT)
 TESTS += tests/proxy.sh
 EXTRA_DIST += tests/proxy.sh
+
+# --metrics: the Prometheus endpoint (metrics.sh: curl and promtool
+# against t-srv-metrics, whose serv_init also checks hsvr_metric_*'s
+# registration rules).
+check_PROGRAMS += tests/t-srv-metrics
+tests_t_srv_metrics_SOURCES = tests/srv-metrics.c
+tests_t_srv_metrics_LDADD = libhsvr.la
+TESTS += tests/metrics.sh
+EXTRA_DIST += tests/metrics.sh
