@@ -49,6 +49,7 @@ static int hello;
 static const char *body_file;          /* --file */
 static int body_fd = -1;
 static unsigned char *body;
+static hsvr_metric *requests;          /* http_requests_total (--metrics) */
 static unsigned char hello_body[] = "Hello, world\n";
 static unsigned char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -106,6 +107,8 @@ serv_init(void)
 
 	serv_set_name("hsvr-http");
 	serv_set_alpn("http/1.1");
+	requests = hsvr_metric_counter("http_requests_total",
+	    "HTTP requests answered, whatever their status");
 	if (hello)
 		return;
 	if (body_file != NULL) {
@@ -222,6 +225,7 @@ respond(struct conn *c)
 	char text[64];
 	int n;
 
+	hsvr_metric_add(requests, 1);
 	c->file = 0;
 	if (c->status == 200 && body_fd >= 0) {
 		if (fstat(body_fd, &st) == 0 && S_ISREG(st.st_mode)) {
