@@ -103,11 +103,24 @@ live_kids(void)
 	return n;
 }
 
+/*
+ * A serving process's SIGUSR2: caught and nothing done, so that a signal
+ * meant for the supervisor's upgrade and sent to the whole service
+ * (systemctl kill signals every process of the unit) does not kill it.
+ * Caught rather than ignored: what a callback runs gets it as default.
+ */
+static void
+on_usr2_serving(int sig)
+{
+	(void)sig;
+}
+
 /* Fork a serving process; in the child, serve() never returns. */
 static struct kid *
 spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 {
 	struct kid *k = NULL;
+	struct sigaction sa;
 	sigset_t block, old;
 	int p[2], i;
 	pid_t pid, me;
@@ -142,6 +155,11 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	if (pid == 0) {
 		set_handlers(SIG_DFL);
 		hsvr_signals_reset();   /* what the starting command ignored */
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_usr2_serving;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGUSR2, &sa, NULL);
 		/*
 		 * Nothing else blocked (the starting shell's mask included),
 		 * and only the signals its engine handles until it handles

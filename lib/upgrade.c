@@ -337,7 +337,12 @@ hsvr_upgrade_check_start(void)
 		return -1;
 	}
 	if (pid == 0) {
-		/* The supervisor's handlers are reset by exec; its mask not. */
+		/*
+		 * The supervisor's handlers are reset by exec; its mask not.
+		 * SIGUSR2 ignored: systemctl kill -s USR2 signals every
+		 * process of the unit, this one too if it came to be meanwhile.
+		 */
+		(void)signal(SIGUSR2, SIG_IGN);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (dup2(p[1], STDOUT_FILENO) < 0 ||

@@ -14,6 +14,9 @@
 #    the new binary; the old serving process is gone; the log says so;
 #  - -x under NOTIFY_SOCKET: RELOADING=1, then READY=1, from the same
 #    MAINPID.
+# SIGUSR2 to the serving process (systemctl kill signals every process of
+# a unit) does nothing: a fatal signal kills at once, so the next
+# connection would see it.
 # Then what must not upgrade, each time with the server serving on with
 # the old serving process, exactly one more "upgrade failed" line in the
 # log, and the same supervisor:
@@ -22,11 +25,13 @@
 #  - the new binary's serving process fails to start (t-dsrv3);
 #  - and a later SIGUSR2 with a good binary upgrades.
 # Broken on purpose once each (the line then failing):
-#  - adopt_kids() in lib/supervisor.c returning 0 (no adoption): "the old
-#    serving process is gone" fails (nobody tells it to drain);
+#  - adopt_kids() in lib/supervisor.c returning 0 (no adoption): "daemon:
+#    the old serving process ... is gone" fails (nobody tells it to
+#    drain), then "one serving process";
 #  - upgrade_start() in lib/supervisor.c calling upgrade_exec() instead
-#    of hsvr_upgrade_check_start() (no check): "exit 1 ... the supervisor
-#    is still there" fails (the script replaced the supervisor).
+#    of hsvr_upgrade_check_start() (no check): "serv_init ran in check
+#    mode ... (3 init lines)", then "exit 1 at once: one 'upgrade failed'
+#    line" fail (the script replaced the supervisor, which is gone).
 
 # ck and bash -c evaluate their single-quoted conditions themselves, with
 # variables set here, and functions run through check: shellcheck sees
@@ -124,6 +129,10 @@ DSRV=$SRVBIN
 must "daemon: started from $SRVBIN" dsrv_start "$pidf" -p "$port" -i 127.0.0.1 -n 4 -m 2000 -f "$T/trace"
 sup=$SUP
 check "daemon: version 1 answers" serves_version "$port" 1
+# systemctl kill -s USR2 signals every process of the unit.
+kill -USR2 "$SRV"
+check "daemon: SIGUSR2 to the serving process does nothing" \
+	bash -c '[[ $("$1" cmd "$2" pid) == "pid=$3" ]]' _ "$DCLIENT" "$port" "$SRV"
 ino=$(stat -c %i "$pidf")
 upgrade_under_load daemon "$sup" "$port" "$D2" 2
 check "daemon: the pidfile still holds $sup" [ "$(cat "$pidf")" = "$sup" ]
