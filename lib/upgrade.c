@@ -31,6 +31,7 @@
 extern char **environ;
 
 static char exe[PATH_MAX];      /* what to execute: recorded at start */
+static char start_dir[PATH_MAX]; /* where it started: -r, -f, argv[0]... */
 static char **args;             /* argv as given (getopt permutes it) */
 static char *given;             /* the HSVR_UPGRADE this image was given */
 
@@ -64,11 +65,14 @@ record_exe(const char *argv0)
 
 	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	exe[n > 0 ? n : 0] = '\0';
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		cwd[0] = '\0';
+	memcpy(start_dir, cwd, sizeof start_dir);
 	if (argv0 == NULL || strchr(argv0, '/') == NULL)
 		return;
 	if (argv0[0] == '/')
 		len = snprintf(path, sizeof path, "%s", argv0);
-	else if (getcwd(cwd, sizeof cwd) != NULL)
+	else if (cwd[0] != '\0')
 		len = snprintf(path, sizeof path, "%s/%s", cwd, argv0);
 	else
 		return;
@@ -269,8 +273,9 @@ set_cloexec(int on)
 int
 hsvr_upgrade_exec(void)
 {
+	const char *what = "cannot execute", *obj = exe;
 	char **env;
-	int i, saved;
+	int i, saved, here;
 
 	if (args == NULL || exe[0] == '\0') {
 		hsvr_log(LOG_ERR, "upgrade failed: the server's binary was not "
@@ -294,14 +299,25 @@ hsvr_upgrade_exec(void)
 		    "exec; the old binary keeps serving");
 		return -1;
 	}
+	/* Relative paths (-r, -f, --pidfile...) mean what they meant. */
+	here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	fflush(NULL);
-	execve(exe, args, env);
+	if (start_dir[0] != '\0' && chdir(start_dir) != 0) {
+		what = "cannot return to";
+		obj = start_dir;
+	} else {
+		execve(exe, args, env);
+	}
 	saved = errno;
+	if (here >= 0 && fchdir(here) != 0)
+		hsvr_warn("cannot return to the working directory");
+	if (here >= 0)
+		close(here);
 	(void)set_cloexec(1);
 	free(env);
 	errno = saved;
-	hsvr_warn("upgrade failed: cannot execute %s; the old binary keeps "
-	    "serving", exe);
+	hsvr_warn("upgrade failed: %s %s; the old binary keeps serving", what,
+	    obj);
 	return -1;
 }
 
@@ -348,6 +364,11 @@ hsvr_upgrade_check_start(void)
 		if (dup2(p[1], STDOUT_FILENO) < 0 ||
 		    dup2(p[1], STDERR_FILENO) < 0)
 			_exit(127);
+		if (start_dir[0] != '\0' && chdir(start_dir) != 0) {
+			dprintf(STDERR_FILENO, "cannot return to %s: %s\n",
+			    start_dir, strerror(errno));
+			_exit(127);
+		}
 		execve(exe, args, env);
 		dprintf(STDERR_FILENO, "cannot execute it: %s\n",
 		    strerror(errno));

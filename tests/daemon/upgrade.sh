@@ -13,7 +13,8 @@
 #    holding that pid, still locked); new connections are answered by
 #    the new binary; the old serving process is gone; the log says so;
 #  - -x under NOTIFY_SOCKET: RELOADING=1, then READY=1, from the same
-#    MAINPID.
+#    MAINPID; started with relative -r and -f, which the check and the
+#    new image find again (they start where the first image started).
 # SIGUSR2 to the serving process (systemctl kill signals every process of
 # a unit) does nothing: a fatal signal kills at once, so the next
 # connection would see it.
@@ -24,6 +25,8 @@
 #  - the new binary exits at once (a script: exit 1);
 #  - the new binary's serving process fails to start (t-dsrv3);
 #  - and a later SIGUSR2 with a good binary upgrades.
+# And with a UNIX-domain socket (-l: its name stays, and is removed at
+# exit by the new image) and with --reuseport (a socket per worker).
 # Broken on purpose once each (the line then failing):
 #  - adopt_kids() in lib/supervisor.c returning 0 (no adoption): "daemon:
 #    the old serving process ... is gone" fails (nobody tells it to
@@ -31,7 +34,10 @@
 #  - upgrade_start() in lib/supervisor.c calling upgrade_exec() instead
 #    of hsvr_upgrade_check_start() (no check): "serv_init ran in check
 #    mode ... (3 init lines)", then "exit 1 at once: one 'upgrade failed'
-#    line" fail (the script replaced the supervisor, which is gone).
+#    line" fail (the script replaced the supervisor, which is gone);
+#  - without the chdir to the starting directory in lib/upgrade.c:
+#    "foreground: SIGUSR2: new connections are answered by the new
+#    binary" fails (the check cannot chdir to "run" from "run").
 
 # ck and bash -c evaluate their single-quoted conditions themselves, with
 # variables set here, and functions run through check: shellcheck sees
@@ -168,7 +174,11 @@ check "daemon: the pidfile is removed" [ ! -e "$pidf" ]
 notify_listen
 port=$(free_port)
 install "$D1"
-NOTIFY_SOCKET=$sock "$SRVBIN" -x -p "$port" -i 127.0.0.1 -n 2 2>"$T/fg.err" &
+# Started in $T/fg with relative -r and -f: the new image starts where
+# the first one did, not in -r's directory.
+mkdir -p "$T/fg/run"
+: >"$T/fg/run/trace"
+(cd "$T/fg" && NOTIFY_SOCKET=$sock exec "$SRVBIN" -x -p "$port" -i 127.0.0.1 -n 2 -r run -f trace 2>"$T/fg.err") &
 fg=$!
 dt_daemons+=("$fg")
 must "-x: started" ready "$port"
@@ -184,4 +194,32 @@ install "$D3"
 fallback foreground "$fg" "$port" "its serving process fails"
 upgrade_under_load foreground-again "$fg" "$port" "$D1" 1
 check "-x: stops on SIGTERM, exit 0" fg_stop "$fg" 20
+# At start, then a check and a new image for each binary but the script.
+check "-x: serv_init found -r's trace file 7 times (relative paths held)" \
+	[ "$(grep -c '^init ' "$T/fg/run/trace")" -eq 7 ]
+
+# ------------------------------- a UNIX-domain socket (-l), --reuseport
+# Other sockets go across as they are: the -l socket keeps its name (the
+# new image removes it at exit), --reuseport's per-worker sockets each
+# keep their worker.
+other() { # NAME ADDR ARGS...
+	local name=$1 addr=$2 sup old
+	shift 2
+	install "$D1"
+	must "$name: started" dsrv_start "$T/pid/$name.pid" "$@"
+	sup=$SUP old=$SRV
+	check "$name: version 1" serves_version "$addr" 1
+	install "$D2"
+	kill -USR2 "$sup"
+	check "$name: SIGUSR2: version 2 answers" wait_for 30 serves_version "$addr" 2
+	check "$name: the old serving process is gone" wait_for 30 gone "$old"
+	check "$name: every new connection: version 2" bash -c 'for i in 1 2 3 4 5 6 7 8; do [[ $("$1" cmd "$2" version) == version=2 ]] || exit 1; done' _ "$DCLIENT" "$addr"
+	kill -TERM "$sup"
+	check "$name: SIGTERM: exit 0" wait_for 20 gone "$sup"
+	check "$name: exit 0 ($(wait_reaped "$sup"))" [ "$(reaped "$sup")" = exit=0 ]
+}
+other unix "unix:$T/u.sock" -l "$T/u.sock" -n 2
+check "unix: the socket's name is removed at exit" [ ! -e "$T/u.sock" ]
+port=$(free_port)
+other reuseport "$port" -p "$port" -i 127.0.0.1 -n 3 --reuseport
 dt_finish
