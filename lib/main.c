@@ -206,7 +206,8 @@ main(int argc, char **argv)
 		if (hsvr_listen_adopt(&config) != 0)
 			return HSVR_EX_OSERR;
 		if ((v = hsvr_upgrade_get("m")) != NULL &&
-		    hsvr_upgrade_numbers(&v, &n, 1) == 0 && n <= INT_MAX)
+		    hsvr_upgrade_numbers(&v, &n, 1) == 0 && n <= INT_MAX &&
+		    fcntl((int)n, F_SETFD, FD_CLOEXEC) == 0)
 			config.metrics_fd = (int)n;
 		/* A daemon already: its stdio is /dev/null. */
 		if (!config.foreground)

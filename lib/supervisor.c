@@ -269,11 +269,11 @@ reap(struct state *st)
 	char why[64];
 	struct kid *k;
 	pid_t pid;
-	int i, ws;
+	int i, ws, passed;
 
 	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
-		if (hsvr_upgrade_check_reaped(pid, ws, &i)) {
-			if (i)
+		if (hsvr_upgrade_check_reaped(pid, ws, &passed)) {
+			if (passed)
 				upgrade_exec(st);
 			else
 				hsvr_notify("READY=1");
