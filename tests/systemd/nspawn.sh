@@ -303,13 +303,20 @@ score=$(sed -n 's/.*: \([0-9.]*\).*/\1/p' <<<"$score_line")
 say "systemd-analyze security dyn.service: ${score_line:-nothing}"
 check "dyn.service exposure ${score:-?} <= 2.0" awk -v s="${score:-99}" 'BEGIN { exit !(s + 0 <= 2.0) }'
 
+# by_socket UNIT WHAT COMMAND...: UNIT.socket starts; the first connection
+# (COMMAND, which checks the answer: WHAT) starts UNIT.service; sets main
+# and srv, its main and serving processes.
+by_socket() {
+	check "$1.socket starts" ct systemctl start "$1.socket"
+	check "the first connection starts $1.service and is answered ($2)" "${@:3}"
+	check "$1.service is active" wait_for 10 active "$1.service"
+	main=$(prop "$1.service" MainPID)
+	must "$1.service has a serving process" wait_for 10 quiet serving "$main"
+	srv=$(serving "$main")
+}
+
 # ------------------------------------------------ root start, sandboxed
-check "root.socket starts" ct systemctl start root.socket
-check "the first connection starts root.service and is answered" answers 8082
-check "root.service is active" wait_for 10 active root.service
-main=$(prop root.service MainPID)
-must "root.service has a serving process" wait_for 10 quiet serving "$main"
-srv=$(serving "$main")
+by_socket root "HTTP 200" answers 8082
 check "root.service supervisor: NoNewPrivs: 1" [ "$(status_field "$main" NoNewPrivs)" = 1 ]
 check "root.service supervisor: root, bounding set as the unit grants (CapBnd $(status_field "$main" CapBnd))" \
 	bash -c '[[ ${1%%[[:space:]]*} == 0 && $2 == 00000000000405e1 ]]' _ "$(status_field "$main" Uid)" "$(status_field "$main" CapBnd)"
@@ -332,12 +339,7 @@ version_is() { [[ $(cmd 8083 version) == "version=$1" ]]; }
 install() { ct sh -c "cp $1 /opt/hsvr/bin/upg.new && chmod 755 /opt/hsvr/bin/upg.new && mv -f /opt/hsvr/bin/upg.new /opt/hsvr/bin/upg"; }
 not_failed() { ! ct systemctl is-failed --quiet upg.service; }
 install /opt/hsvr/bin/t-dsrv || fail_end "cannot install t-dsrv as /opt/hsvr/bin/upg"
-check "upg.socket starts" ct systemctl start upg.socket
-check "the first connection starts upg.service: version 1" version_is 1
-check "upg.service is active" wait_for 10 active upg.service
-main=$(prop upg.service MainPID)
-must "upg.service has a serving process" wait_for 10 quiet serving "$main"
-srv=$(serving "$main")
+by_socket upg "version 1" version_is 1
 install /opt/hsvr/bin/t-dsrv2 || fail_end "cannot install t-dsrv2 as /opt/hsvr/bin/upg"
 ct systemctl kill -s USR2 upg.service
 check "systemctl kill -s USR2 upg.service: the new binary answers on systemd's socket" wait_for 20 version_is 2
