@@ -48,6 +48,10 @@
 . "$(dirname "$0")/lib.sh"
 dt_enter "$@"
 
+# Sanitizer reports to files (a daemon's stderr is /dev/null), checked at
+# the end: the old and new images, the checks and every serving process.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/san
+export TSAN_OPTIONS=${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$T/san
 # The three builds, as lib_direct made DSRV: the program or its wrapper.
 D1=$DSRV D2=${DSRV%/*}/t-dsrv2 D3=${DSRV%/*}/t-dsrv3
 [[ $(head -c 2 "$D1") != '#!' ]] || bail "t-dsrv is a libtool wrapper here: no binary to copy"
@@ -222,4 +226,5 @@ other unix "unix:$T/u.sock" -l "$T/u.sock" -n 2
 check "unix: the socket's name is removed at exit" [ ! -e "$T/u.sock" ]
 port=$(free_port)
 other reuseport "$port" -p "$port" -i 127.0.0.1 -n 3 --reuseport
+check "no sanitizer report" bash -c '! ls "$1".* 2>/dev/null' _ "$T/san"
 dt_finish
