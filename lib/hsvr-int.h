@@ -837,4 +837,44 @@ int hsvr_metrics_open(struct hsvr_config *cfg);
 int hsvr_metrics_start(int fd);
 void hsvr_metrics_stop(void);
 
+/* -------------------------------------------- upgrade (SIGUSR2, upgrade.c) */
+
+enum { HSVR_UPGRADE_NONE, HSVR_UPGRADE_CHECK, HSVR_UPGRADE_ADOPT };
+
+/*
+ * At the very start of main(): record the binary and argv; read and
+ * remove HSVR_UPGRADE.  HSVR_UPGRADE_CHECK: start up as far as serv_init
+ * and TLS, touch no pidfile nor socket, exit 0.  HSVR_UPGRADE_ADOPT: an
+ * upgrade's new image, which adopts what the old one described.
+ */
+int hsvr_upgrade_start(int argc, char **argv);
+/* The new image: the value of key (until the next call), or NULL. */
+const char *hsvr_upgrade_get(const char *key);
+/* n numbers "a:b:..." from *p into out, *p moved past: 0, or -1. */
+int hsvr_upgrade_numbers(const char **p, unsigned long long *out, int n);
+/* The new image: the descriptors carried (at most max in out); a count. */
+int hsvr_upgrade_fds(int *out, int max);
+/* The old image: a new description, words added to it, fds carried. */
+void hsvr_upgrade_begin(void);
+void hsvr_upgrade_add(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+void hsvr_upgrade_add_fd(int fd);
+/* Execute the binary in place: returns only on failure, after a line. */
+int hsvr_upgrade_exec(void);
+/* The check (the binary run in check mode): 0 started, -1 after a line. */
+int hsvr_upgrade_check_start(void);
+pid_t hsvr_upgrade_check_pid(void);     /* 0: none under way */
+int hsvr_upgrade_check_fd(void);        /* its output, to poll; or -1 */
+void hsvr_upgrade_check_read(void);
+/* ms until the check is killed (killing it when due), -1 if none runs. */
+int hsvr_upgrade_check_due(void);
+/* pid was reaped: 1 if it was the check (*passed; a line if not), else 0. */
+int hsvr_upgrade_check_reaped(pid_t pid, int ws, int *passed);
+const char *hsvr_upgrade_exe(void);
+/* What listen.c and pidfile.c hand over, and the new image's adoption. */
+void hsvr_listen_carry(void);
+int hsvr_listen_adopt(struct hsvr_config *);
+void hsvr_pidfile_carry(void);
+int hsvr_pidfile_adopt(void);
+
 #endif /* HSVR_INT_H */

@@ -10,9 +10,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,29 @@ static int reuseport;           /* per_worker sockets, not duplicates */
 static int unix_owner;         /* this process removes the path at close */
 static char *described;         /* the configuration's "where" */
 static size_t described_len;
+
+/*
+ * The sockets themselves (not the duplicates the workers get), for an
+ * upgrade to hand over: kind 't' TCP, 'r' TCP of worker's --reuseport,
+ * 'u' the -l socket, 'i' and 'j' inherited TCP and UNIX-domain.
+ */
+#define MAX_SOCKETS (MAX_ADDRESSES * 256 + HSVR_MAX_LISTEN_FDS)
+static struct {
+	int fd;
+	char kind;
+	int worker;
+} sockets[MAX_SOCKETS];
+static int nsockets;
+
+static void
+remember(int fd, char kind, int worker)
+{
+	if (nsockets < MAX_SOCKETS) {
+		sockets[nsockets].fd = fd;
+		sockets[nsockets].kind = kind;
+		sockets[nsockets++].worker = worker;
+	}
+}
 
 static void
 addr_text(const struct sockaddr *sa, char *buf, size_t len)
@@ -108,6 +133,7 @@ listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
 			close(fd);
 			goto fail;
 		}
+		remember(fd, reuseport ? 'r' : 't', i);
 	}
 	naddr++;
 	return 0;
@@ -346,7 +372,7 @@ listen_unix(const struct hsvr_config *cfg)
 	struct sockaddr_un sun;
 	struct stat sb;
 	char priv[sizeof unix_base + 16];
-	int fd = -1, pd = -1, cwd = -1, made = 0, rc = -1;
+	int fd = -1, pd = -1, cwd = -1, made = 0, rc = -1, unix_fd_added = -1;
 
 	if (unix_open_dir(path) != 0)
 		return -1;
@@ -384,6 +410,7 @@ listen_unix(const struct hsvr_config *cfg)
 	unix_ino = sb.st_ino;
 	if (unix_put(pd, path) != 0)
 		goto out;
+	unix_fd_added = fd;
 	rc = hsvr_accept_add_shared(fd, 1);
 	fd = -1;        /* the table's, or closed */
 	if (rc != 0) {
@@ -393,6 +420,7 @@ listen_unix(const struct hsvr_config *cfg)
 	}
 	(void)snprintf(described, described_len, "%s", path);
 	unix_owner = 1;
+	remember(unix_fd_added, 'u', 0);
 out:
 	if (pd >= 0)
 		(void)unlinkat(pd, "s", 0);     /* left there on failure */
@@ -574,6 +602,7 @@ listen_inherited(int fd, const char *origin)
 		hsvr_warn("cannot listen on descriptor %d (%s)", fd, origin);
 		return -1;
 	}
+	remember(fd, ss.ss_family == AF_UNIX ? 'j' : 'i', 0);
 	return 0;
 }
 
@@ -596,12 +625,12 @@ listen_all_inherited(const struct hsvr_config *cfg)
 	return 0;
 }
 
-int
-hsvr_listen_open(struct hsvr_config *cfg)
+/* The table, empty, for cfg's sockets. */
+static void
+listen_init(struct hsvr_config *cfg)
 {
-	int rc;
-
 	naddr = 0;
+	nsockets = 0;
 	described = cfg->where;
 	described_len = sizeof cfg->where;
 	described[0] = '\0';
@@ -610,6 +639,14 @@ hsvr_listen_open(struct hsvr_config *cfg)
 	    cfg->n_listen_fds == 0;
 	per_worker = cfg->accept_thread && !reuseport ? 0 : cfg->threads;
 	hsvr_accept_init(per_worker, reuseport, unix_remove);
+}
+
+int
+hsvr_listen_open(struct hsvr_config *cfg)
+{
+	int rc;
+
+	listen_init(cfg);
 	if (cfg->n_listen_fds > 0)
 		rc = listen_all_inherited(cfg);
 	else if (cfg->unix_path != NULL)
@@ -636,6 +673,7 @@ hsvr_listen_forget_path(void)
 void
 hsvr_listen_close(void)
 {
+	nsockets = 0;
 	hsvr_accept_close();
 	unix_remove();
 }
@@ -644,6 +682,125 @@ hsvr_listen_close(void)
 void
 hsvr_listen_free(void)
 {
+	nsockets = 0;
 	hsvr_accept_free();
 	unix_remove();
+}
+
+/*
+ * An upgrade: the sockets go to the next image, as they are (listening
+ * all along: no connection is refused), with the -l socket's directory
+ * and inode so that it removes the name at exit as this one would.
+ */
+void
+hsvr_listen_carry(void)
+{
+	int i;
+
+	hsvr_upgrade_add(" l=");
+	for (i = 0; i < nsockets; i++) {
+		hsvr_upgrade_add_fd(sockets[i].fd);
+		hsvr_upgrade_add("%s%d:%c:%d", i ? "," : "", sockets[i].fd,
+		    sockets[i].kind, sockets[i].worker);
+	}
+	if (unix_dir >= 0 && unix_owner) {
+		hsvr_upgrade_add_fd(unix_dir);
+		hsvr_upgrade_add(" u=%d:%ju:%ju", unix_dir, (uintmax_t)unix_dev,
+		    (uintmax_t)unix_ino);
+	}
+}
+
+/* One socket handed over: in the table as the old image had it. */
+static int
+adopt_one(const struct hsvr_config *cfg, int fd, char kind, int worker)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	size_t used = strlen(described);
+	int rc;
+
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+		return -1;
+	switch (kind) {
+	case 't':
+	case 'i':
+		note_address(fd);
+		rc = hsvr_accept_add_shared(fd, 0);
+		break;
+	case 'r':
+		if (worker == 0)
+			note_address(fd);
+		/* Fewer workers than before: some watch two sockets. */
+		rc = hsvr_accept_add(fd, 0, per_worker > 0 ?
+		    worker % per_worker : 0);
+		break;
+	case 'u':
+	case 'j':
+		memset(&ss, 0, sizeof ss);
+		if (kind == 'j' && getsockname(fd, (struct sockaddr *)&ss,
+		    &sl) == 0 && used + 2 < described_len)
+			(void)snprintf(described + used, described_len - used,
+			    "%s%s", used > 0 ? " " : "",
+			    ((struct sockaddr_un *)&ss)->sun_path);
+		else if (kind == 'u')
+			(void)snprintf(described, described_len, "%s",
+			    cfg->unix_path != NULL ? cfg->unix_path : "?");
+		rc = hsvr_accept_add_shared(fd, 1);
+		break;
+	default:
+		return -1;
+	}
+	if (rc == 0)
+		remember(fd, kind, worker);
+	return rc;
+}
+
+/*
+ * The new image of an upgrade: the old one's sockets, never closed, in
+ * place of opening any.  0, or -1 after a line.
+ */
+int
+hsvr_listen_adopt(struct hsvr_config *cfg)
+{
+	const char *v;
+	const char *slash;
+	char *end, kind;
+	unsigned long long u[3];
+	long fd, worker;
+
+	listen_init(cfg);
+	if ((v = hsvr_upgrade_get("l")) == NULL || *v == '\0')
+		goto bad;
+	while (*v != '\0') {
+		fd = strtol(v, &end, 10);
+		if (end == v || *end != ':' || end[1] == '\0' || end[2] != ':')
+			goto bad;
+		kind = end[1];
+		v = end + 3;
+		worker = strtol(v, &end, 10);
+		if (end == v || (*end != ',' && *end != '\0') || fd < 0 ||
+		    fd > INT_MAX || worker < 0 || worker > INT_MAX ||
+		    adopt_one(cfg, (int)fd, kind, (int)worker) != 0)
+			goto bad;
+		v = *end == ',' ? end + 1 : end;
+	}
+	if ((v = hsvr_upgrade_get("u")) != NULL && cfg->unix_path != NULL) {
+		if (hsvr_upgrade_numbers(&v, u, 3) != 0 || u[0] > INT_MAX)
+			goto bad;
+		unix_dir = (int)u[0];
+		(void)fcntl(unix_dir, F_SETFD, FD_CLOEXEC);
+		unix_dev = (dev_t)u[1];
+		unix_ino = (ino_t)u[2];
+		slash = strrchr(cfg->unix_path, '/');
+		(void)snprintf(unix_base, sizeof unix_base, "%s",
+		    slash == NULL ? cfg->unix_path : slash + 1);
+		unix_owner = 1;
+	}
+	return 0;
+bad:
+	hsvr_warnx("upgrade: the listening sockets handed over are not "
+	    "usable");
+	unix_owner = 0;
+	hsvr_listen_free();
+	return -1;
 }

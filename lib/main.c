@@ -1,11 +1,14 @@
 /*
  * main.c - the main() of servers written as serv_* hooks, in the start-up
  * order of hsvr(8): options, -r, serv_init, pidfile, listening sockets,
- * daemon, then the supervisor and its unprivileged serving process.
+ * daemon, then the supervisor and its unprivileged serving process.  Or,
+ * for an upgrade (upgrade.c), the same start-up checked only, or adopting
+ * what the old image handed over.
  */
 #include "hsvr-int.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,12 +114,43 @@ close_others(int *keep, int n)
 	closefrom(lo);
 }
 
+/* The supervisor, until the server stops: the exit status. */
+static int
+supervise(int report_fd)
+{
+	struct rlimit no_core = { 0, 0 };
+	int rc;
+
+	config.report_fd = report_fd;
+	/*
+	 * The supervisor holds the TLS keys and stays root: no core file,
+	 * and none from the serving process it forks (which holds them too).
+	 */
+	if (setrlimit(RLIMIT_CORE, &no_core) != 0)
+		hsvr_warn("cannot disable core files");
+	rc = hsvr_supervisor_run(&config, serve, report_fd);
+	hsvr_listen_free();
+	hsvr_pidfile_remove();
+	if (rc == 0)
+		hsvr_log(LOG_INFO, "exiting");
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct rlimit no_core = { 0, 0 };
-	int keep[2 * HSVR_MAX_LISTEN_FDS], nkeep, activated;
+	int *keep, nkeep, activated, carried, upgrade;
 	int rc, fd, report_fd = -1;
+	const char *v;
+	unsigned long long n;
+
+	/* Before -r's chdir: the binary an upgrade executes. */
+	upgrade = hsvr_upgrade_start(argc, argv);
+	carried = hsvr_upgrade_fds(NULL, 0);
+	keep = malloc(sizeof *keep * (size_t)(2 * HSVR_MAX_LISTEN_FDS +
+	    carried));
+	if (keep == NULL)
+		return HSVR_EX_OSERR;
 
 	/*
 	 * What the starting shell left open (a script's redirections, make's
@@ -130,7 +164,10 @@ main(int argc, char **argv)
 		return HSVR_EX_OSERR;
 	nkeep = activated + hsvr_options_listen_fds(argc, argv, keep +
 	    activated, HSVR_MAX_LISTEN_FDS);
+	/* An upgrade's new image: what the old one handed over. */
+	nkeep += hsvr_upgrade_fds(keep + nkeep, carried);
 	close_others(keep, nkeep);
+	free(keep);
 	/*
 	 * Started with standard input, output or error closed, the pidfile
 	 * or a socket would take its number, and be replaced by /dev/null
@@ -150,12 +187,33 @@ main(int argc, char **argv)
 	/* A starting command that is gone must not take the daemon with it. */
 	(void)signal(SIGPIPE, SIG_IGN);
 	hsvr_options_parse(&config, argc, argv);
-	if (hsvr_listen_check(&config) != 0)
+	/* (In an upgrade the descriptors of --listen-fd are the old image's.) */
+	if (upgrade == HSVR_UPGRADE_NONE && hsvr_listen_check(&config) != 0)
 		return HSVR_EX_OSERR;
 	if ((rc = start_up()) != 0)
 		return rc;
+	if (upgrade == HSVR_UPGRADE_CHECK) {
+		/* _exit: no exit handler, nor the leak check of a sanitizer. */
+		fflush(NULL);
+		_exit(0);
+	}
 	/* From here a stop signal waits for the supervisor's handlers. */
 	hsvr_signals_hold(1);
+	if (upgrade == HSVR_UPGRADE_ADOPT) {
+		/* No pidfile nor socket is opened: the old image's are ours. */
+		if ((rc = hsvr_pidfile_adopt()) != 0)
+			return rc;
+		if (hsvr_listen_adopt(&config) != 0)
+			return HSVR_EX_OSERR;
+		if ((v = hsvr_upgrade_get("m")) != NULL &&
+		    hsvr_upgrade_numbers(&v, &n, 1) == 0 && n <= INT_MAX &&
+		    fcntl((int)n, F_SETFD, FD_CLOEXEC) == 0)
+			config.metrics_fd = (int)n;
+		/* A daemon already: its stdio is /dev/null. */
+		if (!config.foreground)
+			hsvr_log_stderr(0);
+		return supervise(-1);
+	}
 	/* The pidfile first: a second instance is "already running" (69). */
 	if ((rc = hsvr_pidfile_open(&config)) != 0)
 		return rc;
@@ -174,17 +232,5 @@ main(int argc, char **argv)
 		hsvr_pidfile_remove();
 		return HSVR_EX_CANTCREAT;
 	}
-	config.report_fd = report_fd;
-	/*
-	 * The supervisor holds the TLS keys and stays root: no core file,
-	 * and none from the serving process it forks (which holds them too).
-	 */
-	if (setrlimit(RLIMIT_CORE, &no_core) != 0)
-		hsvr_warn("cannot disable core files");
-	rc = hsvr_supervisor_run(&config, serve, report_fd);
-	hsvr_listen_free();
-	hsvr_pidfile_remove();
-	if (rc == 0)
-		hsvr_log(LOG_INFO, "exiting");
-	return rc;
+	return supervise(report_fd);
 }

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,4 +191,49 @@ hsvr_pidfile_remove(void)
 	    now.st_dev == mine.st_dev && now.st_ino == mine.st_ino)
 		(void)unlinkat(dir_fd, base, 0);
 	close_all();
+}
+
+/* An upgrade: the pidfile, still locked, goes to the next image. */
+void
+hsvr_pidfile_carry(void)
+{
+	if (pid_fd < 0)
+		return;
+	hsvr_upgrade_add_fd(pid_fd);
+	hsvr_upgrade_add_fd(dir_fd);
+	hsvr_upgrade_add(" p=%d:%d", pid_fd, dir_fd);
+}
+
+/*
+ * The new image of an upgrade: the pidfile the old one held (the lock
+ * goes with the descriptor; the pid written is the same), its name read
+ * back from /proc.  0, or an exit code after a line.
+ */
+int
+hsvr_pidfile_adopt(void)
+{
+	const char *v = hsvr_upgrade_get("p");
+	unsigned long long fd[2];
+	char link[64], *slash;
+	ssize_t n;
+
+	if (v == NULL)
+		return 0;
+	if (hsvr_upgrade_numbers(&v, fd, 2) == 0 && fd[0] <= INT_MAX &&
+	    fd[1] <= INT_MAX) {
+		pid_fd = (int)fd[0];
+		dir_fd = (int)fd[1];
+	}
+	if (pid_fd < 0 || fcntl(pid_fd, F_SETFD, FD_CLOEXEC) != 0 ||
+	    fcntl(dir_fd, F_SETFD, FD_CLOEXEC) != 0) {
+		hsvr_warnx("upgrade: the pidfile handed over is not usable");
+		pid_fd = dir_fd = -1;
+		return HSVR_EX_OSERR;
+	}
+	(void)snprintf(link, sizeof link, "/proc/self/fd/%d", pid_fd);
+	n = readlink(link, path, sizeof path - 1);
+	path[n > 0 ? n : 0] = '\0';
+	slash = strrchr(path, '/');
+	base = slash == NULL ? path : slash + 1;
+	return 0;
 }

@@ -1,13 +1,15 @@
 /*
  * supervisor.c - the process that keeps what needs root: the listening
  * sockets and the pidfile.  It forks the unprivileged serving process,
- * restarts it after a crash (rate-limited), replaces it on SIGHUP and
- * stops it on SIGTERM, killing it if it has not stopped in time.
+ * restarts it after a crash (rate-limited), replaces it on SIGHUP,
+ * upgrades itself in place on SIGUSR2 (upgrade.c) and stops it on
+ * SIGTERM, killing it if it has not stopped in time.
  */
 #include "hsvr-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,10 +63,7 @@ on_signal(int sig)
 
 /*
  * The supervisor's signals (signals.c holds them, but SIGCHLD, from
- * main() on: keep the two lists alike).
- * SIGUSR2 is caught only to say it does nothing yet (it will start an
- * upgrade): its default action would kill the supervisor without a word
- * and orphan the serving process.  SIGPIPE is ignored since main().
+ * main() on: keep the two lists alike).  SIGPIPE is ignored since main().
  */
 static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2,
     SIGCHLD };
@@ -104,11 +103,24 @@ live_kids(void)
 	return n;
 }
 
+/*
+ * A serving process's SIGUSR2: caught and nothing done, so that a signal
+ * meant for the supervisor's upgrade and sent to the whole service
+ * (systemctl kill signals every process of the unit) does not kill it.
+ * Caught rather than ignored: what a callback runs gets it as default.
+ */
+static void
+on_usr2_serving(int sig)
+{
+	(void)sig;
+}
+
 /* Fork a serving process; in the child, serve() never returns. */
 static struct kid *
 spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 {
 	struct kid *k = NULL;
+	struct sigaction sa;
 	sigset_t block, old;
 	int p[2], i;
 	pid_t pid, me;
@@ -143,6 +155,11 @@ spawn(struct hsvr_config *cfg, void (*serve)(struct hsvr_config *, int))
 	if (pid == 0) {
 		set_handlers(SIG_DFL);
 		hsvr_signals_reset();   /* what the starting command ignored */
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_usr2_serving;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGUSR2, &sa, NULL);
 		/*
 		 * Nothing else blocked (the starting shell's mask included),
 		 * and only the signals its engine handles until it handles
@@ -239,9 +256,12 @@ struct state {
 	void (*serve)(struct hsvr_config *, int);
 	int report_fd;          /* the starting command, until ready */
 	int reload_again;       /* SIGHUP while a reload was starting */
+	int upgrading;          /* a new image's first serving process starts */
 	int stopping;
 	int status;             /* exit status of the supervisor */
 };
+
+static void upgrade_exec(struct state *);
 
 static void
 reap(struct state *st)
@@ -249,9 +269,16 @@ reap(struct state *st)
 	char why[64];
 	struct kid *k;
 	pid_t pid;
-	int i, ws;
+	int i, ws, passed;
 
 	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+		if (hsvr_upgrade_check_reaped(pid, ws, &passed)) {
+			if (passed)
+				upgrade_exec(st);
+			else
+				hsvr_notify("READY=1");
+			continue;
+		}
 		for (k = NULL, i = 0; i < MAX_KIDS; i++)
 			if (kids[i].pid == pid)
 				k = &kids[i];
@@ -280,10 +307,20 @@ reap(struct state *st)
 		if (!k->ready) {
 			/* Start-up failed: the reason was logged by it. */
 			st->reload_again = 0;
-			hsvr_log(LOG_ERR, "serving process %ld %s during "
-			    "start-up", (long)pid, why);
-			if (current() != NULL)
-				continue;       /* a reload failed: keep the old */
+			if (st->upgrading && current() != NULL)
+				hsvr_log(LOG_ERR, "upgrade failed: the new binary's "
+				    "serving process %ld %s during start-up; the "
+				    "old serving process keeps serving", (long)pid,
+				    why);
+			else
+				hsvr_log(LOG_ERR, "serving process %ld %s during "
+				    "start-up", (long)pid, why);
+			st->upgrading = 0;
+			if (current() != NULL) {
+				/* a reload failed: keep the old */
+				hsvr_notify("READY=1");
+				continue;
+			}
 			st->status = WIFEXITED(ws) && WEXITSTATUS(ws) != 0 ?
 			    WEXITSTATUS(ws) : HSVR_EX_SOFTWARE;
 			st->stopping = 1;
@@ -340,6 +377,11 @@ on_ready(struct state *st, struct kid *k)
 			set_deadline(&kids[i], st->cfg->drain_timeout);
 		}
 	hsvr_notify("READY=1");
+	if (st->upgrading) {
+		st->upgrading = 0;
+		hsvr_log(LOG_INFO, "upgraded: serving process %ld runs the new "
+		    "binary", (long)k->pid);
+	}
 	if (st->reload_again) {         /* SIGHUPs that came meanwhile */
 		st->reload_again = 0;
 		got_hup = 1;
@@ -356,6 +398,109 @@ reload_under_way(void)
 		if (kids[i].pid > 0 && !kids[i].retiring && !kids[i].ready)
 			return 1;
 	return 0;
+}
+
+/*
+ * SIGUSR2: the binary the server was started from is checked first (it
+ * runs in check mode: upgrade.c), and executed in place once the check
+ * passed (upgrade_exec).  One upgrade at a time, and none while a
+ * serving process starts (a reload, a restart, the first start, a new
+ * image's) or while stopping: that SIGUSR2 is logged and ignored, to be
+ * sent again once the server serves.
+ */
+static void
+upgrade_start(struct state *st)
+{
+	const char *why = NULL;
+
+	if (st->stopping)
+		why = "the server is stopping";
+	else if (hsvr_upgrade_check_pid() > 0)
+		why = "an upgrade is under way";
+	else if (reload_under_way() || current() == NULL)
+		why = "a serving process is starting";
+	if (why != NULL) {
+		hsvr_log(LOG_WARNING, "SIGUSR2 ignored: %s", why);
+		return;
+	}
+	hsvr_notify("RELOADING=1");
+	if (hsvr_upgrade_check_start() != 0)
+		hsvr_notify("READY=1");
+}
+
+/*
+ * The check passed: execute the binary in place, keeping the pid, the
+ * listening sockets, the pidfile, the metrics socket, and the serving
+ * processes (still our children: the new image adopts them, starts a
+ * fresh one, and on its READY they drain).  Returns only on failure.
+ */
+static void
+upgrade_exec(struct state *st)
+{
+	uint64_t now = hsvr_clock_ms();
+	sigset_t block, old;
+	size_t i;
+	int n = 0;
+
+	if (st->stopping || reload_under_way() || current() == NULL) {
+		hsvr_log(LOG_WARNING, "upgrade abandoned: the server %s meanwhile",
+		    st->stopping ? "is stopping" : "starts a serving process");
+		if (!st->stopping)
+			hsvr_notify("READY=1");
+		return;
+	}
+	hsvr_upgrade_begin();
+	hsvr_listen_carry();
+	hsvr_pidfile_carry();
+	if (st->cfg->metrics_fd >= 0) {
+		hsvr_upgrade_add_fd(st->cfg->metrics_fd);
+		hsvr_upgrade_add(" m=%d", st->cfg->metrics_fd);
+	}
+	hsvr_upgrade_add(" k=");
+	for (i = 0; i < MAX_KIDS; i++)
+		if (kids[i].pid > 0)
+			hsvr_upgrade_add("%s%ld:%d:%llu", n++ ? "," : "",
+			    (long)kids[i].pid, kids[i].retiring,
+			    kids[i].kill_at == 0 ? 0ULL : kids[i].kill_at > now ?
+			    (unsigned long long)(kids[i].kill_at - now) + 1 :
+			    1ULL);
+	hsvr_log(LOG_INFO, "upgrading: executing %s", hsvr_upgrade_exe());
+	/* What comes meanwhile waits, pending, for the new image. */
+	sigemptyset(&block);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(&block, sigs[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	(void)hsvr_upgrade_exec();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	hsvr_notify("READY=1");
+}
+
+/*
+ * The new image of an upgrade: the serving processes the old one had
+ * ("k=pid:retiring:deadline,...", the deadline in ms from now plus 1, 0
+ * for none), still our children, as they were: ready.  1 if there were
+ * any.
+ */
+static int
+adopt_kids(void)
+{
+	const char *v = hsvr_upgrade_get("k");
+	unsigned long long k[3];
+	int i = 0;
+
+	while (v != NULL && i < MAX_KIDS && hsvr_upgrade_numbers(&v, k, 3) == 0) {
+		if (k[0] > 0 && k[0] <= INT_MAX) {
+			kids[i].pid = (pid_t)k[0];
+			kids[i].ready_fd = -1;
+			kids[i].ready = 1;
+			kids[i].retiring = k[1] != 0;
+			kids[i].kill_at = k[2] == 0 ? 0 : hsvr_clock_ms() + k[2];
+			i++;
+		}
+		if (*v++ != ',')
+			break;
+	}
+	return i > 0;
 }
 
 static void
@@ -399,8 +544,7 @@ handle_signals(struct state *st)
 	}
 	if (got_usr2) {
 		got_usr2 = 0;
-		hsvr_log(LOG_WARNING, "SIGUSR2: upgrading is not supported "
-		    "yet; ignored");
+		upgrade_start(st);
 	}
 	if (got_chld) {
 		got_chld = 0;
@@ -416,11 +560,12 @@ int
 hsvr_supervisor_run(struct hsvr_config *cfg,
     void (*serve)(struct hsvr_config *, int), int report_fd)
 {
-	struct pollfd pfd[MAX_KIDS + 1];
-	struct kid *map[MAX_KIDS + 1];
-	struct state st = { cfg, serve, report_fd, 0, 0, 0 };
+	struct pollfd pfd[MAX_KIDS + 2];
+	struct kid *map[MAX_KIDS + 2];
+	struct state st = { cfg, serve, report_fd, 0, 0, 0, 0 };
+	sigset_t chld;
 	char drain[64];
-	int i, n, wait_ms;
+	int i, n, wait_ms, check_fd, check_ms;
 
 	for (i = 0; i < MAX_KIDS; i++)
 		kids[i].ready_fd = -1;
@@ -429,9 +574,31 @@ hsvr_supervisor_run(struct hsvr_config *cfg,
 		return HSVR_EX_OSERR;
 	}
 	set_handlers(on_signal);
-	hsvr_signals_hold(0);   /* what came since main() held them: now */
-	if (spawn(cfg, serve) == NULL)
-		return HSVR_EX_OSERR;
+	if (adopt_kids()) {
+		/*
+		 * An upgrade's new image: the old one blocked SIGCHLD too,
+		 * and a serving process may have exited before our handler.
+		 */
+		st.upgrading = 1;
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigprocmask(SIG_UNBLOCK, &chld, NULL);
+		got_chld = 1;
+		(void)!write(sigpipe_fd[1], "", 1);
+		hsvr_log(LOG_INFO, "upgrading: %s starts a new serving process",
+		    hsvr_upgrade_exe());
+		if (spawn(cfg, serve) == NULL) {
+			st.upgrading = 0;
+			hsvr_log(LOG_ERR, "upgrade failed: the new binary cannot "
+			    "start a serving process; the old one keeps serving");
+			hsvr_notify("READY=1");
+		}
+		hsvr_signals_hold(0);
+	} else {
+		hsvr_signals_hold(0);   /* what came since main() held them */
+		if (spawn(cfg, serve) == NULL)
+			return HSVR_EX_OSERR;
+	}
 	while (!st.stopping || live_kids() > 0) {
 		pfd[0].fd = sigpipe_fd[0];
 		pfd[0].events = POLLIN;
@@ -442,7 +609,15 @@ hsvr_supervisor_run(struct hsvr_config *cfg,
 				pfd[n].events = POLLIN;
 				map[n++] = &kids[i];
 			}
+		if ((check_fd = hsvr_upgrade_check_fd()) >= 0) {
+			pfd[n].fd = check_fd;
+			pfd[n].events = POLLIN;
+			map[n++] = NULL;
+		}
 		wait_ms = kill_overdue();
+		check_ms = hsvr_upgrade_check_due();
+		if (check_ms >= 0 && (wait_ms < 0 || check_ms < wait_ms))
+			wait_ms = check_ms;
 		if (poll(pfd, (nfds_t)n, wait_ms) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents & POLLIN)
@@ -450,7 +625,10 @@ hsvr_supervisor_run(struct hsvr_config *cfg,
 			    (ssize_t)sizeof drain)
 				;
 		for (i = 1; i < n; i++)
-			if (pfd[i].revents & (POLLIN | POLLHUP))
+			if ((pfd[i].revents & (POLLIN | POLLHUP)) &&
+			    map[i] == NULL)
+				hsvr_upgrade_check_read();
+			else if (pfd[i].revents & (POLLIN | POLLHUP))
 				on_ready(&st, map[i]);
 		handle_signals(&st);
 		(void)kill_overdue();

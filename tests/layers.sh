@@ -56,6 +56,7 @@ daemon.c 6
 pidfile.c 6
 privdrop.c 6
 notify.c 6
+upgrade.c 6
 sandbox.c 6
 '
 

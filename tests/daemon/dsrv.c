@@ -36,6 +36,9 @@
  *                 neither a sanitizer's handler nor a signal
  *                 mask turns it into something else
  *   echo TEXT     "TEXT"
+ *   version       "version=N": N is DSRV_VARIANT (the upgrade test builds
+ *                 this file three times: 1, 2, and 3, whose serving
+ *                 process fails to start as with --fail-start)
  *   hang          "hanging", then the hook never returns (its worker is
  *                 stuck: only the supervisor's SIGKILL ends the process)
  *   sigs          "worker SigBlk: X" (the mask of the worker thread running
@@ -89,6 +92,10 @@
 #include <unistd.h>
 
 #include "../pattern.h"
+
+#ifndef DSRV_VARIANT
+#define DSRV_VARIANT 1
+#endif
 
 #define CHUNK (256 * 1024)
 #define LINE_MAX_LEN 512
@@ -398,7 +405,7 @@ serv_worker_init(int worker)
 		if (pthread_create(&t, NULL, stats_loop, NULL) == 0)
 			pthread_detach(t);
 	}
-	if (fail_start && worker == 0) {
+	if ((fail_start || DSRV_VARIANT == 3) && worker == 0) {
 		serv_log(LOG_ERR, "dsrv: cannot start: --fail-start given");
 		_exit(3);
 	}
@@ -527,6 +534,8 @@ command(SESSION *s, struct sess *st, char *line)
 
 	if (strcmp(line, "pid") == 0) {
 		reply(s, "pid=%ld", (long)getpid());
+	} else if (strcmp(line, "version") == 0) {
+		reply(s, "version=%d", DSRV_VARIANT);
 	} else if (strcmp(line, "ids") == 0) {
 		char regain[64];
 

@@ -8,6 +8,8 @@
 #   t-dclient  the client side: free ports, connect and wait, commands,
 #              checked bulk transfers, HTTP, an sd_notify socket
 #   t-dinit    init of a test's pid namespace: reaps and records daemons
+#   t-dsrv2    t-dsrv built again answering "version=2" (upgrade.sh)
+#   t-dsrv3    t-dsrv built again whose serving process fails to start
 
 DAEMON_TESTS = \
 	tests/daemon/startup.sh \
@@ -20,6 +22,7 @@ DAEMON_TESTS = \
 	tests/daemon/drain.sh \
 	tests/daemon/reload.sh \
 	tests/daemon/reloadloss.sh \
+	tests/daemon/upgrade.sh \
 	tests/daemon/signals.sh \
 	tests/daemon/crash.sh \
 	tests/daemon/orphan.sh \
@@ -33,10 +36,17 @@ TESTS += $(DAEMON_TESTS)
 # so they must not run at the same time (service.sh checks that its
 # systemd unit leaves no pidfile).
 tests/daemon/service.log: tests/daemon/initscript.log
-check_PROGRAMS += tests/daemon/t-dsrv tests/daemon/t-dclient tests/daemon/t-dinit
+check_PROGRAMS += tests/daemon/t-dsrv tests/daemon/t-dclient tests/daemon/t-dinit \
+	tests/daemon/t-dsrv2 tests/daemon/t-dsrv3
 EXTRA_DIST += tests/daemon/lib.sh $(DAEMON_TESTS)
 
 tests_daemon_t_dsrv_SOURCES = tests/daemon/dsrv.c tests/tline.c tests/tline.h tests/topt.h tests/pattern.h
 tests_daemon_t_dsrv_LDADD = libhsvr.la
+tests_daemon_t_dsrv2_SOURCES = $(tests_daemon_t_dsrv_SOURCES)
+tests_daemon_t_dsrv2_CPPFLAGS = $(AM_CPPFLAGS) -DDSRV_VARIANT=2
+tests_daemon_t_dsrv2_LDADD = libhsvr.la
+tests_daemon_t_dsrv3_SOURCES = $(tests_daemon_t_dsrv_SOURCES)
+tests_daemon_t_dsrv3_CPPFLAGS = $(AM_CPPFLAGS) -DDSRV_VARIANT=3
+tests_daemon_t_dsrv3_LDADD = libhsvr.la
 tests_daemon_t_dclient_SOURCES = tests/daemon/dclient.c tests/pattern.h
 tests_daemon_t_dinit_SOURCES = tests/daemon/dinit.c

@@ -14,7 +14,14 @@
 #  - hsvr-service systemd (root start, the sandboxed unit), started by its
 #    socket: answers; its supervisor is root with only the capabilities
 #    the unit grants and NoNewPrivs: 1; the serving process is nobody with
-#    none; reload and stop as above.
+#    none; reload and stop as above;
+#  - SIGUSR2 upgrade through "systemctl kill -s USR2" (every process of
+#    the unit gets it) of a socket-activated root unit running t-dsrv
+#    from /opt/hsvr/bin/upg, replaced by rename with t-dsrv2: the same
+#    MainPID, a new serving process, answering "version=2" on systemd's
+#    socket, the unit active (not failed, not left reloading); a later
+#    upgrade to a binary that exits at once leaves it serving version 2,
+#    active, with the one line in its journal.
 # The container's root is built once with debootstrap from the mirror apt
 # uses and cached in $HSVR_NSPAWN_ROOT (/var/cache/hsvr-tests/nspawn-root).
 # Needs root, debootstrap and systemd-container (systemd-nspawn); exits 77
@@ -23,7 +30,10 @@
 # Proof that it can fail: with ProtectSystem=strict removed from
 # rc.d/hsvr.service, "root.service: /usr is read-only" fails; with
 # hsvr_listen_activated()'s LISTEN_PID comparison inverted (lib/listen.c),
-# the first connection to dyn.socket gets no answer.
+# the first connection to dyn.socket gets no answer.  Before the check mode
+# ignored SIGUSR2 (lib/upgrade.c), systemctl kill killed the check too
+# ("killed by signal 12") and "an upgrade to a binary that exits at once:
+# one line in the journal" failed.
 
 # shellcheck disable=SC2016,SC2034,SC2317 source-path=SCRIPTDIR
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -71,7 +81,7 @@ finish() {
 	if ((t_failed)) && [[ -n $LEADER ]]; then
 		say "---- the journal of the units (last 60 lines)"
 		ct journalctl --no-pager -n 60 -u dyn.service -u dyn.socket \
-			-u root.service -u root.socket 2>&1 | sed 's/^/# /'
+			-u root.service -u root.socket -u upg.service 2>&1 | sed 's/^/# /'
 	fi
 	if [[ -n $NSPAWN ]] && alive "$NSPAWN"; then
 		[[ -n $LEADER ]] || LEADER=$(leader)
@@ -159,6 +169,13 @@ LD_LIBRARY_PATH=$t_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ldd "$bin
 	while read -r lib; do cp -L "$lib" "$stage/lib/"; done
 ls "$stage/lib/libhsvr.so"* >/dev/null 2>&1 || fail_end "libhsvr.so is not built (configure --disable-shared is not supported here)"
 
+# The upgrade test's server (t-dsrv) and its second build (t-dsrv2).
+for v in t-dsrv t-dsrv2; do
+	b=$t_builddir/tests/daemon/.libs/$v
+	[[ -x $b ]] || b=$t_builddir/tests/daemon/$v
+	cp "$b" "$stage/bin/$v" || fail_end "$v is not built (make check builds it)"
+done
+
 # ------------------------------------------------------------ boot
 # A cgroup of its own, so that two containers (two test runs) do not
 # collide: a systemd scope when systemd runs the machine, else a fresh
@@ -226,11 +243,13 @@ unit dyn service -a systemd dyn /opt/hsvr/bin/hsvr-http -p 9999 -n 2 || fail_end
 unit dyn socket socket dyn 8081 || fail_end "hsvr-service socket"
 unit root service systemd root /opt/hsvr/bin/hsvr-http -p 9998 -n 2 -u nobody || fail_end "hsvr-service systemd"
 unit root socket socket root 8082 || fail_end "hsvr-service socket"
+unit upg service systemd upg /opt/hsvr/bin/upg -p 9997 -n 2 -u nobody || fail_end "hsvr-service systemd upg"
+unit upg socket socket upg 8083 || fail_end "hsvr-service socket upg"
 # An AddressSanitizer build: LeakSanitizer stops the world with ptrace at
 # exit, which the units' SystemCallFilter (@system-service) forbids, so it
 # fails and the server would exit 1.  Leaks are the other tests' business.
 if ls "$stage/lib/"libasan.so* >/dev/null 2>&1; then
-	for u in dyn root; do
+	for u in dyn root upg; do
 		ct sh -c "mkdir -p /etc/systemd/system/$u.service.d && printf '[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' >/etc/systemd/system/$u.service.d/asan.conf" ||
 			fail_end "the ASan drop-in for $u.service"
 	done
@@ -284,13 +303,20 @@ score=$(sed -n 's/.*: \([0-9.]*\).*/\1/p' <<<"$score_line")
 say "systemd-analyze security dyn.service: ${score_line:-nothing}"
 check "dyn.service exposure ${score:-?} <= 2.0" awk -v s="${score:-99}" 'BEGIN { exit !(s + 0 <= 2.0) }'
 
+# by_socket UNIT WHAT COMMAND...: UNIT.socket starts; the first connection
+# (COMMAND, which checks the answer: WHAT) starts UNIT.service; sets main
+# and srv, its main and serving processes.
+by_socket() {
+	check "$1.socket starts" ct systemctl start "$1.socket"
+	check "the first connection starts $1.service and is answered ($2)" "${@:3}"
+	check "$1.service is active" wait_for 10 active "$1.service"
+	main=$(prop "$1.service" MainPID)
+	must "$1.service has a serving process" wait_for 10 quiet serving "$main"
+	srv=$(serving "$main")
+}
+
 # ------------------------------------------------ root start, sandboxed
-check "root.socket starts" ct systemctl start root.socket
-check "the first connection starts root.service and is answered" answers 8082
-check "root.service is active" wait_for 10 active root.service
-main=$(prop root.service MainPID)
-must "root.service has a serving process" wait_for 10 quiet serving "$main"
-srv=$(serving "$main")
+by_socket root "HTTP 200" answers 8082
 check "root.service supervisor: NoNewPrivs: 1" [ "$(status_field "$main" NoNewPrivs)" = 1 ]
 check "root.service supervisor: root, bounding set as the unit grants (CapBnd $(status_field "$main" CapBnd))" \
 	bash -c '[[ ${1%%[[:space:]]*} == 0 && $2 == 00000000000405e1 ]]' _ "$(status_field "$main" Uid)" "$(status_field "$main" CapBnd)"
@@ -305,6 +331,37 @@ check "systemctl stop root.service" ct systemctl stop root.service
 check "stopped: Result=success, exit status 0" \
 	bash -c '[[ $1 == success && $2 == 0 ]]' _ "$(prop root.service Result)" "$(prop root.service ExecMainStatus)"
 say "systemd-analyze security root.service: $(ct systemd-analyze security --no-pager root.service 2>&1 | grep 'Overall exposure level')"
+
+# ------------------------------------------- SIGUSR2: upgrade in place
+cmd() { nsenter -t "$LEADER" -n "$DCLIENT" cmd "$1" "$2" 2>/dev/null; }
+version_is() { [[ $(cmd 8083 version) == "version=$1" ]]; }
+# install FILE: /opt/hsvr/bin/upg becomes FILE, by rename.
+install() { ct sh -c "cp $1 /opt/hsvr/bin/upg.new && chmod 755 /opt/hsvr/bin/upg.new && mv -f /opt/hsvr/bin/upg.new /opt/hsvr/bin/upg"; }
+not_failed() { ! ct systemctl is-failed --quiet upg.service; }
+install /opt/hsvr/bin/t-dsrv || fail_end "cannot install t-dsrv as /opt/hsvr/bin/upg"
+by_socket upg "version 1" version_is 1
+install /opt/hsvr/bin/t-dsrv2 || fail_end "cannot install t-dsrv2 as /opt/hsvr/bin/upg"
+ct systemctl kill -s USR2 upg.service
+check "systemctl kill -s USR2 upg.service: the new binary answers on systemd's socket" wait_for 20 version_is 2
+check "the same MainPID ($(prop upg.service MainPID))" [ "$(prop upg.service MainPID)" = "$main" ]
+check "the old serving process is gone" wait_for 20 bash -c '[[ $(nsenter -t "$1" -a pgrep -P "$2" | tr "\n" " ") != *"$3 "* ]]' _ "$LEADER" "$main" "$srv"
+check "a new serving process, a child of the main one" wait_for 10 new_serving "$main" "$srv"
+check "upg.service is active (not reloading)" wait_for 10 active upg.service
+check "upg.service is not failed" not_failed
+check "the main process runs the new /opt/hsvr/bin/upg" \
+	[ "$(ct readlink "/proc/$main/exe")" = /opt/hsvr/bin/upg ]
+ct sh -c 'printf "#!/bin/sh\nexit 1\n" >/opt/hsvr/bin/exit1'
+install /opt/hsvr/bin/exit1
+ct systemctl kill -s USR2 upg.service
+check "an upgrade to a binary that exits at once: one line in the journal" \
+	wait_for 20 bash -c 'nsenter -t "$1" -a journalctl --no-pager -u upg.service | grep -q "upgrade failed: .*exited with status 1"' _ "$LEADER"
+check "... still version 2, from the same MainPID" \
+	bash -c '[[ $2 == "version=2" && $3 == "$4" ]]' _ "" "$(cmd 8083 version)" "$(prop upg.service MainPID)" "$main"
+check "... upg.service is active (READY=1 again)" wait_for 10 active upg.service
+check "... upg.service is not failed" not_failed
+check "systemctl stop upg.service" ct systemctl stop upg.service
+check "stopped: Result=success, exit status 0" \
+	bash -c '[[ $1 == success && $2 == 0 ]]' _ "$(prop upg.service Result)" "$(prop upg.service ExecMainStatus)"
 
 trap - EXIT
 finish
