@@ -517,8 +517,14 @@ handle_signals(struct state *st)
 		if (!st->stopping) {
 			st->stopping = 1;
 			hsvr_notify("STOPPING=1");
-			/* New connections are refused from now on. */
+			/* New connections are refused from now on, and
+			 * scrapes: the serving process answers none while it
+			 * drains, and a queued one would wait unanswered. */
 			hsvr_listen_close();
+			if (st->cfg->metrics_fd >= 0) {
+				(void)close(st->cfg->metrics_fd);
+				st->cfg->metrics_fd = -1;
+			}
 		}
 		signal_kids(SIGTERM, 1);
 		for (i = 0; i < MAX_KIDS; i++)

@@ -21,6 +21,8 @@
 #    once they close;
 #  - SIGHUP: the new serving process answers on the same socket (its
 #    process_start_time_seconds), the old one no longer does;
+#  - SIGTERM: while the drain lasts (a worker held by BLOCK), a scrape
+#    is refused at once, not queued unanswered;
 #  - unix:PATH: served, mode 0770, the name removed at exit;
 #  - bad --metrics arguments exit 64 with the reason, an address in use
 #    71; serv_init's registration checks (names, duplicates, prefixes,
@@ -33,7 +35,8 @@
 # promtool and the accepted check fail; with metrics.c's valid_name()
 # returning 1, the registration checks print VIOLATION lines; with
 # conn_free() not resuming accept after 16 connections, "once they
-# close, it is answered" fails.
+# close, it is answered" fails; with supervisor.c keeping metrics_fd open
+# on SIGTERM, "during a drain a scrape is refused" fails (curl exit 28).
 # shellcheck source=tls/lib.sh
 . "$(dirname "$0")/tls/lib.sh"
 
@@ -265,6 +268,20 @@ for bad in nonsense 127.0.0.1:0 127.0.0.1:65536 ::1:9100 ':9100' 'unix:' '[::1]:
 		'((rc == 64)) && grep -q "invalid argument for --metrics" "$T/bad.err"'
 done
 
+# SIGTERM: the drain lasts while a worker is held (BLOCK), and meanwhile
+# the endpoint is closed (the supervisor's socket and the draining
+# process's): a scrape is refused at once, not queued unanswered.
+exec {hold}<>"/dev/tcp/127.0.0.1/$a_PORT"
+printf 'BLOCK %d\n' $((3000 * SCALE)) >&"$hold"
+kill -TERM "$a_PID"
+refused() {
+	local rc=0
+	curl -s -o /dev/null --max-time 1 "$URL" || rc=$?
+	((rc == 7))
+}
+ck "during a drain a scrape is refused (curl exit 7), not left waiting" 'wait_for 2 refused'
+exec {hold}<&-
+ck "the drained server exits by itself" 'wait_for 20 gone "$a_PID"'
 srv_finish a
 
 # unix:PATH
