@@ -17,7 +17,7 @@
 #       new one;
 #   h2: its supervisor gets SIGTERM: it closes its socket and drains;
 #   h3: its supervisor gets SIGUSR2: it upgrades in place (same pid, a new
-#       serving process, the old one drains).
+#       serving process, the old one drains; the metrics socket kept).
 # Then: wrk's failed requests (socket errors and non-2xx answers) are 0;
 # each instance served requests (haproxy's counts); h1 and h3 still serve
 # and h3's supervisor kept its pid; h2's supervisor exited 0; Prometheus
@@ -31,7 +31,9 @@
 #
 # Shown to fail: with haproxy's "retry-on" line removed, the requests
 # cut by the crash fail in wrk ("failed requests: 0" fails); with the
-# supervisor's SIGUSR2 ignored, "h3 serves from a new process" fails.
+# supervisor's SIGUSR2 ignored, "h3 serves from a new process" fails;
+# with supervisor.c not carrying metrics_fd across the upgrade, "h3: the
+# new serving process answers /metrics on the kept socket" fails.
 
 # ck and bash -c evaluate their single-quoted conditions themselves.
 # shellcheck disable=SC2016,SC2034,SC2317 source-path=SCRIPTDIR
@@ -210,6 +212,14 @@ upgraded() { local p; p=$(serving_pid "$SUP_3") && [[ $p != "$old3" ]] && gone "
 check "h3: a new serving process, the old one ($old3) gone" wait_for $((15 * SCALE)) upgraded
 check "h3: the supervisor kept its pid $SUP_3" alive "$SUP_3"
 check "h3: the log says it upgraded" wait_for 5 syslog_has "hsvr-http\[$SUP_3\]: upgraded: "
+# The metrics socket went across the execve: the new serving process
+# answers on it (the old one is gone).
+scraped_new() {
+	local page
+	page=$(in_ns lb curl -sf --max-time 2 http://10.77.3.2:9100/metrics) &&
+		grep -q '^hsvr_build_info{' <<<"$page"
+}
+check "h3: the new serving process answers /metrics on the kept socket" scraped_new
 mark
 check "requests flow after the upgrade" wait_for 30 more 30000
 
