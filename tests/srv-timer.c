@@ -42,10 +42,11 @@
 #include <event2/event.h>
 
 static _Thread_local int my_worker = -1;
-static _Thread_local pthread_t my_thread;
 
 /* Per worker: the eventfd of POKE and its event, who waits for it. */
 struct poke {
+	pthread_t thread;       /* its worker's */
+	int worker;
 	int efd;
 	struct event *ev;
 	SESSION *waiter;
@@ -66,7 +67,8 @@ struct slot {
 };
 struct sess {
 	SESSION *s;
-	int worker;
+	int worker;             /* the one that accepted it */
+	pthread_t thread;       /* that worker's */
 	struct slot slot[K_N];
 	int once, ticks, victims;
 };
@@ -94,10 +96,11 @@ say(SESSION *s, const char *fmt, ...)
 		(void)S_send(s, (unsigned char *)out, (size_t)n);
 }
 
+/* 1 if running on the thread th (a worker's, recorded there). */
 static int
-same(void)
+same(pthread_t th)
 {
-	return pthread_equal(pthread_self(), my_thread) != 0;
+	return pthread_equal(pthread_self(), th) != 0;
 }
 
 static void
@@ -135,9 +138,11 @@ serv_init(void)
 static void
 init_timer(S_TIMER *t, void *arg)
 {
+	struct poke *p = arg;
+
 	(void)t;
-	printf("INITTIMER worker=%d ran=%d same=%d\n", *(int *)arg, my_worker,
-	    same());
+	printf("INITTIMER worker=%d ran=%d same=%d\n", p->worker, my_worker,
+	    same(p->thread));
 	fflush(stdout);
 }
 
@@ -155,7 +160,8 @@ on_poke(evutil_socket_t fd, short what, void *arg)
 		p->poker_running = 0;
 	}
 	if (p->waiter != NULL) {
-		say(p->waiter, "POKED ran=%d same=%d\n", my_worker, same());
+		say(p->waiter, "POKED ran=%d same=%d\n", my_worker,
+		    same(p->thread));
 		p->waiter = NULL;
 	}
 }
@@ -184,12 +190,13 @@ worker_exit(void *arg)
 void
 serv_worker_init(int worker)
 {
-	static int index[HSVR_MAX_THREADS];
 	struct poke *p;
 
 	my_worker = worker;
-	my_thread = pthread_self();
-	index[worker] = worker;
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		abort();
+	p->thread = pthread_self();
+	p->worker = worker;
 	errno = 0;
 	if (S_timer_start(10, 0, NULL, NULL) != NULL || errno != EINVAL)
 		violation("S_timer_start without a function: not EINVAL");
@@ -202,10 +209,8 @@ serv_worker_init(int worker)
 	errno = 0;
 	if (S_worker_atexit(NULL, NULL) != -1 || errno != EINVAL)
 		violation("S_worker_atexit(NULL): not EINVAL");
-	if (S_timer_start(0, 0, init_timer, &index[worker]) == NULL)
+	if (S_timer_start(0, 0, init_timer, p) == NULL)
 		violation("S_timer_start from serv_worker_init failed");
-	if ((p = calloc(1, sizeof *p)) == NULL)
-		abort();
 	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->efd < 0 || S_worker_base() == NULL)
 		abort();
@@ -228,6 +233,7 @@ serv_on_accept(SESSION *s)
 		abort();
 	ss->s = s;
 	ss->worker = my_worker;
+	ss->thread = pthread_self();
 	for (k = 0; k < K_N; k++)
 		ss->slot[k].ss = ss;
 	s->usr = ss;
@@ -261,7 +267,7 @@ on_once(S_TIMER *t, void *arg)
 	(void)t;
 	sl->ss->once++;
 	say(sl->ss->s, "ONCE started=%d ran=%d same=%d\n", sl->ss->worker,
-	    my_worker, same());
+	    my_worker, same(sl->ss->thread));
 	sl->t = NULL;           /* a one-shot timer is freed after this */
 }
 
@@ -273,7 +279,7 @@ on_every(S_TIMER *t, void *arg)
 	sl->ss->ticks++;
 	sl->count++;
 	say(sl->ss->s, "TICK %d ran=%d same=%d\n", sl->count, my_worker,
-	    same());
+	    same(sl->ss->thread));
 	if (sl->count == sl->n) {
 		if (S_timer_stop(t) != 0)
 			violation("S_timer_stop from its own callback failed");
