@@ -215,8 +215,8 @@ int S_timer_stop(S_TIMER *timer);
  *  - delete and free every such event before the worker stops: in the
  *    TYP_TERM of the session it serves, or in a function given to
  *    S_worker_atexit, the last moment (the base is freed after).
- * The base outlives every callback of its worker, so this header does not
- * need libevent's.
+ * This header only names struct event_base: an application that uses it
+ * includes <event2/event.h> and links with libevent (-levent_core).
  */
 struct event_base;
 struct event_base *S_worker_base(void);
@@ -224,7 +224,8 @@ struct event_base *S_worker_base(void);
 /*
  * fn(arg) runs once on the calling worker's thread when it stops: after
  * its loop ended and the TYP_TERM of its last session, before its
- * pending timers and its base are freed; the last registered first.
+ * pending timers and its base are freed, before serv_exit runs or
+ * S_start returns; the last registered first.
  * There, free what the worker held (S_worker_base's events, S_timer_stop
  * on its timers); S_timer_start, S_worker_atexit and S_worker_base no
  * longer work there (EPERM, NULL).  0, or -1 with errno EINVAL (fn NULL),
