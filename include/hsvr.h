@@ -161,6 +161,78 @@ void S_settimer(SESSION *s, int sec);
  */
 int S_pause_read(SESSION *s, int paused);
 
+/* ---------------- the worker's loop for the application --------------- */
+
+/*
+ * Timers and descriptors of the application run on a worker's own loop,
+ * beside its sessions, so that an application never needs a loop or a
+ * thread of its own.  Everything here belongs to the worker that calls
+ * it: call it from a callback running on a worker (serv_on_*, a
+ * CALLBACK_T, a timer's callback, an event of S_worker_base) or from
+ * serv_worker_init; from any other thread it fails with EPERM.
+ *
+ * S_timer_start: fn(timer, arg) runs on the calling worker's thread ms
+ * milliseconds from now (libevent's monotonic clock; late by as long as
+ * the loop is held), once (periodic 0; ms 0: at the loop's next turn) or
+ * every ms from then on (periodic 1, ms > 0; each due time is the
+ * previous one plus ms, and a turn missed while the loop was held is not
+ * made up).  Returns the timer, or NULL with errno EINVAL (fn NULL, ms < 0,
+ * or periodic with ms 0), EPERM (not on a worker) or ENOMEM.
+ *
+ * S_timer_stop: the timer's callback will not run again, and the timer is
+ * freed (during its own callback: once the callback returns).  Only on
+ * the worker that started it: 0, or -1 with errno EINVAL (NULL) or EPERM
+ * (another thread; the timer is left alone).
+ *
+ * A timer is freed exactly once, and its pointer must not be used after:
+ *  - a one-shot timer once its callback returns (it may S_timer_stop
+ *    itself there, to no further effect): forget it in the callback;
+ *  - any timer by S_timer_stop (outside its callback: at once);
+ *  - timers still pending when their worker stops: after the TYP_TERM of
+ *    the worker's last session and after its S_worker_atexit functions
+ *    (which may still stop them), without their callbacks running.
+ * A timer that refers to a session must be stopped by that session's
+ * TYP_TERM at the latest: the SESSION * is invalid once TYP_TERM returns.
+ * A pending timer does not keep a draining worker from stopping.  From
+ * the callback, S_send and S_close to a session of the same worker act at
+ * once, as from the session's own callbacks.
+ */
+typedef struct hsvr_timer S_TIMER;
+typedef void (*S_TIMER_T)(S_TIMER *timer, void *arg);
+S_TIMER *S_timer_start(int ms, int periodic, S_TIMER_T fn, void *arg);
+int S_timer_stop(S_TIMER *timer);
+
+/*
+ * The calling worker's libevent base (struct event_base of
+ * <event2/event.h>), NULL on any other thread, for the application's own
+ * descriptors: event_new(S_worker_base(), fd, EV_READ | EV_PERSIST, cb,
+ * arg) and event_add.  The rules:
+ *  - use the base and those events only on that worker's thread (another
+ *    thread wakes the worker through a descriptor: a pipe, an eventfd);
+ *  - never block in their callbacks, nor run the base's loop: the worker
+ *    runs it, and every session of the worker waits while a callback
+ *    runs;
+ *  - delete and free every such event before the worker stops: in the
+ *    TYP_TERM of the session it serves, or in a function given to
+ *    S_worker_atexit, the last moment (the base is freed after).
+ * This header only names struct event_base: an application that uses it
+ * includes <event2/event.h> and links with libevent (-levent_core).
+ */
+struct event_base;
+struct event_base *S_worker_base(void);
+
+/*
+ * fn(arg) runs once on the calling worker's thread when it stops: after
+ * its loop ended and the TYP_TERM of its last session, before its
+ * pending timers and its base are freed, before serv_exit runs or
+ * S_start returns; the last registered first.
+ * There, free what the worker held (S_worker_base's events, S_timer_stop
+ * on its timers); S_timer_start, S_worker_atexit and S_worker_base no
+ * longer work there (EPERM, NULL).  0, or -1 with errno EINVAL (fn NULL),
+ * EPERM (not on a worker) or ENOMEM.
+ */
+int S_worker_atexit(void (*fn)(void *arg), void *arg);
+
 /* Statistics snapshot (names of the original manual, 64-bit). */
 typedef struct hsvr_stats {
 	uint64_t session_gauge;    /* connections open now */

@@ -47,6 +47,7 @@ stats.c 4
 metrics.c 4
 engine.c 4
 send.c 5
+apptimer.c 5
 start.c 6
 main.c 6
 options.c 6

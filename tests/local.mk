@@ -142,3 +142,14 @@ tests_t_srv_metrics_SOURCES = tests/srv-metrics.c
 tests_t_srv_metrics_LDADD = libhsvr.la
 TESTS += tests/metrics.sh
 EXTRA_DIST += tests/metrics.sh
+
+# The worker's loop for the application: S_timer_*, S_worker_base and
+# S_worker_atexit (t-timer against t-srv-timer, which includes libevent's
+# header itself, as an application watching its own descriptor does).
+MAIN_TEST_PROGS += tests/t-timer
+tests_t_timer_SOURCES = tests/timer.c $(TEST_CLIENT)
+check_PROGRAMS += tests/t-srv-timer
+tests_t_srv_timer_SOURCES = tests/srv-timer.c
+tests_t_srv_timer_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_t_srv_timer_LDADD = libhsvr.la $(LIBEVENT_LIBS)
+tests_t_srv_timer_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
