@@ -35,6 +35,11 @@ check_ids() {
 		[[ $(proc_field "$pid/task/$task" Groups) == "$gid" ]] || bad+=" groups:$task"
 	done
 	check "$what: every thread runs as $uid:$gid, groups $gid only${bad:+ (wrong:$bad)}" [ -z "$bad" ]
+	# What a wrong thread is, for the record (seen once under TSan: one
+	# thread's Gid line, its Uid and Groups right).
+	[ -z "$bad" ] || for task in /proc/"$pid"/task/*; do
+		echo "# task ${task##*/}: $(grep -E '^(Name|State|Tgid|Pid|PPid|Uid|Gid|Groups):' "$task/status" 2>&1 | tr '\t\n' '  ')"
+	done
 	check_sandboxed "$what" "$pid" 0
 }
 
