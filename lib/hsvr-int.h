@@ -703,6 +703,7 @@ void hsvr_search_shape(size_t *entries, size_t *longest);
 
 /* Milliseconds of CLOCK_MONOTONIC_COARSE (clock.c). */
 uint64_t hsvr_clock_ms(void);
+uint64_t hsvr_clock_us(void);       /* CLOCK_MONOTONIC, precise */
 /* Raise RLIMIT_NOFILE toward what max_conn needs; warn if short (fdlimit.c). */
 void hsvr_fdlimit_raise(const struct hsvr_config *);
 

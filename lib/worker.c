@@ -10,7 +10,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 _Thread_local struct hsvr_worker *hsvr_self;
@@ -521,15 +520,6 @@ refuse:
 	close(fd);
 }
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* The next lag sample is due HSVR_LAG_PERIOD_MS from now. */
 static void
 lag_arm(struct hsvr_worker *w, struct lag_rec *r)
@@ -538,7 +528,7 @@ lag_arm(struct hsvr_worker *w, struct lag_rec *r)
 
 	/* From now, not from the loop's cached time of this iteration. */
 	event_base_update_cache_time(w->base);
-	r->due_us = mono_us() + (uint64_t)HSVR_LAG_PERIOD_MS * 1000;
+	r->due_us = hsvr_clock_us() + (uint64_t)HSVR_LAG_PERIOD_MS * 1000;
 	event_add(&r->ev, &tv);
 }
 
@@ -547,7 +537,8 @@ on_lag(evutil_socket_t fd, short what, void *arg)
 {
 	struct hsvr_worker *w = arg;
 	struct lag_rec *r = &lags[w->index];
-	uint64_t now = mono_us(), late = now > r->due_us ? now - r->due_us : 0;
+	uint64_t now = hsvr_clock_us();
+	uint64_t late = now > r->due_us ? now - r->due_us : 0;
 	int b;
 
 	(void)fd, (void)what;
