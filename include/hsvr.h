@@ -57,6 +57,9 @@ typedef struct _session_t {
 	unsigned short port;    /* peer port; 0 for UNIX sockets */
 	void *usr;              /* the application's per-connection pointer */
 	const void *hsvr_self_; /* private to the library */
+	/* Added in libtool interface 5; the library allocates SESSION, so
+	   programs built before still work. */
+	int outbound;           /* 1 for a session opened by S_connect */
 } SESSION;
 
 /* SESSION.status */
@@ -161,6 +164,76 @@ void S_settimer(SESSION *s, int sec);
  */
 int S_pause_read(SESSION *s, int paused);
 
+/* ---------------- outbound sessions: connections the server opens ----- */
+
+/*
+ * S_connect opens a TCP connection to host (an IPv4 or IPv6 address, or a
+ * name) at port, on the calling worker, so that the session it makes and
+ * the one that asked for it live on one thread and never need a lock.
+ * Call it on a worker (serv_worker_init, a callback, a timer's
+ * callback); elsewhere it fails with EPERM.
+ *
+ * The outbound session gets the events of an accepted one, through the
+ * same callbacks (the serv_on_* hooks, or S_start's CALLBACK_T), always
+ * later, from the worker's loop, never inside S_connect:
+ *  - TYP_ACCEPT once the connection is established (after the TLS
+ *    handshake with S_CONNECT_TLS): from then on it is a session like any
+ *    other (S_send*, S_pause_read, S_settimer, S_close, TYP_READ,
+ *    TYP_SENDABLE, TYP_TIMEOUT with the -T idle period, TYP_TERM);
+ *  - or, if it could not be established (a name not found, refused,
+ *    unreachable, no answer within the connect timeout, the TLS
+ *    handshake or the peer's certificate failed, the server stopping),
+ *    TYP_TERM alone, once, without TYP_ACCEPT; S_connect_error then says
+ *    why.
+ * s->outbound is 1 and s->usr is usr from the start; s->host and s->port
+ * name the peer (host as given until the name is resolved).  S_send,
+ * S_close and S_pause_read may be called before TYP_ACCEPT: the data
+ * waits until the connection is established (and is lost with it if it
+ * fails).  The SESSION * is valid until its TYP_TERM returns.
+ *
+ * Names are resolved without blocking the worker (libevent's evdns, one
+ * resolver per worker, /etc/resolv.conf and /etc/hosts read when the
+ * worker first resolves), the addresses tried in turn; numeric addresses
+ * are used as they are.  Outbound sessions are counted apart from
+ * accepted ones (S_STATS outbound_*) and not against -m.  Under
+ * --seccomp the application allows "socket" and "connect" itself
+ * (serv_seccomp_allow), and resolving names needs /etc/resolv.conf.
+ *
+ * flags:
+ *  S_CONNECT_TLS       TLS client: SNI is host when host is a name, the
+ *                      peer's certificate is verified against host (name
+ *                      or address) and the system's CAs, or those of
+ *                      serv_set_connect_ca; ALPN from
+ *                      serv_set_connect_alpn
+ *  S_CONNECT_NOVERIFY  with S_CONNECT_TLS: do not verify the peer
+ * Returns the session, or NULL with errno EINVAL (host NULL or empty,
+ * port 0, unknown flags), EPERM (not on a worker) or ENOMEM.
+ */
+#define S_CONNECT_TLS      0x01
+#define S_CONNECT_NOVERIFY 0x02
+SESSION *S_connect(const char *host, uint16_t port, int flags, void *usr);
+
+/*
+ * In TYP_TERM of an outbound session that never reached TYP_ACCEPT: why,
+ * as one line for a log ("connection refused", "timed out after 10 s",
+ * "name not found: example.invalid", "TLS: certificate verify failed").
+ * NULL for any other session or event.
+ */
+const char *S_connect_error(SESSION *s);
+
+/*
+ * Settings of every S_connect, from serv_init (or before S_start):
+ * the time in seconds a connection has to be established, resolution and
+ * TLS handshake included (default 10); the PEM file of the CAs that
+ * verify TLS peers (default: the system's); the ALPN protocols offered,
+ * comma-separated ("h2,http/1.1"; default none).  0, or -1 with a line
+ * on stderr for a bad value (sec <= 0, a CA file that cannot be loaded
+ * is reported when the server starts).
+ */
+int serv_set_connect_timeout(int sec);
+int serv_set_connect_ca(const char *path);
+int serv_set_connect_alpn(const char *protocols);
+
 /* ---------------- the worker's loop for the application --------------- */
 
 /*
@@ -262,6 +335,11 @@ typedef struct hsvr_stats {
 	uint64_t proxy_error;      /* --proxy-protocol: closed unanswered for a
 	                              missing, malformed or late header, or
 	                              from outside --proxy-from */
+	/* Added in libtool interface 5 (libhsvr.so.5): S_connect's sessions,
+	   counted apart from accepted ones. */
+	uint64_t outbound_gauge;   /* outbound sessions open now */
+	uint64_t outbound_counter; /* outbound connections established */
+	uint64_t outbound_error;   /* S_connect that failed (TYP_TERM alone) */
 } S_STATS;
 
 /*
