@@ -153,3 +153,11 @@ tests_t_srv_timer_SOURCES = tests/srv-timer.c
 tests_t_srv_timer_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_t_srv_timer_LDADD = libhsvr.la $(LIBEVENT_LIBS)
 tests_t_srv_timer_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+
+# hsvr-proxy (examples/proxy.c): tests/hproxy.sh, with t-hproxy-peer as
+# its backends and clients (also used by bench/run.sh's proxy rows).
+check_PROGRAMS += tests/t-hproxy-peer
+tests_t_hproxy_peer_SOURCES = tests/hproxy-peer.c tests/pattern.h
+tests_t_hproxy_peer_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+TESTS += tests/hproxy.sh
+EXTRA_DIST += tests/hproxy.sh
