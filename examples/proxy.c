@@ -391,8 +391,13 @@ no_backend(SESSION *c)
 		atomic_fetch_add(&nobackend_unlogged, 1);
 	} else {
 		quiet = atomic_exchange(&nobackend_unlogged, 0);
-		serv_log(LOG_WARNING, "no backend up: client %s port %u closed"
-		    " (%lld more since the last such line)", c->host, c->port, quiet);
+		if (quiet > 0)
+			serv_log(LOG_WARNING, "no backend up: client %s port %u closed"
+			    " (and %lld more since the last such line)", c->host,
+			    c->port, quiet);
+		else
+			serv_log(LOG_WARNING, "no backend up: client %s port %u closed",
+			    c->host, c->port);
 	}
 	S_close(c);
 }
