@@ -162,13 +162,13 @@ must "hsvr-proxy with -c/-k" proxy tls 2 --to "127.0.0.1:$A_PORT" \
 r=$(tls "$tls_PORT" <<<"PING t")
 ck "TLS termination: t-tlsc's PING answered through it ($(tr '\n' ' ' <<<"$r"))" \
 	'has "$r" CONNECTED && has "$r" "PONG t"'
-coproc SCL { exec openssl s_client -quiet -connect "127.0.0.1:$tls_PORT" \
-	-CAfile "$PKI/ca.crt" -verify_return_error 2>>"$T/clients.err"; }
-printf 'WHO\n' >&"${SCL[1]}"
-r=
-IFS= read -r -t "$WAIT" r <&"${SCL[0]}"
-kill "$SCL_PID" 2>/dev/null
-wait "$SCL_PID" 2>/dev/null
+# s_client ends at the end of its input (-no_ign_eof), once A answered.
+{
+	printf 'WHO\n'
+	wait_for 10 test -s "$T/scl.out"
+} | timeout "$WAIT" openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$tls_PORT" \
+	-CAfile "$PKI/ca.crt" -verify_return_error >"$T/scl.out" 2>>"$T/clients.err"
+r=$(head -n 1 "$T/scl.out")
 ck "TLS termination: openssl s_client verifies it and reaches A ($r)" '[[ $r == A ]]'
 
 must "hsvr-echo over TLS" srv_start techo "$ECHO" -x -i 127.0.0.1 -p @PORT@ -n 1 \
