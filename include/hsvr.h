@@ -207,7 +207,8 @@ int S_pause_read(SESSION *s, int paused);
  *                      serv_set_connect_alpn
  *  S_CONNECT_NOVERIFY  with S_CONNECT_TLS: do not verify the peer
  * Returns the session, or NULL with errno EINVAL (host NULL or empty,
- * port 0, unknown flags), EPERM (not on a worker) or ENOMEM.
+ * port 0, unknown flags), EPERM (not on a worker), ESHUTDOWN (the worker
+ * is stopping: its sessions are being closed) or ENOMEM.
  */
 #define S_CONNECT_TLS      0x01
 #define S_CONNECT_NOVERIFY 0x02

@@ -331,6 +331,8 @@ struct hsvr_counters {
 	uint64_t txoctet;
 	uint64_t txcount;
 	uint64_t rxtimeout;
+	uint64_t out_established;      /* S_connect's sessions: TYP_ACCEPT */
+	uint64_t out_terms;            /* and their TYP_TERM after it */
 };
 
 static inline void
@@ -361,6 +363,7 @@ struct hsvr_shared_counters {
 	uint64_t fd_exhausted;
 	uint64_t alloc_error;
 	uint64_t proxy_error;
+	uint64_t outbound_error;
 };
 
 /*
@@ -380,6 +383,34 @@ void hsvr_shared_reset(void);
 #define SHARED_ADD(field, n) \
 	__atomic_fetch_add(&hsvr_shared.stats.field, (uint64_t)(n), \
 	    __ATOMIC_RELAXED)
+
+/* ---------------------------------------------------------- dialing */
+
+/*
+ * An outbound TCP connection being made (dial.c).  done runs once, from
+ * the loop, never inside hsvr_dial_start: with the connected socket and
+ * its peer's address, or fd -1 and why ("name not found: ...").
+ */
+struct hsvr_dial;
+typedef void (*hsvr_dial_done)(void *arg, int fd, const struct sockaddr *sa,
+    const char *why);
+/* NULL only when out of memory. */
+struct hsvr_dial *hsvr_dial_start(struct event_base *base, const char *host,
+    uint16_t port, hsvr_dial_done done, void *arg);
+/* done will not run; what the dial holds is freed. */
+void hsvr_dial_cancel(struct hsvr_dial *d);
+
+/*
+ * What an outbound session (S_connect) keeps besides a connection's
+ * fields: the name it asked for (TLS: SNI, the name verified), its flags,
+ * why it failed.  Freed with the session.
+ */
+struct hsvr_outbound {
+	struct hsvr_dial *dial;        /* until connected */
+	int flags;                     /* S_CONNECT_* */
+	char why[160];                 /* S_connect_error, "" if none */
+	char name[256];
+};
 
 /* ---------------------------------------------------------- transports */
 
@@ -416,6 +447,12 @@ struct hsvr_transport {
 extern const struct hsvr_transport hsvr_transport_tcp;
 extern const struct hsvr_transport hsvr_transport_unix;
 extern const struct hsvr_transport hsvr_transport_tls;
+/* TLS as the client of an outbound session (c->ob: name, flags, why). */
+extern const struct hsvr_transport hsvr_transport_tls_client;
+/* Its setup and handshake (tls-client.c); tls.c reads and writes. */
+int hsvr_tls_client_setup(struct hsvr_conn *);
+int hsvr_tls_client_handshake(struct hsvr_conn *);
+void hsvr_tls_client_handshake_failed(struct hsvr_conn *, enum hsvr_hs_end);
 /* The transport of a new connection: TLS if enabled, else TCP or UNIX. */
 const struct hsvr_transport *hsvr_transport_for(int is_unix);
 
@@ -520,6 +557,7 @@ struct hsvr_conn {
 	unsigned accepted : 1;         /* TYP_ACCEPT delivered: TYP_TERM due */
 	unsigned is_unix : 1;          /* UNIX-domain: not in the index */
 	unsigned handshaking : 1;      /* TLS handshake under way */
+	unsigned dialing : 1;          /* S_connect: not connected yet */
 	unsigned hs_heard : 1;         /* the TLS peer's hello has come */
 	unsigned tls_dirty : 1;        /* the peer left without close_notify */
 	unsigned read_blocked : 1;     /* a read waits for writability */
@@ -538,6 +576,7 @@ struct hsvr_conn {
 	                                  waits for (its last EAGAIN) */
 	struct ssl_st *ssl;            /* TLS sessions only */
 	struct hsvr_proxy *proxy;      /* the PROXY header being read, or NULL */
+	struct hsvr_outbound *ob;      /* S_connect's sessions, else NULL */
 	struct evbuffer *out;          /* queued output, NULL when never used */
 	struct event rev, wev, tev;
 	struct hsvr_conn *prev, *next; /* worker's live list */
@@ -607,6 +646,9 @@ struct hsvr_session_cfg {
 
 void hsvr_session_init(const struct hsvr_session_cfg *);
 void hsvr_session_open(struct hsvr_worker *, struct hsvr_msg *);
+/* S_connect on w: the session, or NULL (errno ENOMEM). */
+struct hsvr_conn *hsvr_session_connect(struct hsvr_worker *w,
+    const char *host, uint16_t port, int flags, void *usr);
 void hsvr_session_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_session_abort(struct hsvr_conn *);     /* close now, drop output */
 void hsvr_session_settimer(struct hsvr_conn *, int);

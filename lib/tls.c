@@ -1,8 +1,9 @@
 /*
  * tls.c - TLS with OpenSSL 3: the server context (safe defaults, loaded
  * before privileges drop, re-read on SIGHUP, with its OCSP staple and
- * rotated session ticket keys) and the TLS transport that the engine
- * drives like the plain one, on the same raw socket events.
+ * rotated session ticket keys) and the TLS transports that the engine
+ * drives like the plain one, on the same raw socket events: the server's,
+ * and the client's of outbound sessions (set up by tls-client.c).
  */
 #include "hsvr-int.h"
 
@@ -887,6 +888,21 @@ const struct hsvr_transport hsvr_transport_tls = {
 	.close = tls_close,
 	.handshake = tls_handshake,
 	.handshake_failed = tls_handshake_failed,
+	.free_state = tls_free_state,
+	.sendfile = 0,
+	.lingers = 0,
+};
+
+/* The client of an outbound session: set up and shaken hands by tls-client.c. */
+const struct hsvr_transport hsvr_transport_tls_client = {
+	.name = "tls-client",
+	.setup = hsvr_tls_client_setup,
+	.read = tls_read,
+	.write = tls_write,
+	.flush = tls_flush,
+	.close = tls_close,
+	.handshake = hsvr_tls_client_handshake,
+	.handshake_failed = hsvr_tls_client_handshake_failed,
 	.free_state = tls_free_state,
 	.sendfile = 0,
 	.lingers = 0,
