@@ -450,6 +450,7 @@ extern const struct hsvr_transport hsvr_transport_tls;
 /* TLS as the client of an outbound session (c->ob: name, flags, why). */
 extern const struct hsvr_transport hsvr_transport_tls_client;
 /* Its setup and handshake (tls-client.c); tls.c reads and writes. */
+int hsvr_tls_client_init(void);        /* start-up: 0, or -1 (said) */
 int hsvr_tls_client_setup(struct hsvr_conn *);
 int hsvr_tls_client_handshake(struct hsvr_conn *);
 void hsvr_tls_client_handshake_failed(struct hsvr_conn *, enum hsvr_hs_end);

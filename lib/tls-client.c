@@ -1,8 +1,8 @@
 /*
  * tls-client.c - TLS as the client of outbound sessions (S_connect with
  * S_CONNECT_TLS): the client context (the system's CAs or
- * serv_set_connect_ca's, the ALPN of serv_set_connect_alpn), made on first
- * use; SNI and the check of the peer's name or address; the handshake and
+ * serv_set_connect_ca's, the ALPN of serv_set_connect_alpn), made at
+ * start-up or on first use; SNI and the check of the peer's name or address; the handshake and
  * why it failed.  tls.c's transport reads and writes the connection.
  */
 #include "hsvr-int.h"
@@ -50,21 +50,24 @@ int
 serv_set_connect_alpn(const char *protocols)
 {
 	const char *p = protocols, *comma;
+	unsigned char wire[sizeof alpn_wire];
 	size_t n, len = 0;
 
+	/* Built apart: a bad list leaves the one set before as it was. */
 	while (p != NULL && *p != '\0') {
 		comma = strchr(p, ',');
 		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		if (n == 0 || n > 255 || len + 1 + n > sizeof alpn_wire) {
+		if (n == 0 || n > 255 || len + 1 + n > sizeof wire) {
 			hsvr_warnx("serv_set_connect_alpn: bad protocol list "
 			    "'%s'", protocols);
 			return -1;
 		}
-		alpn_wire[len++] = (unsigned char)n;
-		memcpy(alpn_wire + len, p, n);
+		wire[len++] = (unsigned char)n;
+		memcpy(wire + len, p, n);
 		len += n;
 		p = comma != NULL ? comma + 1 : NULL;
 	}
+	memcpy(alpn_wire, wire, len);
 	alpn_len = len;
 	return 0;
 }
@@ -109,6 +112,26 @@ tls_client_ctx_make(void)
 		return;
 	}
 	client_ctx = c;
+}
+
+/*
+ * Start-up, as the starting user (tls.c's hsvr_tls_init): with
+ * serv_set_connect_ca or serv_set_connect_alpn the client context is made
+ * now, so that a CA file only root may read loads, and a bad one stops the
+ * start with a line on stderr: 0 or -1.  Without them it is made on the
+ * first S_CONNECT_TLS, from the system's CAs, which anyone may read.
+ */
+int
+hsvr_tls_client_init(void)
+{
+	if (ca_file == NULL && alpn_len == 0)
+		return 0;
+	(void)pthread_once(&ctx_once, tls_client_ctx_make);
+	if (client_ctx == NULL) {
+		hsvr_warnx("%s", ctx_error);
+		return -1;
+	}
+	return 0;
 }
 
 static void

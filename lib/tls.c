@@ -632,11 +632,10 @@ hsvr_tls_init(const struct hsvr_config *cfg)
 	if (period != NULL && atoi(period) > 0)
 		ticket_period_ms = (uint64_t)atoi(period);
 #endif
-	if (cfg->tls_cert == NULL)
-		return 0;
-	if ((ctx = make_ctx(cfg, 0, NULL, &staple)) == NULL)
+	if (cfg->tls_cert != NULL &&
+	    (ctx = make_ctx(cfg, 0, NULL, &staple)) == NULL)
 		return -1;
-	return 0;
+	return hsvr_tls_client_init();  /* S_connect's, if configured */
 }
 
 /* SIGHUP: new material for new connections; a broken file keeps the old. */
