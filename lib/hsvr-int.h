@@ -440,6 +440,8 @@ struct hsvr_transport {
 	void (*handshake_failed)(struct hsvr_conn *, enum hsvr_hs_end);
 	/* NULL, or frees what close kept for TYP_TERM (S_tls_info) */
 	void (*free_state)(struct hsvr_conn *);
+	/* ends the sending side (S_shutdown), everything queued written */
+	void (*shutdown)(struct hsvr_conn *);
 	int sendfile;   /* the socket carries the bytes as they are */
 	int lingers;    /* a close may linger (shutdown, discard input) */
 };
@@ -550,6 +552,7 @@ struct hsvr_conn {
 	uint32_t refs;                 /* atomic: messages naming this conn */
 	uint32_t ctl;                  /* atomic: CTL_* requests, other threads */
 	int ctl_sec;                   /* atomic: CTL_TIMER's S_settimer value */
+	int shut_asked;                /* atomic: S_shutdown was called */
 	unsigned wev_added : 1;
 	unsigned failed : 1;           /* the transport failed: abort */
 	unsigned eof : 1;              /* the peer closed its side */
@@ -564,6 +567,10 @@ struct hsvr_conn {
 	unsigned read_blocked : 1;     /* a read waits for writability */
 	unsigned read_again : 1;       /* the transport holds more: read again */
 	unsigned tls_deferred : 1;     /* an end or error seen after data */
+	unsigned halfclose : 1;        /* S_halfclose: the peer's end is an
+	                                  event, not the session's end */
+	unsigned shut_wanted : 1;      /* S_shutdown: FIN once all is written */
+	unsigned shut_done : 1;        /* the sending side has ended */
 	unsigned perip : 1;            /* counted against --max-per-ip */
 	unsigned read_paused : 1;      /* S_pause_read: rev is not added */
 	unsigned stuck : 2;            /* writable, yet no progress (a file
@@ -604,6 +611,7 @@ struct hsvr_conn {
 #define CTL_TIMER  0x08u        /* S_settimer(ctl_sec) */
 #define CTL_PAUSE  0x10u        /* S_pause_read(CTL_PAUSED set or not) */
 #define CTL_PAUSED 0x20u
+#define CTL_SHUT   0x40u        /* S_shutdown */
 
 static inline int
 conn_state(const struct hsvr_conn *c)
@@ -654,6 +662,7 @@ void hsvr_session_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_session_abort(struct hsvr_conn *);     /* close now, drop output */
 void hsvr_session_settimer(struct hsvr_conn *, int);
 void hsvr_session_pause_read(struct hsvr_conn *, int);
+void hsvr_session_shutdown(struct hsvr_conn *);  /* S_shutdown, owner */
 void hsvr_session_kick(struct hsvr_conn *);
 /* Drain: deliver what arrived (or a first request), then serv_on_drain. */
 void hsvr_session_drain(struct hsvr_conn *);

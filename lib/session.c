@@ -458,7 +458,7 @@ outbound_accepted(struct hsvr_conn *c)
 {
 	if (queued(c) > 0)
 		want_write(c, 1);
-	if (conn_state(c) == HSVR_ST_CLOSING)
+	if (conn_state(c) == HSVR_ST_CLOSING || c->shut_wanted)
 		kick_later(c);
 	if (c->drain_due)
 		drain_now(c);
@@ -723,7 +723,14 @@ hsvr_session_kick(struct hsvr_conn *c)
 		hsvr_hooks_deliver(c, TYP_SENDABLE);
 		pending = __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST);
 	}
+	if (c->shut_wanted && !c->shut_done && pending == 0 &&
+	    !c->dialing && !c->handshaking &&
+	    conn_state(c) == HSVR_ST_OPEN) {
+		c->shut_done = 1;       /* S_shutdown, everything written */
+		c->tp->shutdown(c);
+	}
 	if (c->eof && pending == 0 && conn_state(c) == HSVR_ST_OPEN &&
+	    (!c->halfclose || c->shut_done) &&
 	    !__atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST)) {
 		/*
 		 * The peer is done and nothing is queued: the session ends.
@@ -1071,6 +1078,14 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	 */
 	c->eof = 1;
 	event_del(&c->rev);
+	if (c->halfclose && conn_state(c) == HSVR_ST_OPEN) {
+		/* S_halfclose: the end is told, the session stays. */
+		w->rbuf[0] = '\0';
+		c->pub.buff = w->rbuf;
+		c->pub.blen = 0;
+		hsvr_hooks_deliver(c, TYP_READ);
+		c->pub.buff = NULL;
+	}
 	drain_now(c);
 	kick_later(c);
 }
@@ -1141,6 +1156,16 @@ hsvr_session_settimer(struct hsvr_conn *c, int sec)
 	    INT_MAX / 1000 * 1000 : sec * 1000;
 	c->last_active = hsvr_clock_ms();
 	rearm(c, c->last_active);
+}
+
+/* S_shutdown by the owner: the sending side ends once all is written. */
+void
+hsvr_session_shutdown(struct hsvr_conn *c)
+{
+	if (conn_state(c) != HSVR_ST_OPEN || c->shut_wanted)
+		return;
+	c->shut_wanted = 1;
+	kick_later(c);
 }
 
 /*

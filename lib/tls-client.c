@@ -50,7 +50,7 @@ int
 serv_set_connect_alpn(const char *protocols)
 {
 	const char *p = protocols, *comma;
-	unsigned char wire[sizeof alpn_wire];
+	unsigned char wire[sizeof alpn_wire] = { 0 };
 	size_t n, len = 0;
 
 	/* Built apart: a bad list leaves the one set before as it was. */

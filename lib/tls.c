@@ -13,6 +13,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -853,10 +854,25 @@ tls_flush(struct hsvr_conn *c, struct evbuffer *out)
 static void
 tls_close(struct hsvr_conn *c)
 {
-	if (c->ssl != NULL && !c->tls_dirty && !c->failed && c->accepted)
+	if (c->ssl != NULL && !c->tls_dirty && !c->failed && c->accepted &&
+	    !c->shut_done)
 		(void)SSL_shutdown(c->ssl);
 	ERR_clear_error();
 	hsvr_transport_tcp.close(c);
+}
+
+/*
+ * S_shutdown: close_notify, then the socket's sending side.  A peer may go
+ * on sending (TLS 1.3 allows it); a close_notify the socket had no room
+ * for is not sent.
+ */
+static void
+tls_shutdown(struct hsvr_conn *c)
+{
+	if (c->ssl != NULL && !c->tls_dirty && !c->failed)
+		(void)SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	(void)shutdown(c->fd, SHUT_WR);
 }
 
 /* A handshake ended without a session: counted, and logged unless it was. */
@@ -888,6 +904,7 @@ const struct hsvr_transport hsvr_transport_tls = {
 	.handshake = tls_handshake,
 	.handshake_failed = tls_handshake_failed,
 	.free_state = tls_free_state,
+	.shutdown = tls_shutdown,
 	.sendfile = 0,
 	.lingers = 0,
 };
@@ -903,6 +920,7 @@ const struct hsvr_transport hsvr_transport_tls_client = {
 	.handshake = hsvr_tls_client_handshake,
 	.handshake_failed = hsvr_tls_client_handshake_failed,
 	.free_state = tls_free_state,
+	.shutdown = tls_shutdown,
 	.sendfile = 0,
 	.lingers = 0,
 };

@@ -5,6 +5,9 @@
  *  - DIAL with a request sent before TYP_ACCEPT: the backend gets it
  *    first; "UP" comes from the client's own worker thread (same=1); the
  *    relay carries lines both ways; the backend's end closes the client;
+ *  - half-close passed through (S_halfclose, S_shutdown): the client ends
+ *    its side, the backend sees the end after the last bytes and still
+ *    answers, then ends its side, which the client sees;
  *  - 8 MB relayed from a client to a backend that reads late and slowly,
  *    byte for byte (S_send -4, S_pause_read, TYP_SENDABLE), then 8 MB back;
  *  - "localhost" is resolved on the worker without blocking it
@@ -189,6 +192,30 @@ outbound(void)
 	t_ok(conn_wait_eof(c, 10) == 1, "the backend's end closes the client");
 	conn_close(c);
 
+	/* Half-close passed through: each side's end, in turn. */
+	c = srv_connect(&sv, "127.0.0.1", port);
+	conn_sendf(c, "DIAL 127.0.0.1 %d 0 request\n", hport);
+	b = backend_accept(lfd);
+	if (b == NULL)
+		t_bail("no connection reached the backend");
+	t_ok(conn_line(b, line, sizeof line, 10) == 0 && next_has(c, "UP "),
+	    "half-close: up");
+	up++;
+	conn_sendf(c, "more\n");
+	(void)shutdown(c->fd, SHUT_WR);
+	t_ok(conn_line(b, line, sizeof line, 10) == 0 &&
+	    strcmp(line, "more") == 0 && conn_wait_eof(b, 10) == 1,
+	    "the client's end reaches the backend after its last bytes "
+	    "(S_halfclose, S_shutdown)");
+	conn_sendf(b, "the answer\n");
+	t_ok(conn_line(c, line, sizeof line, 10) == 0 &&
+	    strcmp(line, "the answer") == 0, "the backend still answers the "
+	    "client that ended its side");
+	conn_close(b);
+	t_ok(conn_wait_eof(c, 10) == 1, "then the backend's end reaches the "
+	    "client");
+	conn_close(c);
+
 	/* A name, resolved on the worker; its addresses tried in turn. */
 	c = srv_connect(&sv, "127.0.0.1", port);
 	conn_sendf(c, "DIAL localhost %d 0 byname\n", hport);
@@ -230,7 +257,7 @@ outbound(void)
 	t_ok(next_has(c, "STATS ") && t_num(line, "outbound_counter", -1) ==
 	    up && t_num(line, "outbound_error", -1) == down &&
 	    t_num(line, "outbound_gauge", -1) == 0 &&
-	    t_num(line, "accept_counter", -1) == 3 &&
+	    t_num(line, "accept_counter", -1) == 4 &&
 	    t_num(line, "session_gauge", -1) == 1, "S_STATS counts outbound "
 	    "sessions apart (%s)", line);
 
@@ -256,7 +283,7 @@ outbound(void)
 	t0 = t_now() - t0;
 	out = srv_out(&sv);
 	t_ok(t_count(out, "why=closed before it was established") == 2 &&
-	    t_count(out, "OUTTERM ") == 7 && t_count(out, "up=1") == 3,
+	    t_count(out, "OUTTERM ") == 8 && t_count(out, "up=1") == 4,
 	    "every outbound session ended once, each with its reason "
 	    "(%d OUTTERM lines)", t_count(out, "OUTTERM "));
 	t_ok(t0 < atoi(tmo), "the drain did not wait for the connection "

@@ -10,8 +10,10 @@
  *                  alpn=A" (same: 1 if on the client's thread; alpn: the
  *                  protocol S_tls_info says, "-" if none), and from then on
  *                  every byte is relayed both ways, with back-pressure;
- *                  the end of one side closes the other once its output is
- *                  written.  If it could not be established:
+ *                  the end of one side's stream is passed to the other
+ *                  (S_halfclose, S_shutdown once what was held is sent),
+ *                  and when one side ends the other is closed once its
+ *                  output is written.  If it could not be established:
  *                  "DOWN why=S_connect_error" and lines again.
  *   STATS          "STATS outbound_gauge=N outbound_counter=N
  *                  outbound_error=N accept_counter=N session_gauge=N"
@@ -39,6 +41,8 @@ struct side {
 	SESSION *s;
 	int up;                 /* TYP_ACCEPT came (always, for the client) */
 	int gone;               /* TYP_TERM came */
+	int ended;              /* its peer's stream ended: S_shutdown due
+	                           once held is sent */
 	unsigned char *held;    /* refused by S_send (-4): sent on SENDABLE */
 	size_t heldlen;
 };
@@ -269,6 +273,9 @@ serv_on_accept(SESSION *s)
 {
 	struct pair *p;
 
+	/* (One closed by DIAL's flag 4 before it was up is not open.) */
+	if (s->status == HSVR_ST_OPEN && S_halfclose(s, 1) != 0)
+		TLINE_VIOLATION("S_halfclose refused on the session's worker");
 	if (s->outbound) {
 		p = pair_of(s);
 		if (p == NULL || s != p->out.s || p->out.up || p->out.gone)
@@ -287,14 +294,33 @@ serv_on_accept(SESSION *s)
 	s->usr = p;
 }
 
+/* from's peer ended its stream: end to's sending side, after what is held. */
+static void
+end_of(struct pair *p, struct side *from)
+{
+	struct side *to = from == &p->cl ? &p->out : &p->cl;
+
+	if (to->s == NULL || to->gone || !to->up) {
+		S_close(from->s);       /* nothing to pass it to */
+		return;
+	}
+	to->ended = 1;
+	if (to->heldlen == 0 && S_shutdown(to->s) != 0)
+		TLINE_VIOLATION("S_shutdown refused");
+}
+
 void
 serv_on_read(SESSION *s)
 {
 	struct pair *p = pair_of(s);
 
+	if (s->outbound && (!p->out.up || p->out.gone))
+		TLINE_VIOLATION("outbound TYP_READ before TYP_ACCEPT");
+	if (s->blen == 0) {
+		end_of(p, me(p, s));
+		return;
+	}
 	if (s->outbound) {
-		if (!p->out.up || p->out.gone)
-			TLINE_VIOLATION("outbound TYP_READ before TYP_ACCEPT");
 		relay(p, &p->out, s->buff, s->blen);
 		return;
 	}
@@ -315,6 +341,8 @@ serv_on_sendable(SESSION *s)
 		relay(p, from, b, n);
 		free(b);
 	}
+	if (to->heldlen == 0 && to->ended)
+		(void)S_shutdown(s);
 	if (to->heldlen == 0 && !from->gone)
 		S_pause_read(from->s, 0);
 }
