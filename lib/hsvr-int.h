@@ -143,7 +143,8 @@ struct hsvr_config {
 	int proxy_timeout;        /* --proxy-timeout: seconds for the header */
 	struct hsvr_proxy_from proxy_from; /* --proxy-from: who may send one */
 	/* --metrics: the listening socket of the metrics endpoint, opened
-	 * at start-up with the others and kept across an upgrade; -1 = none */
+	 * at start-up with the others (listen.c) and kept across an
+	 * upgrade; -1 = none */
 	int metrics_fd;
 };
 
@@ -800,6 +801,15 @@ int hsvr_listen_activated(int *fds, int max);
  * after a line.  Before start-up opens anything that could take their
  * numbers. */
 int hsvr_listen_check(const struct hsvr_config *);
+/*
+ * --metrics.  parse: the option's argument (ADDR:PORT, [V6]:PORT or
+ * unix:PATH), kept: 0, or -1 with the reason in err.  metrics: after
+ * hsvr_listen_open, its listening socket into cfg->metrics_fd, closed
+ * with the others, carried by an upgrade, a UNIX socket's name made and
+ * removed as -l's; 0 (also without --metrics), or -1 after a line.
+ */
+int hsvr_listen_metrics_parse(const char *arg, char *err, size_t errlen);
+int hsvr_listen_metrics(struct hsvr_config *);
 void hsvr_listen_close(void);
 void hsvr_listen_free(void);
 
@@ -877,16 +887,11 @@ int hsvr_stats_metric(const S_STATS *st, size_t i,
     struct hsvr_stats_metric *out);
 
 /*
- * --metrics (metrics.c).  parse: the option's argument (ADDR:PORT,
- * [V6]:PORT or unix:PATH), kept: 0, or -1 with the reason in err.  open:
- * the listening socket into cfg->metrics_fd, unless it is open already
- * (>= 0: inherited) or no --metrics was given; a UNIX path is removed at
- * the starting process's exit; 0, or -1 after a line.  start: a serving
- * process answers GET /metrics on fd from a thread of its own; 0, or -1
- * after a line.  stop: that thread ends, fd is closed; any time, again.
+ * --metrics (metrics.c), on the socket start-up opened (listen.c).
+ * start: a serving process answers GET /metrics on fd from a thread of
+ * its own; 0, or -1 after a line.  stop: that thread ends, fd is closed;
+ * any time, again.
  */
-int hsvr_metrics_parse(const char *arg, char *err, size_t errlen);
-int hsvr_metrics_open(struct hsvr_config *cfg);
 int hsvr_metrics_start(int fd);
 void hsvr_metrics_stop(void);
 
