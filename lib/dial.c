@@ -334,7 +334,11 @@ hsvr_dial_start(struct event_base *base, const char *host, uint16_t port,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	/*
+	 * No AI_ADDRCONFIG: a host (or network namespace) with only loopback
+	 * addresses would get no address for "localhost"; an address family
+	 * the host cannot reach just fails, and the next address is tried.
+	 */
 	d->resolving = 1;
 	/* The answer may come at once (/etc/hosts), inside this call. */
 	d->req = evdns_getaddrinfo(h->dns, host, NULL, &hints, dial_resolved,
