@@ -75,31 +75,19 @@ static struct conn *
 backend_accept(int lfd)
 {
 	struct pollfd p = { .fd = lfd, .events = POLLIN, .revents = 0 };
-	struct conn *c;
 	int fd;
 
 	if (poll(&p, 1, (int)(t_secs(10) * 1000)) != 1 ||
 	    (fd = accept(lfd, NULL, NULL)) < 0)
 		return NULL;
-	if ((c = calloc(1, sizeof *c)) == NULL)
-		t_bail("out of memory");
-	c->fd = fd;
-	return c;
+	return conn_adopt(fd);
 }
 
-/* The next line of c begins with prefix (kept in line). */
+/* Its next line begins with prefix (kept in line). */
 static int
 next_has(struct conn *c, const char *prefix)
 {
-	if (conn_line(c, line, sizeof line, 15) != 0) {
-		t_note("no line where \"%s...\" was due", prefix);
-		return 0;
-	}
-	if (strncmp(line, prefix, strlen(prefix)) != 0) {
-		t_note("got \"%s\" where \"%s...\" was due", line, prefix);
-		return 0;
-	}
-	return 1;
+	return conn_line_has(c, line, sizeof line, prefix, 15);
 }
 
 struct pump {
