@@ -225,7 +225,9 @@ accepted(struct hsvr_conn *c)
 		CTR_ADD(&w->ctr, out_established, 1);
 	ctr_end(&w->ctr);
 	c->timeout_ms = lim.idle_ms;
-	c->last_active = hsvr_clock_ms();
+	/* (Output an outbound session queued before: its write deadline
+	   starts now.) */
+	c->last_active = c->wstalled = hsvr_clock_ms();
 	rearm(c, c->last_active);
 	hsvr_hooks_deliver(c, TYP_ACCEPT);
 	if (c->ob != NULL)

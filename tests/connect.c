@@ -148,6 +148,7 @@ outbound(void)
 	(void)snprintf(tmo, sizeof tmo, "%d", (int)t_secs(2));
 	port = srv_start_ioc(&sv, "t-srv-connect", "-i", "127.0.0.1", "-n",
 	    "2", "--accept-thread", "-T", "0", "--connect-timeout", tmo,
+	    "--write-timeout", "30",
 	    NULL);
 	if (srv_wait_out(&sv, "INIT", 1, 10) != 0) {
 		srv_dump(&sv);
