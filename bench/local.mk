@@ -4,8 +4,9 @@
 # and two small measuring helpers are built by every "make" (so they keep
 # compiling);
 # "make bench" runs bench/run.sh, which builds its own optimised copy of the
-# tree in _build/bench, runs every workload and writes bench/RESULTS.md and
-# bench/results.png in the source tree.  See bench/README.
+# tree in _build/bench, runs every workload and writes bench/RESULTS.md,
+# bench/results.dat and bench/results.png (drawn from it by results.gp) in
+# the source tree.  See bench/README.
 
 noinst_PROGRAMS += \
 	bench/echo-load \
@@ -21,6 +22,7 @@ EXTRA_DIST += \
 	bench/run.sh \
 	bench/profile.sh \
 	bench/results.gp \
+	bench/results.dat \
 	bench/RESULTS.md \
 	bench/PROFILE.md \
 	bench/results.png

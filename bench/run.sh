@@ -19,7 +19,7 @@
 # Environment: ROUNDS, DUR (seconds per timed load), THREADS (worker threads
 # of the multi-threaded servers; default nproc), IDLE_CONNS (default
 # 10000), IDLE_TLS_CONNS (default 4000), BENCH_BUILD (default _build/bench),
-# BENCH_OUT (where RESULTS.md and results.png go; default bench/ of the
+# BENCH_OUT (where RESULTS.md, results.dat and results.png go; default bench/ of the
 # source tree), BENCH_PORT (first port tried, default 20100), ONLY
 # (space-separated workload names to run: echo64 echo64mt echo16k hello big
 # close idle start tlshello tlsconn tlsidle proxy; "build" only builds),
@@ -952,7 +952,7 @@ COMPARISONS=(
 HIGHER_BETTER=" tps rps mbps "
 
 report() {
-	local md=$OUT/RESULTS.md png=$OUT/results.png dat=$TMP/chart.dat
+	local md=$OUT/RESULTS.md png=$OUT/results.png dat=$OUT/results.dat
 	local line wl label metric unit hs an alabel op tgt clabel hv av ratio met range adv tadv cls
 	local when
 	when=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -1021,7 +1021,8 @@ report() {
 			esac
 			printf '| %s | %s | %s | %s | %s | %s%s | %s | %s |\n' "$label" "$unit" "$(fmt "$hv")" \
 				"$alabel" "$(fmt "$av")" "$ratio" "${range:+ ($range)}" "$tdesc" "$met"
-			# Chart: hsvr's advantage (>1: hsvr better) and the target's.
+			# Chart (results.dat, read by results.gp): a panel per
+			# workload; hsvr's advantage (>1: hsvr better), the target's.
 			if [[ $ratio != "—" ]]; then
 				if [[ $HIGHER_BETTER == *" $metric "* ]]; then
 					adv=$ratio
@@ -1031,13 +1032,13 @@ report() {
 					tadv=$(awk -v t="$tgt" 'BEGIN { if (t == "") print "NaN"; else printf "%.3f", 1 / t }')
 				fi
 				cls=$([[ $op == - ]] && echo 2 || echo 1)
-				printf '"%s"\t%s\t%s\t%s\n' "$clabel" "$adv" "$tadv" "$cls" >>"$dat"
+				printf '%s\t"%s"\t%s\t%s\t%s\n' "$wl" "$clabel" "$adv" "$tadv" "$cls" >>"$dat"
 			fi
 		done
 		echo
 		echo "![hsvr relative to each anchor](results.png)"
 		echo
-		echo "The chart shows hsvr's advantage over each anchor: the ratio for throughput, its inverse for CPU, memory and time, so that above 1 always means hsvr did better; a dot marks what the target asks for."
+		echo "The chart has a panel per workload, a bar per comparison: hsvr's advantage over the anchor, the ratio for throughput, its inverse for CPU, memory and time, so that right of 1 (green) always means hsvr did better, left of 1 (red) worse; a black line marks what the target asks for."
 		echo
 		echo "Where a target is missed, [PROFILE.md](PROFILE.md) says where the cost goes, counted (instructions and system calls per unit of work, \`bench/profile.sh\`) and measured at full speed: connect-request-close, TLS handshakes and keep-alive TLS requests, idle TLS memory."
 		echo

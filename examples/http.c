@@ -1,10 +1,16 @@
 /* http.c - hsvr-http: an HTTP/1.1 server whose GET / returns a body of --body-size bytes, or a file. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1                /* memfd_create */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +54,8 @@ unparsed(const struct conn *c, size_t off)
 static int hello;
 static const char *body_file;          /* --file */
 static int body_fd = -1;
+static int body_sealed;                /* body_fd is the body's sealed copy */
+static int tls_seen = -1;              /* atomic: -1 not known yet, 0, 1 */
 static unsigned char *body;
 static hsvr_metric *requests;          /* http_requests_total (--metrics) */
 static unsigned char hello_body[] = "Hello, world\n";
@@ -100,6 +108,37 @@ serv_options(void)
 	return options;
 }
 
+/*
+ * The body from memory also goes by sendfile(2), as a file's does: a
+ * sealed memfd holding it, written once, is sent from the kernel's pages
+ * without the copy write(2) makes of each reply (TLS reads it from
+ * memory).  Where there is no memfd, from memory only.
+ */
+static void
+seal_body(void)
+{
+#if defined(__linux__) && defined(MFD_ALLOW_SEALING)
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if (body_size == 0 ||
+	    (fd = memfd_create("hsvr-http-body", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) < 0)
+		return;
+	while (off < body_size && (n = write(fd, body + off,
+	    body_size - off)) > 0)
+		off += (size_t)n;
+	if (off < body_size || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
+	    F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+		close(fd);
+		return;
+	}
+	body_fd = fd;
+	body_sealed = 1;
+#endif
+}
+
 void
 serv_init(void)
 {
@@ -128,6 +167,7 @@ serv_init(void)
 	}
 	for (i = 0; i < body_size; i++)
 		body[i] = (unsigned char)('a' + i % 26);
+	seal_body();
 }
 
 void
@@ -152,6 +192,13 @@ serv_on_accept(SESSION *s)
 	c->inlen = c->incap = 0;
 	c->in = NULL;
 	s->usr = c;
+	/* Every connection is TLS or none is: asked of the first one. */
+	if (body_sealed && __atomic_load_n(&tls_seen, __ATOMIC_RELAXED) < 0) {
+		S_TLS_INFO info;
+
+		__atomic_store_n(&tls_seen, S_tls_info(s, &info) == 0,
+		    __ATOMIC_RELAXED);
+	}
 }
 
 void
@@ -227,7 +274,10 @@ respond(struct conn *c)
 
 	hsvr_metric_add(requests, 1);
 	c->file = 0;
-	if (c->status == 200 && body_fd >= 0) {
+	if (c->status == 200 && body_sealed &&
+	    __atomic_load_n(&tls_seen, __ATOMIC_RELAXED) == 0) {
+		c->file = 1;    /* the body, by sendfile from its memfd */
+	} else if (c->status == 200 && body_fd >= 0 && !body_sealed) {
 		if (fstat(body_fd, &st) == 0 && S_ISREG(st.st_mode)) {
 			c->file = 1;
 			len = (size_t)st.st_size;

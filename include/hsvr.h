@@ -207,7 +207,8 @@ int S_pause_read(SESSION *s, int paused);
  *                      serv_set_connect_alpn
  *  S_CONNECT_NOVERIFY  with S_CONNECT_TLS: do not verify the peer
  * Returns the session, or NULL with errno EINVAL (host NULL or empty,
- * port 0, unknown flags), EPERM (not on a worker) or ENOMEM.
+ * port 0, unknown flags), EPERM (not on a worker), ESHUTDOWN (the worker
+ * is stopping: its sessions are being closed) or ENOMEM.
  */
 #define S_CONNECT_TLS      0x01
 #define S_CONNECT_NOVERIFY 0x02
@@ -233,6 +234,27 @@ const char *S_connect_error(SESSION *s);
 int serv_set_connect_timeout(int sec);
 int serv_set_connect_ca(const char *path);
 int serv_set_connect_alpn(const char *protocols);
+
+/*
+ * Half-close, as a proxy needs it: one direction of a connection ends
+ * while the other goes on.
+ *
+ * S_shutdown: once everything S_send* queued before it is written, the
+ * session's sending side ends (TCP FIN; over TLS, close_notify first); the
+ * session goes on reading.  S_send* then return -1.  Safe from any hsvr
+ * thread; 0, or -1 if the session is not open.
+ *
+ * S_halfclose(s, 1): the peer's end of stream no longer ends the session.
+ * It is delivered as one TYP_READ with blen 0 (buff "") and the session
+ * stays open for sending, until S_shutdown (the session then ends by
+ * itself, as it does when the peer ends after S_shutdown), S_close or its
+ * timeout.  Without it (the default, and the original's behaviour) the
+ * peer's end closes the session once its output is written.  On the
+ * session's worker only (its callbacks; an S_connect session before
+ * TYP_ACCEPT too): 0, or -1 (errno EPERM on another thread).
+ */
+int S_shutdown(SESSION *s);
+int S_halfclose(SESSION *s, int on);
 
 /* ---------------- the worker's loop for the application --------------- */
 

@@ -143,7 +143,8 @@ struct hsvr_config {
 	int proxy_timeout;        /* --proxy-timeout: seconds for the header */
 	struct hsvr_proxy_from proxy_from; /* --proxy-from: who may send one */
 	/* --metrics: the listening socket of the metrics endpoint, opened
-	 * at start-up with the others and kept across an upgrade; -1 = none */
+	 * at start-up with the others (listen.c) and kept across an
+	 * upgrade; -1 = none */
 	int metrics_fd;
 };
 
@@ -331,6 +332,8 @@ struct hsvr_counters {
 	uint64_t txoctet;
 	uint64_t txcount;
 	uint64_t rxtimeout;
+	uint64_t out_established;      /* S_connect's sessions: TYP_ACCEPT */
+	uint64_t out_terms;            /* and their TYP_TERM after it */
 };
 
 static inline void
@@ -361,6 +364,7 @@ struct hsvr_shared_counters {
 	uint64_t fd_exhausted;
 	uint64_t alloc_error;
 	uint64_t proxy_error;
+	uint64_t outbound_error;
 };
 
 /*
@@ -380,6 +384,34 @@ void hsvr_shared_reset(void);
 #define SHARED_ADD(field, n) \
 	__atomic_fetch_add(&hsvr_shared.stats.field, (uint64_t)(n), \
 	    __ATOMIC_RELAXED)
+
+/* ---------------------------------------------------------- dialing */
+
+/*
+ * An outbound TCP connection being made (dial.c).  done runs once, from
+ * the loop, never inside hsvr_dial_start: with the connected socket and
+ * its peer's address, or fd -1 and why ("name not found: ...").
+ */
+struct hsvr_dial;
+typedef void (*hsvr_dial_done)(void *arg, int fd, const struct sockaddr *sa,
+    const char *why);
+/* NULL only when out of memory. */
+struct hsvr_dial *hsvr_dial_start(struct event_base *base, const char *host,
+    uint16_t port, hsvr_dial_done done, void *arg);
+/* done will not run; what the dial holds is freed. */
+void hsvr_dial_cancel(struct hsvr_dial *d);
+
+/*
+ * What an outbound session (S_connect) keeps besides a connection's
+ * fields: the name it asked for (TLS: SNI, the name verified), its flags,
+ * why it failed.  Freed with the session.
+ */
+struct hsvr_outbound {
+	struct hsvr_dial *dial;        /* until connected */
+	int flags;                     /* S_CONNECT_* */
+	char why[160];                 /* S_connect_error, "" if none */
+	char name[256];
+};
 
 /* ---------------------------------------------------------- transports */
 
@@ -409,6 +441,8 @@ struct hsvr_transport {
 	void (*handshake_failed)(struct hsvr_conn *, enum hsvr_hs_end);
 	/* NULL, or frees what close kept for TYP_TERM (S_tls_info) */
 	void (*free_state)(struct hsvr_conn *);
+	/* ends the sending side (S_shutdown), everything queued written */
+	void (*shutdown)(struct hsvr_conn *);
 	int sendfile;   /* the socket carries the bytes as they are */
 	int lingers;    /* a close may linger (shutdown, discard input) */
 };
@@ -416,6 +450,13 @@ struct hsvr_transport {
 extern const struct hsvr_transport hsvr_transport_tcp;
 extern const struct hsvr_transport hsvr_transport_unix;
 extern const struct hsvr_transport hsvr_transport_tls;
+/* TLS as the client of an outbound session (c->ob: name, flags, why). */
+extern const struct hsvr_transport hsvr_transport_tls_client;
+/* Its setup and handshake (tls-client.c); tls.c reads and writes. */
+int hsvr_tls_client_init(void);        /* start-up: 0, or -1 (said) */
+int hsvr_tls_client_setup(struct hsvr_conn *);
+int hsvr_tls_client_handshake(struct hsvr_conn *);
+void hsvr_tls_client_handshake_failed(struct hsvr_conn *, enum hsvr_hs_end);
 /* The transport of a new connection: TLS if enabled, else TCP or UNIX. */
 const struct hsvr_transport *hsvr_transport_for(int is_unix);
 
@@ -512,6 +553,7 @@ struct hsvr_conn {
 	uint32_t refs;                 /* atomic: messages naming this conn */
 	uint32_t ctl;                  /* atomic: CTL_* requests, other threads */
 	int ctl_sec;                   /* atomic: CTL_TIMER's S_settimer value */
+	int shut_asked;                /* atomic: S_shutdown was called */
 	unsigned wev_added : 1;
 	unsigned failed : 1;           /* the transport failed: abort */
 	unsigned eof : 1;              /* the peer closed its side */
@@ -520,11 +562,16 @@ struct hsvr_conn {
 	unsigned accepted : 1;         /* TYP_ACCEPT delivered: TYP_TERM due */
 	unsigned is_unix : 1;          /* UNIX-domain: not in the index */
 	unsigned handshaking : 1;      /* TLS handshake under way */
+	unsigned dialing : 1;          /* S_connect: not connected yet */
 	unsigned hs_heard : 1;         /* the TLS peer's hello has come */
 	unsigned tls_dirty : 1;        /* the peer left without close_notify */
 	unsigned read_blocked : 1;     /* a read waits for writability */
 	unsigned read_again : 1;       /* the transport holds more: read again */
 	unsigned tls_deferred : 1;     /* an end or error seen after data */
+	unsigned halfclose : 1;        /* S_halfclose: the peer's end is an
+	                                  event, not the session's end */
+	unsigned shut_wanted : 1;      /* S_shutdown: FIN once all is written */
+	unsigned shut_done : 1;        /* the sending side has ended */
 	unsigned perip : 1;            /* counted against --max-per-ip */
 	unsigned read_paused : 1;      /* S_pause_read: rev is not added */
 	unsigned stuck : 2;            /* writable, yet no progress (a file
@@ -538,6 +585,7 @@ struct hsvr_conn {
 	                                  waits for (its last EAGAIN) */
 	struct ssl_st *ssl;            /* TLS sessions only */
 	struct hsvr_proxy *proxy;      /* the PROXY header being read, or NULL */
+	struct hsvr_outbound *ob;      /* S_connect's sessions, else NULL */
 	struct evbuffer *out;          /* queued output, NULL when never used */
 	struct event rev, wev, tev;
 	struct hsvr_conn *prev, *next; /* worker's live list */
@@ -564,6 +612,7 @@ struct hsvr_conn {
 #define CTL_TIMER  0x08u        /* S_settimer(ctl_sec) */
 #define CTL_PAUSE  0x10u        /* S_pause_read(CTL_PAUSED set or not) */
 #define CTL_PAUSED 0x20u
+#define CTL_SHUT   0x40u        /* S_shutdown */
 
 static inline int
 conn_state(const struct hsvr_conn *c)
@@ -607,10 +656,14 @@ struct hsvr_session_cfg {
 
 void hsvr_session_init(const struct hsvr_session_cfg *);
 void hsvr_session_open(struct hsvr_worker *, struct hsvr_msg *);
+/* S_connect on w: the session, or NULL (errno ENOMEM). */
+struct hsvr_conn *hsvr_session_connect(struct hsvr_worker *w,
+    const char *host, uint16_t port, int flags, void *usr);
 void hsvr_session_close(struct hsvr_conn *);     /* S_close by the owner */
 void hsvr_session_abort(struct hsvr_conn *);     /* close now, drop output */
 void hsvr_session_settimer(struct hsvr_conn *, int);
 void hsvr_session_pause_read(struct hsvr_conn *, int);
+void hsvr_session_shutdown(struct hsvr_conn *);  /* S_shutdown, owner */
 void hsvr_session_kick(struct hsvr_conn *);
 /* Drain: deliver what arrived (or a first request), then serv_on_drain. */
 void hsvr_session_drain(struct hsvr_conn *);
@@ -748,6 +801,15 @@ int hsvr_listen_activated(int *fds, int max);
  * after a line.  Before start-up opens anything that could take their
  * numbers. */
 int hsvr_listen_check(const struct hsvr_config *);
+/*
+ * --metrics.  parse: the option's argument (ADDR:PORT, [V6]:PORT or
+ * unix:PATH), kept: 0, or -1 with the reason in err.  metrics: after
+ * hsvr_listen_open, its listening socket into cfg->metrics_fd, closed
+ * with the others, carried by an upgrade, a UNIX socket's name made and
+ * removed as -l's; 0 (also without --metrics), or -1 after a line.
+ */
+int hsvr_listen_metrics_parse(const char *arg, char *err, size_t errlen);
+int hsvr_listen_metrics(struct hsvr_config *);
 void hsvr_listen_close(void);
 void hsvr_listen_free(void);
 
@@ -825,16 +887,11 @@ int hsvr_stats_metric(const S_STATS *st, size_t i,
     struct hsvr_stats_metric *out);
 
 /*
- * --metrics (metrics.c).  parse: the option's argument (ADDR:PORT,
- * [V6]:PORT or unix:PATH), kept: 0, or -1 with the reason in err.  open:
- * the listening socket into cfg->metrics_fd, unless it is open already
- * (>= 0: inherited) or no --metrics was given; a UNIX path is removed at
- * the starting process's exit; 0, or -1 after a line.  start: a serving
- * process answers GET /metrics on fd from a thread of its own; 0, or -1
- * after a line.  stop: that thread ends, fd is closed; any time, again.
+ * --metrics (metrics.c), on the socket start-up opened (listen.c).
+ * start: a serving process answers GET /metrics on fd from a thread of
+ * its own; 0, or -1 after a line.  stop: that thread ends, fd is closed;
+ * any time, again.
  */
-int hsvr_metrics_parse(const char *arg, char *err, size_t errlen);
-int hsvr_metrics_open(struct hsvr_config *cfg);
 int hsvr_metrics_start(int fd);
 void hsvr_metrics_stop(void);
 

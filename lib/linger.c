@@ -23,18 +23,20 @@ would_block(void)
 }
 
 /*
- * The descriptor is closed: only now does the connection stop counting
- * for -m and --max-per-ip (a lingering close holds a socket too), retire.
+ * The descriptor is closed: only now does an accepted connection stop
+ * counting for -m and --max-per-ip (a lingering close holds a socket too), retire.
  */
 void
 hsvr_linger_close_now(struct hsvr_conn *c)
 {
-	c->tp->close(c);
+	if (c->fd >= 0)         /* an outbound session may have none */
+		c->tp->close(c);
 	c->fd = -1;
 	if (c->perip)
 		hsvr_perip_give(c->key);
 	c->perip = 0;
-	__atomic_sub_fetch(&hsvr_shared.live, 1, __ATOMIC_RELAXED);
+	if (c->ob == NULL)      /* outbound sessions are not counted in -m */
+		__atomic_sub_fetch(&hsvr_shared.live, 1, __ATOMIC_RELAXED);
 	if (c->tp->free_state != NULL)
 		c->tp->free_state(c);
 	hsvr_qsbr_retire(c);

@@ -4,7 +4,9 @@
  * and named without following a path another user controls.  Each socket
  * goes to the accept loops' table (accept.c); what it listens on is noted
  * in the configuration, for the log.  Or sockets inherited already
- * listening (--listen-fd, systemd's LISTEN_FDS), taken as they are.
+ * listening (--listen-fd, systemd's LISTEN_FDS), taken as they are.  And
+ * --metrics's socket (TCP or UNIX-domain, made as the others are), handed
+ * to the engine in cfg->metrics_fd, whose thread serves it (metrics.c).
  */
 #include "hsvr-int.h"
 
@@ -24,20 +26,22 @@
 #include <unistd.h>
 
 #define MAX_ADDRESSES 8
+#define METRICS_BACKLOG 64
 
 static int naddr;               /* addresses listened on */
 static int per_worker;          /* descriptors per address; 0: main's */
 static int reuseport;           /* per_worker sockets, not duplicates */
-static int unix_owner;         /* this process removes the path at close */
 static char *described;         /* the configuration's "where" */
 static size_t described_len;
+static struct hsvr_config *config;      /* metrics_fd: --metrics's socket */
 
 /*
  * The sockets themselves (not the duplicates the workers get), for an
  * upgrade to hand over: kind 't' TCP, 'r' TCP of worker's --reuseport,
- * 'u' the -l socket, 'i' and 'j' inherited TCP and UNIX-domain.
+ * 'u' the -l socket, 'i' and 'j' inherited TCP and UNIX-domain, 'm'
+ * --metrics's (TCP or UNIX-domain).
  */
-#define MAX_SOCKETS (MAX_ADDRESSES * 256 + HSVR_MAX_LISTEN_FDS)
+#define MAX_SOCKETS (MAX_ADDRESSES * 256 + HSVR_MAX_LISTEN_FDS + 1)
 static struct {
 	int fd;
 	char kind;
@@ -90,6 +94,42 @@ note_address(int fd)
 	    described_len - used);
 }
 
+#define TCP_NODELAY_ON 1   /* connections inherit TCP_NODELAY */
+#define TCP_REUSEPORT 2    /* SO_REUSEPORT */
+#define TCP_DUAL_STACK 4   /* IPv6 and IPv4 (else IPv6 only) */
+
+/*
+ * A TCP socket listening on sa (with SO_REUSEADDR, and what flags ask):
+ * the descriptor; -1 if no socket of this family can be made, -2 if it
+ * cannot listen there (errno set in both cases; nothing said).
+ */
+static int
+tcp_listen(const struct sockaddr *sa, socklen_t salen, int backlog,
+    int flags)
+{
+	int fd, on = 1, off = 0, saved;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	if (flags & TCP_NODELAY_ON)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+	if (flags & TCP_REUSEPORT)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+		    (flags & TCP_DUAL_STACK) ? &off : &on, sizeof on);
+	if (bind(fd, sa, salen) != 0 || listen(fd, backlog) != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -2;
+	}
+	return fd;
+}
+
 /*
  * Listen on sa: one socket shared by the accepting threads, or with
  * --reuseport one per worker, each with SO_REUSEPORT so that the kernel
@@ -102,28 +142,18 @@ listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
     int dual_stack)
 {
 	char where[NI_MAXHOST + NI_MAXSERV + 4];
-	int fd, on = 1, off = 0, i, n = reuseport ? per_worker : 1;
+	int fd, i, n = reuseport ? per_worker : 1;
 
 	if (naddr >= MAX_ADDRESSES)
 		return -1;
 	for (i = 0; i < n; i++) {
-		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd < 0 && i == 0)
+		fd = tcp_listen(sa, salen, backlog, TCP_NODELAY_ON |
+		    (reuseport ? TCP_REUSEPORT : 0) |
+		    (dual_stack ? TCP_DUAL_STACK : 0));
+		if (fd == -1 && i == 0)
 			return -1;
 		if (fd < 0)
 			goto fail;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-		if (reuseport)
-			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
-		if (sa->sa_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-			    dual_stack ? &off : &on, sizeof on);
-		if (bind(fd, sa, salen) != 0 || listen(fd, backlog) != 0) {
-			close(fd);
-			goto fail;
-		}
 		if (i == 0)
 			note_address(fd);
 		if (!reuseport) {
@@ -203,22 +233,29 @@ listen_interface(const struct hsvr_config *cfg)
 }
 
 /*
- * -l: the socket's directory, held open from start-up to removal, so that
- * every step happens in the directory the path named at start-up, and the
- * socket's name and inode there.
+ * A UNIX-domain socket's name: its directory, held open from start-up to
+ * removal, so that every step happens in the directory the path named at
+ * start-up, and the socket's name and inode there.  Two: -l's and
+ * --metrics unix:PATH's, made and removed by the same code.  owner: this
+ * process removes the name at close.
  */
-static int unix_dir = -1;
-static char unix_base[sizeof ((struct sockaddr_un *)0)->sun_path];
-static dev_t unix_dev;
-static ino_t unix_ino;
+struct unix_name {
+	int dir;
+	int owner;
+	dev_t dev;
+	ino_t ino;
+	char base[sizeof ((struct sockaddr_un *)0)->sun_path];
+};
+static struct unix_name lsock = { .dir = -1 }, msock = { .dir = -1 };
 
 /*
  * Open the directory of path (following symbolic links: /var/run is one
  * on Debian; the directories above the socket's are the administrator's)
- * and keep its last component in unix_base.  0, or -1 after a message.
+ * and keep its last component in u->base.  what: the path as messages
+ * name it.  0, or -1 after a message.
  */
 static int
-unix_open_dir(const char *path)
+unix_open_dir(struct unix_name *u, const char *path, const char *what)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash == NULL ? path : slash + 1;
@@ -226,42 +263,42 @@ unix_open_dir(const char *path)
 	size_t n = slash == NULL ? 0 : slash == path ? 1 :
 	    (size_t)(slash - path);
 
-	if (*base == '\0' || strlen(base) >= sizeof unix_base ||
+	if (*base == '\0' || strlen(base) >= sizeof u->base ||
 	    n >= sizeof dir) {
 		hsvr_warnx("cannot listen on %s: not a usable socket name",
-		    path);
+		    what);
 		return -1;
 	}
 	if (n > 0) {
 		memcpy(dir, path, n);
 		dir[n] = '\0';
 	}
-	memcpy(unix_base, base, strlen(base) + 1);
-	unix_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (unix_dir < 0) {
-		hsvr_warn("cannot listen on %s: %s", path, dir);
+	memcpy(u->base, base, strlen(base) + 1);
+	u->dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (u->dir < 0) {
+		hsvr_warn("cannot listen on %s: %s", what, dir);
 		return -1;
 	}
 	return 0;
 }
 
 /*
- * Is a server listening on the socket unix_base of the current directory?
+ * Is a server listening on the socket u->base of the current directory?
  * 1 yes, 0 no (stale: connection refused), 2 it is gone, -1 after a
  * message.  A full listen queue (EAGAIN) is a live server too.
  */
 static int
-unix_probe(const char *path)
+unix_probe(const struct unix_name *u, const char *what)
 {
 	struct sockaddr_un sun;
 	int fd, rc = -1;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, unix_base, strlen(unix_base) + 1);
+	memcpy(sun.sun_path, u->base, strlen(u->base) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		hsvr_warn("cannot listen on %s: socket", path);
+		hsvr_warn("cannot listen on %s: socket", what);
 		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ||
@@ -273,47 +310,47 @@ unix_probe(const char *path)
 		rc = 2;
 	else
 		hsvr_warn("cannot listen on %s: cannot check the socket there",
-		    path);
+		    what);
 	close(fd);
 	return rc;
 }
 
 /*
  * Give the listening socket "s" of the private directory pd its name in
- * unix_dir: where there is none, or over a stale socket; never over a
+ * u->dir: where there is none, or over a stale socket; never over a
  * socket a server listens on, nor over another kind of file.  The current
- * directory is unix_dir (for the probe).  0, or -1 after a message.
+ * directory is u->dir (for the probe).  0, or -1 after a message.
  */
 static int
-unix_put(int pd, const char *path)
+unix_put(const struct unix_name *u, int pd, const char *what)
 {
 	struct stat sb;
 	int tries;
 
 	/* Each turn ends because the name changed meanwhile: a few only. */
 	for (tries = 0; tries < 4; tries++) {
-		if (fstatat(unix_dir, unix_base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (fstatat(u->dir, u->base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
 			if (errno != ENOENT)
 				break;
-			if (renameat2(pd, "s", unix_dir, unix_base,
+			if (renameat2(pd, "s", u->dir, u->base,
 			    RENAME_NOREPLACE) == 0)
 				return 0;
 			if (errno == EEXIST)
 				continue;
 			/* A file system without RENAME_NOREPLACE. */
 			if ((errno == EINVAL || errno == ENOSYS) &&
-			    renameat(pd, "s", unix_dir, unix_base) == 0)
+			    renameat(pd, "s", u->dir, u->base) == 0)
 				return 0;
 			break;
 		}
 		if (!S_ISSOCK(sb.st_mode)) {
 			hsvr_warnx("cannot listen on %s: exists and is not a "
-			    "socket", path);
+			    "socket", what);
 			return -1;
 		}
-		switch (unix_probe(path)) {
+		switch (unix_probe(u, what)) {
 		case 1:
-			hsvr_warnx("another server is listening on %s", path);
+			hsvr_warnx("another server is listening on %s", what);
 			return -1;
 		case 0:
 			/*
@@ -321,9 +358,9 @@ unix_put(int pd, const char *path)
 			 * now, never following it: at worst a file put there
 			 * since by someone who may write the directory.
 			 */
-			if (renameat(pd, "s", unix_dir, unix_base) == 0)
+			if (renameat(pd, "s", u->dir, u->base) == 0)
 				return 0;
-			hsvr_warn("cannot listen on %s", path);
+			hsvr_warn("cannot listen on %s", what);
 			return -1;
 		case 2:
 			continue;
@@ -331,69 +368,81 @@ unix_put(int pd, const char *path)
 			return -1;
 		}
 	}
-	hsvr_warn("cannot listen on %s", path);
+	hsvr_warn("cannot listen on %s", what);
 	return -1;
 }
 
 /*
- * Remove the socket's name, if it still names our socket: an unlink
- * through the directory held since start-up, never a path looked up
- * again.  Between the check and the unlink only someone who may write
- * the directory can change the name, and then what goes is theirs.
+ * Remove the socket's name, if this process owns it and it still names
+ * our socket: an unlink through the directory held since start-up, never
+ * a path looked up again.  Between the check and the unlink only someone
+ * who may write the directory can change the name, and then what goes is
+ * theirs.  The directory is closed: once only.
  */
 static void
-unix_remove(void)
+unix_remove(struct unix_name *u)
 {
 	struct stat sb;
 
-	if (unix_dir < 0)
+	if (u->dir < 0)
 		return;
-	if (unix_owner && fstatat(unix_dir, unix_base, &sb,
-	    AT_SYMLINK_NOFOLLOW) == 0 && sb.st_dev == unix_dev &&
-	    sb.st_ino == unix_ino)
-		(void)unlinkat(unix_dir, unix_base, 0);
-	close(unix_dir);
-	unix_dir = -1;
+	if (u->owner && fstatat(u->dir, u->base, &sb,
+	    AT_SYMLINK_NOFOLLOW) == 0 && sb.st_dev == u->dev &&
+	    sb.st_ino == u->ino)
+		(void)unlinkat(u->dir, u->base, 0);
+	close(u->dir);
+	u->dir = -1;
+	u->owner = 0;
+}
+
+/* The accept table's sockets closed: -l's name goes. */
+static void
+lsock_remove(void)
+{
+	unix_remove(&lsock);
 }
 
 /*
- * The socket is made, moded and owned in a private directory (mode 0700,
- * ours) next to its place, where no one else can see it nor put anything,
- * then renamed into place: it never has a wider mode than 0770 nor another
- * owner at its name, and nothing follows a name another user controls.
- * bind() takes a name, not a descriptor: it is resolved from the private
- * directory as the current directory, which is then restored (start-up is
- * single-threaded).
+ * A UNIX-domain socket listening at path, named in u (what: the path as
+ * messages name it), for -l and for --metrics unix:PATH.  The socket is
+ * made, moded and owned in a private directory (mode 0700, ours) next to
+ * its place, where no one else can see it nor put anything, then renamed
+ * into place: it never has a wider mode than 0770 nor another owner at
+ * its name, and nothing follows a name another user controls.  bind()
+ * takes a name, not a descriptor: it is resolved from the private
+ * directory as the current directory, which is then restored (start-up
+ * is single-threaded).  The descriptor (u owns the name), or -1 after a
+ * message.
  */
 static int
-listen_unix(const struct hsvr_config *cfg)
+unix_listen(struct unix_name *u, const char *path, const char *what,
+    const struct hsvr_config *cfg, int backlog)
 {
-	const char *path = cfg->unix_path;
 	struct sockaddr_un sun;
 	struct stat sb;
-	char priv[sizeof unix_base + 16];
-	int fd = -1, pd = -1, cwd = -1, made = 0, rc = -1, unix_fd_added = -1;
+	char priv[sizeof u->base + 16];
+	int fd = -1, pd = -1, cwd = -1, made = 0, ok = 0;
 
-	if (unix_open_dir(path) != 0)
+	if (unix_open_dir(u, path, what) != 0)
 		return -1;
-	(void)snprintf(priv, sizeof priv, ".%s.XXXXXX", unix_base);
+	(void)snprintf(priv, sizeof priv, ".%s.XXXXXX", u->base);
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, "s", 2);
 	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    fchdir(unix_dir) != 0 || mkdtemp(priv) == NULL) {
+	    fchdir(u->dir) != 0 || mkdtemp(priv) == NULL) {
 		hsvr_warn("cannot listen on %s: cannot make a private directory "
-		    "there", path);
+		    "there", what);
 		goto out;
 	}
 	made = 1;
 	/* The name is in a directory others may write: is it still ours? */
-	pd = openat(unix_dir, priv, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	pd = openat(u->dir, priv, O_PATH | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (pd < 0 || fstat(pd, &sb) != 0 || sb.st_uid != geteuid() ||
 	    (sb.st_mode & 077) != 0 || fchdir(pd) != 0) {
 		hsvr_warnx("cannot listen on %s: its private directory %s was "
-		    "replaced", path, priv);
+		    "replaced", what, priv);
 		goto out;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -402,43 +451,52 @@ listen_unix(const struct hsvr_config *cfg)
 	    (cfg->drop && fchownat(pd, "s", cfg->uid, cfg->gid,
 	    AT_SYMLINK_NOFOLLOW) != 0) ||
 	    fstatat(pd, "s", &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    listen(fd, cfg->backlog) != 0 || fchdir(unix_dir) != 0) {
-		hsvr_warn("cannot listen on %s", path);
+	    listen(fd, backlog) != 0 || fchdir(u->dir) != 0) {
+		hsvr_warn("cannot listen on %s", what);
 		goto out;
 	}
-	unix_dev = sb.st_dev;
-	unix_ino = sb.st_ino;
-	if (unix_put(pd, path) != 0)
-		goto out;
-	unix_fd_added = fd;
-	rc = hsvr_accept_add_shared(fd, 1);
-	fd = -1;        /* the table's, or closed */
-	if (rc != 0) {
-		hsvr_warn("cannot listen on %s", path);
-		unix_owner = 1;         /* out: remove it again */
-		goto out;
-	}
-	(void)snprintf(described, described_len, "%s", path);
-	unix_owner = 1;
-	remember(unix_fd_added, 'u', 0);
+	u->dev = sb.st_dev;
+	u->ino = sb.st_ino;
+	ok = unix_put(u, pd, what) == 0;
 out:
 	if (pd >= 0)
 		(void)unlinkat(pd, "s", 0);     /* left there on failure */
 	if (made)
-		(void)unlinkat(unix_dir, priv, AT_REMOVEDIR);
+		(void)unlinkat(u->dir, priv, AT_REMOVEDIR);
 	if (cwd >= 0 && fchdir(cwd) != 0)
 		hsvr_warn("cannot return to the working directory");
 	if (cwd >= 0)
 		close(cwd);
 	if (pd >= 0)
 		close(pd);
-	if (fd >= 0)
-		close(fd);
-	if (rc != 0) {
-		unix_remove();
-		unix_owner = 0;
+	if (!ok) {
+		if (fd >= 0)
+			close(fd);
+		unix_remove(u);         /* not the owner: the directory only */
+		return -1;
 	}
-	return rc;
+	u->owner = 1;
+	return fd;
+}
+
+/* -l: the socket, shared by the workers. */
+static int
+listen_unix(const struct hsvr_config *cfg)
+{
+	const char *path = cfg->unix_path;
+	int fd;
+
+	if ((fd = unix_listen(&lsock, path, path, cfg, cfg->backlog)) < 0)
+		return -1;
+	/* The table's, or closed. */
+	if (hsvr_accept_add_shared(fd, 1) != 0) {
+		hsvr_warn("cannot listen on %s", path);
+		unix_remove(&lsock);
+		return -1;
+	}
+	(void)snprintf(described, described_len, "%s", path);
+	remember(fd, 'u', 0);
+	return 0;
 }
 
 /*
@@ -631,6 +689,7 @@ listen_init(struct hsvr_config *cfg)
 {
 	naddr = 0;
 	nsockets = 0;
+	config = cfg;
 	described = cfg->where;
 	described_len = sizeof cfg->where;
 	described[0] = '\0';
@@ -638,7 +697,7 @@ listen_init(struct hsvr_config *cfg)
 	reuseport = cfg->reuseport && cfg->unix_path == NULL &&
 	    cfg->n_listen_fds == 0;
 	per_worker = cfg->accept_thread && !reuseport ? 0 : cfg->threads;
-	hsvr_accept_init(per_worker, reuseport, unix_remove);
+	hsvr_accept_init(per_worker, reuseport, lsock_remove);
 }
 
 int
@@ -660,22 +719,154 @@ hsvr_listen_open(struct hsvr_config *cfg)
 	return rc;
 }
 
+/* ------------------------------------------------------------ --metrics */
 
-/* In a serving process: the path and its directory are the supervisor's. */
+static char m_where[300];               /* the --metrics argument */
+static char m_host[256], m_port[8];     /* TCP */
+static char m_path[sizeof msock.base];  /* unix: */
+
+int
+hsvr_listen_metrics_parse(const char *arg, char *err, size_t errlen)
+{
+	const char *colon, *h, *p;
+	char *end;
+	size_t hl;
+	long v;
+
+	m_host[0] = m_port[0] = m_path[0] = '\0';
+	if (strncmp(arg, "unix:", 5) == 0) {
+		if (arg[5] == '\0' || strlen(arg + 5) >= sizeof m_path) {
+			(void)snprintf(err, errlen, "a UNIX socket's path, "
+			    "at most %zu bytes", sizeof m_path - 1);
+			return -1;
+		}
+		memcpy(m_path, arg + 5, strlen(arg + 5) + 1);
+	} else {
+		colon = strrchr(arg, ':');
+		if (colon == NULL) {
+			(void)snprintf(err, errlen, "ADDR:PORT, [IPV6]:PORT "
+			    "or unix:PATH");
+			return -1;
+		}
+		h = arg;
+		hl = (size_t)(colon - arg);
+		if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
+			h++;
+			hl -= 2;
+		} else if (memchr(arg, ':', hl) != NULL) {
+			(void)snprintf(err, errlen, "an IPv6 address goes in "
+			    "brackets: [::1]:9100");
+			return -1;
+		}
+		p = colon + 1;
+		errno = 0;
+		v = strtol(p, &end, 10);
+		if (hl == 0 || hl >= sizeof m_host || *p == '\0' ||
+		    *end != '\0' || errno != 0 || v < 1 || v > 65535) {
+			(void)snprintf(err, errlen, "ADDR:PORT with an address "
+			    "and a port from 1 to 65535");
+			return -1;
+		}
+		memcpy(m_host, h, hl);
+		m_host[hl] = '\0';
+		(void)snprintf(m_port, sizeof m_port, "%ld", v);
+	}
+	(void)snprintf(m_where, sizeof m_where, "%s", arg);
+	return 0;
+}
+
+/* ADDR:PORT: the first of its addresses that can be listened on. */
+static int
+metrics_tcp(void)
+{
+	struct addrinfo hints, *res, *ai;
+	int fd = -1, rc, saved = 0;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(m_host, m_port, &hints, &res);
+	if (rc != 0) {
+		hsvr_warnx("cannot listen on %s (--metrics): %s", m_where,
+		    gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+		if ((fd = tcp_listen(ai->ai_addr, ai->ai_addrlen,
+		    METRICS_BACKLOG, 0)) < 0)
+			saved = errno;
+	freeaddrinfo(res);
+	if (fd < 0) {
+		errno = saved;
+		hsvr_warn("cannot listen on %s (--metrics)", m_where);
+	}
+	return fd;
+}
+
+/*
+ * --metrics, after hsvr_listen_open: its socket, in the table (carried
+ * by an upgrade, closed with the others) and in cfg->metrics_fd for the
+ * engine.  unix:PATH is made as -l's socket is, and its name removed as
+ * -l's.  0 (nothing to do without --metrics), or -1 after a line.
+ */
+int
+hsvr_listen_metrics(struct hsvr_config *cfg)
+{
+	char what[sizeof m_where + 16];
+	int fd;
+
+	if (m_where[0] == '\0')
+		return 0;
+	config = cfg;
+	if (m_path[0] != '\0') {
+		(void)snprintf(what, sizeof what, "%s (--metrics)", m_where);
+		fd = unix_listen(&msock, m_path, what, cfg, METRICS_BACKLOG);
+	} else {
+		fd = metrics_tcp();
+	}
+	if (fd < 0)
+		return -1;
+	cfg->metrics_fd = fd;
+	remember(fd, 'm', 0);
+	return 0;
+}
+
+/* This process's copy of --metrics's socket closed, its name removed. */
+static void
+metrics_close(void)
+{
+	if (config != NULL && config->metrics_fd >= 0) {
+		(void)close(config->metrics_fd);
+		config->metrics_fd = -1;
+	}
+	unix_remove(&msock);
+}
+
+/* ------------------------------------------------------------ the end */
+
+/* In a serving process: the paths and their directories are the
+ * supervisor's. */
 void
 hsvr_listen_forget_path(void)
 {
-	unix_owner = 0;
-	unix_remove();
+	lsock.owner = msock.owner = 0;
+	unix_remove(&lsock);
+	unix_remove(&msock);
 }
 
-/* Stop accepting: the sockets closed, the UNIX socket's name removed. */
+/*
+ * Stop accepting: the sockets closed, --metrics's too (a scrape is
+ * refused, not queued for a draining process that answers none), the
+ * UNIX sockets' names removed.
+ */
 void
 hsvr_listen_close(void)
 {
 	nsockets = 0;
 	hsvr_accept_close();
-	unix_remove();
+	unix_remove(&lsock);
+	metrics_close();
 }
 
 /* Close everything and forget the sockets; no worker may run any more. */
@@ -684,30 +875,46 @@ hsvr_listen_free(void)
 {
 	nsockets = 0;
 	hsvr_accept_free();
-	unix_remove();
+	unix_remove(&lsock);
+	metrics_close();
+}
+
+/* " KEY=dir:dev:ino" for u's directory and inode, if this process owns
+ * its name. */
+static void
+carry_name(const char *key, const struct unix_name *u)
+{
+	if (u->dir >= 0 && u->owner) {
+		hsvr_upgrade_add_fd(u->dir);
+		hsvr_upgrade_add(" %s=%d:%ju:%ju", key, u->dir,
+		    (uintmax_t)u->dev, (uintmax_t)u->ino);
+	}
 }
 
 /*
  * An upgrade: the sockets go to the next image, as they are (listening
- * all along: no connection is refused), with the -l socket's directory
- * and inode so that it removes the name at exit as this one would.
+ * all along: no connection is refused), with the UNIX sockets'
+ * directories and inodes so that it removes the names at exit as this
+ * one would.  --metrics's as "m=fd" (what images before it was
+ * recorded here understand), its directory as "mu=".
  */
 void
 hsvr_listen_carry(void)
 {
-	int i;
+	int i, n = 0;
 
 	hsvr_upgrade_add(" l=");
 	for (i = 0; i < nsockets; i++) {
 		hsvr_upgrade_add_fd(sockets[i].fd);
-		hsvr_upgrade_add("%s%d:%c:%d", i ? "," : "", sockets[i].fd,
-		    sockets[i].kind, sockets[i].worker);
+		if (sockets[i].kind != 'm')
+			hsvr_upgrade_add("%s%d:%c:%d", n++ ? "," : "",
+			    sockets[i].fd, sockets[i].kind, sockets[i].worker);
 	}
-	if (unix_dir >= 0 && unix_owner) {
-		hsvr_upgrade_add_fd(unix_dir);
-		hsvr_upgrade_add(" u=%d:%ju:%ju", unix_dir, (uintmax_t)unix_dev,
-		    (uintmax_t)unix_ino);
-	}
+	for (i = 0; i < nsockets; i++)
+		if (sockets[i].kind == 'm')
+			hsvr_upgrade_add(" m=%d", sockets[i].fd);
+	carry_name("u", &lsock);
+	carry_name("mu", &msock);
 }
 
 /* One socket handed over: in the table as the old image had it. */
@@ -756,16 +963,42 @@ adopt_one(const struct hsvr_config *cfg, int fd, char kind, int worker)
 }
 
 /*
+ * The value of key, "dir:dev:ino", into u with the last component of
+ * path: this image removes that name at exit.  0 (also without key), or
+ * -1 if it is not that.
+ */
+static int
+adopt_name(const char *key, struct unix_name *u, const char *path)
+{
+	const char *v = hsvr_upgrade_get(key), *slash;
+	unsigned long long n[3];
+
+	if (v == NULL)
+		return 0;
+	if (hsvr_upgrade_numbers(&v, n, 3) != 0 || n[0] > INT_MAX)
+		return -1;
+	u->dir = (int)n[0];
+	(void)fcntl(u->dir, F_SETFD, FD_CLOEXEC);
+	u->dev = (dev_t)n[1];
+	u->ino = (ino_t)n[2];
+	slash = strrchr(path, '/');
+	(void)snprintf(u->base, sizeof u->base, "%s",
+	    slash == NULL ? path : slash + 1);
+	u->owner = 1;
+	return 0;
+}
+
+/*
  * The new image of an upgrade: the old one's sockets, never closed, in
- * place of opening any.  0, or -1 after a line.
+ * place of opening any; --metrics's into cfg->metrics_fd.  0, or -1
+ * after a line.
  */
 int
 hsvr_listen_adopt(struct hsvr_config *cfg)
 {
 	const char *v;
-	const char *slash;
 	char *end, kind;
-	unsigned long long u[3];
+	unsigned long long m;
 	long fd, worker;
 
 	listen_init(cfg);
@@ -784,23 +1017,22 @@ hsvr_listen_adopt(struct hsvr_config *cfg)
 			goto bad;
 		v = *end == ',' ? end + 1 : end;
 	}
-	if ((v = hsvr_upgrade_get("u")) != NULL && cfg->unix_path != NULL) {
-		if (hsvr_upgrade_numbers(&v, u, 3) != 0 || u[0] > INT_MAX)
-			goto bad;
-		unix_dir = (int)u[0];
-		(void)fcntl(unix_dir, F_SETFD, FD_CLOEXEC);
-		unix_dev = (dev_t)u[1];
-		unix_ino = (ino_t)u[2];
-		slash = strrchr(cfg->unix_path, '/');
-		(void)snprintf(unix_base, sizeof unix_base, "%s",
-		    slash == NULL ? cfg->unix_path : slash + 1);
-		unix_owner = 1;
+	if ((cfg->unix_path != NULL &&
+	    adopt_name("u", &lsock, cfg->unix_path) != 0) ||
+	    (m_path[0] != '\0' && adopt_name("mu", &msock, m_path) != 0))
+		goto bad;
+	/* Not usable: not served, as if --metrics had not been given. */
+	if ((v = hsvr_upgrade_get("m")) != NULL &&
+	    hsvr_upgrade_numbers(&v, &m, 1) == 0 && m <= INT_MAX &&
+	    fcntl((int)m, F_SETFD, FD_CLOEXEC) == 0) {
+		cfg->metrics_fd = (int)m;
+		remember(cfg->metrics_fd, 'm', 0);
 	}
 	return 0;
 bad:
 	hsvr_warnx("upgrade: the listening sockets handed over are not "
 	    "usable");
-	unix_owner = 0;
+	lsock.owner = msock.owner = 0;
 	hsvr_listen_free();
 	return -1;
 }

@@ -8,7 +8,6 @@
 #include "hsvr-int.h"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,8 +140,6 @@ main(int argc, char **argv)
 {
 	int *keep, nkeep, activated, carried, upgrade;
 	int rc, fd, report_fd = -1;
-	const char *v;
-	unsigned long long n;
 
 	/* Before -r's chdir: the binary an upgrade executes. */
 	upgrade = hsvr_upgrade_start(argc, argv);
@@ -205,10 +202,6 @@ main(int argc, char **argv)
 			return rc;
 		if (hsvr_listen_adopt(&config) != 0)
 			return HSVR_EX_OSERR;
-		if ((v = hsvr_upgrade_get("m")) != NULL &&
-		    hsvr_upgrade_numbers(&v, &n, 1) == 0 && n <= INT_MAX &&
-		    fcntl((int)n, F_SETFD, FD_CLOEXEC) == 0)
-			config.metrics_fd = (int)n;
 		/* A daemon already: its stdio is /dev/null. */
 		if (!config.foreground)
 			hsvr_log_stderr(0);
@@ -218,17 +211,20 @@ main(int argc, char **argv)
 	if ((rc = hsvr_pidfile_open(&config)) != 0)
 		return rc;
 	if (hsvr_listen_open(&config) != 0 ||
-	    hsvr_metrics_open(&config) != 0) {
+	    hsvr_listen_metrics(&config) != 0) {
 		hsvr_listen_free();
 		hsvr_pidfile_remove();
 		return HSVR_EX_OSERR;
 	}
+	/* Failing from here, the sockets' names go too (-l, --metrics). */
 	if (!config.foreground && (report_fd = hsvr_daemon_detach()) < 0) {
+		hsvr_listen_free();
 		hsvr_pidfile_remove();
 		return HSVR_EX_OSERR;
 	}
 	if (hsvr_pidfile_write() != 0) {
 		hsvr_daemon_failed(report_fd, HSVR_EX_CANTCREAT);
+		hsvr_listen_free();
 		hsvr_pidfile_remove();
 		return HSVR_EX_CANTCREAT;
 	}

@@ -1,21 +1,18 @@
 /*
- * metrics.c - --metrics: the listening socket opened at start-up, and the
- * serving process's GET /metrics in Prometheus text format on a thread of
- * its own; the application's counters and gauges (hsvr_metric_*).
+ * metrics.c - --metrics: the serving process's GET /metrics in Prometheus
+ * text format, on a thread of its own, on the listening socket start-up
+ * hands it (listen.c opens it); the application's counters and gauges
+ * (hsvr_metric_*).
  */
 #include "hsvr-int.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +29,6 @@
 #define CONN_LIFE_SEC 10
 #define MAX_CONNS 16
 #define ACCEPT_PAUSE_MS 100
-#define METRICS_BACKLOG 64
 #define APP_METRICS_MAX 256
 #define APP_NAME_MAX 128
 
@@ -165,277 +161,6 @@ hsvr_metric_set(hsvr_metric *m, int64_t v)
 	if (m == NULL || !m->gauge)
 		return;
 	__atomic_store_n(&m->value, v, __ATOMIC_RELAXED);
-}
-
-/* ------------------------------------------------- the listening socket */
-
-static char where[300];         /* the --metrics argument */
-static char host[256], port[8]; /* TCP */
-static char upath[sizeof ((struct sockaddr_un *)0)->sun_path]; /* unix: */
-
-int
-hsvr_metrics_parse(const char *arg, char *err, size_t errlen)
-{
-	const char *colon, *h, *p;
-	char *end;
-	size_t hl;
-	long v;
-
-	host[0] = port[0] = upath[0] = '\0';
-	if (strncmp(arg, "unix:", 5) == 0) {
-		if (arg[5] == '\0' || strlen(arg + 5) >= sizeof upath) {
-			(void)snprintf(err, errlen, "a UNIX socket's path, "
-			    "at most %zu bytes", sizeof upath - 1);
-			return -1;
-		}
-		memcpy(upath, arg + 5, strlen(arg + 5) + 1);
-	} else {
-		colon = strrchr(arg, ':');
-		if (colon == NULL) {
-			(void)snprintf(err, errlen, "ADDR:PORT, [IPV6]:PORT "
-			    "or unix:PATH");
-			return -1;
-		}
-		h = arg;
-		hl = (size_t)(colon - arg);
-		if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
-			h++;
-			hl -= 2;
-		} else if (memchr(arg, ':', hl) != NULL) {
-			(void)snprintf(err, errlen, "an IPv6 address goes in "
-			    "brackets: [::1]:9100");
-			return -1;
-		}
-		p = colon + 1;
-		errno = 0;
-		v = strtol(p, &end, 10);
-		if (hl == 0 || hl >= sizeof host || *p == '\0' ||
-		    *end != '\0' || errno != 0 || v < 1 || v > 65535) {
-			(void)snprintf(err, errlen, "ADDR:PORT with an address "
-			    "and a port from 1 to 65535");
-			return -1;
-		}
-		memcpy(host, h, hl);
-		host[hl] = '\0';
-		(void)snprintf(port, sizeof port, "%ld", v);
-	}
-	(void)snprintf(where, sizeof where, "%s", arg);
-	return 0;
-}
-
-static int
-open_tcp(void)
-{
-	struct addrinfo hints, *res, *ai;
-	int fd = -1, on = 1, rc, saved = 0;
-
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		hsvr_warnx("cannot listen on %s (--metrics): %s", where,
-		    gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-			    sizeof on);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-		    listen(fd, METRICS_BACKLOG) != 0) {
-			saved = errno;
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		errno = saved;
-		hsvr_warn("cannot listen on %s (--metrics)", where);
-	}
-	return fd;
-}
-
-/*
- * unix:PATH, made as -l's socket is (doc/design.md, "Processes"): bound,
- * moded 0770 and owned by -u in a private directory beside its place,
- * renamed into place where there is nothing, or over a stale socket;
- * removed at exit only while the name is still our inode.  Its directory
- * is held open from start-up to removal.
- */
-static int udir = -1;
-static char ubase[sizeof upath];
-static dev_t udev;
-static ino_t uino;
-static const struct hsvr_config *ucfg;  /* at exit: a serving process? */
-
-static void
-unix_remove_at_exit(void)
-{
-	struct stat sb;
-
-	/* A serving process's name is its supervisor's. */
-	if (udir < 0 || ucfg == NULL || ucfg->supervisor != 0)
-		return;
-	if (fstatat(udir, ubase, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    sb.st_dev == udev && sb.st_ino == uino)
-		(void)unlinkat(udir, ubase, 0);
-	close(udir);
-	udir = -1;
-}
-
-/* Is a server listening on ubase (the current directory is udir)?  1
- * yes, 0 stale (refused), -1 cannot tell. */
-static int
-unix_live(void)
-{
-	struct sockaddr_un sun;
-	int fd, rc = -1;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, ubase, strlen(ubase) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ||
-	    errno == EAGAIN)
-		rc = 1;
-	else if (errno == ECONNREFUSED)
-		rc = 0;
-	close(fd);
-	return rc;
-}
-
-/* Rename pd's "s" to ubase in udir: 0, or -1 after a line. */
-static int
-unix_put(int pd)
-{
-	struct stat sb;
-
-	if (renameat2(pd, "s", udir, ubase, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EEXIST) {
-		hsvr_warn("cannot listen on %s (--metrics)", where);
-		return -1;
-	}
-	if (fstatat(udir, ubase, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    !S_ISSOCK(sb.st_mode)) {
-		hsvr_warnx("cannot listen on %s (--metrics): exists and is "
-		    "not a socket", where);
-		return -1;
-	}
-	if (unix_live() != 0) {
-		hsvr_warnx("cannot listen on %s (--metrics): another server "
-		    "listens there", where);
-		return -1;
-	}
-	if (renameat(pd, "s", udir, ubase) != 0) {
-		hsvr_warn("cannot listen on %s (--metrics)", where);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-open_unix(const struct hsvr_config *cfg)
-{
-	struct sockaddr_un sun;
-	struct stat sb;
-	const char *slash = strrchr(upath, '/');
-	char dir[sizeof upath] = ".", priv[sizeof ubase + 16];
-	int fd = -1, pd = -1, cwd = -1, made = 0, ok = 0;
-	size_t n = slash == NULL ? 0 : slash == upath ? 1 :
-	    (size_t)(slash - upath);
-
-	(void)snprintf(ubase, sizeof ubase, "%s", slash ? slash + 1 : upath);
-	if (n > 0) {
-		memcpy(dir, upath, n);
-		dir[n] = '\0';
-	}
-	if (ubase[0] == '\0' || (udir = open(dir, O_PATH | O_DIRECTORY |
-	    O_CLOEXEC)) < 0) {
-		hsvr_warnx("cannot listen on %s (--metrics): no such "
-		    "directory, or no name", where);
-		return -1;
-	}
-	(void)snprintf(priv, sizeof priv, ".%s.XXXXXX", ubase);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, "s", 2);
-	/* Start-up is single-threaded: bind() takes its name from here. */
-	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    fchdir(udir) != 0 || mkdtemp(priv) == NULL) {
-		hsvr_warn("cannot listen on %s (--metrics): cannot make a "
-		    "private directory there", where);
-		goto out;
-	}
-	made = 1;
-	pd = openat(udir, priv, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (pd < 0 || fstat(pd, &sb) != 0 || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 077) != 0 || fchdir(pd) != 0) {
-		hsvr_warnx("cannot listen on %s (--metrics): its private "
-		    "directory was replaced", where);
-		goto out;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-	    fchmodat(pd, "s", 0770, 0) != 0 ||
-	    (cfg->drop && fchownat(pd, "s", cfg->uid, cfg->gid,
-	    AT_SYMLINK_NOFOLLOW) != 0) ||
-	    fstatat(pd, "s", &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    listen(fd, METRICS_BACKLOG) != 0 || fchdir(udir) != 0) {
-		hsvr_warn("cannot listen on %s (--metrics)", where);
-		goto out;
-	}
-	udev = sb.st_dev;
-	uino = sb.st_ino;
-	ok = unix_put(pd) == 0;
-out:
-	if (pd >= 0) {
-		(void)unlinkat(pd, "s", 0);
-		close(pd);
-	}
-	if (made)
-		(void)unlinkat(udir, priv, AT_REMOVEDIR);
-	if (cwd >= 0 && fchdir(cwd) != 0)
-		hsvr_warn("cannot return to the working directory");
-	if (cwd >= 0)
-		close(cwd);
-	if (!ok) {
-		if (fd >= 0)
-			close(fd);
-		close(udir);
-		udir = -1;
-		return -1;
-	}
-	ucfg = cfg;
-	if (atexit(unix_remove_at_exit) != 0)
-		hsvr_warnx("%s (--metrics) will not be removed at exit", where);
-	return fd;
-}
-
-int
-hsvr_metrics_open(struct hsvr_config *cfg)
-{
-	int fd;
-
-	if (cfg->metrics_fd >= 0 || where[0] == '\0')
-		return 0;
-	fd = upath[0] != '\0' ? open_unix(cfg) : open_tcp();
-	if (fd < 0)
-		return -1;
-	cfg->metrics_fd = fd;
-	return 0;
 }
 
 /* --------------------------------------------------------------- the page */

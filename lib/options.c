@@ -418,7 +418,7 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given,
 	case OPT_METRICS: {
 		char why[128];
 
-		if (hsvr_metrics_parse(arg, why, sizeof why) != 0)
+		if (hsvr_listen_metrics_parse(arg, why, sizeof why) != 0)
 			bad_usage(cfg, "invalid argument for --metrics: '%s' "
 			    "(%s)", arg, why);
 		break;

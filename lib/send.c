@@ -1,10 +1,11 @@
 /*
- * send.c - S_send (and its zero-copy forms), S_close, S_settimer and
- * S_pause_read: done directly on the session's own worker, asked of that
- * worker from any other thread.
+ * send.c - S_send (and its zero-copy forms), S_close, S_settimer,
+ * S_pause_read and S_shutdown: done directly on the session's own worker,
+ * asked of that worker from any other thread; S_halfclose on the worker.
  */
 #include "hsvr-int.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,8 @@ send_out(SESSION *s, const struct hsvr_out *o)
 	 */
 	before = __atomic_fetch_add(&c->pending, len, __ATOMIC_SEQ_CST);
 	owner = hsvr_self == c->w;
-	if (conn_state(c) != HSVR_ST_OPEN) {
+	if (conn_state(c) != HSVR_ST_OPEN ||
+	    __atomic_load_n(&c->shut_asked, __ATOMIC_SEQ_CST)) {
 		unpend(c, len, owner);
 		return S_ERR_INTERNAL;
 	}
@@ -256,4 +258,35 @@ S_settimer(SESSION *s, int sec)
 		__atomic_store_n(&c->ctl_sec, sec, __ATOMIC_SEQ_CST);
 		hsvr_worker_request(c, CTL_TIMER, 0);
 	}
+}
+
+int
+S_shutdown(SESSION *s)
+{
+	struct hsvr_conn *c = conn_of(s);
+
+	if (c == NULL || conn_state(c) != HSVR_ST_OPEN)
+		return S_ERR_INTERNAL;
+	/* From now on S_send refuses; what it took before goes out first. */
+	__atomic_store_n(&c->shut_asked, 1, __ATOMIC_SEQ_CST);
+	if (hsvr_self == c->w)
+		hsvr_session_shutdown(c);
+	else
+		hsvr_worker_request(c, CTL_SHUT, 0);
+	return S_OK;
+}
+
+int
+S_halfclose(SESSION *s, int on)
+{
+	struct hsvr_conn *c = conn_of(s);
+
+	if (c == NULL || conn_state(c) != HSVR_ST_OPEN)
+		return S_ERR_INTERNAL;
+	if (hsvr_self != c->w) {
+		errno = EPERM;
+		return S_ERR_INTERNAL;
+	}
+	c->halfclose = on != 0;
+	return S_OK;
 }

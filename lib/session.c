@@ -27,6 +27,9 @@ static void handshake(struct hsvr_conn *);
 static void proxy_start(struct hsvr_conn *);
 static void proxy_read(struct hsvr_conn *);
 static void proxy_refuse(struct hsvr_conn *, const char *);
+static void accepted(struct hsvr_conn *);
+static void outbound_accepted(struct hsvr_conn *);
+static void kick_later(struct hsvr_conn *);
 
 /* The server's limits, given by hsvr_session_init. */
 static struct {
@@ -38,6 +41,8 @@ static struct {
 	int max_per_ip;         /* counted here after the header, 0 = any */
 } lim;
 static unsigned int next_id;    /* atomic: the last session's id */
+/* serv_set_connect_timeout: S_connect's time to establish, in seconds. */
+static int connect_sec = 10;
 
 /*
  * A new server: its limits, and session ids from 1 again.  The
@@ -183,9 +188,10 @@ hsvr_session_drain(struct hsvr_conn *c)
 	if (conn_state(c) != HSVR_ST_OPEN)
 		return;
 	c->drain_due = 1;
-	if (c->handshaking || c->proxy != NULL)
+	if (c->handshaking || c->proxy != NULL || c->dialing)
 		return;         /* accepted() reads once it is done */
-	if (c->read_paused || c->eof || !c->accepted)
+	/* An outbound session waits for no request: at once. */
+	if (c->read_paused || c->eof || !c->accepted || c->ob != NULL)
 		drain_now(c);
 	else
 		event_active(&c->rev, EV_READ, 0);
@@ -208,17 +214,24 @@ accepted(struct hsvr_conn *c)
 	struct hsvr_worker *w = c->w;
 
 	c->accepted = 1;
-	if (!c->is_unix) {
+	if (!c->is_unix && c->ob == NULL) {
 		hsvr_search_add(c);
 		c->indexed = 1;
 	}
 	ctr_begin(&w->ctr);
-	CTR_ADD(&w->ctr, accepted, 1);
+	if (c->ob == NULL)
+		CTR_ADD(&w->ctr, accepted, 1);
+	else
+		CTR_ADD(&w->ctr, out_established, 1);
 	ctr_end(&w->ctr);
 	c->timeout_ms = lim.idle_ms;
-	c->last_active = hsvr_clock_ms();
+	/* (Output an outbound session queued before: its write deadline
+	   starts now.) */
+	c->last_active = c->wstalled = hsvr_clock_ms();
 	rearm(c, c->last_active);
 	hsvr_hooks_deliver(c, TYP_ACCEPT);
+	if (c->ob != NULL)
+		outbound_accepted(c);
 	if (conn_state(c) == HSVR_ST_OPEN && c->read_paused)
 		drain_now(c);   /* nothing will be read: drain now if due */
 	if (conn_state(c) != HSVR_ST_OPEN || c->read_paused)
@@ -368,6 +381,133 @@ hsvr_session_open(struct hsvr_worker *w, struct hsvr_msg *m)
 		established(c);
 }
 
+/* ------------------------------------------------ outbound sessions */
+
+int
+serv_set_connect_timeout(int sec)
+{
+	if (sec <= 0 || sec > INT_MAX / 1000) {
+		hsvr_warnx("serv_set_connect_timeout: %d: not a number of "
+		    "seconds from 1", sec);
+		return -1;
+	}
+	connect_sec = sec;
+	return 0;
+}
+
+/* An outbound session that will not be established: why, once. */
+static void
+outbound_why(struct hsvr_conn *c, const char *why)
+{
+	if (c->ob->why[0] == '\0')
+		(void)snprintf(c->ob->why, sizeof c->ob->why, "%s", why);
+}
+
+/*
+ * The connection is made (or not): the session's socket, then its
+ * handshake (TLS) or TYP_ACCEPT.  Whatever the application queued or asked
+ * for meanwhile is taken up by outbound_accepted.
+ */
+static void
+outbound_dialed(void *arg, int fd, const struct sockaddr *sa, const char *why)
+{
+	struct hsvr_conn *c = arg;
+	struct hsvr_worker *w = c->w;
+
+	c->ob->dial = NULL;
+	c->dialing = 0;
+	if (fd < 0) {
+		outbound_why(c, why);
+		finish(c);
+		return;
+	}
+	c->fd = fd;
+	if (sa != NULL)
+		(void)hsvr_search_key(sa, c->key, c->pub.host,
+		    sizeof c->pub.host, &c->pub.port);
+	/* A kick made while dialing is done over by outbound_accepted. */
+	event_del(&c->wev);
+	c->kicked = 0;
+	event_assign(&c->rev, w->base, c->fd, EV_READ | EV_PERSIST,
+	    on_readable, c);
+	event_assign(&c->wev, w->base, c->fd, EV_WRITE | EV_PERSIST,
+	    on_writable, c);
+	if (c->ob->flags & S_CONNECT_TLS)
+		c->tp = &hsvr_transport_tls_client;
+	if (c->tp->setup(c) != 0) {
+		outbound_why(c, "TLS: cannot set up the connection");
+		finish(c);
+		return;
+	}
+	if (c->tp->handshake == NULL) {
+		accepted(c);
+		return;
+	}
+	/* The connect timer still runs: it bounds the handshake too. */
+	c->handshaking = 1;
+	add_or_fail(c, &c->rev, NULL);
+	if (!c->failed)
+		handshake(c);   /* the client speaks first */
+}
+
+/*
+ * TYP_ACCEPT of an outbound session has run: what was asked before it
+ * now, as for any session: queued output written, a close finished, a
+ * drain begun.
+ */
+static void
+outbound_accepted(struct hsvr_conn *c)
+{
+	if (queued(c) > 0)
+		want_write(c, 1);
+	if (conn_state(c) == HSVR_ST_CLOSING || c->shut_wanted)
+		kick_later(c);
+	if (c->drain_due)
+		drain_now(c);
+}
+
+struct hsvr_conn *
+hsvr_session_connect(struct hsvr_worker *w, const char *host, uint16_t port,
+    int flags, void *usr)
+{
+	struct hsvr_conn *c;
+
+	/* One allocation: the outbound part lives and dies with it. */
+	if ((c = hsvr_calloc(1, sizeof *c + sizeof *c->ob)) == NULL)
+		return NULL;
+	c->ob = (struct hsvr_outbound *)(c + 1);
+	c->ob->flags = flags;
+	(void)snprintf(c->ob->name, sizeof c->ob->name, "%s", host);
+	c->w = w;
+	c->fd = -1;
+	c->hs_list = -1;
+	c->tp = &hsvr_transport_tcp;
+	c->pub.hsvr_self_ = c;
+	c->pub.outbound = 1;
+	c->pub.usr = usr;
+	c->pub.port = port;
+	(void)snprintf(c->pub.host, sizeof c->pub.host, "%s", host);
+	c->dialing = 1;
+	event_assign(&c->rev, w->base, -1, EV_READ | EV_PERSIST, on_readable,
+	    c);
+	event_assign(&c->wev, w->base, -1, EV_WRITE | EV_PERSIST, on_writable,
+	    c);
+	evtimer_assign(&c->tev, w->base, on_timer, c);
+	if ((c->ob->dial = hsvr_dial_start(w->base, host, port,
+	    outbound_dialed, c)) == NULL) {
+		hsvr_free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->pub.id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+	hsvr_conn_list_add(&w->conns, c);
+	if (w->draining)
+		c->drain_due = 1;
+	c->timeout_ms = connect_sec * 1000;
+	arm_timer(c, (uint64_t)c->timeout_ms);  /* or fails, and ends */
+	return c;
+}
+
 static int
 would_block(void)
 {
@@ -502,6 +642,14 @@ finish_as(struct hsvr_conn *c, int graceful)
 	event_del(&c->tev);
 	hsvr_free(c->proxy);    /* closed in the header stage */
 	c->proxy = NULL;
+	if (c->ob != NULL && !c->accepted) {
+		hsvr_dial_cancel(c->ob->dial);
+		c->ob->dial = NULL;
+		c->dialing = 0;
+		outbound_why(c, w->stopping_now ? "the server stopped" :
+		    "closed before it was established");
+		SHARED_ADD(outbound_error, 1);
+	}
 	if (c->out != NULL) {
 		lost = evbuffer_get_length(c->out);
 		evbuffer_free(c->out);
@@ -518,14 +666,19 @@ finish_as(struct hsvr_conn *c, int graceful)
 	c->indexed = 0;
 	hsvr_conn_list_del(&w->conns, c);
 	hs_del(c);
-	lingers = graceful && hsvr_linger_start(c);
+	lingers = graceful && c->fd >= 0 && hsvr_linger_start(c);
 	__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 	if (c->accepted) {
 		ctr_begin(&w->ctr);
-		CTR_ADD(&w->ctr, terms, 1);
+		if (c->ob == NULL)
+			CTR_ADD(&w->ctr, terms, 1);
+		else
+			CTR_ADD(&w->ctr, out_terms, 1);
 		ctr_end(&w->ctr);
-		hsvr_hooks_deliver(c, TYP_TERM);
 	}
+	/* An outbound session that failed gets TYP_TERM alone. */
+	if (c->accepted || c->ob != NULL)
+		hsvr_hooks_deliver(c, TYP_TERM);
 	if (!lingers)
 		hsvr_linger_close_now(c);
 	w->check_drained(w);
@@ -572,7 +725,14 @@ hsvr_session_kick(struct hsvr_conn *c)
 		hsvr_hooks_deliver(c, TYP_SENDABLE);
 		pending = __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST);
 	}
+	if (c->shut_wanted && !c->shut_done && pending == 0 &&
+	    !c->dialing && !c->handshaking &&
+	    conn_state(c) == HSVR_ST_OPEN) {
+		c->shut_done = 1;       /* S_shutdown, everything written */
+		c->tp->shutdown(c);
+	}
 	if (c->eof && pending == 0 && conn_state(c) == HSVR_ST_OPEN &&
+	    (!c->halfclose || c->shut_done) &&
 	    !__atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST)) {
 		/*
 		 * The peer is done and nothing is queued: the session ends.
@@ -703,6 +863,8 @@ hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
 		return -1;
 	}
 	starts = queued(c) == 0;
+	if (c->dialing || c->handshaking)
+		starts = 0;     /* outbound, not established: queue it */
 	if (starts && o->kind != OUT_FILE) {
 		c->want = 0;
 		n = c->tp->write(c, o->data, o->len);
@@ -733,7 +895,7 @@ hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
 		if (c->failed || queued(c) == 0)
 			return nothing_queued(c);
 	}
-	if (starts && lim.write_ms > 0 && !c->handshaking) {
+	if (starts && lim.write_ms > 0) {
 		/* Output starts to queue: its write deadline starts now. */
 		c->wstalled = hsvr_clock_ms();
 		rearm(c, c->wstalled);
@@ -742,6 +904,8 @@ hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
 	 * The transport may need the peer's data before it can write: wait
 	 * for that.  Only this call's write says so; c->want may be a read's.
 	 */
+	if (c->dialing || c->handshaking)
+		return 0;       /* outbound_accepted writes it */
 	want_write(c, want != EV_READ);
 	return 0;
 }
@@ -786,6 +950,11 @@ in_handshake(struct hsvr_conn *c)
 			finish(c);      /* its read event could not be added */
 		else
 			proxy_read(c);
+		return 1;
+	}
+	if (c->dialing) {
+		c->kicked = 0;  /* S_close, or a failure: no socket to wait for */
+		hsvr_session_kick(c);
 		return 1;
 	}
 	if (!c->handshaking)
@@ -911,6 +1080,14 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	 */
 	c->eof = 1;
 	event_del(&c->rev);
+	if (c->halfclose && conn_state(c) == HSVR_ST_OPEN) {
+		/* S_halfclose: the end is told, the session stays. */
+		w->rbuf[0] = '\0';
+		c->pub.buff = w->rbuf;
+		c->pub.blen = 0;
+		hsvr_hooks_deliver(c, TYP_READ);
+		c->pub.buff = NULL;
+	}
 	drain_now(c);
 	kick_later(c);
 }
@@ -926,6 +1103,15 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	hsvr_online();
 	if (c->proxy != NULL) {
 		proxy_refuse(c, "no complete header in time");
+		return;
+	}
+	if (c->ob != NULL && !c->accepted) {
+		char why[64];
+
+		(void)snprintf(why, sizeof why, "timed out after %d s%s",
+		    connect_sec, c->handshaking ? " (TLS handshake)" : "");
+		outbound_why(c, why);
+		finish(c);
 		return;
 	}
 	if (c->handshaking) {
@@ -966,12 +1152,22 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 void
 hsvr_session_settimer(struct hsvr_conn *c, int sec)
 {
-	if (conn_state(c) == HSVR_ST_CLOSED || c->handshaking)
+	if (conn_state(c) == HSVR_ST_CLOSED || c->handshaking || c->dialing)
 		return;
 	c->timeout_ms = sec <= 0 ? 0 : sec > INT_MAX / 1000 ?
 	    INT_MAX / 1000 * 1000 : sec * 1000;
 	c->last_active = hsvr_clock_ms();
 	rearm(c, c->last_active);
+}
+
+/* S_shutdown by the owner: the sending side ends once all is written. */
+void
+hsvr_session_shutdown(struct hsvr_conn *c)
+{
+	if (conn_state(c) != HSVR_ST_OPEN || c->shut_wanted)
+		return;
+	c->shut_wanted = 1;
+	kick_later(c);
 }
 
 /*

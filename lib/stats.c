@@ -28,6 +28,8 @@ read_worker(struct hsvr_counters *k, struct hsvr_counters *out)
 		out->txoctet = LOAD(&k->txoctet);
 		out->txcount = LOAD(&k->txcount);
 		out->rxtimeout = LOAD(&k->rxtimeout);
+		out->out_established = LOAD(&k->out_established);
+		out->out_terms = LOAD(&k->out_terms);
 		s2 = __atomic_load_n(&k->seq, __ATOMIC_RELAXED);
 	} while ((s1 & 1) != 0 || s1 != s2);
 }
@@ -58,6 +60,8 @@ hsvr_stats_collect_each(S_STATS *st, struct hsvr_counters *each, int max)
 		st->txcount += k.txcount;
 		st->rxtimeout += k.rxtimeout;
 		st->thread_session[i] = k.accepted;
+		st->outbound_counter += k.out_established;
+		st->outbound_gauge += k.out_established - k.out_terms;
 	}
 	st->threads = n;
 	st->session_error = LOAD(&hsvr_shared.stats.session_error);
@@ -71,6 +75,7 @@ hsvr_stats_collect_each(S_STATS *st, struct hsvr_counters *each, int max)
 	st->fd_exhausted = LOAD(&hsvr_shared.stats.fd_exhausted);
 	st->alloc_error = LOAD(&hsvr_shared.stats.alloc_error);
 	st->proxy_error = LOAD(&hsvr_shared.stats.proxy_error);
+	st->outbound_error = LOAD(&hsvr_shared.stats.outbound_error);
 	if (st->session_high < st->session_gauge)
 		st->session_high = st->session_gauge;
 }
@@ -134,10 +139,14 @@ static const struct stats_field {
 	size_t off;
 	const char *metric;
 	const char *help;
-	int tls_only;
+	int shown;      /* SHOWN_*: when S_stats_print prints it */
 	int counter;
 } stats_fields[] = {
-#define STATS_FIELD(f, tls, m, c, h) { #f, offsetof(S_STATS, f), m, h, tls, c }
+#define SHOWN_ALWAYS 0
+#define SHOWN_TLS 1         /* when TLS is on */
+#define SHOWN_OUTBOUND 2    /* when S_connect was used */
+#define STATS_FIELD(f, shown, m, c, h) \
+	{ #f, offsetof(S_STATS, f), m, h, shown, c }
 	STATS_FIELD(session_gauge, 0, "hsvr_connections_open", 0,
 	    "Connections open now."),
 	STATS_FIELD(session_high, 0, "hsvr_connections_open_max", 0,
@@ -162,8 +171,9 @@ static const struct stats_field {
 	    "S_send calls refused because the session was congested."),
 	STATS_FIELD(connect_error, 0, "hsvr_accept_errors_total", 1,
 	    "accept() calls that failed."),
-	STATS_FIELD(tls_handshake_error, 1, "hsvr_tls_handshake_errors_total",
-	    1, "TLS handshakes that failed or timed out."),
+	STATS_FIELD(tls_handshake_error, SHOWN_TLS,
+	    "hsvr_tls_handshake_errors_total", 1,
+	    "TLS handshakes that failed or timed out."),
 	STATS_FIELD(session_error_per_ip, 0,
 	    "hsvr_connections_refused_per_ip_total", 1,
 	    "Connections refused by --max-per-ip (also in "
@@ -178,6 +188,12 @@ static const struct stats_field {
 	STATS_FIELD(proxy_error, 0, "hsvr_proxy_errors_total", 1,
 	    "Connections closed for a missing, malformed or late PROXY "
 	    "header, or from outside --proxy-from."),
+	STATS_FIELD(outbound_gauge, SHOWN_OUTBOUND, "hsvr_outbound_sessions", 0,
+	    "Outbound sessions (S_connect) open now."),
+	STATS_FIELD(outbound_counter, SHOWN_OUTBOUND, "hsvr_outbound_connections_total", 1,
+	    "Outbound connections (S_connect) established."),
+	STATS_FIELD(outbound_error, SHOWN_OUTBOUND, "hsvr_outbound_errors_total", 1,
+	    "Outbound connections (S_connect) that could not be established."),
 #undef STATS_FIELD
 };
 
@@ -211,11 +227,14 @@ void
 hsvr_stats_print(const S_STATS *st, FILE *fp)
 {
 	int tls = hsvr_tls_enabled();
+	int outbound = st->outbound_counter + st->outbound_error > 0;
 	size_t i;
-	int t;
+	int t, shown;
 
 	for (i = 0; i < NFIELDS; i++)
-		if (!stats_fields[i].tls_only || tls)
+		if ((shown = stats_fields[i].shown) == SHOWN_ALWAYS ||
+		    (shown == SHOWN_TLS && tls) ||
+		    (shown == SHOWN_OUTBOUND && outbound))
 			fprintf(fp, "%s=%" PRIu64 "\n", stats_fields[i].name,
 			    stats_value(st, i));
 	for (t = 0; t < st->threads && t < HSVR_MAX_THREADS; t++)

@@ -430,9 +430,10 @@ upgrade_start(struct state *st)
 
 /*
  * The check passed: execute the binary in place, keeping the pid, the
- * listening sockets, the pidfile, the metrics socket, and the serving
- * processes (still our children: the new image adopts them, starts a
- * fresh one, and on its READY they drain).  Returns only on failure.
+ * listening sockets (the metrics socket among them), the pidfile, and
+ * the serving processes (still our children: the new image adopts them,
+ * starts a fresh one, and on its READY they drain).  Returns only on
+ * failure.
  */
 static void
 upgrade_exec(struct state *st)
@@ -452,10 +453,6 @@ upgrade_exec(struct state *st)
 	hsvr_upgrade_begin();
 	hsvr_listen_carry();
 	hsvr_pidfile_carry();
-	if (st->cfg->metrics_fd >= 0) {
-		hsvr_upgrade_add_fd(st->cfg->metrics_fd);
-		hsvr_upgrade_add(" m=%d", st->cfg->metrics_fd);
-	}
 	hsvr_upgrade_add(" k=");
 	for (i = 0; i < MAX_KIDS; i++)
 		if (kids[i].pid > 0)
@@ -518,13 +515,10 @@ handle_signals(struct state *st)
 			st->stopping = 1;
 			hsvr_notify("STOPPING=1");
 			/* New connections are refused from now on, and
-			 * scrapes: the serving process answers none while it
-			 * drains, and a queued one would wait unanswered. */
+			 * scrapes (listen.c closes --metrics's socket too):
+			 * the serving process answers none while it drains,
+			 * and a queued one would wait unanswered. */
 			hsvr_listen_close();
-			if (st->cfg->metrics_fd >= 0) {
-				(void)close(st->cfg->metrics_fd);
-				st->cfg->metrics_fd = -1;
-			}
 		}
 		signal_kids(SIGTERM, 1);
 		for (i = 0; i < MAX_KIDS; i++)

@@ -1,8 +1,9 @@
 /*
  * tls.c - TLS with OpenSSL 3: the server context (safe defaults, loaded
  * before privileges drop, re-read on SIGHUP, with its OCSP staple and
- * rotated session ticket keys) and the TLS transport that the engine
- * drives like the plain one, on the same raw socket events.
+ * rotated session ticket keys) and the TLS transports that the engine
+ * drives like the plain one, on the same raw socket events: the server's,
+ * and the client's of outbound sessions (set up by tls-client.c).
  */
 #include "hsvr-int.h"
 
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -631,11 +633,10 @@ hsvr_tls_init(const struct hsvr_config *cfg)
 	if (period != NULL && atoi(period) > 0)
 		ticket_period_ms = (uint64_t)atoi(period);
 #endif
-	if (cfg->tls_cert == NULL)
-		return 0;
-	if ((ctx = make_ctx(cfg, 0, NULL, &staple)) == NULL)
+	if (cfg->tls_cert != NULL &&
+	    (ctx = make_ctx(cfg, 0, NULL, &staple)) == NULL)
 		return -1;
-	return 0;
+	return hsvr_tls_client_init();  /* S_connect's, if configured */
 }
 
 /* SIGHUP: new material for new connections; a broken file keeps the old. */
@@ -853,10 +854,25 @@ tls_flush(struct hsvr_conn *c, struct evbuffer *out)
 static void
 tls_close(struct hsvr_conn *c)
 {
-	if (c->ssl != NULL && !c->tls_dirty && !c->failed && c->accepted)
+	if (c->ssl != NULL && !c->tls_dirty && !c->failed && c->accepted &&
+	    !c->shut_done)
 		(void)SSL_shutdown(c->ssl);
 	ERR_clear_error();
 	hsvr_transport_tcp.close(c);
+}
+
+/*
+ * S_shutdown: close_notify, then the socket's sending side.  A peer may go
+ * on sending (TLS 1.3 allows it); a close_notify the socket had no room
+ * for is not sent.
+ */
+static void
+tls_shutdown(struct hsvr_conn *c)
+{
+	if (c->ssl != NULL && !c->tls_dirty && !c->failed)
+		(void)SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	(void)shutdown(c->fd, SHUT_WR);
 }
 
 /* A handshake ended without a session: counted, and logged unless it was. */
@@ -888,6 +904,23 @@ const struct hsvr_transport hsvr_transport_tls = {
 	.handshake = tls_handshake,
 	.handshake_failed = tls_handshake_failed,
 	.free_state = tls_free_state,
+	.shutdown = tls_shutdown,
+	.sendfile = 0,
+	.lingers = 0,
+};
+
+/* The client of an outbound session: set up and shaken hands by tls-client.c. */
+const struct hsvr_transport hsvr_transport_tls_client = {
+	.name = "tls-client",
+	.setup = hsvr_tls_client_setup,
+	.read = tls_read,
+	.write = tls_write,
+	.flush = tls_flush,
+	.close = tls_close,
+	.handshake = hsvr_tls_client_handshake,
+	.handshake_failed = hsvr_tls_client_handshake_failed,
+	.free_state = tls_free_state,
+	.shutdown = tls_shutdown,
 	.sendfile = 0,
 	.lingers = 0,
 };

@@ -5,6 +5,7 @@
  */
 #include "hsvr-int.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 /*
@@ -44,6 +45,12 @@ stream_close(struct hsvr_conn *c)
 	close(c->fd);
 }
 
+static void
+stream_shutdown(struct hsvr_conn *c)
+{
+	(void)shutdown(c->fd, SHUT_WR);
+}
+
 const struct hsvr_transport hsvr_transport_tcp = {
 	.name = "tcp",
 	.setup = stream_setup,
@@ -51,6 +58,7 @@ const struct hsvr_transport hsvr_transport_tcp = {
 	.write = stream_write,
 	.flush = stream_flush,
 	.close = stream_close,
+	.shutdown = stream_shutdown,
 	.sendfile = 1,
 	.lingers = 1,
 };
@@ -62,6 +70,7 @@ const struct hsvr_transport hsvr_transport_unix = {
 	.write = stream_write,
 	.flush = stream_flush,
 	.close = stream_close,
+	.shutdown = stream_shutdown,
 	.sendfile = 1,
 	.lingers = 0,
 };

@@ -6,7 +6,7 @@
  *
  * HSVR_UPGRADE is "check" for the check, else words "key=value": fds=
  * the descriptors carried (comma-separated), and what each part wrote
- * (listen.c l= u=, pidfile.c p=, the supervisor's k= and m=).  The new
+ * (listen.c l= u= m= mu=, pidfile.c p=, the supervisor's k=).  The new
  * image reads it and removes it before anything else.
  */
 #include "hsvr-int.h"

@@ -324,6 +324,8 @@ control(struct hsvr_conn *c)
 			    __atomic_load_n(&c->ctl_sec, __ATOMIC_SEQ_CST));
 		if (bits & CTL_PAUSE)
 			hsvr_session_pause_read(c, (bits & CTL_PAUSED) != 0);
+		if (bits & CTL_SHUT)
+			hsvr_session_shutdown(c);
 		if (bits & CTL_CLOSE)
 			hsvr_session_close(c);
 		else if (bits & CTL_KICK)

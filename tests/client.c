@@ -1201,6 +1201,32 @@ conn_line(struct conn *c, char *line, size_t cap, double timeout)
 }
 
 int
+conn_line_has(struct conn *c, char *line, size_t cap, const char *prefix,
+    double timeout)
+{
+	if (conn_line(c, line, cap, timeout) != 0) {
+		t_note("no line where \"%s...\" was due", prefix);
+		return 0;
+	}
+	if (strncmp(line, prefix, strlen(prefix)) != 0) {
+		t_note("got \"%s\" where \"%s...\" was due", line, prefix);
+		return 0;
+	}
+	return 1;
+}
+
+struct conn *
+conn_adopt(int fd)
+{
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		t_bail("out of memory");
+	c->fd = fd;
+	return c;
+}
+
+int
 conn_cmd(struct conn *c, char *reply, size_t cap, const char *fmt, ...)
 {
 	char buf[4096];

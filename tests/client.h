@@ -216,6 +216,12 @@ int conn_put(void *c, const void *p, size_t n);
 #define conn_sendf(c, ...) t_sendf(conn_put, c, __VA_ARGS__)
 /* One line without its '\n': 0, or -1 on timeout, EOF or error. */
 int conn_line(struct conn *c, char *line, size_t cap, double timeout);
+/* The next line (into line) begins with prefix: 1; else 0, with a note
+ * saying what came instead. */
+int conn_line_has(struct conn *c, char *line, size_t cap, const char *prefix,
+    double timeout);
+/* A connection of the socket fd, made elsewhere (accept, bind first). */
+struct conn *conn_adopt(int fd);
 /* Sends a line (fmt, '\n' added) and reads the reply line: 0 or -1. */
 int conn_cmd(struct conn *c, char *reply, size_t cap, const char *fmt, ...)
     T_PRINTF(4, 5);

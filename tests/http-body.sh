@@ -1,10 +1,11 @@
 #!/bin/bash
-# tests/http-body.sh - hsvr-http's bodies go out without a copy and arrive byte for byte: by reference (--body-size) and from a file (--file, sendfile).
+# tests/http-body.sh - hsvr-http's bodies go out without a copy and arrive byte for byte: by sendfile from a sealed memfd (--body-size) and from a file (--file).
 #
 # Each server gets requests pipelined on one connection (bash's /dev/tcp)
 # and its answers are compared with the bytes they must be, head and body:
-#  - --body-size 3000000 (S_send_ref of the server's memory): GET, GET,
-#    and GET with Connection: close;
+#  - --body-size 3000000 (S_send_file of the sealed memfd the server
+#    wrote it into, which its serving process holds): GET, GET, and GET
+#    with Connection: close;
 #  - --file of 3 MB of random bytes (S_send_file): GET, HEAD, GET; then
 #    the file rewritten shorter and longer: each GET has its length now;
 #  - a --file that cannot be opened: a one-line message and exit 78.
@@ -41,7 +42,7 @@ same() {
 	fi
 }
 
-# ---- by reference: --body-size
+# ---- from memory, by sendfile: --body-size
 start_http -n 2 --body-size 3000000
 yes abcdefghijklmnopqrstuvwxyz | tr -d '\n' | head -c 3000000 >"$work/alpha"
 request mem "$GET$H\r\n$GET$H\r\n$GET$H$CLOSE_H\r\n"
@@ -50,7 +51,18 @@ request mem "$GET$H\r\n$GET$H\r\n$GET$H$CLOSE_H\r\n"
 	head_of 3000000; cat "$work/alpha"
 	head_of 3000000 close; cat "$work/alpha"
 } >"$work/mem.want"
-same mem "--body-size: three pipelined GETs, 3 MB each by S_send_ref"
+same mem "--body-size: three pipelined GETs, 3 MB each by sendfile from a sealed memfd"
+# The serving process (pid's child) holds the body's memfd: a plain
+# connection's body goes by sendfile from it, not by a copy from memory.
+memfd=0
+for p in $pid $(pgrep -P "$pid"); do
+	ls -l "/proc/$p/fd" 2>/dev/null | grep -q 'memfd:hsvr-http-body' && memfd=1
+done
+if ((memfd)); then
+	ok "--body-size: the serving process holds the body's memfd"
+else
+	not_ok "--body-size: no memfd:hsvr-http-body among the server's descriptors"
+fi
 stop_server
 
 # ---- from a file: --file

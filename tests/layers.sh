@@ -32,6 +32,8 @@ hooks.c 1
 transport-tcp.c 1
 transport.c 1
 tls.c 1
+tls-client.c 1
+dial.c 1
 output.c 1
 search.c 1
 stripes.c 1
@@ -48,6 +50,7 @@ metrics.c 4
 engine.c 4
 send.c 5
 apptimer.c 5
+connect.c 5
 start.c 6
 main.c 6
 options.c 6

@@ -154,6 +154,16 @@ tests_t_srv_timer_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_t_srv_timer_LDADD = libhsvr.la $(LIBEVENT_LIBS)
 tests_t_srv_timer_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 
+# Outbound sessions: S_connect, S_connect_error, serv_set_connect_* (t-connect
+# against t-srv-connect; tests/tls/connect.sh for TLS).
+MAIN_TEST_PROGS += tests/t-connect
+tests_t_connect_SOURCES = tests/connect.c $(TEST_CLIENT)
+tests_t_connect_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+check_PROGRAMS += tests/t-srv-connect
+tests_t_srv_connect_SOURCES = tests/srv-connect.c tests/tline.c tests/tline.h
+tests_t_srv_connect_LDADD = libhsvr.la
+tests_t_srv_connect_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+
 # hsvr-proxy (examples/proxy.c): tests/hproxy.sh, with t-hproxy-peer as
 # its backends and clients (also used by bench/run.sh's proxy rows).
 check_PROGRAMS += tests/t-hproxy-peer

@@ -23,7 +23,9 @@
 #    process_start_time_seconds), the old one no longer does;
 #  - SIGTERM: while the drain lasts (a worker held by BLOCK), a scrape
 #    is refused at once, not queued unanswered;
-#  - unix:PATH: served, mode 0770, the name removed at exit;
+#  - unix:PATH: served, mode 0770, the name removed at exit; after
+#    SIGUSR2 (an upgrade in place) served by the new image's serving
+#    process on the same socket, and the name removed at its exit;
 #  - bad --metrics arguments exit 64 with the reason, an address in use
 #    71; serv_init's registration checks (names, duplicates, prefixes,
 #    _total) printed no VIOLATION, and their messages reached stderr.
@@ -35,8 +37,12 @@
 # promtool and the accepted check fail; with metrics.c's valid_name()
 # returning 1, the registration checks print VIOLATION lines; with
 # conn_free() not resuming accept after 16 connections, "once they
-# close, it is answered" fails; with supervisor.c keeping metrics_fd open
-# on SIGTERM, "during a drain a scrape is refused" fails (curl exit 28).
+# close, it is answered" fails; with listen.c's hsvr_listen_close() not
+# closing the --metrics socket on SIGTERM, "during a drain a scrape is
+# refused" fails;
+# with listen.c's hsvr_listen_carry() not carrying the directory of the
+# --metrics UNIX socket (no "mu="), as before it was, "after an upgrade
+# too, the socket's name is removed at exit" fails.
 # shellcheck source=tls/lib.sh
 . "$(dirname "$0")/tls/lib.sh"
 
@@ -294,5 +300,24 @@ ck "GET /metrics on the UNIX socket: 200 (got $code)" '[[ $code == 200 ]]'
 ck "promtool check metrics: clean" promtool_ok
 srv_finish u
 ck "the socket's name is removed at exit" '[[ ! -e $sock ]]'
+
+# SIGUSR2: the upgrade in place carries the socket with the listening
+# ones: the new image's serving process answers on it, and the new image
+# removes its name at exit.
+must "server with --metrics unix:PATH starts again" mstart v -x -i 127.0.0.1 \
+	-p @PORT@ -n 1 --metrics "unix:$sock"
+ino=$(stat -c %i "$sock")
+uget() { get http://localhost/metrics --unix-socket "$sock"; }
+old_start=$(uget >/dev/null && val process_start_time_seconds)
+kill -USR2 "$v_PID"
+new_start() { uget >/dev/null && [[ $(val process_start_time_seconds) != "$old_start" ]]; }
+ck "SIGUSR2: the upgraded server's new serving process answers on the UNIX socket" \
+	'wait_for 30 new_start'
+ck "the log says 'upgraded', the supervisor kept its pid $v_PID" \
+	'wait_for 10 err_has v "upgraded: serving process" && alive "$v_PID"'
+ck "the socket is the same file, mode 0770" \
+	'[[ -S $sock && $(stat -c %i "$sock") == "$ino" && $(stat -c %a "$sock") == 770 ]]'
+srv_finish v
+ck "after an upgrade too, the socket's name is removed at exit" '[[ ! -e $sock ]]'
 
 t_cleanup

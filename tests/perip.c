@@ -46,7 +46,6 @@ conn_from(const char *src, const char *dst)
 {
 	struct sockaddr_storage s, d;
 	socklen_t slen, dlen;
-	struct conn *c;
 	int fd;
 
 	sockaddr_of(src, 0, &s, &slen);
@@ -59,10 +58,7 @@ conn_from(const char *src, const char *dst)
 		close(fd);
 		return NULL;
 	}
-	if ((c = calloc(1, sizeof *c)) == NULL)
-		t_bail("out of memory");
-	c->fd = fd;
-	return c;
+	return conn_adopt(fd);
 }
 
 /* 1: answered (c kept in *out), 0: closed at once, -1: neither. */

@@ -55,19 +55,11 @@ next_is(struct conn *c, const char *want)
 	return 1;
 }
 
-/* Its next line begins with prefix. */
+/* Its next line begins with prefix (kept in line). */
 static int
 next_has(struct conn *c, const char *prefix)
 {
-	if (conn_line(c, line, sizeof line, 10) != 0) {
-		t_note("no line where \"%s...\" was due", prefix);
-		return 0;
-	}
-	if (strncmp(line, prefix, strlen(prefix)) != 0) {
-		t_note("got \"%s\" where \"%s...\" was due", line, prefix);
-		return 0;
-	}
-	return 1;
+	return conn_line_has(c, line, sizeof line, prefix, 10);
 }
 
 static void

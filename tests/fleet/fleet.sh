@@ -32,8 +32,9 @@
 # Shown to fail: with haproxy's "retry-on" line removed, the requests
 # cut by the crash fail in wrk ("failed requests: 0" fails); with the
 # supervisor's SIGUSR2 ignored, "h3 serves from a new process" fails;
-# with supervisor.c not carrying metrics_fd across the upgrade, "h3: the
-# new serving process answers /metrics on the kept socket" fails.
+# with listen.c's hsvr_listen_carry not carrying the metrics socket
+# across the upgrade (its "m=" word), "h3: the new serving process answers
+# /metrics on the kept socket" fails.
 
 # ck and bash -c evaluate their single-quoted conditions themselves.
 # shellcheck disable=SC2016,SC2034,SC2317 source-path=SCRIPTDIR
