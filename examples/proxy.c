@@ -9,6 +9,12 @@
  * TYP_SENDABLE sends it; so a pair holds at most the library's queue
  * (about 1 MiB) and one chunk per direction, however slow the reader.
  *
+ * Half-close passes through: a peer's end of stream comes as a TYP_READ
+ * of 0 bytes (S_halfclose) and ends that direction towards the other
+ * peer (S_shutdown, once what is held is queued); each session ends when
+ * both of its directions have, and when one side ends for good (reset,
+ * timeout) the other is closed once its queued output is written.
+ *
  * The client is not read before its backend is connected: its first
  * bytes wait in the kernel, so that if the connect fails they can go to
  * the next backend instead of being lost with the failed session.
@@ -55,6 +61,7 @@ struct pair {
 	int tries;                /* connects made for this client */
 	int connected;            /* the backend's TYP_ACCEPT came */
 	int close_flushed;        /* the other side ended: close once held is sent */
+	int shut_client, shut_server; /* S_shutdown due once held is sent */
 	struct held to_client, to_server;
 };
 
@@ -371,8 +378,10 @@ dial(struct pair *p)
 		p->tries++;
 		p->connected = 0;
 		if ((p->server = S_connect(backends[b].host, backends[b].port,
-		    connect_flags, p)) != NULL)
+		    connect_flags, p)) != NULL) {
+			(void)S_halfclose(p->server, 1);
 			return 0;
+		}
 		hsvr_metric_add(m_errors, 1);
 		mark(b, 0, strerror(errno));
 	}
@@ -443,14 +452,30 @@ forward(SESSION *src, SESSION *dst, struct held *h, unsigned char *data, size_t 
 	(void)S_pause_read(src, 1);
 }
 
+/* src's peer ended its sending side: so does dst, after what is held. */
+static void
+end_direction(SESSION *dst, const struct held *h, int *shut)
+{
+	if (dst == NULL)
+		return;
+	if (h->len > 0)
+		*shut = 1;          /* resume() shuts it down */
+	else
+		(void)S_shutdown(dst);
+}
+
 /* dst can take more: send what was held for it, then read src again. */
 static void
-resume(struct pair *p, SESSION *dst, SESSION *src, struct held *h)
+resume(struct pair *p, SESSION *dst, SESSION *src, struct held *h, int *shut)
 {
 	if (h->len > 0) {
 		if (S_send(dst, h->data, h->len) == S_ERR_CONGESTED)
 			return;     /* cannot be: below the low mark now */
 		h->len = 0;
+	}
+	if (*shut) {
+		*shut = 0;
+		(void)S_shutdown(dst);
 	}
 	if (src != NULL)
 		(void)S_pause_read(src, 0);
@@ -506,6 +531,8 @@ serv_on_accept(SESSION *s)
 	p->kind = K_PAIR;
 	p->client = s;
 	s->usr = p;
+	/* A peer's end of stream ends one direction, not the pair. */
+	(void)S_halfclose(s, 1);
 	/* Not read until a backend is connected (see the top). */
 	(void)S_pause_read(s, 1);
 	if (dial(p) == -1)
@@ -519,6 +546,14 @@ serv_on_read(SESSION *s)
 
 	if (p == NULL || KIND(s) != K_PAIR)
 		return;     /* a probe reads nothing it cares about */
+	if (s->blen == 0) {
+		/* The peer's end of stream (S_halfclose): pass it on. */
+		if (s == p->client)
+			end_direction(p->server, &p->to_server, &p->shut_server);
+		else
+			end_direction(p->client, &p->to_client, &p->shut_client);
+		return;
+	}
 	if (s == p->client)
 		forward(s, p->server, &p->to_server, s->buff, s->blen);
 	else
@@ -533,9 +568,9 @@ serv_on_sendable(SESSION *s)
 	if (p == NULL || KIND(s) != K_PAIR)
 		return;
 	if (s == p->client)
-		resume(p, s, p->server, &p->to_client);
+		resume(p, s, p->server, &p->to_client, &p->shut_client);
 	else
-		resume(p, s, p->client, &p->to_server);
+		resume(p, s, p->client, &p->to_server, &p->shut_server);
 }
 
 void

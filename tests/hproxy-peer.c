@@ -13,6 +13,8 @@
  *                        after each read of at most 64 KiB (a slow
  *                        receiver) -> "SUNK n bad=OFFSET" (-1: intact)
  *       SOURCE n         send n pattern bytes, then close
+ *       SOURCEHALF n     send n pattern bytes, end the sending side
+ *                        (shutdown), read a line, print "AFTER-END line"
  *   t-hproxy-peer reset PORTFILE        accept, then reset (SO_LINGER 0)
  *   t-hproxy-peer stall PORTFILE        accept, then never read or write
  * Clients (to 127.0.0.1:PORT; each exits 0 when all went as it should):
@@ -20,6 +22,11 @@
  *                                       the SUNK line must say intact
  *   t-hproxy-peer recv PORT n us        SOURCE n; read slowly (us after
  *                                       each read), check, then the end
+ *   t-hproxy-peer halfsend PORT n       SINK n 0, n bytes, then the end
+ *                                       of the sending side (shutdown):
+ *                                       the SUNK line must still come
+ *   t-hproxy-peer halfrecv PORT n       SOURCEHALF n: n bytes and their
+ *                                       end, then send "THANKS"
  *   t-hproxy-peer line PORT TEXT        one line, print the answer line,
  *                                       or "EOF" or "RESET", and the
  *                                       client's port: "... port=N"
@@ -190,6 +197,14 @@ serve_one(void *arg)
 		} else if (sscanf(line, "SINK %llu %ld", &n, &us) == 2) {
 			sink(fd, n, us);
 			continue;
+		} else if (sscanf(line, "SOURCEHALF %llu", &n) == 1) {
+			(void)source(fd, n);
+			shutdown(fd, SHUT_WR);
+			if (read_line(fd, line, sizeof(line)) > 0) {
+				printf("AFTER-END %s\n", line);
+				fflush(stdout);
+			}
+			break;
 		} else if (sscanf(line, "SOURCE %llu", &n) == 1) {
 			(void)source(fd, n);
 			break;
@@ -272,7 +287,7 @@ dial(void)
 }
 
 static int
-client_send(unsigned long long n, long us)
+client_send(unsigned long long n, long us, int half)
 {
 	unsigned char *buf = malloc(CHUNK);
 	unsigned long long off = 0;
@@ -295,6 +310,8 @@ client_send(unsigned long long n, long us)
 		}
 		off += k;
 	}
+	if (half)
+		shutdown(fd, SHUT_WR);
 	if (read_line(fd, line, sizeof(line)) <= 0)
 		strcpy(line, "(no answer)");
 	snprintf(want, sizeof(want), "SUNK %llu bad=-1", n);
@@ -304,7 +321,7 @@ client_send(unsigned long long n, long us)
 }
 
 static int
-client_recv(unsigned long long n, long us)
+client_recv(unsigned long long n, long us, int half)
 {
 	unsigned char *buf = malloc(CHUNK);
 	unsigned long long off = 0;
@@ -317,7 +334,7 @@ client_recv(unsigned long long n, long us)
 
 	if (buf == NULL || (fd = dial()) < 0)
 		die("cannot connect: %s", strerror(errno));
-	snprintf(line, sizeof(line), "SOURCE %llu\n", n);
+	snprintf(line, sizeof(line), "%s %llu\n", half ? "SOURCEHALF" : "SOURCE", n);
 	if (write_all(fd, line, strlen(line)) == -1)
 		die("write: %s", strerror(errno));
 	for (;;) {
@@ -333,6 +350,8 @@ client_recv(unsigned long long n, long us)
 	}
 	printf("received %llu of %llu bytes in %.2f s, first bad byte %lld, %s\n",
 	    off, n, now_s() - t0, bad, r == 0 ? "then the end" : strerror(errno));
+	if (half && write_all(fd, "THANKS\n", 7) == -1)
+		r = -1;
 	free(buf);
 	return off == n && bad < 0 && r == 0 ? 0 : 1;
 }
@@ -539,9 +558,13 @@ main(int argc, char **argv)
 	alarm(limit != NULL ? (unsigned)number(limit) : 60);
 	signal(SIGALRM, on_alarm);
 	if (strcmp(m, "send") == 0 && argc == 5)
-		return client_send(number(argv[3]), (long)number(argv[4]));
+		return client_send(number(argv[3]), (long)number(argv[4]), 0);
 	if (strcmp(m, "recv") == 0 && argc == 5)
-		return client_recv(number(argv[3]), (long)number(argv[4]));
+		return client_recv(number(argv[3]), (long)number(argv[4]), 0);
+	if (strcmp(m, "halfsend") == 0 && argc == 4)
+		return client_send(number(argv[3]), 0, 1);
+	if (strcmp(m, "halfrecv") == 0 && argc == 4)
+		return client_recv(number(argv[3]), 0, 1);
 	if (strcmp(m, "line") == 0 && argc == 4)
 		return client_line(argv[3]);
 	if (strcmp(m, "pings") == 0 && argc == 5)

@@ -9,6 +9,9 @@
 #      100 MB backend -> client to a client that reads slowly: every byte
 #      in order, the end seen; the proxy's peak resident memory (VmHWM of
 #      supervisor + serving process) grows by less than RSS_GROWTH_MB;
+#  half-close: a client that ends its sending side still gets the
+#      backend's answer; a backend that ends its side still gets what the
+#      client sends after;
 #  (b) a backend that refuses (a closed port), one that resets each
 #      connection (SO_LINGER 0) and one that never reads (-T 2): the
 #      client is closed, each time, and the proxy still serves;
@@ -118,6 +121,16 @@ peak=$(hwm_kb "$big_PID")
 say "hsvr-proxy resident memory: $((before / 1024)) MB before, peak $((peak / 1024)) MB ($peak kB, supervisor + serving process)"
 ck "its peak resident memory grew by less than $RSS_GROWTH_MB MB ($(((peak - before) / 1024)) MB)" \
 	'((peak - before < RSS_GROWTH_MB * 1024))'
+
+# ---- half-close: one direction ends, the other goes on
+r=$(client halfsend "$big_PORT" 1000000)
+ck "the client ends its side after 1 MB: the backend's answer still comes ($r)" \
+	'[[ $r == *"SUNK 1000000 bad=-1" ]]'
+r=$(client halfrecv "$big_PORT" 1000000)
+ck "the backend ends its side after 1 MB: all of it and the end reach the client ($r)" \
+	'[[ $r == "received 1000000 of 1000000 bytes"*"then the end" ]]'
+ck "... and what the client sends after that reaches the backend" \
+	'wait_for 10 out_has A "AFTER-END THANKS"'
 
 # ---- (c) 1000 short connections
 r=$(client pings "$big_PORT" 1000 10)
