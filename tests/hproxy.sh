@@ -27,7 +27,22 @@
 #      health probes send a LOCAL header (proxy_error stays 0).
 # Waits are polls with deadlines (tests/lib.sh), times scaled by SCALE.
 #
-# Shown to fail: see tests/README ("hproxy.sh").
+# Shown to fail, each with one change to examples/proxy.c (not committed):
+#  - forward() dropping what S_send refused (-4) instead of keeping it:
+#    both 100 MB transfers fail (the sink waits for bytes that never come;
+#    the client sees a bad byte at 5,962,240 and the end at 9,133,568);
+#  - forward() keeping it without S_pause_read (HELD_MAX raised): bytes
+#    intact, but the peak memory grows by 139 MB, not 2;
+#  - no second try after a failed connect: the failover PING is not
+#    answered (EOF);
+#  - the PROXY header's source port off by one: the backend's session is
+#    not the client's port;
+#  - health() probing nothing: D is never found down nor up again, the
+#    probes never reach the --send-proxy backend;
+#  - no S_halfclose: the client that ends its side gets no answer, and
+#    what it sends after the backend's end never arrives.
+# (side_ended()'s wait for what is held is not caught: a side that is
+# paused does not read its peer's end, so it rarely ends holding data.)
 # shellcheck source=tls/lib.sh
 . "$(dirname "$0")/tls/lib.sh"
 
