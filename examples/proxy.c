@@ -309,7 +309,7 @@ health(S_TIMER *t, void *arg)
 		pr->b = b;
 		pr->connected = 0;
 		if ((pr->s = S_connect(backends[b].host, backends[b].port,
-		    connect_flags, pr)) == NULL)
+		    connect_flags, pr)) == NULL && errno != ESHUTDOWN)
 			mark(b, 0, strerror(errno));
 	}
 }
@@ -348,7 +348,6 @@ serv_worker_init(int worker)
 {
 	int b;
 
-	(void)worker;
 	if ((ws = calloc(1, sizeof(*ws))) == NULL) {
 		serv_log(LOG_ERR, "no memory for a worker's state");
 		exit(71);
@@ -356,8 +355,10 @@ serv_worker_init(int worker)
 	for (b = 0; b < nbackends; b++)
 		ws->up[b] = 1;      /* until a connect or a probe fails */
 	hsvr_metric_add(m_up, nbackends);
-	if (health_s > 0)
-		ws->timer = S_timer_start(health_s * 1000, 1, health, NULL);
+	if (health_s > 0 &&
+	    (ws->timer = S_timer_start(health_s * 1000, 1, health, NULL)) == NULL)
+		serv_log(LOG_ERR, "worker %d: no health checks: %s", worker,
+		    strerror(errno));
 	(void)S_worker_atexit(worker_exit, ws);
 }
 
@@ -382,6 +383,8 @@ dial(struct pair *p)
 			(void)S_halfclose(p->server, 1);
 			return 0;
 		}
+		if (errno == ESHUTDOWN)
+			return -1;  /* the worker is stopping, not the backend */
 		hsvr_metric_add(m_errors, 1);
 		mark(b, 0, strerror(errno));
 	}
