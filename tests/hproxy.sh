@@ -215,6 +215,12 @@ must "hsvr-proxy --backend-noverify, another CA" proxy bnov 2 --to "127.0.0.1:$t
 r=$(client line "$bnov_PORT" "PING n")
 ck "--backend-noverify: answered ($r)" '[[ $r == "!ING n "* ]]'
 
+# An IPv6 backend, [V6]:PORT: hsvr-echo on every address.
+must "hsvr-echo on every address" srv_start echo6 "$ECHO" -x -p @PORT@ -n 1 --pidfile "$T/echo6.pid"
+must "hsvr-proxy --to [::1]:PORT" proxy v6 1 --to "[::1]:$echo6_PORT"
+r=$(client line "$v6_PORT" "PING 6")
+ck "a backend at [::1]: answered ($r)" '[[ $r == "!ING 6 "* ]]'
+
 # ---- (e) round-robin and health
 must "hsvr-proxy -n 1 to A and B" proxy rr 1 --to "127.0.0.1:$A_PORT" --to "127.0.0.1:$B_PORT"
 seq=$(for i in 1 2 3 4; do who "$rr_PORT"; done | tr -d '\n')
@@ -252,7 +258,7 @@ ck "the health probes reach the backend" 'wait_for 10 probes_seen'
 r=$(client line "$sp_PORT" STATS)
 ck "health probes (LOCAL headers) are no proxy_error ($r)" 'has "$r" " proxy_error=0"'
 
-for s in big refused reset stall failover tls btls bbad bnov rr hc sp techo pp; do
+for s in big refused reset stall failover tls btls bbad bnov v6 rr hc sp techo pp echo6; do
 	srv_finish "$s"
 done
 t_finish
