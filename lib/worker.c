@@ -413,13 +413,19 @@ load_of(struct hsvr_worker *w)
 }
 
 /*
- * Workers sharing a socket race for each connection, and an idle worker
- * tends to win a burst of them: keep-alive clients that connect at once
- * could all end up on one worker.  So a worker that holds more sessions
- * than another (by more than BALANCE_SLACK, and 1/16 when there are many)
- * passes the connection on to the one with fewest.  NULL: keep it.  The
- * slack spares short connections hand-offs for differences that come and
- * go by themselves: with none, ab -c 50 handed off one connection in 9.
+ * Workers sharing a socket do not take turns: the kernel wakes the first
+ * worker waiting (EPOLLEXCLUSIVE), an idle one, and without it an idle
+ * worker tends to win the race for a whole burst.  Either way a few
+ * long-lived connections, each one idle once it is opened, could all
+ * land on one worker and leave the other cores idle.  So a worker that
+ * holds more sessions than the one with fewest, by more than a slack,
+ * passes the connection on to it.  NULL: keep it.  The slack is 0 while
+ * the worker holds fewer than 4 (a second long connection goes to the
+ * other worker), then a quarter of what it holds, up to BALANCE_SLACK,
+ * plus 1/16 of the least when there are many: with connections that
+ * come and go, differences of a few come and go by themselves, and each
+ * hand-off costs a wake-up (with no slack, ab -c 50 handed off one
+ * connection in 9).
  */
 #define BALANCE_SLACK 4
 
@@ -427,9 +433,11 @@ static struct hsvr_worker *
 lighter(struct hsvr_worker *self)
 {
 	struct hsvr_worker *best = NULL;
-	uint64_t mine = load_of(self), least = mine, n;
+	uint64_t mine = load_of(self), least = mine, n, slack;
 	int i;
 
+	if (mine == 0)
+		return NULL;
 	for (i = 0; i < nworkers; i++) {
 		n = load_of(&workers[i]);
 		if (n < least) {
@@ -437,7 +445,8 @@ lighter(struct hsvr_worker *self)
 			best = &workers[i];
 		}
 	}
-	return mine > least + BALANCE_SLACK + least / 16 ? best : NULL;
+	slack = mine / 4 < BALANCE_SLACK ? mine / 4 : BALANCE_SLACK;
+	return mine > least + slack + least / 16 ? best : NULL;
 }
 
 /*
