@@ -493,7 +493,8 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 			goto refuse;
 		}
 	}
-	w = hsvr_self == NULL ? NULL : keep ? hsvr_self : lighter(hsvr_self);
+	/* keep: not even through its own inbox (a malloc, a lock, a wake). */
+	w = hsvr_self == NULL || keep ? NULL : lighter(hsvr_self);
 	if (hsvr_self != NULL && w == NULL)
 		m = &local;     /* a worker accepted it: it opens it now */
 	else if ((m = hsvr_malloc(sizeof *m)) == NULL) {
