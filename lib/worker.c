@@ -521,6 +521,8 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 	}
 	if (w == NULL)
 		w = &workers[rr++ % (unsigned int)nworkers];
+	else
+		hsvr_accept_yield(hsvr_self);
 	__atomic_add_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
 	hsvr_worker_post(w, m);
 	return;
