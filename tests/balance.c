@@ -11,12 +11,20 @@
  * so a server that only balanced by a slack of a few would put them all
  * on one worker.  Then short connections (each one gone before the
  * next) are all served and the statistics are exact.
+ *
+ * Herd-free: in the serving process (the supervisor's child), each
+ * worker's epoll holds the shared socket with EPOLLEXCLUSIVE (fdinfo
+ * "events:" with bit 28), so a connection wakes one worker: -n 2 and -n
+ * 3, one registration per worker; --reuseport (a socket per worker,
+ * nothing shared), none.
  */
 #include "client.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ROUNDS 4
 #define LONG 4                  /* long connections a round, -n 2 */
@@ -24,6 +32,77 @@
 #define MAXW 3
 
 static char line[4096];
+
+#define EXCLUSIVE_BIT 0x10000000ul     /* EPOLLEXCLUSIVE, (1U << 28) */
+
+/*
+ * Registrations with EPOLLEXCLUSIVE in the epolls of process pid (its
+ * /proc/PID/fdinfo: one "tfd: N events: HEX ..." line each), or -1.
+ */
+static int
+exclusive_in(long pid)
+{
+	char path[512], buf[256];
+	struct dirent *de;
+	unsigned long ev;
+	DIR *d;
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof path, "/proc/%ld/fdinfo", pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/fdinfo/%s", pid,
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(buf, sizeof buf, f) != NULL)
+			if (sscanf(buf, "tfd: %*d events: %lx", &ev) == 1 &&
+			    (ev & EXCLUSIVE_BIT))
+				n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The same in the children of pid (the serving process), summed; or -1. */
+static int
+exclusive_regs(pid_t pid)
+{
+	char path[96];
+	long child;
+	FILE *f;
+	int n = -1, k;
+
+	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)pid,
+	    (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fscanf(f, "%ld", &child) == 1)
+		if ((k = exclusive_in(child)) >= 0)
+			n = (n < 0 ? 0 : n) + k;
+	fclose(f);
+	return n;
+}
+
+/* After a client was served (the workers are all up): the registrations. */
+static void
+check_exclusive(struct srv *sv, int port, int want, const char *what)
+{
+	struct conn *c = conn_tcp("127.0.0.1", port, 20);
+	int n = -1;
+
+	if (c != NULL && conn_cmd(c, line, sizeof line, "PING x") == 0)
+		n = exclusive_regs(sv->pid);
+	conn_close(c);
+	t_ok(n == want, "%s: %d registration%s of the listening socket with "
+	    "EPOLLEXCLUSIVE in the serving process (%d)", what, want,
+	    want == 1 ? "" : "s", n);
+}
 
 /*
  * workers long connections one at a time, each kept; after each, the
@@ -81,6 +160,8 @@ spread(void)
 
 	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", "127.0.0.1", "-n", "2",
 	    NULL);
+	check_exclusive(&sv, port, 2, "-n 2, one shared socket");
+	terms++;
 	for (r = 0; r < ROUNDS; r++)
 		one_round(&sv, port, 2, r % 2 ? LONG : 2, r, &terms);
 
@@ -108,11 +189,20 @@ spread(void)
 	/* Three workers, three connections: one each. */
 	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", "127.0.0.1", "-n", "3",
 	    NULL);
-	terms = 0;
+	check_exclusive(&sv, port, 3, "-n 3, one shared socket");
+	terms = 1;
 	for (r = 0; r < ROUNDS; r++)
 		one_round(&sv, port, 3, 3, r, &terms);
 	status = srv_stop_after(&sv, terms, NULL, NULL);
 	t_ok(status == 0, "-n 3: SIGTERM, exit 0 (status %d)", status);
+	srv_check_end(&sv, T_ALL_CLOSED);
+
+	/* --reuseport: a socket per worker, nothing to be exclusive about. */
+	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", "127.0.0.1", "-n", "2",
+	    "--reuseport", NULL);
+	check_exclusive(&sv, port, 0, "--reuseport");
+	status = srv_stop_after(&sv, 1, NULL, NULL);
+	t_ok(status == 0, "--reuseport: SIGTERM, exit 0 (status %d)", status);
 	srv_check_end(&sv, T_ALL_CLOSED);
 }
 
