@@ -517,6 +517,12 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 	memcpy(&m->u.conn.addr, ss, sizeof *ss);
 	if (m == &local) {
 		hsvr_session_open(hsvr_self, m);
+		/*
+		 * It would hand the next one off: let a lighter worker be
+		 * woken for it instead, if one is waiting (no hand-off).
+		 */
+		if (!keep && lighter(hsvr_self) != NULL)
+			hsvr_accept_yield(hsvr_self);
 		return;
 	}
 	if (w == NULL)
