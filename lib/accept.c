@@ -388,13 +388,13 @@ hsvr_accept_start_worker(struct hsvr_worker *w, hsvr_accept_cb cb)
 }
 
 /*
- * Worker w passed a connection on to a lighter worker (from its thread):
- * let the kernel wake the others before it for the next ones.  With
+ * Worker w holds more than it should take on (from its thread): let the
+ * kernel wake the others before it for the next connections.  With
  * EPOLLEXCLUSIVE the kernel wakes the first worker waiting in the order
  * their registrations joined the socket's queue, so an idle worker 0
  * would win every connection and hand off all it should not keep; added
- * again, w's registrations go to the back.  Two epoll_ctl calls a socket,
- * on a hand-off only.
+ * again, w's registrations go to the back.  Two epoll_ctl calls a shared
+ * socket; nothing without EPOLLEXCLUSIVE.
  */
 void
 hsvr_accept_yield(struct hsvr_worker *w)

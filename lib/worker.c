@@ -424,8 +424,11 @@ load_of(struct hsvr_worker *w)
  * other worker), then a quarter of what it holds, up to BALANCE_SLACK,
  * plus 1/16 of the least when there are many: with connections that
  * come and go, differences of a few come and go by themselves, and each
- * hand-off costs a wake-up (with no slack, ab -c 50 handed off one
- * connection in 9).
+ * hand-off costs a wake-up of the other worker.  Most are avoided before
+ * they are due: a worker that would hand off its next connection steps
+ * back in the kernel's wake-up order (hsvr_accept_yield), so a lighter
+ * worker waiting for work is woken for it (bench/PROFILE.md, "Accepting":
+ * 0.09 hand-offs a connection under ab -c 50, 0.19 under ab -c 5).
  */
 #define BALANCE_SLACK 4
 
@@ -453,7 +456,8 @@ lighter(struct hsvr_worker *self)
  * A connection accepted (the accept loop's callback): count it against
  * the limits, then open it here when a worker accepted it, or hand it to
  * a worker: round-robin from the accept thread, or a lighter one (above).
- * keep (--reuseport): the accepting worker opens it, whatever its load.
+ * keep (--reuseport): the accepting worker opens it in place, whatever
+ * its load (the kernel's hash chose its socket; nothing to step back in).
  */
 void
 hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
