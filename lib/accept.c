@@ -26,9 +26,9 @@
  * took a whole batch would leave the others none.  A few at a time, then
  * back to its loop, where the socket, still readable, is seen again.
  * Woken alone (EPOLLEXCLUSIVE), a worker takes one: the connection it
- * was woken for, without the accept4 that finds the queue empty (0.6 a
- * connection under ab -c 50); the loop reports the socket again at once
- * when more wait.
+ * was woken for, without the accept4 that finds the queue empty (0.6 to
+ * 0.8 a connection under ab -c 50); the loop reports the socket again at
+ * once when more wait.
  */
 #define SHARED_BATCH 4
 #define EXCLUSIVE_BATCH 1
@@ -163,9 +163,11 @@ find_epoll(const struct lsock *l)
  * with the descriptor in data.fd, and removes it at event_del: once l is
  * added, its registration is replaced by the same with EPOLLEXCLUSIVE.
  * Such a registration cannot be modified, only removed, which is all
- * libevent does with a listening socket.  Where the kernel refuses the
- * flag (before Linux 4.5), or the base is not epoll, the registration
- * stays as it was: every worker is woken, as before.
+ * libevent does with a listening socket.  A kernel before Linux 4.5
+ * ignores the flag: every worker is woken, as before, and takes one
+ * connection.  Where the kernel refuses it, or the base is not epoll,
+ * the registration stays as libevent made it: every worker is woken and
+ * takes up to SHARED_BATCH.
  */
 static void
 exclusive(struct lsock *l)
