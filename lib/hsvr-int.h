@@ -784,6 +784,8 @@ int hsvr_accept_add_shared(int fd, int is_unix);
 int hsvr_accept_start(struct event_base *, hsvr_accept_cb);
 int hsvr_accept_start_worker(struct hsvr_worker *, hsvr_accept_cb);
 void hsvr_accept_close_worker(struct hsvr_worker *);
+/* A worker holds too much: the others are woken first from now on. */
+void hsvr_accept_yield(struct hsvr_worker *);
 void hsvr_accept_close(void);
 void hsvr_accept_free(void);
 

@@ -415,13 +415,22 @@ load_of(struct hsvr_worker *w)
 }
 
 /*
- * Workers sharing a socket race for each connection, and an idle worker
- * tends to win a burst of them: keep-alive clients that connect at once
- * could all end up on one worker.  So a worker that holds more sessions
- * than another (by more than BALANCE_SLACK, and 1/16 when there are many)
- * passes the connection on to the one with fewest.  NULL: keep it.  The
- * slack spares short connections hand-offs for differences that come and
- * go by themselves: with none, ab -c 50 handed off one connection in 9.
+ * Workers sharing a socket do not take turns: the kernel wakes the first
+ * worker waiting (EPOLLEXCLUSIVE), an idle one, and without it an idle
+ * worker tends to win the race for a whole burst.  Either way a few
+ * long-lived connections, each one idle once it is opened, could all
+ * land on one worker and leave the other cores idle.  So a worker that
+ * holds more sessions than the one with fewest, by more than a slack,
+ * passes the connection on to it.  NULL: keep it.  The slack is 0 while
+ * the worker holds fewer than 4 (a second long connection goes to the
+ * other worker), then a quarter of what it holds, up to BALANCE_SLACK,
+ * plus 1/16 of the least when there are many: with connections that
+ * come and go, differences of a few come and go by themselves, and each
+ * hand-off costs a wake-up of the other worker.  Most are avoided before
+ * they are due: a worker that would hand off its next connection steps
+ * back in the kernel's wake-up order (hsvr_accept_yield), so a lighter
+ * worker waiting for work is woken for it (bench/PROFILE.md, "Accepting":
+ * 0.09 hand-offs a connection under ab -c 50, 0.19 under ab -c 5).
  */
 #define BALANCE_SLACK 4
 
@@ -429,9 +438,11 @@ static struct hsvr_worker *
 lighter(struct hsvr_worker *self)
 {
 	struct hsvr_worker *best = NULL;
-	uint64_t mine = load_of(self), least = mine, n;
+	uint64_t mine = load_of(self), least = mine, n, slack;
 	int i;
 
+	if (mine == 0)
+		return NULL;
 	for (i = 0; i < nworkers; i++) {
 		n = load_of(&workers[i]);
 		if (n < least) {
@@ -439,14 +450,16 @@ lighter(struct hsvr_worker *self)
 			best = &workers[i];
 		}
 	}
-	return mine > least + BALANCE_SLACK + least / 16 ? best : NULL;
+	slack = mine / 4 < BALANCE_SLACK ? mine / 4 : BALANCE_SLACK;
+	return mine > least + slack + least / 16 ? best : NULL;
 }
 
 /*
  * A connection accepted (the accept loop's callback): count it against
  * the limits, then open it here when a worker accepted it, or hand it to
  * a worker: round-robin from the accept thread, or a lighter one (above).
- * keep (--reuseport): the accepting worker opens it, whatever its load.
+ * keep (--reuseport): the accepting worker opens it in place, whatever
+ * its load (the kernel's hash chose its socket; nothing to step back in).
  */
 void
 hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
@@ -486,7 +499,8 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 			goto refuse;
 		}
 	}
-	w = hsvr_self == NULL ? NULL : keep ? hsvr_self : lighter(hsvr_self);
+	/* keep: not even through its own inbox (a malloc, a lock, a wake). */
+	w = hsvr_self == NULL || keep ? NULL : lighter(hsvr_self);
 	if (hsvr_self != NULL && w == NULL)
 		m = &local;     /* a worker accepted it: it opens it now */
 	else if ((m = hsvr_malloc(sizeof *m)) == NULL) {
@@ -509,10 +523,18 @@ hsvr_worker_deal(int fd, int is_unix, const struct sockaddr_storage *ss,
 	memcpy(&m->u.conn.addr, ss, sizeof *ss);
 	if (m == &local) {
 		hsvr_session_open(hsvr_self, m);
+		/*
+		 * It would hand the next one off: let a lighter worker be
+		 * woken for it instead, if one is waiting (no hand-off).
+		 */
+		if (!keep && lighter(hsvr_self) != NULL)
+			hsvr_accept_yield(hsvr_self);
 		return;
 	}
 	if (w == NULL)
 		w = &workers[rr++ % (unsigned int)nworkers];
+	else
+		hsvr_accept_yield(hsvr_self);
 	__atomic_add_fetch(&w->incoming, 1, __ATOMIC_RELAXED);
 	hsvr_worker_post(w, m);
 	return;

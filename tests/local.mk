@@ -28,7 +28,8 @@ MAIN_TEST_PROGS = \
 	tests/t-nodelay \
 	tests/t-discard \
 	tests/t-lateref \
-	tests/t-burst
+	tests/t-burst \
+	tests/t-balance
 
 TESTS += tests/optmem.sh $(MAIN_TEST_PROGS) tests/perip.sh \
 	tests/http-body.sh tests/link.sh tests/layers.sh
@@ -110,6 +111,7 @@ tests_t_cross_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 tests_t_stats_SOURCES = tests/stats.c $(TEST_CLIENT)
 tests_t_options_SOURCES = tests/options.c $(TEST_CLIENT)
 tests_t_reuseport_SOURCES = tests/reuseport.c $(TEST_CLIENT)
+tests_t_balance_SOURCES = tests/balance.c $(TEST_CLIENT)
 tests_t_pause_SOURCES = tests/pause.c $(TEST_CLIENT)
 tests_t_probe_SOURCES = tests/probe.c $(TEST_CLIENT)
 
