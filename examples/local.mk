@@ -1,6 +1,6 @@
 # examples/local.mk - builds the example servers, so that every make proves they still compile.
 bin_PROGRAMS += examples/hsvr-echo examples/hsvr-http examples/hsvr-chat \
-	examples/hsvr-legacy
+	examples/hsvr-legacy examples/hsvr-proxy
 noinst_PROGRAMS += examples/hsvr-legacy-http
 EXTRA_DIST += examples/README
 
@@ -13,6 +13,9 @@ examples_hsvr_http_LDADD = libhsvr.la
 
 examples_hsvr_chat_SOURCES = examples/chat.c
 examples_hsvr_chat_LDADD = libhsvr.la
+
+examples_hsvr_proxy_SOURCES = examples/proxy.c
+examples_hsvr_proxy_LDADD = libhsvr.la
 
 # legacy.c is the manual's sample character for character.  It predates our
 # warning set, so it gets -Wall only, and -Wno-unused-function because its

@@ -165,3 +165,11 @@ check_PROGRAMS += tests/t-srv-connect
 tests_t_srv_connect_SOURCES = tests/srv-connect.c tests/tline.c tests/tline.h
 tests_t_srv_connect_LDADD = libhsvr.la
 tests_t_srv_connect_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+
+# hsvr-proxy (examples/proxy.c): tests/hproxy.sh, with t-hproxy-peer as
+# its backends and clients (also used by bench/run.sh's proxy rows).
+check_PROGRAMS += tests/t-hproxy-peer
+tests_t_hproxy_peer_SOURCES = tests/hproxy-peer.c tests/pattern.h
+tests_t_hproxy_peer_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
+TESTS += tests/hproxy.sh
+EXTRA_DIST += tests/hproxy.sh
