@@ -24,7 +24,10 @@ title_of(w) = w eq "echo64" ? "echo 64 B × 100 connections, 1 thread" : \
 	w eq "tlshello" ? "HTTPS keep-alive hello (wrk)" : \
 	w eq "tlsconn" ? "TLS handshake, request, close (ab)" : \
 	w eq "tlsidle" ? "idle TLS connections: memory" : \
-	w eq "start" ? "start-up and stop" : w
+	w eq "start" ? "start-up and stop" : \
+	w eq "proxy64" ? "TCP proxy: 64 B × 100 connections" : \
+	w eq "proxystream" ? "TCP proxy: 1 GB stream" : \
+	w eq "proxyconn" ? "TCP proxy: connect, echo, close" : w
 
 # Strong colours for rows with a target, pale ones for information.
 colour(adv, cls) = adv >= 1 ? (cls == 1 ? 0x1f8a3c : 0x8fcf9f) : \

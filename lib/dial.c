@@ -26,6 +26,7 @@ struct hsvr_dial {
 	struct evutil_addrinfo *ai;     /* the resolver's answer */
 	struct evutil_addrinfo *next;   /* the next address to try */
 	struct sockaddr_storage num;    /* a numeric host */
+	struct sockaddr_storage peer;   /* the address being connected to */
 	struct evutil_addrinfo num_ai;
 	struct hsvr_dial *prev, *link;  /* the thread's dials */
 	hsvr_dial_done done;
@@ -138,13 +139,10 @@ dial_fin(evutil_socket_t fd, short what, void *arg)
 	int sock = d->fd;
 	char why[sizeof d->why];
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
 
 	(void)fd, (void)what;
 	memcpy(why, d->why, sizeof why);
-	memset(&ss, 0, sizeof ss);
-	if (sock >= 0 && getpeername(sock, (struct sockaddr *)&ss, &len) != 0)
-		len = 0;
+	ss = d->peer;   /* known: no getpeername */
 	d->fd = -1;
 	dial_free(d);
 	done(darg, sock, sock >= 0 ? (struct sockaddr *)&ss : NULL, why);
@@ -212,6 +210,9 @@ dial_next(struct hsvr_dial *d)
 		/* As on accepted sockets: replies must not wait for an ACK. */
 		(void)setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof one);
+		memset(&d->peer, 0, sizeof d->peer);
+		memcpy(&d->peer, a->ai_addr, a->ai_addrlen < sizeof d->peer ?
+		    a->ai_addrlen : sizeof d->peer);
 		if (connect(d->fd, a->ai_addr, a->ai_addrlen) == 0) {
 			dial_report(d);
 			return;
