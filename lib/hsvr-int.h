@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -412,6 +413,20 @@ struct hsvr_outbound {
 	char why[160];                 /* S_connect_error, "" if none */
 	char name[256];
 };
+
+/* Why it will not be established: the first reason given stays. */
+static inline void
+hsvr_outbound_why(struct hsvr_outbound *ob, const char *why)
+{
+	size_t n = strlen(why);
+
+	if (ob->why[0] != '\0')
+		return;
+	if (n >= sizeof ob->why)
+		n = sizeof ob->why - 1;
+	memcpy(ob->why, why, n);
+	ob->why[n] = '\0';
+}
 
 /* ---------------------------------------------------------- transports */
 

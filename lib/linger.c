@@ -24,7 +24,8 @@ would_block(void)
 
 /*
  * The descriptor is closed: only now does an accepted connection stop
- * counting for -m and --max-per-ip (a lingering close holds a socket too), retire.
+ * counting for -m and --max-per-ip (a lingering close holds a socket
+ * too), retire.
  */
 void
 hsvr_linger_close_now(struct hsvr_conn *c)

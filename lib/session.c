@@ -395,14 +395,6 @@ serv_set_connect_timeout(int sec)
 	return 0;
 }
 
-/* An outbound session that will not be established: why, once. */
-static void
-outbound_why(struct hsvr_conn *c, const char *why)
-{
-	if (c->ob->why[0] == '\0')
-		(void)snprintf(c->ob->why, sizeof c->ob->why, "%s", why);
-}
-
 /*
  * The connection is made (or not): the session's socket, then its
  * handshake (TLS) or TYP_ACCEPT.  Whatever the application queued or asked
@@ -417,7 +409,7 @@ outbound_dialed(void *arg, int fd, const struct sockaddr *sa, const char *why)
 	c->ob->dial = NULL;
 	c->dialing = 0;
 	if (fd < 0) {
-		outbound_why(c, why);
+		hsvr_outbound_why(c->ob, why);
 		finish(c);
 		return;
 	}
@@ -435,7 +427,7 @@ outbound_dialed(void *arg, int fd, const struct sockaddr *sa, const char *why)
 	if (c->ob->flags & S_CONNECT_TLS)
 		c->tp = &hsvr_transport_tls_client;
 	if (c->tp->setup(c) != 0) {
-		outbound_why(c, "TLS: cannot set up the connection");
+		hsvr_outbound_why(c->ob, "TLS: cannot set up the connection");
 		finish(c);
 		return;
 	}
@@ -646,7 +638,7 @@ finish_as(struct hsvr_conn *c, int graceful)
 		hsvr_dial_cancel(c->ob->dial);
 		c->ob->dial = NULL;
 		c->dialing = 0;
-		outbound_why(c, w->stopping_now ? "the server stopped" :
+		hsvr_outbound_why(c->ob, w->stopping_now ? "the server stopped" :
 		    "closed before it was established");
 		SHARED_ADD(outbound_error, 1);
 	}
@@ -1110,7 +1102,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 		(void)snprintf(why, sizeof why, "timed out after %d s%s",
 		    connect_sec, c->handshaking ? " (TLS handshake)" : "");
-		outbound_why(c, why);
+		hsvr_outbound_why(c->ob, why);
 		finish(c);
 		return;
 	}

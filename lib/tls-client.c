@@ -2,8 +2,9 @@
  * tls-client.c - TLS as the client of outbound sessions (S_connect with
  * S_CONNECT_TLS): the client context (the system's CAs or
  * serv_set_connect_ca's, the ALPN of serv_set_connect_alpn), made at
- * start-up or on first use; SNI and the check of the peer's name or address; the handshake and
- * why it failed.  tls.c's transport reads and writes the connection.
+ * start-up or on first use; SNI and the check of the peer's name or
+ * address; the handshake and why it failed.  tls.c's transport reads and
+ * writes the connection.
  */
 #include "hsvr-int.h"
 
@@ -134,12 +135,6 @@ hsvr_tls_client_init(void)
 	return 0;
 }
 
-static void
-tls_client_why(struct hsvr_conn *c, const char *why)
-{
-	if (c->ob->why[0] == '\0')
-		(void)snprintf(c->ob->why, sizeof c->ob->why, "%s", why);
-}
 
 /* 1 if name is an IPv4 or IPv6 address, not a host name. */
 static int
@@ -159,7 +154,7 @@ hsvr_tls_client_setup(struct hsvr_conn *c)
 
 	(void)pthread_once(&ctx_once, tls_client_ctx_make);
 	if (client_ctx == NULL) {
-		tls_client_why(c, ctx_error);
+		hsvr_outbound_why(c->ob, ctx_error);
 		return -1;
 	}
 	if ((c->ssl = SSL_new(client_ctx)) == NULL)
@@ -183,7 +178,7 @@ fail:
 	ERR_clear_error();
 	SSL_free(c->ssl);
 	c->ssl = NULL;
-	tls_client_why(c, "TLS: cannot set up the connection");
+	hsvr_outbound_why(c->ob, "TLS: cannot set up the connection");
 	return -1;
 }
 
@@ -224,7 +219,7 @@ hsvr_tls_client_handshake(struct hsvr_conn *c)
 		    "connection during the handshake");
 	ERR_clear_error();
 	c->tls_dirty = 1;       /* no close_notify to a failed handshake */
-	tls_client_why(c, why);
+	hsvr_outbound_why(c->ob, why);
 	return -1;
 }
 
@@ -232,6 +227,6 @@ hsvr_tls_client_handshake(struct hsvr_conn *c)
 void
 hsvr_tls_client_handshake_failed(struct hsvr_conn *c, enum hsvr_hs_end end)
 {
-	tls_client_why(c, end == HS_TIMEOUT ? "TLS: the handshake timed out" :
-	    "TLS: the handshake failed");
+	hsvr_outbound_why(c->ob, end == HS_TIMEOUT ?
+	    "TLS: the handshake timed out" : "TLS: the handshake failed");
 }

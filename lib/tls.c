@@ -909,7 +909,7 @@ const struct hsvr_transport hsvr_transport_tls = {
 	.lingers = 0,
 };
 
-/* The client of an outbound session: set up and shaken hands by tls-client.c. */
+/* An outbound session's client: set up and shaken hands by tls-client.c. */
 const struct hsvr_transport hsvr_transport_tls_client = {
 	.name = "tls-client",
 	.setup = hsvr_tls_client_setup,
