@@ -49,6 +49,9 @@ struct lsock {
 	int added;              /* ev is added (accepting) */
 	int paused;             /* pause is added (out of descriptors) */
 	int epfd;               /* its base's epoll (exclusive); -1 unknown */
+	int back;               /* atomic, in an address's first entry: the
+	                           worker whose registration joined the
+	                           socket's wait queue last; -1 unknown */
 	struct event ev, pause;
 };
 
@@ -92,6 +95,7 @@ hsvr_accept_add(int fd, int is_unix, int worker)
 	lst[nlst].is_unix = is_unix;
 	lst[nlst].worker = worker;
 	lst[nlst].epfd = -1;
+	lst[nlst].back = -1;
 	nlst++;
 	return 0;
 }
@@ -194,11 +198,28 @@ exclusive(struct lsock *l)
 		hsvr_warn("cannot watch a listening socket again");
 	l->epfd = -2;
 }
+
+/*
+ * The entry of l's address that says who joined its queue last: a
+ * duplicate's (hsvr_accept_add_shared puts worker 0's first, then the
+ * others' in order).
+ */
+static int *
+back_of(struct lsock *l)
+{
+	return &l[-l->worker].back;
+}
 #else
 static void
 exclusive(struct lsock *l)
 {
 	(void)l;
+}
+
+static int *
+back_of(struct lsock *l)
+{
+	return &l->back;
 }
 #endif
 
@@ -210,6 +231,8 @@ watch(struct lsock *l)
 		return -1;
 	l->added = 1;
 	exclusive(l);
+	if (l->epfd >= 0)       /* a duplicate, registered exclusive */
+		__atomic_store_n(back_of(l), l->worker, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -396,17 +419,27 @@ hsvr_accept_start_worker(struct hsvr_worker *w, hsvr_accept_cb cb)
  * their registrations joined the socket's queue, so an idle worker 0
  * would win every connection and hand off all it should not keep; added
  * again, w's registrations go to the back.  Two epoll_ctl calls a shared
- * socket; nothing without EPOLLEXCLUSIVE.
+ * socket; nothing without EPOLLEXCLUSIVE, and nothing when w's is at the
+ * back already: then the others were busy when w was woken, and w would
+ * only take its own place again (0.47 of these pairs a connection through
+ * hsvr-proxy, -n 2, 50 clients; bench/PROFILE.md "Connections through the
+ * proxy").
  */
 void
 hsvr_accept_yield(struct hsvr_worker *w)
 {
-	int i;
+	int i, *back;
 
-	for (i = 0; i < nlst; i++)
-		if (lst[i].worker == w->index && lst[i].added &&
-		    lst[i].epfd >= 0)
-			exclusive(&lst[i]);
+	for (i = 0; i < nlst; i++) {
+		if (lst[i].worker != w->index || !lst[i].added ||
+		    lst[i].epfd < 0)
+			continue;
+		back = back_of(&lst[i]);
+		if (__atomic_load_n(back, __ATOMIC_RELAXED) == w->index)
+			continue;
+		exclusive(&lst[i]);
+		__atomic_store_n(back, w->index, __ATOMIC_RELAXED);
+	}
 }
 
 /* Worker w stops accepting (drain, stop): it closes its sockets. */
