@@ -456,10 +456,16 @@ struct hsvr_transport {
 	void (*handshake_failed)(struct hsvr_conn *, enum hsvr_hs_end);
 	/* NULL, or frees what close kept for TYP_TERM (S_tls_info) */
 	void (*free_state)(struct hsvr_conn *);
-	/* ends the sending side (S_shutdown), everything queued written */
-	void (*shutdown)(struct hsvr_conn *);
+	/*
+	 * ends the sending side (S_shutdown), everything queued written;
+	 * closing: the socket is closed right after, and its close sends
+	 * the FIN (what the protocol itself says to end is still said)
+	 */
+	void (*shutdown)(struct hsvr_conn *, int closing);
 	int sendfile;   /* the socket carries the bytes as they are */
 	int lingers;    /* a close may linger (shutdown, discard input) */
+	int holds_input; /* may hold input taken from the socket (records
+	                    decrypted): no socket event announces it */
 };
 
 extern const struct hsvr_transport hsvr_transport_tcp;

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bsd/string.h>
+
 static void on_readable(evutil_socket_t, short, void *);
 static void on_writable(evutil_socket_t, short, void *);
 static void on_timer(evutil_socket_t, short, void *);
@@ -240,9 +242,11 @@ accepted(struct hsvr_conn *c)
 	 * Plain sockets read first and wait for the socket only if it has
 	 * nothing yet (on_readable): a client's first request is often there
 	 * already, and a session that answers it and closes then costs no
-	 * epoll_ctl at all.  A handshake waits in its read event.
+	 * epoll_ctl at all.  A handshake waits in its read event, and so
+	 * does an outbound session: the server it has just reached has
+	 * seldom said anything yet.
 	 */
-	if (c->tp->handshake == NULL)
+	if (c->tp->handshake == NULL && c->ob == NULL)
 		event_active(&c->rev, EV_READ, 0);
 	else
 		add_or_fail(c, &c->rev, NULL);
@@ -469,7 +473,7 @@ hsvr_session_connect(struct hsvr_worker *w, const char *host, uint16_t port,
 		return NULL;
 	c->ob = (struct hsvr_outbound *)(c + 1);
 	c->ob->flags = flags;
-	(void)snprintf(c->ob->name, sizeof c->ob->name, "%s", host);
+	(void)strlcpy(c->ob->name, host, sizeof c->ob->name);
 	c->w = w;
 	c->fd = -1;
 	c->hs_list = -1;
@@ -478,7 +482,7 @@ hsvr_session_connect(struct hsvr_worker *w, const char *host, uint16_t port,
 	c->pub.outbound = 1;
 	c->pub.usr = usr;
 	c->pub.port = port;
-	(void)snprintf(c->pub.host, sizeof c->pub.host, "%s", host);
+	(void)strlcpy(c->pub.host, host, sizeof c->pub.host);
 	c->dialing = 1;
 	event_assign(&c->rev, w->base, -1, EV_READ | EV_PERSIST, on_readable,
 	    c);
@@ -721,7 +725,12 @@ hsvr_session_kick(struct hsvr_conn *c)
 	    !c->dialing && !c->handshaking &&
 	    conn_state(c) == HSVR_ST_OPEN) {
 		c->shut_done = 1;       /* S_shutdown, everything written */
-		c->tp->shutdown(c);
+		/*
+		 * If the peer has ended too, the session ends just below and
+		 * its close sends the FIN: no shutdown(2) of its own.
+		 */
+		c->tp->shutdown(c, c->eof &&
+		    !__atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST));
 	}
 	if (c->eof && pending == 0 && conn_state(c) == HSVR_ST_OPEN &&
 	    (!c->halfclose || c->shut_done) &&
@@ -1163,8 +1172,11 @@ hsvr_session_shutdown(struct hsvr_conn *c)
 }
 
 /*
- * S_pause_read by the owner.  Resuming also reads at once: the transport
- * may hold decrypted data that no socket event would announce.
+ * S_pause_read by the owner.  Resuming over TLS also reads at once: the
+ * transport may hold decrypted data that no socket event would announce.
+ * A plain socket's read event says when there is something: a read at
+ * once would often find nothing yet (a proxy's client, resumed as its
+ * backend connects).
  */
 void
 hsvr_session_pause_read(struct hsvr_conn *c, int paused)
@@ -1182,5 +1194,6 @@ hsvr_session_pause_read(struct hsvr_conn *c, int paused)
 	}
 	c->read_again = 0;
 	add_or_fail(c, &c->rev, NULL);
-	event_active(&c->rev, EV_READ, 0);
+	if (c->tp->holds_input)
+		event_active(&c->rev, EV_READ, 0);
 }

@@ -862,17 +862,19 @@ tls_close(struct hsvr_conn *c)
 }
 
 /*
- * S_shutdown: close_notify, then the socket's sending side.  A peer may go
+ * S_shutdown: close_notify, then the socket's sending side (unless the
+ * socket is about to be closed, which ends it).  A peer may go
  * on sending (TLS 1.3 allows it); a close_notify the socket had no room
  * for is not sent.
  */
 static void
-tls_shutdown(struct hsvr_conn *c)
+tls_shutdown(struct hsvr_conn *c, int closing)
 {
 	if (c->ssl != NULL && !c->tls_dirty && !c->failed)
 		(void)SSL_shutdown(c->ssl);
 	ERR_clear_error();
-	(void)shutdown(c->fd, SHUT_WR);
+	if (!closing)
+		(void)shutdown(c->fd, SHUT_WR);
 }
 
 /* A handshake ended without a session: counted, and logged unless it was. */
@@ -905,6 +907,7 @@ const struct hsvr_transport hsvr_transport_tls = {
 	.handshake_failed = tls_handshake_failed,
 	.free_state = tls_free_state,
 	.shutdown = tls_shutdown,
+	.holds_input = 1,
 	.sendfile = 0,
 	.lingers = 0,
 };
@@ -921,6 +924,7 @@ const struct hsvr_transport hsvr_transport_tls_client = {
 	.handshake_failed = hsvr_tls_client_handshake_failed,
 	.free_state = tls_free_state,
 	.shutdown = tls_shutdown,
+	.holds_input = 1,
 	.sendfile = 0,
 	.lingers = 0,
 };

@@ -46,9 +46,10 @@ stream_close(struct hsvr_conn *c)
 }
 
 static void
-stream_shutdown(struct hsvr_conn *c)
+stream_shutdown(struct hsvr_conn *c, int closing)
 {
-	(void)shutdown(c->fd, SHUT_WR);
+	if (!closing)
+		(void)shutdown(c->fd, SHUT_WR);
 }
 
 const struct hsvr_transport hsvr_transport_tcp = {
