@@ -15,9 +15,11 @@
  * both of its directions have, and when one side ends for good (reset,
  * timeout) the other is closed once its queued output is written.
  *
- * The client is not read before its backend is connected: its first
- * bytes wait in the kernel, so that if the connect fails they can go to
- * the next backend instead of being lost with the failed session.
+ * The client is read at once, as its backend is being connected: its
+ * first bytes are held in the pair (and the client paused) until the
+ * backend's TYP_ACCEPT sends them, so that they follow the connect
+ * without a turn of the loop, and if the connect fails they go to the
+ * next backend instead of being lost with the failed session.
  *
  * Health: each worker keeps its own view of the backends (no lock).  A
  * periodic timer probes every backend with S_connect; a failed probe or
@@ -48,7 +50,10 @@ struct backend {
 enum { K_PAIR, K_PROBE };
 #define KIND(s) (*(const int *)(s)->usr)
 
-/* Bytes S_send refused (-4), to send on the destination's TYP_SENDABLE. */
+/*
+ * Bytes S_send refused (-4), to send on the destination's TYP_SENDABLE;
+ * or, towards the backend, read before it was connected.
+ */
 struct held {
 	unsigned char *data;
 	size_t len, cap;
@@ -169,6 +174,19 @@ set_health(const char *arg)
 	return 0;
 }
 
+static int
+set_connect_timeout(const char *arg)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > 86400)
+		return -1;
+	return serv_set_connect_timeout((int)n);
+}
+
 const struct serv_option *
 serv_options(void)
 {
@@ -185,6 +203,9 @@ serv_options(void)
 		    "send a PROXY protocol v2 header with the client's address", set_send_proxy },
 		{ "health-interval", 0, "SEC",
 		    "probe every backend every SEC s (default 2, 0: never)", set_health },
+		{ "connect-timeout", 0, "SEC",
+		    "give up a backend that has not answered in SEC s (default 10):"
+		    " the next one is tried", set_connect_timeout },
 		{ NULL, 0, NULL, NULL, NULL }
 	};
 
@@ -435,15 +456,19 @@ held_add(struct held *h, const unsigned char *data, size_t len)
 	return 0;
 }
 
-/* Send data read from src on to dst, or keep it and pause src. */
+/*
+ * Send data read from src on to dst, or keep it and pause src: dst is
+ * congested, or a backend not connected yet.
+ */
 static void
-forward(SESSION *src, SESSION *dst, struct held *h, unsigned char *data, size_t len)
+forward(struct pair *p, SESSION *src, SESSION *dst, struct held *h,
+    unsigned char *data, size_t len)
 {
 	int rc = S_ERR_CONGESTED;
 
 	if (dst == NULL)
 		return;     /* that side ended: the pair is closing */
-	if (h->len == 0)
+	if (h->len == 0 && (dst != p->server || p->connected))
 		rc = S_send(dst, data, len);
 	if (rc != S_ERR_CONGESTED)
 		return;     /* queued, or dst is closing (its TYP_TERM follows) */
@@ -455,13 +480,16 @@ forward(SESSION *src, SESSION *dst, struct held *h, unsigned char *data, size_t 
 	(void)S_pause_read(src, 1);
 }
 
-/* src's peer ended its sending side: so does dst, after what is held. */
+/*
+ * src's peer ended its sending side: so does dst, after what is held (and
+ * once connected: a failed connect's S_shutdown would be lost with it).
+ */
 static void
-end_direction(SESSION *dst, const struct held *h, int *shut)
+end_direction(struct pair *p, SESSION *dst, const struct held *h, int *shut)
 {
 	if (dst == NULL)
 		return;
-	if (h->len > 0)
+	if (h->len > 0 || (dst == p->server && !p->connected))
 		*shut = 1;          /* resume() shuts it down */
 	else
 		(void)S_shutdown(dst);
@@ -522,8 +550,8 @@ serv_on_accept(SESSION *s)
 		p->connected = 1;
 		if (send_proxy && p->client != NULL)
 			(void)S_send(s, h, proxy_header(h, p->client));
-		if (p->client != NULL)
-			(void)S_pause_read(p->client, 0);
+		/* What the client sent meanwhile, then its reads again. */
+		resume(p, s, p->client, &p->to_server, &p->shut_server);
 		return;
 	}
 	hsvr_metric_add(m_conns, 1);
@@ -536,8 +564,6 @@ serv_on_accept(SESSION *s)
 	s->usr = p;
 	/* A peer's end of stream ends one direction, not the pair. */
 	(void)S_halfclose(s, 1);
-	/* Not read until a backend is connected (see the top). */
-	(void)S_pause_read(s, 1);
 	if (dial(p) == -1)
 		no_backend(s);
 }
@@ -552,15 +578,17 @@ serv_on_read(SESSION *s)
 	if (s->blen == 0) {
 		/* The peer's end of stream (S_halfclose): pass it on. */
 		if (s == p->client)
-			end_direction(p->server, &p->to_server, &p->shut_server);
+			end_direction(p, p->server, &p->to_server,
+			    &p->shut_server);
 		else
-			end_direction(p->client, &p->to_client, &p->shut_client);
+			end_direction(p, p->client, &p->to_client,
+			    &p->shut_client);
 		return;
 	}
 	if (s == p->client)
-		forward(s, p->server, &p->to_server, s->buff, s->blen);
+		forward(p, s, p->server, &p->to_server, s->buff, s->blen);
 	else
-		forward(s, p->client, &p->to_client, s->buff, s->blen);
+		forward(p, s, p->client, &p->to_client, s->buff, s->blen);
 }
 
 void

@@ -17,6 +17,8 @@
  *                        (shutdown), read a line, print "AFTER-END line"
  *   t-hproxy-peer reset PORTFILE        accept, then reset (SO_LINGER 0)
  *   t-hproxy-peer stall PORTFILE        accept, then never read or write
+ *   t-hproxy-peer full PORTFILE         never accept, its queue full:
+ *                                       a connect to it is never answered
  * Clients (to 127.0.0.1:PORT; each exits 0 when all went as it should):
  *   t-hproxy-peer send PORT n us        SINK n us, then n pattern bytes;
  *                                       the SUNK line must say intact
@@ -30,6 +32,13 @@
  *   t-hproxy-peer line PORT TEXT        one line, print the answer line,
  *                                       or "EOF" or "RESET", and the
  *                                       client's port: "... port=N"
+ *   t-hproxy-peer lineend PORT TEXT     the same, the sending side ended
+ *                                       (shutdown) right after the line;
+ *                                       then the end must come: "... port=N
+ *                                       then the end" (else "no end")
+ *   t-hproxy-peer end PORT              connect, end the sending side at
+ *                                       once, then the end must come:
+ *                                       "the end port=N" (else what came)
  *   t-hproxy-peer pings PORT n conc     n connections (conc at a time),
  *                                       each PING, PONG, close
  *   t-hproxy-peer stream PORT n         to an echo server: n bytes out
@@ -61,7 +70,7 @@
 #define CHUNK 65536
 
 static const char *name = "peer";
-static int mode_reset, mode_stall;
+static int mode_reset, mode_stall, mode_full;
 
 static void die(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
@@ -237,13 +246,26 @@ serve(const char *portfile)
 	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
 	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    listen(lfd, 1024) < 0 ||
+	    listen(lfd, mode_full ? 0 : 1024) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&sin, &len) < 0)
 		die("cannot listen: %s", strerror(errno));
+	/*
+	 * full: two connections of its own fill the queue of a backlog of
+	 * 0 (Linux takes one more than the backlog); then the kernel drops
+	 * every SYN, and a connect waits until its caller gives up.
+	 */
+	for (int i = 0; mode_full && i < 2; i++) {
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) < 0 ||
+		    (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 &&
+		    errno != EINPROGRESS))
+			die("cannot fill the queue: %s", strerror(errno));
+	}
 	if ((f = fopen(portfile, "w")) == NULL)
 		die("%s: cannot write", portfile);
 	fprintf(f, "%u\n", ntohs(sin.sin_port));
 	fclose(f);
+	while (mode_full)
+		pause();
 	for (;;) {
 		if ((fd = accept(lfd, NULL, NULL)) < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -357,12 +379,12 @@ client_recv(unsigned long long n, long us, int half)
 }
 
 static int
-client_line(const char *text)
+client_line(const char *text, int half)
 {
 	struct sockaddr_in me;
 	socklen_t len = sizeof(me);
-	char line[512];
-	ssize_t r;
+	char line[512], c;
+	ssize_t r, e = 0;
 	int fd;
 
 	if ((fd = dial()) < 0) {
@@ -370,13 +392,27 @@ client_line(const char *text)
 		return 1;
 	}
 	(void)getsockname(fd, (struct sockaddr *)&me, &len);
+	if (text == NULL) {         /* "end" */
+		(void)shutdown(fd, SHUT_WR);
+		r = read(fd, &c, 1);
+		printf("%s port=%u\n", r == 0 ? "the end" : r > 0 ? "data" :
+		    errno == ECONNRESET ? "RESET" : strerror(errno),
+		    ntohs(me.sin_port));
+		close(fd);
+		return r == 0 ? 0 : 1;
+	}
 	snprintf(line, sizeof(line), "%s\n", text);
 	(void)write_all(fd, line, strlen(line));
+	if (half)
+		(void)shutdown(fd, SHUT_WR);
 	r = read_line(fd, line, sizeof(line));
-	printf("%s port=%u\n", r > 0 ? line : r == 0 ? "EOF" :
-	    errno == ECONNRESET ? "RESET" : strerror(errno), ntohs(me.sin_port));
+	if (half && r > 0)
+		e = read(fd, &c, 1);    /* nothing more: the end */
+	printf("%s port=%u%s\n", r > 0 ? line : r == 0 ? "EOF" :
+	    errno == ECONNRESET ? "RESET" : strerror(errno), ntohs(me.sin_port),
+	    !half || r <= 0 ? "" : e == 0 ? " then the end" : " no end");
 	close(fd);
-	return r > 0 ? 0 : 1;
+	return r > 0 && e == 0 ? 0 : 1;
 }
 
 static atomic_long next_conn, done_ok, failed;
@@ -547,9 +583,11 @@ main(int argc, char **argv)
 			port = (uint16_t)number(argv[4]);
 		serve(argv[2]);
 	}
-	if ((strcmp(m, "reset") == 0 || strcmp(m, "stall") == 0) && argc == 3) {
+	if ((strcmp(m, "reset") == 0 || strcmp(m, "stall") == 0 ||
+	    strcmp(m, "full") == 0) && argc == 3) {
 		mode_reset = m[0] == 'r';
 		mode_stall = m[0] == 's';
+		mode_full = m[0] == 'f';
 		serve(argv[2]);
 	}
 	if (argc < 3)
@@ -566,7 +604,11 @@ main(int argc, char **argv)
 	if (strcmp(m, "halfrecv") == 0 && argc == 4)
 		return client_recv(number(argv[3]), 0, 1);
 	if (strcmp(m, "line") == 0 && argc == 4)
-		return client_line(argv[3]);
+		return client_line(argv[3], 0);
+	if (strcmp(m, "lineend") == 0 && argc == 4)
+		return client_line(argv[3], 1);
+	if (strcmp(m, "end") == 0 && argc == 3)
+		return client_line(NULL, 1);
 	if (strcmp(m, "pings") == 0 && argc == 5)
 		return client_conns((long)number(argv[3]), (int)number(argv[4]));
 	if (strcmp(m, "conns") == 0 && argc == 5) {

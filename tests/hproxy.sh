@@ -35,6 +35,13 @@
 #    intact, but the peak memory grows by 139 MB, not 2;
 #  - no second try after a failed connect: the failover PING is not
 #    answered (EOF);
+#  - forward() sending to a backend not connected yet (queued on the
+#    session of the connect that fails): the line is lost, the client
+#    gets "EOF" instead of "PONG g";
+#  - end_direction() shutting a backend down before it is connected, as
+#    it did when the client was not read until then: the end is lost
+#    with the failed connect (the client's "end" gets none: it gives up
+#    after HPROXY_LIMIT);
 #  - the PROXY header's source port off by one: the backend's session is
 #    not the client's port;
 #  - health() probing nothing: D is never found down nor up again, the
@@ -183,6 +190,31 @@ must "hsvr-proxy to the closed port and A" proxy failover 1 --to "127.0.0.1:$CLO
 	--to "127.0.0.1:$A_PORT" --health-interval 0
 r=$(client line "$failover_PORT" "PING f")
 ck "a failed connect is retried on the next backend: PING answered ($r)" '[[ $r == "PONG f "* ]]'
+# A backend that never answers a connect, then A: what a client sends
+# comes long before any backend is connected; it is held, and goes to A
+# once the first connect times out.  Each proxy's first client meets the
+# full backend (it is marked down after that, and skipped).
+must "backend whose queue is full" peer F full
+# (-T 600: no idle timeout closes the client in the meantime.)
+for s in slowfail slowend; do
+	must "hsvr-proxy ($s) to it and A, --connect-timeout 1" proxy "$s" 1 \
+		--to "127.0.0.1:$F_PORT" --to "127.0.0.1:$A_PORT" --health-interval 0 \
+		--connect-timeout 1 -T 600
+done
+t0=$(now_cs)
+r=$(client lineend "$slowfail_PORT" "PING g")
+t1=$(now_cs)
+ck "a client's line and end, sent before any backend connected, reach the next one after the connect timeout ($r, $(((t1 - t0) * 10)) ms)" \
+	'[[ $r == "PONG g "*" then the end" ]] && ((t1 - t0 >= 90))'
+ck "... and the proxy said why the first backend is down" \
+	'err_has slowfail "port $F_PORT down: timed out"'
+# The end alone: it reaches A, which closes, and so the client sees the end.
+t0=$(now_cs)
+r=$(client end "$slowend_PORT")
+t1=$(now_cs)
+ck "a client's end alone, before any backend connected, reaches the next one ($r, $(((t1 - t0) * 10)) ms)" \
+	'[[ $r == "the end "* ]] && ((t1 - t0 < 1000 * SCALE)) &&
+	err_has slowend "port $F_PORT down: timed out"'
 
 # ---- (d) TLS
 must "hsvr-proxy with -c/-k" proxy tls 2 --to "127.0.0.1:$A_PORT" \
@@ -258,7 +290,7 @@ ck "the health probes reach the backend" 'wait_for 10 probes_seen'
 r=$(client line "$sp_PORT" STATS)
 ck "health probes (LOCAL headers) are no proxy_error ($r)" 'has "$r" " proxy_error=0"'
 
-for s in big refused reset stall failover tls btls bbad bnov v6 rr hc sp techo pp echo6; do
+for s in big refused reset stall failover slowfail slowend tls btls bbad bnov v6 rr hc sp techo pp echo6; do
 	srv_finish "$s"
 done
 t_finish
