@@ -634,7 +634,12 @@ serv_on_term(SESSION *s)
 	pair_free_if_done(p);
 }
 
-/* SIGTERM: no more probes, no "down" lines for the backends' closes. */
+/*
+ * SIGTERM: no more probes, no "down" lines for the backends' closes.  A
+ * probe closes; a pair goes on until its peers end it, as with haproxy's
+ * soft stop: a proxy does not know where a request ends, and closing
+ * would cut a transfer in the middle.  --drain-timeout bounds the wait.
+ */
 void
 serv_on_drain(SESSION *s)
 {
@@ -644,5 +649,6 @@ serv_on_drain(SESSION *s)
 			(void)S_timer_stop(ws->timer);
 		ws->timer = NULL;
 	}
-	S_close(s);
+	if (s->usr == NULL || KIND(s) == K_PROBE)
+		S_close(s);
 }

@@ -12,9 +12,13 @@
 #  half-close: a client that ends its sending side still gets the
 #      backend's answer; a backend that ends its side still gets what the
 #      client sends after;
+#  SIGTERM during a slow 8 MB transfer: the proxy waits for it to end
+#      (every byte and the end reach the client), then exits 0;
 #  (b) a backend that refuses (a closed port), one that resets each
 #      connection (SO_LINGER 0) and one that never reads (-T 2): the
-#      client is closed, each time, and the proxy still serves;
+#      client is closed, each time, and the proxy still serves; one that
+#      never answers a connect (--connect-timeout): what the client sent
+#      meanwhile, and its end, go to the next backend;
 #  (c) 1000 connections, 10 at a time, each a PING answered;
 #  (d) TLS termination (-c/-k, openssl s_client and t-tlsc); TLS to the
 #      backend (--backend-tls) verified against the test CA, refused
@@ -46,6 +50,8 @@
 #    not the client's port;
 #  - health() probing nothing: D is never found down nor up again, the
 #    probes never reach the --send-proxy backend;
+#  - serv_on_drain() closing every session, as it did: the transfer under
+#    way at SIGTERM is cut (the client gets a part, then the end);
 #  - no S_halfclose: the client that ends its side gets no answer, and
 #    what it sends after the backend's end never arrives.
 # (side_ended()'s wait for what is held is not caught: a side that is
@@ -153,6 +159,21 @@ ck "the backend ends its side after 1 MB: all of it and the end reach the client
 	'[[ $r == "received 1000000 of 1000000 bytes"*"then the end" ]]'
 ck "... and what the client sends after that reaches the backend" \
 	'wait_for 10 out_has A "AFTER-END THANKS"'
+
+# ---- graceful stop (SIGTERM): a transfer under way goes on to its end
+# established_to PORT: a connection to PORT is established.
+established_to() { ss -Htn state established "( dport = :$1 )" | grep -q .; }
+must "hsvr-proxy to A (drain)" proxy drain 2 --to "127.0.0.1:$A_PORT"
+client recv "$drain_PORT" 8000000 10000 >"$T/drain.client" &
+dpid=$!
+ck "drain: the client's transfer from A is under way" 'wait_for 10 established_to "$A_PORT"'
+srv_finish drain
+wait "$dpid"
+r=$(cat "$T/drain.client")
+ck "SIGTERM in the middle of an 8 MB transfer to a slow client: all of it and the end reach it ($r)" \
+	'[[ $r == "received 8000000 of 8000000 bytes"*"then the end" ]]'
+ck "... the proxy waited for it: \"$(grep -o 'draining [0-9]* connection[^(]*' "$T/drain.err")\"" \
+	'err_has drain "draining 1 connection"'
 
 # ---- (c) 1000 short connections
 r=$(client pings "$big_PORT" 1000 10)
