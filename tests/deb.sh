@@ -15,8 +15,9 @@
 #    port and stops on SIGTERM with exit status 0, the static one without
 #    needing libhsvr.so; the packaged hsvr-echo and hsvr-service run;
 #  - apt-get purge of the three and autoremove leave the root with the
-#    packages it had before, and no file of the three packages, no
-#    hsvr.h, libhsvr*, hsvr.pc and no libhsvr in the linker's cache.
+#    packages it had before, no file of the three packages, no file named
+#    after hsvr anywhere (outside /tmp, where the echo servers are) and no
+#    libhsvr in the linker's cache.
 # The root is debootstrap --variant=minbase bookworm (with gcc, libc6-dev,
 # pkg-config) from the mirror apt uses, built once and cached in
 # $HSVR_DEB_ROOT (/var/cache/hsvr-tests/deb-root); each run copies it.
@@ -25,15 +26,19 @@
 # packages do not depend on the build's flags: the plain build tests them
 # once), inside the Debian build itself (debian/rules' make check), and
 # when /proc cannot be mounted (debootstrap must, to build the root).
-# Proof that it can fail: with usr/lib/*/pkgconfig/hsvr.pc taken out of
-# debian/libhsvr-dev.install the build fails (dh_missing: hsvr.pc
-# installed but in no package); with it moved to hsvr-utils.install, the
-# README's pkg-config lines fail in the root ("Package hsvr was not
-# found"); with S_send in the README's echo server misspelt, its
-# compilation fails; with a symbol left out of debian/libhsvr5.symbols,
-# dpkg-gensymbols fails the build.
+# Proof that it can fail (each edit made in the work tree, which the test
+# copies, then undone): usr/lib/*/pkgconfig/hsvr.pc taken out of
+# debian/libhsvr-dev.install: the build fails (dh_missing: "hsvr.pc exists
+# in debian/tmp but is not installed to anywhere"); libbsd-dev taken out
+# of libhsvr-dev's Depends: the Depends check, "pkg-config knows hsvr"
+# and the README's pkg-config lines fail ("Package 'libbsd', required by
+# 'hsvr', not found"); S_send misspelt in the README's echo server: its
+# cc lines fail (undefined reference to S_sendd); S_send_ref@Base taken
+# out of debian/libhsvr5.symbols: dpkg-gensymbols fails the build ("some
+# new symbols appeared"); a postinst making /var/lib/hsvr/state: "no file
+# named after hsvr is left" fails after the purge.
 
-# shellcheck disable=SC2016 source-path=SCRIPTDIR
+# shellcheck disable=SC2016,SC2317 source-path=SCRIPTDIR
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -79,16 +84,16 @@ finish() {
 	fi
 	if [[ -n $W ]]; then
 		kill_in_root
-		umount_proc "$ROOT"
+		[[ -z $ROOT ]] || umount_proc "$ROOT/proc"
 		umount_proc "$W/probe"
-		if mountpoint -q "$ROOT/proc" 2>/dev/null || mountpoint -q "$W/probe" 2>/dev/null; then
-			say "a proc mount under $W could not be unmounted: $W kept"
+		if grep -q " $W/" /proc/mounts; then
+			say "a mount under $W could not be undone: $W kept"
 		else
 			rm -rf --one-file-system "$W"
 		fi
 	fi
-	((rc == 0 && t_failed == 0)) || exit 1
-	exit 0
+	((t_failed == 0)) || exit 1
+	exit "$rc"
 }
 
 # Whatever still runs in the root (a server a failed check left) is killed.
@@ -102,12 +107,10 @@ kill_in_root() {
 	return 0
 }
 
+# umount_proc DIR: DIR unmounted if it is a mount point.
 umount_proc() {
-	[[ -n $1 ]] || return 0
-	local d=$1
-	[[ $d == */probe ]] || d=$d/proc
-	mountpoint -q "$d" 2>/dev/null || return 0
-	umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null
+	[[ $1 == /?* ]] && mountpoint -q "$1" 2>/dev/null || return 0
+	umount "$1" 2>/dev/null || umount -l "$1" 2>/dev/null
 }
 
 for tool in dpkg-buildpackage dh lintian debootstrap chroot readelf; do
@@ -160,9 +163,11 @@ if (cd "$src" && env -i PATH="$PATH" HOME="$W" LANG=C.UTF-8 TMPDIR="${TMPDIR:-/t
 	nice -n 19 dpkg-buildpackage -us -uc -b) >"$W/build.log" 2>&1; then
 	ok "dpkg-buildpackage -us -uc -b (nocheck) built the packages in $((SECONDS - t0)) s"
 else
-	grep -E 'dpkg-gensymbols|dh_missing|error|Error' "$W/build.log" | head -n 30 | sed 's/^/# /'
+	# What went wrong (not the compiler's lines, which name -Werror=...).
+	grep -E 'dpkg-gensymbols|dh_missing|error:|Error [0-9]|^[+-] ' "$W/build.log" |
+		grep -vE '^(gcc|libtool|/bin/bash) ' | head -n 30 | sed 's/^/# /'
 	say "---- the end of the build's log"
-	tail -n 30 "$W/build.log" | sed 's/^/# /'
+	tail -n 15 "$W/build.log" | sed 's/^/# /'
 	fail_end "dpkg-buildpackage -us -uc -b (nocheck) built the packages"
 fi
 ck "dpkg-gensymbols found libhsvr.so.5 as debian/libhsvr5.symbols says" \
@@ -219,11 +224,11 @@ build_root() {
 	rm -rf --one-file-system "$tmp"
 	if ! debootstrap --variant=minbase --include="$ROOT_PACKAGES" bookworm "$tmp" "$m" >"$W/debootstrap.log" 2>&1; then
 		tail -n 20 "$W/debootstrap.log" | sed 's/^/# /'
-		umount_proc "$tmp"
+		umount_proc "$tmp/proc"
 		rm -rf --one-file-system "$tmp"
 		return 1
 	fi
-	umount_proc "$tmp"
+	umount_proc "$tmp/proc"
 	echo "$ROOT_PACKAGES" >"$tmp/.hsvr-packages"
 	rm -rf --one-file-system "$CACHE"
 	mv "$tmp" "$CACHE"
@@ -238,6 +243,7 @@ if [[ ! -x $CACHE/usr/bin/gcc || $(cat "$CACHE/.hsvr-packages" 2>/dev/null) != "
 fi
 ROOT=$W/root
 cp -a "$CACHE" "$ROOT" || fail_end "cannot copy $CACHE"
+rm -f "$ROOT/.hsvr-packages"
 flock -u 8
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null
 mount -t proc proc "$ROOT/proc" || fail_end "cannot mount /proc in the root"
@@ -386,4 +392,11 @@ for g in usr/include/hsvr.h usr/lib/*/libhsvr* usr/lib/*/pkgconfig/hsvr.pc \
 done
 ck "no file of the packages is left (of $(wc -l <"$W/files.txt"))${left[*]:+: ${left[*]}}" \
 	'((${#left[@]} == 0))'
+# Nor anything else named after hsvr (what a maintainer script might
+# have made), but the README's echo servers in /tmp.
+find "$ROOT" -xdev \( -path "$ROOT/tmp" -o -path "$ROOT/proc" \) -prune -o \
+	-iname '*hsvr*' -print >"$W/named.txt"
+ck "no file named after hsvr is left in the root$(sed "s|^$ROOT| |" "$W/named.txt" | head -n 5 | tr -d '\n')" \
+	'[[ ! -s $W/named.txt ]]'
 ck "the dynamic linker's cache has no libhsvr" '! in_root ldconfig -p | grep -q libhsvr'
+exit 0
