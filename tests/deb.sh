@@ -162,7 +162,7 @@ t0=$SECONDS
 # then.
 if (cd "$src" && env -i PATH="$PATH" HOME="$W" LANG=C.UTF-8 TMPDIR="${TMPDIR:-/tmp}" \
 	DEB_BUILD_OPTIONS='nocheck parallel=2' \
-	nice -n 19 dpkg-buildpackage -us -uc -b -P nocheck) >"$W/build.log" 2>&1; then
+	nice -n 19 dpkg-buildpackage -us -uc -b -Pnocheck) >"$W/build.log" 2>&1; then
 	ok "dpkg-buildpackage -us -uc -b (nocheck) built the packages in $((SECONDS - t0)) s"
 else
 	# What went wrong (not the compiler's lines, which name -Werror=...).
