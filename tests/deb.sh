@@ -195,7 +195,7 @@ changes=$(compgen -G "$W/src/hsvr_*.changes" | head -n 1)
 if [[ -z $changes ]]; then
 	not_ok "the build made a .changes for lintian"
 else
-	lintian --info "$changes" >"$W/lintian.out" 2>"$W/lintian.err"
+	lintian --display-info "$changes" >"$W/lintian.out" 2>"$W/lintian.err"
 	if grep -E '^[EW]: ' "$W/lintian.out" >"$W/lintian.bad"; then
 		not_ok "lintian: no error, no warning but the overridden ones"
 		sed 's/^/# /' "$W/lintian.bad"
