@@ -251,6 +251,13 @@ cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null
 mount -t proc proc "$ROOT/proc" || fail_end "cannot mount /proc in the root"
 ROOT_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 	DEBIAN_FRONTEND=noninteractive)
+# The way this machine reaches the archive: its proxy, if it has one.
+for v in http_proxy https_proxy; do
+	[[ -z ${!v:-} ]] || ROOT_ENV+=("$v=${!v}")
+done
+while read -r f; do
+	cp "$f" "$ROOT/etc/apt/apt.conf.d/${f##*/}-host"
+done < <(grep -lis 'Acquire::.*Proxy' /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null)
 in_root() { chroot "$ROOT" "${ROOT_ENV[@]}" "$@"; }
 ck "the root has never seen hsvr" '! in_root dpkg-query -W "*hsvr*" >/dev/null 2>&1'
 in_root dpkg-query -W -f '${Package} ${Version}\n' | sort >"$W/before.txt"
