@@ -20,7 +20,8 @@ set -euo pipefail
 # daemon tests (tests/daemon/lib.sh); systemd brings systemd-analyze, which
 # verifies the unit (no systemd runs: packages start no services here); the
 # instantiated service scripts are checked with shellcheck.  gcovr reports
-# make coverage (configure --enable-coverage).
+# make coverage (configure --enable-coverage).  debhelper and lintian build
+# and check the Debian packages of debian/ (tests/deb.sh).
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libssl-dev libbsd-dev libseccomp-dev
@@ -29,6 +30,7 @@ PACKAGES=(
 	busybox systemd shellcheck clang libclang-rt-dev cppcheck clang-tidy
 	gcovr systemd-container debootstrap haproxy prometheus
 	nginx-light libnginx-mod-stream
+	debhelper lintian
 )
 
 JOBS=2
