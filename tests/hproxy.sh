@@ -61,11 +61,8 @@
 
 t_setup
 t_timed=1
-# The CA certificates, public, where the serving process (nobody, when
-# the test runs as root) can read them: S_connect loads them there.
-chmod 711 "$T"
-mkdir -m 755 "$T/pub" && cp "$PKI/ca.crt" "$PKI/other-ca.crt" "$T/pub/" &&
-	chmod 644 "$T/pub/"*.crt || exit 99
+# --backend-ca files stay in the private $PKI: hsvr-proxy loads them at
+# start-up, as the user that starts it, before the privilege drop.
 PEER=$t_builddir/tests/t-hproxy-peer
 PROXY=$t_builddir/examples/hsvr-proxy
 ECHO=$t_builddir/examples/hsvr-echo
@@ -255,16 +252,16 @@ ck "TLS termination: openssl s_client verifies it and reaches A ($r)" '[[ $r == 
 must "hsvr-echo over TLS" srv_start techo "$ECHO" -x -i 127.0.0.1 -p @PORT@ -n 1 \
 	--pidfile "$T/techo.pid" -c "$PKI/server.crt" -k "$PKI/server.key"
 must "hsvr-proxy --backend-tls, the test CA" proxy btls 2 --to "127.0.0.1:$techo_PORT" \
-	--backend-tls --backend-ca "$T/pub/ca.crt"
+	--backend-tls --backend-ca "$PKI/ca.crt"
 r=$(client line "$btls_PORT" "PING b")
 ck "--backend-tls: the TLS echo answers through it ($r)" '[[ $r == "!ING b "* ]]'
 must "hsvr-proxy --backend-tls, another CA" proxy bbad 2 --to "127.0.0.1:$techo_PORT" \
-	--backend-tls --backend-ca "$T/pub/other-ca.crt" --health-interval 0
+	--backend-tls --backend-ca "$PKI/other-ca.crt" --health-interval 0
 r=$(client line "$bbad_PORT" "PING b")
 ck "--backend-tls with another CA: the client is closed ($r)" '[[ $r == EOF* || $r == RESET* ]]'
 ck "... and the log says the certificate failed" 'grep -qi "down: .*certificate" "$T/bbad.err"'
 must "hsvr-proxy --backend-noverify, another CA" proxy bnov 2 --to "127.0.0.1:$techo_PORT" \
-	--backend-tls --backend-noverify --backend-ca "$T/pub/other-ca.crt"
+	--backend-tls --backend-noverify --backend-ca "$PKI/other-ca.crt"
 r=$(client line "$bnov_PORT" "PING n")
 ck "--backend-noverify: answered ($r)" '[[ $r == "!ING n "* ]]'
 
