@@ -10,6 +10,9 @@
  *    then 50,000 chosen so that the unkeyed hash of the old index put
  *    them all in one chain: each is found by S_search, chains stay short,
  *    removal leaves nothing; lookups per second are printed;
+ *  - the address text (hsvr_search_key): what inet_ntop gives, for every
+ *    value of every IPv4 byte, 100,000 random IPv4 addresses, IPv4-mapped
+ *    ones and IPv6;
  *  - --max-per-ip: counts are exact (take, refuse, give, take again), IPv6
  *    counts per /64 (a flood of 50,000 addresses of one /64 is one entry
  *    and is refused past the limit), IPv4 and IPv4-mapped count per
@@ -254,6 +257,64 @@ perip_tests(void)
 	t_ok(entries == 0, "and all given back (%zu left)", entries);
 }
 
+/* The address of family af in bytes b: hsvr_search_key's text is inet_ntop's. */
+static int
+text_same(int af, const uint8_t *b, char *got, char *want)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	uint8_t key[16];
+	unsigned short port;
+
+	memset(&ss, 0, sizeof ss);
+	ss.ss_family = (sa_family_t)af;
+	if (af == AF_INET)
+		memcpy(&s4->sin_addr, b, 4);
+	else
+		memcpy(&s6->sin6_addr, b, 16);
+	if (hsvr_search_key((struct sockaddr *)&ss, key, got, 46, &port) != 0)
+		return 0;
+	if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		inet_ntop(AF_INET, b + 12, want, 46);
+	else
+		inet_ntop(af, b, want, 46);
+	return strcmp(got, want) == 0;
+}
+
+static void
+test_text(void)
+{
+	uint8_t b[16];
+	char got[46], want[46];
+	long bad = 0, n = 0;
+	uint64_t r;
+	int i, v;
+
+	for (i = 0; i < 4; i++)
+		for (v = 0; v < 256; v++, n++) {
+			memset(b, 0, sizeof b);
+			memset(b, 7, 4);
+			b[i] = (uint8_t)v;
+			bad += !text_same(AF_INET, b, got, want);
+		}
+	for (i = 0; i < 100000; i++, n++) {
+		r = next_rand();
+		memcpy(b, &r, 4);
+		bad += !text_same(AF_INET, b, got, want);
+	}
+	t_ok(bad == 0, "address text: %ld IPv4 addresses as inet_ntop writes "
+	    "them (%ld differ; the last checked: %s, inet_ntop: %s)", n, bad,
+	    got, want);
+	memset(b, 0, sizeof b);
+	b[10] = b[11] = 0xff;
+	b[12] = 192, b[13] = 0, b[14] = 2, b[15] = 255;
+	t_ok(text_same(AF_INET6, b, got, want) && strcmp(got, "192.0.2.255") == 0,
+	    "an IPv4-mapped address: dotted (%s)", got);
+	(void)inet_pton(AF_INET6, "2001:db8::1:0:0:1", b);
+	t_ok(text_same(AF_INET6, b, got, want), "IPv6: %s", got);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -261,6 +322,7 @@ main(int argc, char **argv)
 
 	t_init(argc, argv);
 	kat();
+	test_text();
 	t_ok(hsvr_hash_key_new(&k1) == 0 && hsvr_hash_key_new(&k2) == 0 &&
 	    (k1.k0 != k2.k0 || k1.k1 != k2.k1), "random keys are drawn");
 	if (hsvr_search_init() != 0 || hsvr_perip_init(3) != 0)
