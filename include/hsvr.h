@@ -304,6 +304,8 @@ int S_timer_stop(S_TIMER *timer);
  * arg) and event_add.  The rules:
  *  - use the base and those events only on that worker's thread (another
  *    thread wakes the worker through a descriptor: a pipe, an eventfd);
+ *    the base has no lock (EVENT_BASE_FLAG_NOLOCK), so a call on it from
+ *    another thread is a data race, even event_active;
  *  - never block in their callbacks, nor run the base's loop: the worker
  *    runs it, and every session of the worker waits while a callback
  *    runs;

@@ -494,7 +494,11 @@ struct hsvr_worker {
 	int index;
 	pthread_t thread;
 	struct event_base *base;
-	struct event wake;             /* made active to drain the inbox */
+	struct event wake;             /* on wake_rd: drains the inbox */
+	int wake_rd, wake_wr;          /* an eventfd (one descriptor) or a
+	                                  pipe: other threads wake the worker
+	                                  without touching its base, which
+	                                  has no lock */
 	pthread_mutex_t inbox_lock;
 	struct hsvr_msg *inbox_head;
 	struct hsvr_msg **inbox_tail;

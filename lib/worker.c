@@ -4,13 +4,21 @@
  * closes, timers) and its loop, which passes a quiescent point after
  * every iteration; which worker opens an accepted connection; the start
  * gate the workers wait at, and the count of those that have stopped.
+ * A worker's base is touched by its own thread only, so it has no lock:
+ * other threads post to its inbox (a mutex) and wake it through a
+ * descriptor of its own.
  */
 #include "hsvr-int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
 
 _Thread_local struct hsvr_worker *hsvr_self;
 
@@ -172,6 +180,21 @@ left_loop(void)
 	event_active(&done_ev, EV_READ, 0);
 }
 
+/*
+ * Wake w from any thread: its wake descriptor becomes readable.  A full
+ * counter or pipe (EAGAIN) means a wake is pending already.
+ */
+static void
+wake(struct hsvr_worker *w)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	do
+		n = write(w->wake_wr, &one, sizeof one);
+	while (n < 0 && errno == EINTR);
+}
+
 static struct hsvr_msg *
 inbox_take(struct hsvr_worker *w, struct hsvr_conn **ctl)
 {
@@ -200,7 +223,7 @@ hsvr_worker_post(struct hsvr_worker *w, struct hsvr_msg *m)
 	w->inbox_tail = &m->next;
 	pthread_mutex_unlock(&w->inbox_lock);
 	if (was_empty)
-		event_active(&w->wake, EV_READ, 0);
+		wake(w);
 }
 
 /*
@@ -227,7 +250,7 @@ hsvr_worker_request(struct hsvr_conn *c, uint32_t set, uint32_t clear)
 	w->ctl_head = c;
 	pthread_mutex_unlock(&w->inbox_lock);
 	if (was_empty)
-		event_active(&w->wake, EV_READ, 0);
+		wake(w);
 }
 
 static void
@@ -275,7 +298,7 @@ drain(struct hsvr_worker *w)
 	if (__atomic_add_fetch(&drained, 1, __ATOMIC_SEQ_CST) == nworkers)
 		for (i = 0; i < nworkers; i++)
 			if (&workers[i] != w)
-				event_active(&workers[i].wake, EV_READ, 0);
+				wake(&workers[i]);
 	check_drained(w);
 }
 
@@ -350,9 +373,18 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	struct hsvr_worker *w = arg;
 	struct hsvr_msg *m, *next;
 	struct hsvr_conn *c, *cnext;
+	uint64_t count[8];
 
-	(void)fd, (void)what;
+	(void)what;
 	hsvr_online();
+	/*
+	 * The wake is taken before the inbox: a post after the take finds
+	 * the inbox empty and wakes the worker again; one before it is in
+	 * the take.
+	 */
+	while (read(fd, count, sizeof count) == (ssize_t)sizeof count &&
+	    w->wake_rd != w->wake_wr)
+		;       /* a pipe: until empty */
 	for (m = inbox_take(w, &c); m != NULL; m = next) {
 		next = m->next;
 		handle(w, m);
@@ -608,6 +640,44 @@ hsvr_worker_lag_read(int i, struct hsvr_lag *out)
 }
 
 /*
+ * A worker's base: its thread alone uses it (set up here before the thread
+ * starts, freed after it ended), so libevent's lock around every call
+ * would only cost (about 2,000 instructions a connection through
+ * hsvr-proxy; bench/PROFILE.md).
+ */
+static struct event_base *
+base_new(void)
+{
+	struct event_config *ec;
+	struct event_base *b = NULL;
+
+	if ((ec = event_config_new()) == NULL)
+		return NULL;
+	if (event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK) == 0)
+		b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return b;
+}
+
+/* w's wake descriptor: an eventfd, or a pipe where there is none. */
+static int
+wake_open(struct hsvr_worker *w)
+{
+#ifdef __linux__
+	w->wake_rd = w->wake_wr = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return w->wake_rd >= 0 ? 0 : -1;
+#else
+	int fds[2];
+
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+		return -1;
+	w->wake_rd = fds[0];
+	w->wake_wr = fds[1];
+	return 0;
+#endif
+}
+
+/*
  * Set up worker index, the next one (its quiescent-state record in slot
  * index of the table): 0, or -1 after a line.  Counted even if it fails,
  * for hsvr_worker_pool_free.
@@ -621,17 +691,27 @@ hsvr_worker_init(int index)
 	w->index = index;
 	w->check_drained = check_drained;
 	w->inbox_tail = &w->inbox_head;
+	w->wake_rd = w->wake_wr = -1;
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	w->rbuf = malloc(HSVR_READ_MAX + 1);
 	w->stop_msg = calloc(1, sizeof *w->stop_msg);
 	w->drain_msg = calloc(1, sizeof *w->drain_msg);
-	w->base = event_base_new();
+	w->base = base_new();
 	if (w->rbuf == NULL || w->stop_msg == NULL || w->drain_msg == NULL ||
 	    w->base == NULL) {
 		hsvr_warnx("cannot set up worker %d: out of memory", index);
 		return -1;
 	}
-	event_assign(&w->wake, w->base, -1, 0, on_wake, w);
+	if (wake_open(w) != 0) {
+		hsvr_warn("cannot set up worker %d", index);
+		return -1;
+	}
+	event_assign(&w->wake, w->base, w->wake_rd, EV_READ | EV_PERSIST,
+	    on_wake, w);
+	if (event_add(&w->wake, NULL) != 0) {
+		hsvr_warnx("cannot set up worker %d: out of memory", index);
+		return -1;
+	}
 	if (lags != NULL)
 		evtimer_assign(&lags[index].ev, w->base, on_lag, w);
 	hsvr_qsbr_init(&w->qs, w->base);
@@ -689,8 +769,15 @@ worker_free(struct hsvr_worker *w)
 {
 	/* Its thread is gone (or never ran): its listening sockets too. */
 	hsvr_accept_close_worker(w);
-	if (w->base != NULL)
+	if (w->base != NULL) {
+		if (w->wake_rd >= 0)    /* assigned right after it opened */
+			event_del(&w->wake);
 		event_base_free(w->base);
+	}
+	if (w->wake_wr >= 0 && w->wake_wr != w->wake_rd)
+		close(w->wake_wr);
+	if (w->wake_rd >= 0)
+		close(w->wake_rd);
 	free(w->rbuf);
 	free(w->stop_msg);
 	free(w->drain_msg);
