@@ -160,31 +160,33 @@ set_send_proxy(const char *arg)
 	return 0;
 }
 
+/* arg as a whole number of seconds from min to a day: 0, or -1. */
 static int
-set_health(const char *arg)
+seconds(const char *arg, long min, int *out)
 {
 	char *end;
 	long n;
 
 	errno = 0;
 	n = strtol(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || n < 0 || n > 86400)
+	if (errno != 0 || end == arg || *end != '\0' || n < min || n > 86400)
 		return -1;
-	health_s = (int)n;
+	*out = (int)n;
 	return 0;
+}
+
+static int
+set_health(const char *arg)
+{
+	return seconds(arg, 0, &health_s);
 }
 
 static int
 set_connect_timeout(const char *arg)
 {
-	char *end;
-	long n;
+	int n;
 
-	errno = 0;
-	n = strtol(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > 86400)
-		return -1;
-	return serv_set_connect_timeout((int)n);
+	return seconds(arg, 1, &n) == 0 ? serv_set_connect_timeout(n) : -1;
 }
 
 const struct serv_option *
