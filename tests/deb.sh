@@ -209,19 +209,10 @@ else
 fi
 
 # ------------------------------------------------------ the root
-# The mirror apt uses (deb822 sources or a classic "deb URL bookworm" line).
-mirror() {
-	local m
-	m=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		grep -v security | head -n 1)
-	[[ -n $m ]] || m=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ { print $2; exit }' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null)
-	echo "${m:-http://deb.debian.org/debian}"
-}
 
 build_root() {
 	local tmp=$CACHE.tmp.$$ m t1=$SECONDS
-	m=$(mirror)
+	m=$(lib_mirror)
 	say "building $CACHE: debootstrap --variant=minbase --include=$ROOT_PACKAGES bookworm from $m"
 	rm -rf --one-file-system "$tmp"
 	if ! debootstrap --variant=minbase --include="$ROOT_PACKAGES" bookworm "$tmp" "$m" >"$W/debootstrap.log" 2>&1; then

@@ -172,6 +172,17 @@ trouble() {
 	grep -hE "$lib_trouble_re" "$T/$1.out" "$T/$1.err" 2>/dev/null | head -n 20
 }
 
+# lib_mirror: the Debian mirror apt uses (deb822 sources or a classic
+# "deb URL bookworm" line), for debootstrap (deb.sh, systemd/nspawn.sh).
+lib_mirror() {
+	local m
+	m=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		grep -v security | head -n 1)
+	[[ -n $m ]] || m=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ { print $2; exit }' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null)
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
 # lib_scratch PREFIX MODE: a fresh scratch directory $T; t_cleanup runs
 # at exit, an interrupt ends the test.
 lib_scratch() {

@@ -121,19 +121,10 @@ done
 [[ -x $DCLIENT && -x $SERVICE ]] || fail_end "t-dclient and hsvr-service are built (make check builds them)"
 
 # ------------------------------------------------- the container's root
-# The mirror apt uses (deb822 sources or a classic "deb URL bookworm" line).
-mirror() {
-	local m
-	m=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		grep -v security | head -n 1)
-	[[ -n $m ]] || m=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ { print $2; exit }' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null)
-	echo "${m:-http://deb.debian.org/debian}"
-}
 
 build_root() {
 	local tmp=$ROOT.tmp.$$ m t0=$SECONDS
-	m=$(mirror)
+	m=$(lib_mirror)
 	say "building $ROOT: debootstrap --variant=minbase bookworm from $m"
 	mkdir -p "${ROOT%/*}"
 	rm -rf "$tmp"
