@@ -656,6 +656,11 @@ base_new(void)
 	if (event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK) == 0)
 		b = event_base_new_with_config(ec);
 	event_config_free(ec);
+	/* Two priorities: the wake (0) before everything else (1). */
+	if (b != NULL && event_base_priority_init(b, 2) != 0) {
+		event_base_free(b);
+		b = NULL;
+	}
 	return b;
 }
 
@@ -708,7 +713,14 @@ hsvr_worker_init(int index)
 	}
 	event_assign(&w->wake, w->base, w->wake_rd, EV_READ | EV_PERSIST,
 	    on_wake, w);
-	if (event_add(&w->wake, NULL) != 0) {
+	/*
+	 * Ready with other events, the inbox goes first, as when other
+	 * threads activated the wake event itself: a drain or a stop closes
+	 * the listening sockets before a connection ready in the same turn
+	 * is accepted, a close asked for is done before more is read.
+	 */
+	if (event_priority_set(&w->wake, 0) != 0 ||
+	    event_add(&w->wake, NULL) != 0) {
 		hsvr_warnx("cannot set up worker %d: out of memory", index);
 		return -1;
 	}
