@@ -20,9 +20,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "ossl.h"
+
 static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
 static SSL_CTX *client_ctx;
-static char ctx_error[160];            /* why client_ctx is NULL */
+static char ctx_error[256];            /* why client_ctx is NULL */
 static char *ca_file;                  /* serv_set_connect_ca, or NULL */
 static unsigned char alpn_wire[256];   /* length-prefixed */
 static size_t alpn_len;
@@ -80,6 +82,8 @@ tls_client_ctx_make(void)
 	unsigned long e;
 	int ok;
 
+	if (hsvr_ossl_load(ctx_error, sizeof ctx_error) != 0)
+		return;
 	if ((c = SSL_CTX_new(TLS_client_method())) == NULL) {
 		(void)snprintf(ctx_error, sizeof ctx_error,
 		    "TLS: cannot make the client context");

@@ -23,6 +23,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "ossl.h"
+
 /*
  * Mozilla's "intermediate" profile (server side TLS guidelines 6.0): for
  * TLS 1.2 only ECDHE key exchange with AEAD ciphers, no static RSA and no
@@ -627,15 +629,29 @@ fail:
 int
 hsvr_tls_init(const struct hsvr_config *cfg)
 {
+	char why[256];
 #ifdef HSVR_TEST_HOOKS
 	const char *period = getenv("HSVR_TEST_TICKET_PERIOD_MS");
 
 	if (period != NULL && atoi(period) > 0)
 		ticket_period_ms = (uint64_t)atoi(period);
 #endif
-	if (cfg->tls_cert != NULL &&
-	    (ctx = make_ctx(cfg, 0, NULL, &staple)) == NULL)
-		return -1;
+
+	if (cfg->tls_cert != NULL) {
+		if (hsvr_ossl_load(why, sizeof why) != 0) {
+			hsvr_warnx("%s", why);
+			return -1;
+		}
+		if ((ctx = make_ctx(cfg, 0, NULL, &staple)) == NULL)
+			return -1;
+	} else if (cfg->chroot_dir != NULL || cfg->seccomp) {
+		/*
+		 * Confined, the serving process could not load OpenSSL for a
+		 * first S_CONNECT_TLS: load it now.  Failing, that connect
+		 * says why.
+		 */
+		(void)hsvr_ossl_load(why, sizeof why);
+	}
 	return hsvr_tls_client_init();  /* S_connect's, if configured */
 }
 
@@ -669,7 +685,8 @@ hsvr_tls_enabled(void)
 void
 hsvr_tls_free(void)
 {
-	SSL_CTX_free(ctx);
+	if (ctx != NULL)        /* without TLS, OpenSSL may not be loaded */
+		SSL_CTX_free(ctx);
 	ctx = NULL;
 	staple_free(staple);
 	staple = NULL;

@@ -33,6 +33,7 @@ transport-tcp.c 1
 transport.c 1
 tls.c 1
 tls-client.c 1
+ossl.c 1
 dial.c 1
 output.c 1
 search.c 1

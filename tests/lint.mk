@@ -8,8 +8,9 @@ TESTS += tests/lint.sh tests/hardening.sh
 EXTRA_DIST += tests/lint.sh tests/hardening.sh .clang-tidy
 
 # The preprocessor flags libhsvr is compiled with, for the linters; and the
-# hardening configure found (or "no").
-LINT_CPPFLAGS = $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
+# hardening configure found (or "no").  -DPIC: as libtool compiles the
+# shared library's objects, so that OpenSSL on demand (ossl.c) is checked.
+LINT_CPPFLAGS = -DPIC $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	$(PTHREAD_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(LIBBSD_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 AM_TESTS_ENVIRONMENT += \

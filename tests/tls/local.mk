@@ -23,7 +23,8 @@ TLS_TESTS = \
 	tests/tls/reload.sh \
 	tests/tls/flood.sh \
 	tests/tls/defaults.sh \
-	tests/tls/connect.sh
+	tests/tls/connect.sh \
+	tests/tls/lazy.sh
 
 TESTS += $(TLS_TESTS)
 check_PROGRAMS += tests/tls/t-tsrv tests/tls/t-tsrv-low tests/tls/t-tlsc \

@@ -1,0 +1,130 @@
+#!/bin/bash
+# tests/tls/lazy.sh - the shared library loads OpenSSL only when TLS is
+# needed (lib/ossl.c; configure's "OpenSSL on demand"):
+#  - libhsvr.so needs neither libssl nor libcrypto, and has no undefined
+#    OpenSSL name (a function tls.c calls but ossl.h does not list would
+#    be one);
+#  - hsvr-echo (linked with libhsvr alone) serving plain TCP: no process
+#    of its tree maps libssl or libcrypto, and it echoes;
+#  - with -c/-k: its serving process maps both and echoes over TLS (a
+#    TLS 1.3 session with t-tlsc); t-srv-connect's S_CONNECT_TLS, loaded
+#    in a worker at the first dial, is tests/tls/connect.sh's;
+#  - with --seccomp, which would forbid loading later, both are mapped at
+#    start even without TLS;
+#  - a libssl of the right name that is not OpenSSL (another library, or
+#    not a library at all), found first through LD_LIBRARY_PATH: -c/-k
+#    stop the start with exit 78 and one line that says why.
+# Skipped where the shared library is not built, or was configured
+# --disable-lazy-openssl (then it is linked with OpenSSL).
+# Shown to fail: with hsvr_tls_init loading OpenSSL whatever the options,
+# the plain-TCP mapping check.  SSL_free left out of ossl.h's macros is an
+# undefined name of libhsvr.so, which already fails the link of every
+# program (and this test's nm check).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+
+so=$t_builddir/.libs/libhsvr.so
+if [[ ! -e $so ]] || ! grep -q '^#define HSVR_LAZY_OPENSSL 1' "$t_builddir/config.h"; then
+	echo "1..0 # SKIP no shared libhsvr, or OpenSSL linked in (--disable-lazy-openssl)"
+	exit 77
+fi
+libssl=$(sed -n 's/^#define HSVR_LIBSSL "\(.*\)"$/\1/p' "$t_builddir/config.h")
+unset HSVR_TEST_SECCOMP         # this test says when to confine
+t_setup
+trap t_cleanup EXIT
+
+ECHO=$t_builddir/examples/hsvr-echo
+lib_direct ECHO
+
+ck "libhsvr.so needs neither libssl nor libcrypto" \
+	'! readelf -d "$so" | grep -E "NEEDED.*\[lib(ssl|crypto)\."'
+undef=$(nm -D --undefined-only "$so" |
+	awk '$2 ~ /^(SSL|SSL_CTX|TLS|DTLS|X509|EVP|ERR|OPENSSL|OSSL|CRYPTO|OCSP|OBJ|RAND|ASN1|BIO|PEM|d2i|i2d|BN|EC)_/ { print $2 }')
+ck "libhsvr.so has no undefined OpenSSL name${undef:+ (has: ${undef//$'\n'/ })}" '[[ -z $undef ]]'
+
+# maps_ssl PID...: how many of these processes map libssl and libcrypto
+# (0, or 2 per process).
+maps_ssl() {
+	local p n=0
+	for p; do
+		grep -qE '/libssl\.so' "/proc/$p/maps" 2>/dev/null && n=$((n + 1))
+		grep -qE '/libcrypto\.so' "/proc/$p/maps" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# echo_line PORT LINE: LINE through a plain connection, the reply
+# hsvr-echo's ("hello" comes back as "!ello").
+echo_line() {
+	local reply=
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+	printf '%s\n' "$2" >&3
+	IFS= read -r -t "$WAIT" reply <&3
+	exec 3>&-
+	[[ $reply == "!${2:1}" ]]
+}
+
+# -------------------------------------------------------- plain TCP
+must "hsvr-echo serves plain TCP (supervisor and serving process)" \
+	'srv_start P "$ECHO" -x -i 127.0.0.1 -p @PORT@ -n 2'
+ck "hsvr-echo echoes over plain TCP" 'echo_line "$P_PORT" "plain hello"'
+# shellcheck disable=SC2046 # a list of pids
+tree=("$P_PID" $(descendants "$P_PID"))
+ck "${#tree[@]} processes, none maps libssl or libcrypto" '((${#tree[@]} >= 2)) && [[ $(maps_ssl "${tree[@]}") == 0 ]]'
+srv_finish P
+
+# -------------------------------------------------------- TLS
+must "hsvr-echo serves TLS with -c/-k" \
+	'srv_start S "$ECHO" -x -i 127.0.0.1 -p @PORT@ -n 2 -c "$PKI/server.crt" -k "$PKI/server.key"'
+# shellcheck disable=SC2046
+kids=($(descendants "$S_PID"))
+ck "its serving process maps libssl and libcrypto" '((${#kids[@]} >= 1)) && [[ $(maps_ssl "${kids[@]}") == $((2 * ${#kids[@]})) ]]'
+if hold_open "$S_PORT" --ca "$PKI/ca.crt"; then
+	ok "a TLS session with hsvr-echo ($HOLD_CONNECTED)"
+	reply=$(hold "tls hello")
+	ck "hsvr-echo echoes over TLS (got '$reply')" '[[ $reply == "!ls hello" ]]'
+	hold_close
+else
+	not_ok "a TLS session with hsvr-echo"
+fi
+srv_finish S
+
+# -------------------------------------------------------- --seccomp
+if "$ECHO" --help 2>&1 | grep -q -- '--seccomp'; then
+	must "hsvr-echo --seccomp serves plain TCP" \
+		'srv_start C "$ECHO" -x -i 127.0.0.1 -p @PORT@ -n 1 --seccomp'
+	# shellcheck disable=SC2046
+	kids=($(descendants "$C_PID"))
+	ck "confined, its serving process has OpenSSL loaded at start" '((${#kids[@]} >= 1)) && [[ $(maps_ssl "${kids[0]}") == 2 ]]'
+	ck "hsvr-echo --seccomp echoes" 'echo_line "$C_PORT" "confined hello"'
+	srv_finish C
+else
+	ok "# SKIP no --seccomp on this system"
+fi
+
+# -------------------------------------------------------- not OpenSSL
+# A real library that is not libssl, then a file that is no library, by
+# libssl's name, found first.
+other=$(ldd "$(command -v "$ECHO" || echo "$ECHO")" 2>/dev/null | awk '$1 ~ /^libbsd\.so/ { print $3 }')
+mkdir -p "$T/notssl" "$T/junk"
+if [[ -n $other && -f $other ]]; then
+	cp "$other" "$T/notssl/$libssl"
+else
+	cp "$so" "$T/notssl/$libssl"
+fi
+echo "not a library" >"$T/junk/$libssl"
+for kind in notssl junk; do
+	rc=0
+	LD_LIBRARY_PATH=$T/$kind${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout "$WAIT" \
+		"$ECHO" -x -i 127.0.0.1 -p "$(free_port)" -n 1 \
+		-c "$PKI/server.crt" -k "$PKI/server.key" >"$T/$kind.out" 2>"$T/$kind.err" </dev/null || rc=$?
+	err=$(cat "$T/$kind.err")
+	ck "$kind $libssl: the start stops with exit 78 (got $rc)" '[[ $rc == 78 ]]'
+	case $kind in
+	notssl) want="TLS: $libssl has no " ;;
+	junk) want="TLS: cannot load OpenSSL ($libssl): " ;;
+	esac
+	ck "$kind $libssl: one line says why ('$err')" '[[ $err == *"$want"* && $(wc -l <"$T/$kind.err") == 1 ]]'
+done
+
+t_finish
