@@ -34,6 +34,7 @@ BUILD=${BENCH_BUILD:-$top/_build/bench}
 TOP=${TOP:-25}
 PORT_NEXT=${BENCH_PORT:-24100}
 B=$BUILD/bench
+BIN=$BUILD/inst/bin # hsvr's servers as bench/run.sh installs them
 WORKLOADS=${*:-echo close}
 
 say() { printf 'profile: %s\n' "$*" >&2; }
@@ -42,7 +43,7 @@ die() {
 	exit 1
 }
 
-for f in "$BUILD/examples/hsvr-echo" "$BUILD/examples/hsvr-http" "$B/echo-libevent" \
+for f in "$BIN/hsvr-echo" "$BIN/hsvr-http" "$B/echo-libevent" \
 	"$B/http-libevent" "$B/echo-epoll" "$B/echo-load" "$B/procstat"; do
 	[[ -x $f ]] || die "$f missing: run 'ONLY=build bench/run.sh' first"
 done
@@ -117,10 +118,10 @@ EOF
 
 server_cmd() { # NAME PORT
 	case $1 in
-	hsvr-echo) CMD=("$BUILD/examples/hsvr-echo" -x -i 127.0.0.1 -p "$2" -n 1 -m 2000 -T 3600 --pidfile "$TMP/hsvr-$2.pid") ;;
+	hsvr-echo) CMD=("$BIN/hsvr-echo" -x -i 127.0.0.1 -p "$2" -n 1 -m 2000 -T 3600 --pidfile "$TMP/hsvr-$2.pid") ;;
 	libevent-echo) CMD=("$B/echo-libevent" -p "$2") ;;
 	epoll) CMD=("$B/echo-epoll" -p "$2" -t 1) ;;
-	hsvr-http) CMD=("$BUILD/examples/hsvr-http" -x -i 127.0.0.1 -p "$2" -n 1 -m 2000 -T 3600 --pidfile "$TMP/hsvr-$2.pid" --hello) ;;
+	hsvr-http) CMD=("$BIN/hsvr-http" -x -i 127.0.0.1 -p "$2" -n 1 -m 2000 -T 3600 --pidfile "$TMP/hsvr-$2.pid" --hello) ;;
 	libevent-http) CMD=("$B/http-libevent" -p "$2" --hello) ;;
 	nginx)
 		nginx_conf "$TMP/nginx-$2" "$2"
@@ -128,7 +129,7 @@ server_cmd() { # NAME PORT
 		;;
 	hsvr-http-tls)
 		tls_material
-		CMD=("$BUILD/examples/hsvr-http" -x -i 127.0.0.1 -p "$2" -n 1 -m 2000 -T 3600 --pidfile "$TMP/hsvr-$2.pid" --hello -c "$TMP/cert.pem" -k "$TMP/key.pem")
+		CMD=("$BIN/hsvr-http" -x -i 127.0.0.1 -p "$2" -n 1 -m 2000 -T 3600 --pidfile "$TMP/hsvr-$2.pid" --hello -c "$TMP/cert.pem" -k "$TMP/key.pem")
 		;;
 	nginx-tls)
 		tls_material

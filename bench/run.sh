@@ -2,7 +2,8 @@
 # bench/run.sh - hsvr's benchmark suite (make bench; see bench/README).
 #
 # Installs what is missing (nginx, wrk, ab, gnuplot), builds an optimised
-# copy of the tree in _build/bench (CFLAGS='-O2 -g', static libhsvr), then
+# copy of the tree in _build/bench (CFLAGS='-O2 -g', shared libhsvr installed
+# to _build/bench/inst), then
 # runs every workload against hsvr's example servers and the anchors:
 # raw libevent (bench/echo-libevent, bench/http-libevent), the epoll limit
 # (bench/echo-epoll) and nginx, in plain TCP and over TLS (one ECDSA P-256
@@ -162,7 +163,11 @@ install_packages() {
 # ------------------------------------------------------------ building
 
 build() {
-	local src=$top args="CFLAGS=-O2 -g --disable-shared --enable-static"
+	# The shared library, installed to a prefix of the build directory,
+	# as a user runs it: OpenSSL is loaded only by servers that need TLS
+	# (lib/ossl.c), and the installed programs are themselves, not
+	# libtool's wrapper scripts (their RUNPATH names the prefix).
+	local src=$top args
 	# A fresh clone has no configure; once there, make's rebuild rules
 	# keep it and the Makefile.in files up to date.
 	if [[ ! -x $top/configure || ! -f $top/Makefile.in ]]; then
@@ -186,9 +191,10 @@ build() {
 		BUILD=$BUILD/obj
 		mkdir -p "$BUILD"
 	fi
+	args="CFLAGS=-O2 -g --enable-shared --disable-static --prefix=$BUILD/inst"
 	if [[ ! -f $BUILD/config.status || "$(cat "$BUILD/.bench-configure" 2>/dev/null)" != "$src $args" ]]; then
-		say "configuring in $BUILD: $src/configure CFLAGS='-O2 -g' --disable-shared --enable-static"
-		(cd "$BUILD" && "$src/configure" CFLAGS='-O2 -g' --disable-shared --enable-static) \
+		say "configuring in $BUILD: $src/configure CFLAGS='-O2 -g' --enable-shared --disable-static --prefix=$BUILD/inst"
+		(cd "$BUILD" && "$src/configure" CFLAGS='-O2 -g' --enable-shared --disable-static --prefix="$BUILD/inst") \
 			>"$TMP/configure.log" 2>&1 || {
 			tail -n 30 "$TMP/configure.log" >&2
 			die "configure failed in $BUILD"
@@ -200,16 +206,21 @@ build() {
 		tail -n 40 "$TMP/make.log" >&2
 		die "make failed in $BUILD"
 	}
-	HSVR_ECHO=$BUILD/examples/hsvr-echo
-	HSVR_HTTP=$BUILD/examples/hsvr-http
+	make -C "$BUILD" install >>"$TMP/make.log" 2>&1 || {
+		tail -n 40 "$TMP/make.log" >&2
+		die "make install failed in $BUILD"
+	}
+	HSVR_ECHO=$BUILD/inst/bin/hsvr-echo
+	HSVR_HTTP=$BUILD/inst/bin/hsvr-http
+	HSVR_PROXY=$BUILD/inst/bin/hsvr-proxy
 	B=$BUILD/bench
 	local f
-	for f in "$HSVR_ECHO" "$HSVR_HTTP" "$B/echo-load" "$B/echo-libevent" \
+	for f in "$HSVR_ECHO" "$HSVR_HTTP" "$HSVR_PROXY" "$B/echo-load" "$B/echo-libevent" \
 		"$B/http-libevent" "$B/echo-epoll" "$B/procstat" "$B/startstop" \
 		"$B/tls-idle"; do
 		[[ -x $f ]] || die "$f was not built"
 		# A libtool wrapper script would distort start-up times and PIDs.
-		[[ $(head -c 2 "$f") != '#!' ]] || die "$f is a libtool wrapper: the bench build must be static"
+		[[ $(head -c 2 "$f") != '#!' ]] || die "$f is a libtool wrapper script, not the program"
 	done
 }
 
@@ -825,8 +836,6 @@ wl_proxy() {
 	say "make tests/t-hproxy-peer in $BUILD"
 	make -C "$BUILD" tests/t-hproxy-peer >>"$TMP/make.log" 2>&1 || die "cannot build tests/t-hproxy-peer"
 	PEER=$BUILD/tests/t-hproxy-peer
-	HSVR_PROXY=$BUILD/examples/hsvr-proxy
-	[[ -x $HSVR_PROXY ]] || die "$HSVR_PROXY was not built"
 
 	CUR_WL=proxy64
 	ECHO_CONNS=100 ECHO_SIZE=64 ECHO_LOADT=$THREADS
@@ -967,7 +976,7 @@ report() {
 		echo "|---|---|"
 		echo "| machine | $NPROC CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) |"
 		echo "| kernel | $(uname -srm) |"
-		echo "| hsvr | $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown), built \`CFLAGS='-O2 -g' --disable-shared\` with $(${CC:-cc} --version | head -n 1) |"
+		echo "| hsvr | $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown), built \`CFLAGS='-O2 -g' --enable-shared --disable-static\`, installed to a prefix, with $(${CC:-cc} --version | head -n 1) |"
 		echo "| libevent | $(pkg-config --modversion libevent_core 2>/dev/null || echo unknown) |"
 		echo "| nginx | $([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/^nginx version: //' || echo 'not installed: nginx rows empty') |"
 		echo "| load generators | $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), ab $(ab -V 2>/dev/null | awk '/Version/ { print $5 }' | tr -d ,), bench/echo-load, bench/tls-idle |"
@@ -1060,7 +1069,7 @@ report() {
 		echo
 		echo "## The servers and how they were run"
 		echo
-		echo "- **hsvr**: \`examples/hsvr-echo\` and \`examples/hsvr-http\` as shipped, linked statically with libhsvr built \`-O2 -g\`; \`-x\` (foreground), \`-i 127.0.0.1\`, \`-m\` above the connection count, \`-T\` long enough that no idle client times out. \`--pidfile\` in the run's temporary directory. \`-n 1\` in the one-thread rows, \`-n $THREADS\` elsewhere. Started as $( ((EUID == 0)) && echo 'root, hsvr runs as a supervisor and an unprivileged serving process' || echo "$(id -un)"); CPU time and RSS are always summed over a server's whole process tree (hsvr's supervisor and serving process, nginx's master and workers)."
+		echo "- **hsvr**: \`examples/hsvr-echo\` and \`examples/hsvr-http\` as installed (\`make install\` to a prefix of the build directory), on the shared libhsvr built \`-O2 -g\`, which loads OpenSSL only when TLS is configured; \`-x\` (foreground), \`-i 127.0.0.1\`, \`-m\` above the connection count, \`-T\` long enough that no idle client times out. \`--pidfile\` in the run's temporary directory. \`-n 1\` in the one-thread rows, \`-n $THREADS\` elsewhere. Started as $( ((EUID == 0)) && echo 'root, hsvr runs as a supervisor and an unprivileged serving process' || echo "$(id -un)"); CPU time and RSS are always summed over a server's whole process tree (hsvr's supervisor and serving process, nginx's master and workers)."
 		echo "- **raw libevent echo** (\`bench/echo-libevent.c\`): single-threaded, the libevent book's evconnlistener + bufferevent echo (\`evbuffer_add_buffer(output, input)\` in the read callback), libevent's default 4 KB reads and writes. **TCP_NODELAY is set on every accepted socket** (without it a multi-segment echo waits ~40 ms for a delayed ACK), and the listen backlog is 1024 (hsvr's default) instead of libevent's 128."
 		echo "- **libevent evhttp** (\`bench/http-libevent.c\`): single-threaded evhttp responder, the body added by reference (no copy per request)."
 		echo "- **epoll limit** (\`bench/echo-epoll.c\`): the main thread accepts on one shared listener and hands connections round robin to \`-t\` epoll threads; each readiness: one \`read\` of up to 64 KB, \`write\` it back; only a short write is kept (and reading paused until it drains). TCP_NODELAY set."
