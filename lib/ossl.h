@@ -131,9 +131,11 @@ int hsvr_ossl_load(char *buf, size_t size);
  * Loaded on demand only in the shared library (libtool compiles its
  * objects with -DPIC): the static one calls OpenSSL directly, so that a
  * static program, which cannot dlopen a library needing libc.so, keeps
- * TLS.
+ * TLS.  Sanitizer builds, never static, load it on demand in both
+ * (configure).
  */
-#if defined(HSVR_LAZY_OPENSSL) && defined(PIC)
+#if defined(HSVR_LAZY_OPENSSL) && \
+    (defined(PIC) || defined(HSVR_LAZY_OPENSSL_STATIC))
 #define HSVR_OSSL_DLOPEN 1
 #endif
 
