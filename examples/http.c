@@ -116,9 +116,12 @@ serv_options(void)
  * cache without the copy write(2) makes of each reply (TLS reads it from
  * memory).  Not a memfd first: a disk filesystem keeps the file in large
  * folios, which sendfile looks up a batch at a time, where a memfd's shmem
- * is looked up 4 KB page by page (shmem_file_splice_read): 18 against 44
- * us of kernel CPU per 1 MB sent (bench/PROFILE.md).  Where there is no
- * such file: a sealed memfd; where no memfd either, from memory only.
+ * is looked up 4 KB page by page (shmem_file_splice_read): 16-18 against
+ * 52-57 us of read-side kernel CPU per 1 MB sent (bench/PROFILE.md, "1 MB
+ * body"), and hsvr-http's CPU per request fell 15%.  The price: the
+ * kernel writes the body back to that disk once, as it would any file.
+ * Where there is no such file: a sealed memfd; where no memfd either, from
+ * memory only.
  */
 #define BODY_DIR "/var/tmp"
 
