@@ -7,8 +7,10 @@
 #    or where there is none the sealed memfd, the server wrote it into at
 #    start; its serving process holds it, read-only): GET, GET, and GET
 #    with Connection: close;
-#  - --file of 3 MB of random bytes (S_send_file): GET, HEAD, GET; then
+#  - --file of 3 MB of random bytes (S_send_file, one worker): GET, HEAD, GET; then
 #    the file rewritten shorter and longer: each GET has its length now;
+#  - --hello, one worker: two answers 2 s apart carry different Dates (the
+#    head of a 200 is kept for the rest of its second only);
 #  - a --file that cannot be opened: a one-line message and exit 78.
 #
 # Environment (tests/local.mk): top_builddir, HSVR_TEST_BINDIR (t-probe),
@@ -87,7 +89,9 @@ stop_server
 
 # ---- from a file: --file
 head -c 3000000 /dev/urandom >"$work/body"
-start_http -n 2 --file "$work/body"
+# One worker: every answer below goes through the same head cache, so a
+# length kept past its file's rewrite would show.
+start_http -n 1 --file "$work/body"
 request file "$GET$H\r\nHEAD / HTTP/1.1\r\n$H\r\n$GET$H$CLOSE_H\r\n"
 {
 	head_of 3000000; cat "$work/body"
@@ -107,6 +111,31 @@ cat "$work/long" >"$work/body"
 request long "$GET$H\r\n$GET$H$CLOSE_H\r\n"
 { head_of 5000000; cat "$work/long"; head_of 5000000 close; cat "$work/long"; } >"$work/long.want"
 same long "--file: rewritten to 5 MB, two GETs have those"
+stop_server
+
+# ---- the head follows the clock: made once a second by each worker, and
+# kept for the next answers of that second, never for a later one.
+start_http -n 1 --hello
+date_of() {
+	exchange "$1"
+	tr -d '\r' <"$work/$1.rsp" | sed -n 's/^Date: //p'
+}
+request d1 "$GET$H$CLOSE_H\r\n"
+request d2 "$GET$H$CLOSE_H\r\n"
+d1=$(date_of d1)
+s1=$(date -u -d "$d1" +%s 2>/dev/null || echo 0)
+# Until the clock is 2 s past the first Date (at most 5 s): no request meanwhile.
+for ((i = 0; i < 50 && $(date -u +%s) < s1 + 2; i++)); do
+	sleep 0.1
+done
+d2=$(date_of d2)
+s2=$(date -u -d "$d2" +%s 2>/dev/null || echo 0)
+now=$(date -u +%s)
+if ((s1 > 0 && s2 >= s1 + 2 && s2 <= now)); then
+	ok "the second answer's Date is the clock's, not the first's ('$d1', then '$d2')"
+else
+	not_ok "Date '$d1', then 2 s later '$d2' (clock $(date -u -d "@$now"))"
+fi
 stop_server
 
 # ---- a file that is not there
