@@ -1,6 +1,6 @@
 /* http.c - hsvr-http: an HTTP/1.1 server whose GET / returns a body of --body-size bytes, or a file. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE 1                /* memfd_create */
+#define _GNU_SOURCE 1                /* memfd_create, O_TMPFILE */
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +54,7 @@ unparsed(const struct conn *c, size_t off)
 static int hello;
 static const char *body_file;          /* --file */
 static int body_fd = -1;
-static int body_sealed;                /* body_fd is the body's sealed copy */
+static int body_sealed;                /* body_fd is the body's fixed copy */
 static int tls_seen = -1;              /* atomic: -1 not known yet, 0, 1 */
 static unsigned char *body;
 static hsvr_metric *requests;          /* http_requests_total (--metrics) */
@@ -109,34 +109,92 @@ serv_options(void)
 }
 
 /*
- * The body from memory also goes by sendfile(2), as a file's does: a
- * sealed memfd holding it, written once, is sent from the kernel's pages
- * without the copy write(2) makes of each reply (TLS reads it from
- * memory).  Where there is no memfd, from memory only.
+ * The body from memory also goes by sendfile(2), as a file's does: written
+ * once at start into an unnamed file (O_TMPFILE: no name, nothing another
+ * user could swap) of BODY_DIR, a root-owned directory on a disk, then held
+ * only through a read-only descriptor.  sendfile sends it from the page
+ * cache without the copy write(2) makes of each reply (TLS reads it from
+ * memory).  Not a memfd first: a disk filesystem keeps the file in large
+ * folios, which sendfile looks up a batch at a time, where a memfd's shmem
+ * is looked up 4 KB page by page (shmem_file_splice_read): 16-18 against
+ * 52-57 us of read-side kernel CPU per 1 MB sent (bench/PROFILE.md, "1 MB
+ * body"), and hsvr-http's CPU per request fell 15%.  The price: the
+ * kernel writes the body back to that disk once, as it would any file.
+ * Where there is no such file: a sealed memfd; where no memfd either, from
+ * memory only.
  */
-static void
-seal_body(void)
+#define BODY_DIR "/var/tmp"
+
+/* All of body into fd: 0, or -1. */
+static int
+write_body(int fd)
 {
-#if defined(__linux__) && defined(MFD_ALLOW_SEALING)
 	size_t off = 0;
 	ssize_t n;
-	int fd;
 
-	if (body_size == 0 ||
-	    (fd = memfd_create("hsvr-http-body", MFD_CLOEXEC |
-	    MFD_ALLOW_SEALING)) < 0)
-		return;
 	while (off < body_size && (n = write(fd, body + off,
 	    body_size - off)) > 0)
 		off += (size_t)n;
-	if (off < body_size || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
+	return off == body_size ? 0 : -1;
+}
+
+/* The body in an unnamed file of BODY_DIR, read-only: its fd, or -1. */
+static int
+tmpfile_body(void)
+{
+#if defined(__linux__) && defined(O_TMPFILE)
+	struct stat st;
+	char path[64];
+	int dir, fd, ro = -1;
+
+	if ((dir = open(BODY_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(dir, &st) != 0 || st.st_uid != 0 ||
+	    (fd = openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0400)) < 0) {
+		close(dir);
+		return -1;
+	}
+	close(dir);
+	/* Reopened read-only: even this process cannot change it now. */
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (write_body(fd) == 0)
+		ro = open(path, O_RDONLY | O_CLOEXEC);
+	close(fd);
+	return ro;
+#else
+	return -1;
+#endif
+}
+
+/* The body in a memfd sealed against any change: its fd, or -1. */
+static int
+memfd_body(void)
+{
+#if defined(__linux__) && defined(MFD_ALLOW_SEALING)
+	int fd;
+
+	if ((fd = memfd_create("hsvr-http-body", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) < 0)
+		return -1;
+	if (write_body(fd) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
 	    F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
 		close(fd);
-		return;
+		return -1;
 	}
-	body_fd = fd;
-	body_sealed = 1;
+	return fd;
+#else
+	return -1;
 #endif
+}
+
+static void
+seal_body(void)
+{
+	if (body_size == 0)
+		return;
+	if ((body_fd = tmpfile_body()) < 0)
+		body_fd = memfd_body();
+	body_sealed = body_fd >= 0;
 }
 
 void
@@ -239,26 +297,67 @@ connection_field(const struct conn *c)
 /*
  * The Date field (RFC 7231, 7.1.1.2: IMF-fixdate), made at most once a
  * second by each worker thread: time() is a vDSO read, the formatting is
- * not repeated for every request.
+ * not repeated for every request.  date_made: the second it says.
  */
+static _Thread_local time_t date_made = -1;
+
 static const char *
 date_field(void)
 {
 	static const char days[] = "SunMonTueWedThuFriSat";
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	static _Thread_local char field[48];
-	static _Thread_local time_t made = -1;
 	time_t now = time(NULL);
 	struct tm tm;
 
-	if (now != made && gmtime_r(&now, &tm) != NULL) {
+	if (now != date_made && gmtime_r(&now, &tm) != NULL) {
 		(void)snprintf(field, sizeof(field), "Date: %.3s, %02d %.3s "
 		    "%04d %02d:%02d:%02d GMT\r\n", days + 3 * tm.tm_wday,
 		    tm.tm_mday, months + 3 * tm.tm_mon, tm.tm_year + 1900,
 		    tm.tm_hour, tm.tm_min, tm.tm_sec);
-		made = now;
+		date_made = now;
 	}
 	return field;
+}
+
+/*
+ * The response head into out (which has room for it): snprintf's work
+ * (about 2,200 instructions, callgrind) done once per second, length and
+ * Connection field by each worker thread for 200 OK, the answer to nearly
+ * every request; the others are made each time.  Its length.
+ */
+static size_t
+make_head(unsigned char *out, size_t room, int status, const char *type,
+    size_t len, const char *connection)
+{
+	static _Thread_local struct {
+		time_t made;
+		size_t len, n;
+		const char *connection, *type;
+		unsigned char text[256];
+	} ok = { .made = -1 };
+	const char *date = date_field();
+	int n;
+
+	if (status == 200 && ok.made == date_made && ok.len == len &&
+	    ok.connection == connection && ok.type == type && ok.n <= room) {
+		memcpy(out, ok.text, ok.n);
+		return ok.n;
+	}
+	n = snprintf((char *)out, room, "HTTP/1.1 %d %s\r\n"
+	    "Server: hsvr\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "%s\r\n", status, reason(status), date, type, len, connection);
+	if (n < 0 || (size_t)n >= room)
+		n = 0;  /* cannot be: out holds the longest head */
+	if (status == 200 && n > 0 && (size_t)n <= sizeof(ok.text)) {
+		memcpy(ok.text, out, (size_t)n);
+		ok.n = (size_t)n;
+		ok.made = date_made;
+		ok.len = len;
+		ok.connection = connection;
+		ok.type = type;
+	}
+	return (size_t)n;
 }
 
 /* Prepare the answer to the request just read; write_response sends it. */
@@ -276,7 +375,7 @@ respond(struct conn *c)
 	c->file = 0;
 	if (c->status == 200 && body_sealed &&
 	    __atomic_load_n(&tls_seen, __ATOMIC_RELAXED) == 0) {
-		c->file = 1;    /* the body, by sendfile from its memfd */
+		c->file = 1;    /* the body, by sendfile from its fixed copy */
 	} else if (c->status == 200 && body_fd >= 0 && !body_sealed) {
 		if (fstat(body_fd, &st) == 0 && S_ISREG(st.st_mode)) {
 			c->file = 1;
@@ -293,11 +392,8 @@ respond(struct conn *c)
 		len = (size_t)n;
 		type = "text/plain";
 	}
-	n = snprintf((char *)c->out, sizeof(c->out), "HTTP/1.1 %d %s\r\n"
-	    "Server: hsvr\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\n"
-	    "%s\r\n", c->status, reason(c->status), date_field(), type, len,
+	c->outlen = make_head(c->out, sizeof(c->out), c->status, type, len,
 	    connection_field(c));
-	c->outlen = (size_t)n;
 	if (c->head_only)
 		len = 0;
 	/* A small body (every error text) rides in the same S_send as the head. */
