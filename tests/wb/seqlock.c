@@ -26,12 +26,19 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NW 3
-/* Snapshots that saw the counts move (the writers ran meanwhile), and a
- * bound on all of them. */
+/*
+ * Snapshots that saw the counts move (the writers ran meanwhile), and a
+ * bound on the time they may take.  Not a bound on the snapshots: on two
+ * cores busy with other work the writers, which yield after every update,
+ * got so little time that 50,000,000 snapshots (12 s) saw fewer than
+ * 2,300 changes.  The reader must not yield: it and a writer running at
+ * once is what could tear a snapshot.
+ */
 #define MOVED 5000L
-#define SNAPS_MAX 50000000L
+#define MOVED_SECS 90
 #define UPDATES_MAX 2000000000L /* a bound only: they stop when told */
 
 static struct hsvr_worker *workers;
@@ -116,9 +123,10 @@ main(void)
 	pthread_t wt[NW];
 	S_STATS st, prev, fin;
 	long snaps = 0, moved = 0, torn = 0, back = 0;
+	time_t until;
 	int i, ok;
 
-	wb_watchdog(120);
+	wb_watchdog(150);
 	/* A real pool, its workers set up but not started. */
 	if (hsvr_qsbr_table_init(NW) != 0 ||
 	    hsvr_worker_pool_init(NW, 100, 0) != 0)
@@ -138,6 +146,7 @@ main(void)
 		if (pthread_create(&wt[i], NULL, writer, &workers[i].ctr) != 0)
 			wb_bail("pthread_create");
 	pthread_barrier_wait(&go);
+	until = time(NULL) + MOVED_SECS;
 	/* Until the counts were seen moving MOVED times: the writers run. */
 	do {
 		if (S_stats(&st) != 0)
@@ -157,7 +166,8 @@ main(void)
 		if (st.accept_counter != prev.accept_counter)
 			moved++;
 		prev = st;
-	} while (moved < MOVED && snaps < SNAPS_MAX);
+	} while (moved < MOVED &&
+	    ((snaps & 0xffff) != 0 || time(NULL) < until));
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < NW; i++)
 		pthread_join(wt[i], NULL);
