@@ -209,6 +209,37 @@ more_arrived(struct hsvr_conn *c)
 	    (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0);
 }
 
+/*
+ * Does a new plain session read at once, before its read event is added?
+ * When its client's first request came with the connection, the read
+ * answers it and a session closed then never touches epoll_ctl (a server
+ * slowed down by strace or valgrind sees that).  At full speed the
+ * worker is usually woken for the connection before the client has
+ * written anything: the read finds nothing, and the event is added
+ * anyway (bench/PROFILE.md: 1.0 read more a connection than nginx under
+ * ab -c 50).  So a worker whose last read at once found nothing waits
+ * for the event instead, and tries again every EARLY_PROBE-th session
+ * (early_seen) to notice when requests come with their connections
+ * again.
+ */
+#define EARLY_PROBE 64
+
+static int
+read_at_once(struct hsvr_worker *w)
+{
+	return w->wait_first == 0 || ++w->wait_first % EARLY_PROBE == 0;
+}
+
+/* A read at once found something (or the end), or nothing. */
+static void
+early_seen(struct hsvr_worker *w, int found)
+{
+	if (found)
+		w->wait_first = 0;
+	else if (w->wait_first == 0)
+		w->wait_first = 1;
+}
+
 /* The connection is established (handshake done, if any): a session. */
 static void
 accepted(struct hsvr_conn *c)
@@ -239,17 +270,17 @@ accepted(struct hsvr_conn *c)
 	if (conn_state(c) != HSVR_ST_OPEN || c->read_paused)
 		return;
 	/*
-	 * Plain sockets read first and wait for the socket only if it has
-	 * nothing yet (on_readable): a client's first request is often there
-	 * already, and a session that answers it and closes then costs no
-	 * epoll_ctl at all.  A handshake waits in its read event, and so
-	 * does an outbound session: the server it has just reached has
-	 * seldom said anything yet.
+	 * A plain session may read at once (read_at_once), and waits for
+	 * its socket only if that finds nothing (on_readable).  A handshake
+	 * waits in its read event, and so does an outbound session: the
+	 * server it has just reached has seldom said anything yet.
 	 */
-	if (c->tp->handshake == NULL && c->ob == NULL)
+	if (c->tp->handshake == NULL && c->ob == NULL && read_at_once(w)) {
+		c->early = 1;
 		event_active(&c->rev, EV_READ, 0);
-	else
+	} else {
 		add_or_fail(c, &c->rev, NULL);
+	}
 }
 
 /*
@@ -1028,6 +1059,10 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	c->want = 0;
 	n = c->tp->read(c, w->rbuf, HSVR_READ_MAX);
+	if (c->early) {
+		c->early = 0;
+		early_seen(w, n >= 0 || !would_block());
+	}
 	if (c->want == EV_READ && c->out != NULL &&
 	    evbuffer_get_length(c->out) > 0)
 		want_write(c, 1);       /* a write that waited for this read */
