@@ -15,11 +15,19 @@
  *   (/proc/PID/io syscr counts every one, also a read that finds
  *   nothing), less the PINGs', are at most LATE * 9/8: a worker whose
  *   read at accept found nothing waits for the read event of the next
- *   connections instead (it used to read at accept each time, 2 reads a
- *   connection).  Each of these sessions is closed (S_close in
- *   TYP_READ) with its read event added, and the next connection gets
- *   the same descriptor number: were that event removed after the new
- *   one was added, the next client would wait for BYE in vain.
+ *   connections instead (it used to read at accept each time, 2 reads
+ *   a connection).  Each of these sessions is closed (S_close in
+ *   TYP_READ) with its read event still added, and the next connection
+ *   gets the same descriptor number: had the closed one's event stayed
+ *   in libevent's map of that descriptor, libevent would add nothing to
+ *   the kernel's epoll for the next one, whose client would wait for
+ *   BYE in vain.
+ * - same turn: SAME_TURN times, a late client's QUIT and a new
+ *   connection reach the worker while the serving process is stopped
+ *   (SIGSTOP), so that one turn of its loop reads the QUIT, accepts the
+ *   new connection and then closes the first session (its close is made
+ *   active by S_close, after the events of the turn), its read event
+ *   still added: both clients get BYE and the end.
  * - soon: SOON clients send QUIT as soon as they are connected: all
  *   served (the worker reads at once again now and then, and then for
  *   good when the requests are there).
@@ -28,6 +36,8 @@
  */
 #include "client.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +46,7 @@
 #define SOON 100
 #define MIXED 240
 #define BATCH 8
+#define SAME_TURN 20
 
 static char line[4096];
 
@@ -83,6 +94,100 @@ quit(struct conn *c)
 	    strcmp(line, "BYE") == 0 && conn_wait_eof(c, 10) == 1;
 }
 
+/*
+ * A connection accepted (ACCEPT lines: *accepts in all), and the worker's
+ * turn of the loop that accepted it over (a PING answered on barrier,
+ * which -n 1's one worker reads after that turn).  0, or -1.
+ */
+static int
+accepted_and_idle(struct srv *sv, struct conn *barrier, int accepts)
+{
+	if (srv_wait_out(sv, "ACCEPT id=", accepts, 10) != 0 ||
+	    conn_cmd(barrier, line, sizeof line, "PING idle") != 0 ||
+	    strcmp(line, "PONG idle") != 0)
+		return -1;
+	return 0;
+}
+
+/* Every thread of process pid has stopped (state T): 1, or 0. */
+static int
+all_stopped(long pid)
+{
+	char path[512], state;
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	int n = 0, stopped = 0;
+
+	snprintf(path, sizeof path, "/proc/%ld/task", pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		snprintf(path, sizeof path, "/proc/%ld/task/%s/stat", pid,
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		/* pid (comm) state ...: comm may hold spaces, not ')' here */
+		if (fscanf(f, "%*d (%*[^)]) %c", &state) == 1 &&
+		    state == 'T')
+			stopped++;
+		fclose(f);
+	}
+	closedir(d);
+	return n > 0 && stopped == n;
+}
+
+/* SIGSTOP to pid, and wait until it has stopped (10 s at most). */
+static void
+stop_it(long pid)
+{
+	double end = t_now() + t_secs(10);
+
+	if (kill((pid_t)pid, SIGSTOP) != 0)
+		t_bail("cannot stop the serving process %ld", pid);
+	while (!all_stopped(pid))
+		if (t_now() > end)
+			t_bail("the serving process %ld did not stop", pid);
+		else
+			t_pause(0.001);
+}
+
+/*
+ * A late client's QUIT and a new connection wait for the stopped serving
+ * process spid, so that one turn of its loop closes the one and accepts
+ * the other: *served counts those that got BYE and the end.
+ */
+static void
+same_turn(struct srv *sv, long spid, struct conn *barrier, int port,
+    int *accepts, int *served)
+{
+	struct conn *a, *b = NULL;
+
+	a = conn_tcp("127.0.0.1", port, 20);
+	++*accepts;
+	if (a == NULL || accepted_and_idle(sv, barrier, *accepts) != 0)
+		goto out;
+	stop_it(spid);
+	if (conn_sendf(a, "QUIT\n") == 0) {
+		b = conn_tcp("127.0.0.1", port, 20);
+		++*accepts;
+	}
+	if (kill((pid_t)spid, SIGCONT) != 0)
+		t_bail("cannot resume the serving process %ld", spid);
+	if (b == NULL || conn_line(a, line, sizeof line, 10) != 0 ||
+	    strcmp(line, "BYE") != 0 || conn_wait_eof(a, 10) != 1)
+		goto out;
+	++*served;
+	if (accepted_and_idle(sv, barrier, *accepts) == 0 && quit(b))
+		++*served;
+out:
+	conn_close(a);
+	conn_close(b);
+}
+
 static void
 one_worker(void)
 {
@@ -90,7 +195,7 @@ one_worker(void)
 	struct conn *barrier, *c;
 	long spid;
 	long long r0, r1;
-	int port, i, late = 0, soon = 0, pings = 0, accepts = 0;
+	int port, i, late = 0, soon = 0, pings = 0, accepts = 0, served = 0;
 
 	port = srv_start_ioc(&sv, "t-srv-ioc", "-i", "127.0.0.1", "-n", "1",
 	    NULL);
@@ -107,15 +212,16 @@ one_worker(void)
 	for (i = 0; i < LATE; i++) {
 		c = conn_tcp("127.0.0.1", port, 20);
 		accepts++;
-		/* Accepted, and that turn of the loop is over. */
-		if (c == NULL || srv_wait_out(&sv, "ACCEPT id=", accepts,
-		    10) != 0 || conn_cmd(barrier, line, sizeof line,
-		    "PING b%d", i) != 0) {
+		if (c == NULL || accepted_and_idle(&sv, barrier, accepts) != 0) {
 			conn_close(c);
 			break;
 		}
 		pings++;
-		late += quit(c);
+		if (!quit(c)) {
+			conn_close(c);
+			break;
+		}
+		late++;
 		conn_close(c);
 	}
 	/* Every session has ended before the count is read. */
@@ -127,6 +233,12 @@ one_worker(void)
 	    r1 - r0 - pings <= LATE + LATE / 8, "their requests took %d to "
 	    "%d reads in all, not one more a connection (%lld)", LATE,
 	    LATE + LATE / 8, r1 - r0 - pings);
+
+	for (i = 0; i < SAME_TURN; i++)
+		same_turn(&sv, spid, barrier, port, &accepts, &served);
+	t_ok(served == 2 * SAME_TURN, "%d times a session closed and a "
+	    "connection accepted in one turn: BYE and the end to both (%d "
+	    "of %d)", SAME_TURN, served, 2 * SAME_TURN);
 
 	for (i = 0; i < SOON; i++) {
 		c = conn_tcp("127.0.0.1", port, 20);
