@@ -516,9 +516,9 @@ struct hsvr_worker {
 	int draining;                  /* refuse new sessions, stop when empty */
 	int stopping_now;              /* no lingering closes any more */
 	int stop;
-	unsigned wait_first;           /* session.c: 0, new plain sessions
-	                                  read at once; else they wait for
-	                                  their read event (a count) */
+	unsigned early_score;          /* session.c: new plain sessions read
+	                                  at once while above 0 */
+	unsigned early_skip;           /* session.c: those that did not */
 	/* session.c after a session finished: stop if drained (worker.c) */
 	void (*check_drained)(struct hsvr_worker *);
 	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));

@@ -14,9 +14,9 @@
  *   and the end of the stream.  The serving process's read(2) calls
  *   (/proc/PID/io syscr counts every one, also a read that finds
  *   nothing), less the PINGs', are at most LATE * 9/8: a worker whose
- *   read at accept found nothing waits for the read event of the next
- *   connections instead (it used to read at accept each time, 2 reads
- *   a connection).  Each of these sessions is closed (S_close in
+ *   reads at accept find nothing waits for the read event of the next
+ *   connections instead, but for one in 16 (it used to read at accept
+ *   each time, 2 reads a connection).  Each of these sessions is closed (S_close in
  *   TYP_READ) with its read event still added, and the next connection
  *   gets the same descriptor number: had the closed one's event stayed
  *   in libevent's map of that descriptor, libevent would add nothing to
