@@ -516,6 +516,9 @@ struct hsvr_worker {
 	int draining;                  /* refuse new sessions, stop when empty */
 	int stopping_now;              /* no lingering closes any more */
 	int stop;
+	unsigned early_score;          /* session.c: new plain sessions read
+	                                  at once while above 0 */
+	unsigned early_skip;           /* session.c: those that did not */
 	/* session.c after a session finished: stop if drained (worker.c) */
 	void (*check_drained)(struct hsvr_worker *);
 	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));
@@ -605,6 +608,8 @@ struct hsvr_conn {
 	                                  the socket */
 	unsigned drain_due : 1;        /* draining: serv_on_drain once what
 	                                  arrived is delivered */
+	unsigned early : 1;            /* rev made active at accept: a read
+	                                  that no event announced */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short want;                    /* EV_READ or EV_WRITE the transport
 	                                  waits for (its last EAGAIN) */

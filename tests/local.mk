@@ -29,7 +29,8 @@ MAIN_TEST_PROGS = \
 	tests/t-discard \
 	tests/t-lateref \
 	tests/t-burst \
-	tests/t-balance
+	tests/t-balance \
+	tests/t-firstread
 
 TESTS += tests/optmem.sh $(MAIN_TEST_PROGS) tests/perip.sh \
 	tests/http-body.sh tests/link.sh tests/layers.sh
@@ -112,6 +113,7 @@ tests_t_stats_SOURCES = tests/stats.c $(TEST_CLIENT)
 tests_t_options_SOURCES = tests/options.c $(TEST_CLIENT)
 tests_t_reuseport_SOURCES = tests/reuseport.c $(TEST_CLIENT)
 tests_t_balance_SOURCES = tests/balance.c $(TEST_CLIENT)
+tests_t_firstread_SOURCES = tests/firstread.c $(TEST_CLIENT)
 tests_t_pause_SOURCES = tests/pause.c $(TEST_CLIENT)
 tests_t_probe_SOURCES = tests/probe.c $(TEST_CLIENT)
 
