@@ -158,12 +158,19 @@ ck "... and what the client sends after that reaches the backend" \
 	'wait_for 10 out_has A "AFTER-END THANKS"'
 
 # ---- graceful stop (SIGTERM): a transfer under way goes on to its end
-# established_to PORT: a connection to PORT is established.
-established_to() { ss -Htn state established "( dport = :$1 )" | grep -q .; }
+# receiving_from PORT: a connection to PORT has received bytes and is
+# still established: the client's to the proxy, which lasts as long as its
+# transfer.  (The proxy's to A may end as soon as A has sent everything
+# into the proxy's buffers: a check on it once saw no connection for 27 s,
+# and SIGTERM came after the end.)  The client takes 64 KB every 20 ms:
+# 8 MB in 2.5 s at least.
+receiving_from() {
+	ss -Htni state established "( dport = :$1 )" | grep -q 'bytes_received:[1-9]'
+}
 must "hsvr-proxy to A (drain)" proxy drain 2 --to "127.0.0.1:$A_PORT"
-client recv "$drain_PORT" 8000000 10000 >"$T/drain.client" &
+client recv "$drain_PORT" 8000000 20000 >"$T/drain.client" &
 dpid=$!
-ck "drain: the client's transfer from A is under way" 'wait_for 10 established_to "$A_PORT"'
+ck "drain: the client's transfer from A is under way" 'wait_for 10 receiving_from "$drain_PORT"'
 srv_finish drain
 wait "$dpid"
 r=$(cat "$T/drain.client")
