@@ -32,8 +32,6 @@ hsvr_linger_close_now(struct hsvr_conn *c)
 {
 	if (c->fd >= 0)         /* an outbound session may have none */
 		c->tp->close(c);
-	/* Closed first, the read event's removal costs less (session.c). */
-	event_del(&c->rev);
 	c->fd = -1;
 	if (c->perip)
 		hsvr_perip_give(c->key);
@@ -179,7 +177,6 @@ hsvr_linger_start(struct hsvr_conn *c)
 		return 0;
 	c->last_active = hsvr_clock_ms();
 	c->wstalled = (uint64_t)unsent_bytes(c->fd);
-	event_del(&c->rev);     /* the session's, if it was still added */
 	event_assign(&c->rev, c->w->base, c->fd, EV_READ | EV_PERSIST,
 	    on_linger, c);
 	evtimer_assign(&c->tev, c->w->base, on_linger, c);

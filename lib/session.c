@@ -656,25 +656,6 @@ proxy_refuse(struct hsvr_conn *c, const char *why)
 }
 
 /*
- * Is c's read event removed only once its descriptor is closed
- * (hsvr_linger_close_now, or before a lingering close)?  Closing the
- * descriptor takes it out of the kernel's epoll already, and libevent's
- * epoll_ctl(EPOLL_CTL_DEL) that follows finds no descriptor and is taken
- * as done: about 0.9 us less than a real one first, on this machine
- * (bench/PROFILE.md).  Only between the close and that event_del could
- * another thread get the same descriptor number, and a socket of
- * another worker is not in this worker's epoll (ENOENT, done too).
- * Plain sockets only, whose read event has no other use, and not when the
- * write event is added too: removing one of two events of a descriptor
- * is a change (EPOLL_CTL_MOD), which fails on a closed one.
- */
-static int
-rev_after_close(const struct hsvr_conn *c)
-{
-	return c->tp->handshake == NULL && c->fd >= 0 && !c->wev_added;
-}
-
-/*
  * The end of every connection: close (or linger, after a graceful close),
  * TYP_TERM (for sessions the application saw accepted), retire.  Owner
  * only.
@@ -689,8 +670,7 @@ finish_as(struct hsvr_conn *c, int graceful)
 	if (conn_state(c) == HSVR_ST_CLOSED)
 		return;
 	__atomic_store_n(&c->pub.status, HSVR_ST_CLOSED, __ATOMIC_SEQ_CST);
-	if (!rev_after_close(c))
-		event_del(&c->rev);
+	event_del(&c->rev);
 	event_del(&c->wev);
 	event_del(&c->tev);
 	hsvr_free(c->proxy);    /* closed in the header stage */
@@ -1067,13 +1047,7 @@ hsvr_session_close(struct hsvr_conn *c)
 
 	if (__atomic_compare_exchange_n(&c->pub.status, &open,
 	    HSVR_ST_CLOSING, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-		/*
-		 * Reading stops.  A plain socket's read event stays added
-		 * until its descriptor is closed (rev_after_close); should
-		 * input come meanwhile, on_readable removes it.
-		 */
-		if (c->tp->handshake != NULL)
-			event_del(&c->rev);
+		event_del(&c->rev);
 		__atomic_store_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST);
 		kick_later(c);
 	}
@@ -1089,10 +1063,6 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (in_handshake(c))
 		return;
-	if (c->tp->handshake == NULL && conn_state(c) != HSVR_ST_OPEN) {
-		event_del(&c->rev);     /* S_close left it (hsvr_session_close) */
-		return;
-	}
 	c->want = 0;
 	n = c->tp->read(c, w->rbuf, HSVR_READ_MAX);
 	if (c->early) {

@@ -17,17 +17,16 @@
  *   reads at accept find nothing waits for the read event of the next
  *   connections instead, but for one in 16 (it used to read at accept
  *   each time, 2 reads a connection).  Each of these sessions is closed (S_close in
- *   TYP_READ) with its read event still added, and the next connection
- *   gets the same descriptor number: had the closed one's event stayed
- *   in libevent's map of that descriptor, libevent would add nothing to
- *   the kernel's epoll for the next one, whose client would wait for
- *   BYE in vain.
+ *   TYP_READ), and the next connection gets the same descriptor number:
+ *   had the closed one's event stayed in libevent's map of that
+ *   descriptor, libevent would add nothing to the kernel's epoll for the
+ *   next one, whose client would wait for BYE in vain.
  * - same turn: SAME_TURN times, a late client's QUIT and a new
  *   connection reach the worker while the serving process is stopped
  *   (SIGSTOP), so that one turn of its loop reads the QUIT, accepts the
  *   new connection and then closes the first session (its close is made
- *   active by S_close, after the events of the turn), its read event
- *   still added: both clients get BYE and the end.
+ *   active by S_close, after the events of the turn): both clients get
+ *   BYE and the end.
  * - soon: SOON clients send QUIT as soon as they are connected: all
  *   served (the worker reads at once again now and then, and then for
  *   good when the requests are there).
