@@ -966,5 +966,10 @@ void hsvr_listen_carry(void);
 int hsvr_listen_adopt(struct hsvr_config *);
 void hsvr_pidfile_carry(void);
 int hsvr_pidfile_adopt(void);
+/*
+ * libseccomp made callable (loaded once, on demand, in the shared
+ * library): 0, or -1 with why in buf (one line).  Before any confinement.
+ */
+int hsvr_sandbox_load(char *buf, size_t size);
 
 #endif /* HSVR_INT_H */

@@ -61,6 +61,8 @@ serve(struct hsvr_config *cfg, int ready_fd)
 static int
 start_up(void)
 {
+	char why[256];
+
 	if (!hsvr_hooks_has_read()) {
 		hsvr_warnx("this program defines no serv_on_read() hook");
 		return HSVR_EX_SOFTWARE;
@@ -73,6 +75,14 @@ start_up(void)
 	}
 	if (config.config_file != NULL && access(config.config_file, R_OK) != 0) {
 		hsvr_warn("cannot read %s", config.config_file);
+		return HSVR_EX_CONFIG;
+	}
+	/*
+	 * libseccomp, loaded only for --seccomp: now, while files can be
+	 * opened, and before serv_init, which may call serv_seccomp_allow.
+	 */
+	if (config.seccomp && hsvr_sandbox_load(why, sizeof why) != 0) {
+		hsvr_warnx("%s", why);
 		return HSVR_EX_CONFIG;
 	}
 	hsvr_hooks_bind(NULL);
