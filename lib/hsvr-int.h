@@ -971,5 +971,11 @@ int hsvr_pidfile_adopt(void);
  * library): 0, or -1 with why in buf (one line).  Before any confinement.
  */
 int hsvr_sandbox_load(char *buf, size_t size);
+/*
+ * libevent's resolver made callable for hsvr_dial_start (loaded once, on
+ * demand, in the shared library): 0, or -1 with why in buf (one line).
+ * A confined serving process must have it before --chroot and --seccomp.
+ */
+int hsvr_dial_load(char *buf, size_t size);
 
 #endif /* HSVR_INT_H */

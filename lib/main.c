@@ -85,6 +85,13 @@ start_up(void)
 		hsvr_warnx("%s", why);
 		return HSVR_EX_CONFIG;
 	}
+	/*
+	 * libevent's resolver (S_connect to a name) could not be loaded in
+	 * a confined serving process: load it now.  Failing, the first name
+	 * to resolve fails and says why.
+	 */
+	if (config.seccomp || config.chroot_dir != NULL)
+		(void)hsvr_dial_load(why, sizeof why);
 	hsvr_hooks_bind(NULL);
 	in_init = 1;
 	hsvr_hooks_init();
