@@ -18,7 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifndef HAVE_STRLCPY            /* libc's (glibc 2.38), else libbsd's */
 #include <bsd/string.h>
+#endif
 #include <event2/dns.h>
 
 /*

@@ -15,7 +15,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#ifndef HAVE_CLOSEFROM          /* libc's (glibc 2.34), else libbsd's */
 #include <bsd/unistd.h>
+#endif
 
 static struct hsvr_config config;
 static int in_init;
