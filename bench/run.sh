@@ -224,6 +224,49 @@ build() {
 	done
 }
 
+# sys_like: the start rows measure hsvr as a system install runs it.  The
+# prefix install's programs find libhsvr through their RUNPATH, where the
+# dynamic linker first tries every hardware-capability subdirectory (about
+# 20 failed openat and stat per start on glibc 2.36) that a library in the
+# linker's cache never costs.  So, as root with unshare(1): hsvr-echo is
+# linked again from the same object without a RUNPATH, the same
+# hardening flags, and libhsvr is found through a cache made by ldconfig
+# with the prefix's lib directory and the system's, mounted over
+# /etc/ld.so.cache in a private mount namespace (unshare -m) that the
+# start rows' startstop and both servers, hsvr and the anchor alike, run
+# in.  Otherwise the start rows run the prefix install, and the report
+# says so.
+SYSRUN=()
+HSVR_ECHO_START=
+sys_like() {
+	local flags
+	HSVR_ECHO_START=$HSVR_ECHO
+	if ((EUID != 0)) || ! command -v unshare >/dev/null 2>&1 ||
+		! command -v ldconfig >/dev/null 2>&1; then
+		say "start rows: prefix install (not root, or no unshare/ldconfig): RUNPATH lookups included"
+		return 0
+	fi
+	flags=$(sed -n 's/^HARDEN_LDFLAGS = //p' "$BUILD/Makefile")
+	# shellcheck disable=SC2086 # $flags: linker flags, no blanks inside
+	if ! ${CC:-cc} -O2 -g $flags -o "$TMP/hsvr-echo" "$BUILD/examples/echo.o" \
+		-L"$BUILD/inst/lib" -lhsvr -pthread >>"$TMP/make.log" 2>&1; then
+		say "start rows: cannot link hsvr-echo without RUNPATH: prefix install"
+		return 0
+	fi
+	printf '%s\ninclude /etc/ld.so.conf\n' "$BUILD/inst/lib" >"$TMP/ld.so.conf"
+	printf '#!/bin/sh\n# the private linker cache, then the command\nmount --bind %s /etc/ld.so.cache && exec "$@"\n' \
+		"$TMP/ld.so.cache" >"$TMP/sys-like"
+	chmod 755 "$TMP/sys-like"
+	if ! ldconfig -C "$TMP/ld.so.cache" -f "$TMP/ld.so.conf" >>"$TMP/make.log" 2>&1 ||
+		! unshare -m "$TMP/sys-like" "$TMP/hsvr-echo" --version >/dev/null 2>&1; then
+		say "start rows: no private linker cache (ldconfig -C, unshare -m): prefix install"
+		return 0
+	fi
+	SYSRUN=(unshare -m "$TMP/sys-like")
+	HSVR_ECHO_START=$TMP/hsvr-echo
+	say "start rows: hsvr-echo without RUNPATH, libhsvr through a private ldconfig cache (unshare -m)"
+}
+
 # ------------------------------------------------------------ servers
 
 NGINX=$(command -v nginx 2>/dev/null || true)
@@ -737,7 +780,8 @@ start_run() {
 	next_port
 	server_cmd "$s" "{PORT}"
 	[[ $s == hsvr-* ]] || earg=-h # the anchors: usage message, exit 64
-	cmd="$B/startstop -p $PORT -r 1 -c 100 -e $earg -o $TMP/$s.log -- ${CMD[*]}"
+	[[ ${CMD[0]} != "$HSVR_ECHO" ]] || CMD[0]=$HSVR_ECHO_START
+	cmd="${SYSRUN[*]}${SYSRUN[*]:+ }$B/startstop -p $PORT -r 1 -c 100 -e $earg -o $TMP/$s.log -- ${CMD[*]}"
 	# (no argument of these commands has blanks: word splitting is safe)
 	if ! grep -q "^$CUR_WL	$s	" "$CMDS"; then
 		printf '%s\t%s\t%s\n' "$CUR_WL" "$s" "$cmd" | sed "s/-p $PORT/-p PORT/; s#$TMP#TMPDIR#g; s#$BUILD/##g" >>"$CMDS"
@@ -757,6 +801,7 @@ start_run() {
 wl_start() {
 	local saved=$ROUNDS
 	CUR_WL=start
+	[[ -n $HSVR_ECHO_START ]] || sys_like
 	ROUNDS=$((ROUNDS * 3))
 	one_run() { start_run "$1"; }
 	rounds hsvr-echo-N libevent-echo
@@ -1077,7 +1122,7 @@ report() {
 		echo "- **loads**: only 127.0.0.1. \`bench/echo-load\` keeps one message in flight per connection and checks the byte count of every echo (a mismatch stops the run); each echo server is first checked with content verification (\`-V\`, a '!' accepted in place of any byte). HTTP servers are checked with one \`curl\` GET (status 200 and body length) before their first round; ab's document length is checked each round."
 		echo "- **idle**: $IDLE_CONNS connections each send one 17-byte line and read its echo; the server's memory (its whole process tree) before the first connection and 0.5 s after the last echo: resident pages each counted once (the target's figure: the distinct physical pages of the tree, from /proc/PID/pagemap, so a page hsvr's supervisor and the serving process it forked share counts once, as it occupies memory once; for a one-process server it equals VmRSS), VmRSS summed over the processes (such a shared page counts twice), PSS (shared pages divided among all processes that map them) and RssAnon (memory the server wrote); bytes/connection = the difference ÷ $IDLE_CONNS."
 		echo "- **TLS** (tlshello, tlsconn, tlsidle): hsvr-http \`--hello\` and hsvr-echo with \`-c cert.pem -k key.pem\`, nginx with \`listen ... ssl\`, \`ssl_protocols TLSv1.2 TLSv1.3\` (hsvr's default minimum) with Mozilla's intermediate profile as hsvr's defaults (\`ssl_ciphers\` its six ECDHE AEAD ciphers, \`ssl_ecdh_curve X25519:prime256v1:secp384r1\`, \`ssl_prefer_server_ciphers off\`: the client's order, as hsvr), both otherwise OpenSSL's defaults (session tickets on; nginx keeps no session cache). The certificate and key are the same files for both, made at the start of the run: ECDSA P-256, self-signed. Keep-alive hello: \`wrk\` over https, the handshakes done before the measured interval counts. Handshakes: \`ab\` over https, which opens a new connection per request and makes a full handshake each time (it resumes no session), then one GET and the server's close. Idle TLS: \`bench/tls-idle\` opens $IDLE_TLS_CONNS connections (4 client threads, each connection in turn: full handshake, one message, the first record of the answer read) and reads the server's memory as the plain idle workload does; the echo servers get a 17-byte line, the HTTP servers one keep-alive GET. hsvr releases the OpenSSL read and write buffers of idle connections (SSL_MODE_RELEASE_BUFFERS) unless \`--tls-keep-buffers\`; nginx releases them too (it sets the same mode)."
-		echo "- **start/stop** (\`bench/startstop.c\`): fork+exec to the first completed connect() (polled every 0.1 ms), to the first echo, then 100 clients connected and echoed once stay idle while SIGTERM is sent: time to the process's exit. \"exec\" is fork to exit of the same binary run with \`--version\` (the anchors: \`-h\`), i.e. exec and dynamic linking alone. The libevent anchor rows are for comparison only."
+		echo "- **start/stop** (\`bench/startstop.c\`): fork+exec to the first completed connect() (polled every 0.1 ms), to the first echo, then 100 clients connected and echoed once stay idle while SIGTERM is sent: time to the process's exit. \"exec\" is fork to exit of the same binary run with \`--version\` (the anchors: \`-h\`), i.e. exec and dynamic linking alone. The libevent anchor rows are for comparison only. $( ((${#SYSRUN[@]})) && echo "Measured as a system install runs them: hsvr-echo linked again from the same object without the prefix install's RUNPATH (whose hardware-capability subdirectories cost about 20 failed lookups per start), libhsvr found through a linker cache made by ldconfig (the prefix's lib directory and the system's), mounted over /etc/ld.so.cache in a private mount namespace (\`unshare -m\`) in which startstop and both servers run." || echo "Measured on the prefix install: hsvr-echo finds libhsvr through its RUNPATH, which costs about 20 failed lookups per start that a system install (the linker's cache) does not.")"
 		echo "- **proxy** (proxy64, proxystream, proxyconn): \`examples/hsvr-proxy -n $THREADS --to\` and Debian's haproxy 2.6 in \`mode tcp\` (\`nbthread $THREADS\`, \`check inter 2s\` as hsvr-proxy's default health check, no log; configuration below), each in front of a fresh \`bench/echo-epoll -t $THREADS\` per round. CPU is the proxy's process tree's only. proxy64: \`bench/echo-load\` through the proxy (checked first with \`-V\`); proxystream: \`tests/t-hproxy-peer stream\`, one connection, $PROXY_STREAM pattern bytes written by one thread while another reads the echo and checks every byte, MB/s each way and proxy CPU seconds per GB each way; proxyconn: \`tests/t-hproxy-peer conns\`, 50 threads each in turn connecting, sending 64 bytes, reading their echo, closing."
 		echo
 		echo "### Commands (PORT and PID differ every run)"

@@ -1,8 +1,9 @@
 /*
  * dial.c - open a TCP connection without blocking the worker: a numeric
  * address at once, a name through the worker's own resolver (libevent's
- * evdns), each address in turn until one connects; the result goes to the
- * callback given at the start, always from the loop.
+ * evdns, loaded at the first name: configure's "libevent's resolver on
+ * demand"), each address in turn until one connects; the result goes to
+ * the callback given at the start, always from the loop.
  */
 #include "hsvr-int.h"
 
@@ -17,8 +18,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifndef HAVE_STRLCPY            /* libc's (glibc 2.38), else libbsd's */
 #include <bsd/string.h>
+#endif
 #include <event2/dns.h>
+
+/*
+ * On demand only in the shared library (its objects are compiled with
+ * -DPIC), as OpenSSL in ossl.h: each evdns function is then a slot of
+ * dns, filled by dial_load_once.  The static library calls them directly.
+ */
+#if defined(HSVR_LAZY_EVDNS) && defined(PIC)
+#define DNS_DLOPEN 1
+#include <dlfcn.h>
+
+#define DNS_FUNCTIONS(X) \
+	X(evdns_base_free) \
+	X(evdns_base_new) \
+	X(evdns_getaddrinfo) \
+	X(evdns_getaddrinfo_cancel)
+#define DNS_SLOT(name) __typeof__(name) *(name);
+static struct {
+	DNS_FUNCTIONS(DNS_SLOT)
+} dns;
+#undef DNS_SLOT
+#define evdns_base_free (dns.evdns_base_free)
+#define evdns_base_new (dns.evdns_base_new)
+#define evdns_getaddrinfo (dns.evdns_getaddrinfo)
+#define evdns_getaddrinfo_cancel (dns.evdns_getaddrinfo_cancel)
+#endif
 
 struct hsvr_dial {
 	struct event_base *base;
@@ -57,6 +85,65 @@ static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t key;
 static int key_made;
 static _Thread_local struct dial_held *held;
+
+#ifdef DNS_DLOPEN
+static pthread_once_t dns_once = PTHREAD_ONCE_INIT;
+static int dns_loaded;
+static char dns_error[128];     /* why not, when not */
+
+/*
+ * Never closed: the workers' resolvers live until their threads end.
+ * RTLD_LOCAL: its names stay out of the global scope; the libevent_core
+ * it needs is the one already loaded.
+ */
+static void
+dial_load_once(void)
+{
+	const char *missing;
+	void *h, *f;
+
+	if ((h = dlopen(HSVR_LIBEVDNS, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		(void)snprintf(dns_error, sizeof dns_error,
+		    "cannot load %s: %s", HSVR_LIBEVDNS, dlerror());
+		return;
+	}
+	/* A function pointer from dlsym's object pointer, as POSIX allows. */
+#define DNS_FIND(name) \
+	if ((f = dlsym(h, #name)) == NULL) { \
+		missing = #name; \
+		goto fail; \
+	} \
+	memcpy(&(name), &f, sizeof f);
+	DNS_FUNCTIONS(DNS_FIND)
+#undef DNS_FIND
+	dns_loaded = 1;
+	return;
+fail:
+	(void)snprintf(dns_error, sizeof dns_error, "%s has no %s",
+	    HSVR_LIBEVDNS, missing);
+}
+
+int
+hsvr_dial_load(char *buf, size_t size)
+{
+	(void)pthread_once(&dns_once, dial_load_once);
+	if (dns_loaded)
+		return 0;
+	if (size > 0)
+		(void)snprintf(buf, size, "%s", dns_error);
+	return -1;
+}
+
+#else /* evdns linked in */
+
+int
+hsvr_dial_load(char *buf, size_t size)
+{
+	(void)buf, (void)size;
+	return 0;
+}
+
+#endif /* DNS_DLOPEN */
 
 static void
 dial_unlink(struct hsvr_dial *d)
@@ -326,6 +413,7 @@ hsvr_dial_start(struct event_base *base, const char *host, uint16_t port,
 	struct evutil_addrinfo hints;
 	struct dial_held *h;
 	struct hsvr_dial *d;
+	char why[128];
 
 	if ((d = hsvr_calloc(1, sizeof *d)) == NULL)
 		return NULL;
@@ -339,6 +427,12 @@ hsvr_dial_start(struct event_base *base, const char *host, uint16_t port,
 	evtimer_assign(&d->fin, base, dial_fin, d);
 	if (dial_numeric(d, host)) {
 		dial_next(d);
+		return d;
+	}
+	if (hsvr_dial_load(why, sizeof why) != 0) {
+		(void)snprintf(d->why, sizeof d->why, "cannot resolve %.50s: "
+		    "%.90s", d->name, why);
+		dial_report(d);
 		return d;
 	}
 	if ((h = dial_held_get()) == NULL || (h->dns == NULL &&

@@ -966,5 +966,16 @@ void hsvr_listen_carry(void);
 int hsvr_listen_adopt(struct hsvr_config *);
 void hsvr_pidfile_carry(void);
 int hsvr_pidfile_adopt(void);
+/*
+ * libseccomp made callable (loaded once, on demand, in the shared
+ * library): 0, or -1 with why in buf (one line).  Before any confinement.
+ */
+int hsvr_sandbox_load(char *buf, size_t size);
+/*
+ * libevent's resolver made callable for hsvr_dial_start (loaded once, on
+ * demand, in the shared library): 0, or -1 with why in buf (one line).
+ * A confined serving process must have it before --chroot and --seccomp.
+ */
+int hsvr_dial_load(char *buf, size_t size);
 
 #endif /* HSVR_INT_H */

@@ -15,7 +15,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#ifndef HAVE_CLOSEFROM          /* libc's (glibc 2.34), else libbsd's */
 #include <bsd/unistd.h>
+#endif
 
 static struct hsvr_config config;
 static int in_init;
@@ -61,6 +63,8 @@ serve(struct hsvr_config *cfg, int ready_fd)
 static int
 start_up(void)
 {
+	char why[256];
+
 	if (!hsvr_hooks_has_read()) {
 		hsvr_warnx("this program defines no serv_on_read() hook");
 		return HSVR_EX_SOFTWARE;
@@ -75,6 +79,21 @@ start_up(void)
 		hsvr_warn("cannot read %s", config.config_file);
 		return HSVR_EX_CONFIG;
 	}
+	/*
+	 * libseccomp, loaded only for --seccomp: now, while files can be
+	 * opened, and before serv_init, which may call serv_seccomp_allow.
+	 */
+	if (config.seccomp && hsvr_sandbox_load(why, sizeof why) != 0) {
+		hsvr_warnx("%s", why);
+		return HSVR_EX_CONFIG;
+	}
+	/*
+	 * libevent's resolver (S_connect to a name) could not be loaded in
+	 * a confined serving process: load it now.  Failing, the first name
+	 * to resolve fails and says why.
+	 */
+	if (config.seccomp || config.chroot_dir != NULL)
+		(void)hsvr_dial_load(why, sizeof why);
 	hsvr_hooks_bind(NULL);
 	in_init = 1;
 	hsvr_hooks_init();

@@ -1,7 +1,8 @@
 /*
  * sandbox.c - confining the serving process: --chroot, no way back to
  * privilege (no_new_privs, an empty capability bounding set, no
- * capabilities, all checked) and the --seccomp system-call allowlist.
+ * capabilities, all checked) and the --seccomp system-call allowlist,
+ * with libseccomp loaded only for it (configure's "libseccomp on demand").
  */
 #include "hsvr-int.h"
 
@@ -24,6 +25,36 @@
 #include <sys/ioctl.h>
 #include <sched.h>
 #include <seccomp.h>
+
+/*
+ * On demand only in the shared library (libtool compiles its objects with
+ * -DPIC), as OpenSSL (ossl.h): the static one calls libseccomp directly.
+ * Each function below is then a slot of scmp, filled by sandbox_load_once.
+ */
+#if defined(HSVR_LAZY_SECCOMP) && \
+    (defined(PIC) || defined(HSVR_LAZY_SECCOMP_STATIC))
+#define SCMP_DLOPEN 1
+#include <dlfcn.h>
+
+#define SCMP_FUNCTIONS(X) \
+	X(seccomp_attr_set) \
+	X(seccomp_init) \
+	X(seccomp_load) \
+	X(seccomp_release) \
+	X(seccomp_rule_add) \
+	X(seccomp_syscall_resolve_name)
+#define SCMP_SLOT(name) __typeof__(name) *(name);
+static struct {
+	SCMP_FUNCTIONS(SCMP_SLOT)
+} scmp;
+#undef SCMP_SLOT
+#define seccomp_attr_set (scmp.seccomp_attr_set)
+#define seccomp_init (scmp.seccomp_init)
+#define seccomp_load (scmp.seccomp_load)
+#define seccomp_release (scmp.seccomp_release)
+#define seccomp_rule_add (scmp.seccomp_rule_add)
+#define seccomp_syscall_resolve_name (scmp.seccomp_syscall_resolve_name)
+#endif
 #endif
 
 /* ------------------------------------------------------------- chroot */
@@ -265,6 +296,67 @@ static const unsigned long allow_ioctl[] = {
 /* The address families socket() may open: syslog's, outgoing TCP/UDP. */
 static const int allow_family[] = { AF_UNIX, AF_INET, AF_INET6 };
 
+#ifdef SCMP_DLOPEN
+static pthread_once_t scmp_once = PTHREAD_ONCE_INIT;
+static int scmp_loaded;
+static char scmp_error[256];    /* why not, when not */
+
+/*
+ * Never closed (the filter, once loaded, needs nothing of it, but a
+ * handle closed while another thread resolves a name would be worse).
+ * RTLD_LOCAL: its names stay out of the global scope.
+ */
+static void
+sandbox_load_once(void)
+{
+	const char *missing;
+	void *h, *f;
+
+	if ((h = dlopen(HSVR_LIBSECCOMP, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		(void)snprintf(scmp_error, sizeof scmp_error,
+		    "--seccomp: cannot load libseccomp (%s): %s",
+		    HSVR_LIBSECCOMP, dlerror());
+		return;
+	}
+	/* A function pointer from dlsym's object pointer, as POSIX allows. */
+#define SCMP_FIND(name) \
+	if ((f = dlsym(h, #name)) == NULL) { \
+		missing = #name; \
+		goto fail; \
+	} \
+	memcpy(&(name), &f, sizeof f);
+	SCMP_FUNCTIONS(SCMP_FIND)
+#undef SCMP_FIND
+	scmp_loaded = 1;
+	return;
+fail:
+	(void)snprintf(scmp_error, sizeof scmp_error,
+	    "--seccomp: %s has no %s: not the libseccomp hsvr was built with",
+	    HSVR_LIBSECCOMP, missing);
+}
+
+int
+hsvr_sandbox_load(char *buf, size_t size)
+{
+	(void)pthread_once(&scmp_once, sandbox_load_once);
+	if (scmp_loaded)
+		return 0;
+	if (size > 0)
+		(void)snprintf(buf, size, "%s", scmp_error);
+	return -1;
+}
+
+#else /* libseccomp linked in */
+
+int
+hsvr_sandbox_load(char *buf, size_t size)
+{
+	(void)buf, (void)size;
+	return 0;
+}
+
+#endif /* SCMP_DLOPEN */
+
 /* Add an unconditional rule for name; names this arch lacks are skipped. */
 static int
 allow_name(scmp_filter_ctx ctx, const char *name)
@@ -333,8 +425,18 @@ serv_seccomp_allow(const char *name)
 {
 	int nr, i, rc = 0;
 
-	if (name == NULL ||
-	    (nr = seccomp_syscall_resolve_name(name)) == __NR_SCMP_ERROR) {
+	if (name == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	/*
+	 * Not loadable now: --seccomp, which loads it at start-up (or stops
+	 * it with exit 78), is not on, and no filter will be installed;
+	 * nothing to allow, as without seccomp support.
+	 */
+	if (hsvr_sandbox_load(NULL, 0) != 0)
+		return 0;
+	if ((nr = seccomp_syscall_resolve_name(name)) == __NR_SCMP_ERROR) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -366,11 +468,18 @@ hsvr_sandbox_seccomp(const struct hsvr_config *cfg)
 	scmp_filter_ctx ctx;
 	int rc;
 
+	char why[256];
+
 	if (!cfg->seccomp)
 		return 0;
 	pthread_mutex_lock(&app_lock);
 	seccomp_on = 1;         /* serv_seccomp_allow now says EBUSY */
 	pthread_mutex_unlock(&app_lock);
+	/* Loaded at start-up already (main.c): only a check. */
+	if (hsvr_sandbox_load(why, sizeof why) != 0) {
+		hsvr_warnx("%s", why);
+		return -1;
+	}
 	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM))) == NULL) {
 		hsvr_warnx("cannot set up the seccomp filter: out of memory");
 		return -1;
@@ -390,6 +499,14 @@ hsvr_sandbox_seccomp(const struct hsvr_config *cfg)
 }
 
 #else /* !HAVE_SECCOMP */
+
+/* --seccomp is refused (options.c): nothing to load. */
+int
+hsvr_sandbox_load(char *buf, size_t size)
+{
+	(void)buf, (void)size;
+	return 0;
+}
 
 /* Without libseccomp --seccomp is refused (options.c): nothing to allow. */
 int

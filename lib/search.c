@@ -12,7 +12,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#ifndef HAVE_STRLCPY            /* libc's (glibc 2.38), else libbsd's */
 #include <bsd/string.h>
+#endif
 
 #define INITIAL_BUCKETS 16
 

@@ -186,6 +186,10 @@ ck "libhsvr5 holds libhsvr.so.5" \
 	'dpkg-deb -c "${debs[0]}" | grep -q "/libhsvr\.so\.5 -> "'
 ck "libhsvr5 depends on libssl3 (loaded with dlopen: no shlibs dependency)" \
 	'[[ $(dpkg-deb -f "${debs[0]}" Depends) == *"libssl3 (>= 3.0.0)"* ]]'
+ck "libhsvr5 depends on libseccomp2 (loaded with dlopen for --seccomp: no shlibs dependency)" \
+	'[[ $(dpkg-deb -f "${debs[0]}" Depends) == *"libseccomp2 (>= 2.4)"* ]]'
+ck "libhsvr5 depends on libevent-extra-2.1-7 (evdns, loaded with dlopen: no shlibs dependency)" \
+	'[[ $(dpkg-deb -f "${debs[0]}" Depends) == *"libevent-extra-2.1-7 (>= 2.1)"* ]]'
 ck "libhsvr-dev depends on libhsvr5, libevent-dev, libssl-dev, libbsd-dev, libseccomp-dev" \
 	'[[ $(dpkg-deb -f "${debs[1]}" Depends) =~ libhsvr5.*libevent-dev.*libssl-dev.*libbsd-dev.*libseccomp-dev ]]'
 ck "hsvr-utils depends on libhsvr5 (shlibs)" \

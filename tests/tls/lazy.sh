@@ -14,10 +14,27 @@
 #  - a libssl of the right name that is not OpenSSL (another library, or
 #    not a library at all), found first through LD_LIBRARY_PATH: -c/-k
 #    stop the start with exit 78 and one line that says why.
+# And libseccomp, loaded only for --seccomp (lib/sandbox.c; configure's
+# "libseccomp on demand"), where so configured:
+#  - libhsvr.so does not need it and has no undefined seccomp_ name;
+#  - the plain hsvr-echo above maps it in no process; --seccomp's serving
+#    process maps it (and serves);
+#  - a libseccomp of its name that is not libseccomp: --seccomp stops the
+#    start with exit 78 and one line that says why.
+# And libevent's resolver (libevent_extra: evdns), loaded only at the first
+# name S_connect resolves (lib/dial.c; "libevent's resolver on demand"):
+#  - libhsvr.so does not need it and has no undefined evdns_ name;
+#  - the plain hsvr-echo maps it in no process; confined (--seccomp),
+#    its serving process has it loaded at start.  Resolving with it is
+#    tests/t-connect's (a name from /etc/hosts).
 # Skipped where the shared library is not built, or was configured
 # --disable-lazy-openssl (then it is linked with OpenSSL).
 # Shown to fail: with hsvr_tls_init loading OpenSSL whatever the options,
-# the plain-TCP mapping check.  SSL_free left out of ossl.h's macros is an
+# the plain-TCP mapping check; with main.c's start_up loading libseccomp
+# whatever the options, the plain-TCP libseccomp check; with libseccomp
+# linked again (HSVR_SECCOMP_LIBS=-lseccomp on a linker without
+# --as-needed, or SCMP_DLOPEN undefined), the NEEDED and mapping checks;
+# with DNS_DLOPEN undefined in dial.c, the evdns NEEDED and mapping checks.  SSL_free left out of ossl.h's macros is an
 # undefined name of libhsvr.so, which already fails the link of every
 # program (and this test's nm check).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -29,6 +46,8 @@ if [[ ! -e $so ]] || ! grep -q '^#define HSVR_LAZY_OPENSSL 1' "$t_builddir/confi
 	exit 77
 fi
 libssl=$(sed -n 's/^#define HSVR_LIBSSL "\(.*\)"$/\1/p' "$t_builddir/config.h")
+libevdns=$(sed -n 's/^#define HSVR_LIBEVDNS "\(.*\)"$/\1/p' "$t_builddir/config.h")
+libseccomp=$(sed -n 's/^#define HSVR_LIBSECCOMP "\(.*\)"$/\1/p' "$t_builddir/config.h")
 unset HSVR_TEST_SECCOMP         # this test says when to confine
 t_setup
 trap t_cleanup EXIT
@@ -64,6 +83,38 @@ echo_line() {
 	[[ $reply == "!${2:1}" ]]
 }
 
+if [[ -n $libseccomp ]]; then
+	ck "libhsvr.so does not need libseccomp" \
+		'! readelf -d "$so" | grep -E "NEEDED.*\[libseccomp\."'
+	undef=$(nm -D --undefined-only "$so" | awk '$2 ~ /^seccomp_/ { print $2 }')
+	ck "libhsvr.so has no undefined seccomp_ name${undef:+ (has: ${undef//$'\n'/ })}" '[[ -z $undef ]]'
+fi
+
+if [[ -n $libevdns ]]; then
+	ck "libhsvr.so does not need libevent_extra" \
+		'! readelf -d "$so" | grep -E "NEEDED.*\[libevent_extra[-.]"'
+	undef=$(nm -D --undefined-only "$so" | awk '$2 ~ /^evdns_/ { print $2 }')
+	ck "libhsvr.so has no undefined evdns_ name${undef:+ (has: ${undef//$'\n'/ })}" '[[ -z $undef ]]'
+fi
+
+# maps_seccomp PID...: how many of these processes map libseccomp.
+maps_seccomp() {
+	local p n=0
+	for p; do
+		grep -qE '/libseccomp\.so' "/proc/$p/maps" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# maps_evdns PID...: how many of these processes map libevent_extra.
+maps_evdns() {
+	local p n=0
+	for p; do
+		grep -qE '/libevent_extra[-.]' "/proc/$p/maps" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+
 # -------------------------------------------------------- plain TCP
 must "hsvr-echo serves plain TCP (supervisor and serving process)" \
 	'srv_start P "$ECHO" -x -i 127.0.0.1 -p @PORT@ -n 2'
@@ -71,6 +122,12 @@ ck "hsvr-echo echoes over plain TCP" 'echo_line "$P_PORT" "plain hello"'
 # shellcheck disable=SC2046 # a list of pids
 tree=("$P_PID" $(descendants "$P_PID"))
 ck "${#tree[@]} processes, none maps libssl or libcrypto" '((${#tree[@]} >= 2)) && [[ $(maps_ssl "${tree[@]}") == 0 ]]'
+if [[ -n $libseccomp ]]; then
+	ck "${#tree[@]} processes, none maps libseccomp" '((${#tree[@]} >= 2)) && [[ $(maps_seccomp "${tree[@]}") == 0 ]]'
+fi
+if [[ -n $libevdns ]]; then
+	ck "${#tree[@]} processes, none maps libevent_extra" '((${#tree[@]} >= 2)) && [[ $(maps_evdns "${tree[@]}") == 0 ]]'
+fi
 srv_finish P
 
 # -------------------------------------------------------- TLS
@@ -101,6 +158,12 @@ if "$ECHO" --help 2>&1 | grep -q -- '--seccomp'; then
 	# shellcheck disable=SC2046
 	kids=($(descendants "$C_PID"))
 	ck "confined, its serving process has OpenSSL loaded at start" '((${#kids[@]} >= 1)) && [[ $(maps_ssl "${kids[0]}") == 2 ]]'
+	if [[ -n $libseccomp ]]; then
+		ck "confined, its serving process maps libseccomp" '((${#kids[@]} >= 1)) && [[ $(maps_seccomp "${kids[0]}") == 1 ]]'
+	fi
+	if [[ -n $libevdns ]]; then
+		ck "confined, its serving process has libevent_extra loaded at start" '((${#kids[@]} >= 1)) && [[ $(maps_evdns "${kids[0]}") == 1 ]]'
+	fi
 	ck "hsvr-echo --seccomp echoes" 'echo_line "$C_PORT" "confined hello"'
 	srv_finish C
 else
@@ -131,5 +194,31 @@ for kind in notssl junk; do
 	esac
 	ck "$kind $libssl: one line says why ('$err')" '[[ $err == *"$want"* && $(wc -l <"$T/$kind.err") == 1 ]]'
 done
+
+# -------------------------------------------------------- not libseccomp
+if [[ -n $libseccomp ]] && "$ECHO" --help 2>&1 | grep -q -- '--seccomp'; then
+	for kind in notssl junk; do
+		rm -f "$T/$kind/$libssl"
+	done
+	if [[ -n $other && -f $other ]]; then
+		cp "$other" "$T/notssl/$libseccomp"
+	else
+		cp "$so" "$T/notssl/$libseccomp"
+	fi
+	echo "not a library" >"$T/junk/$libseccomp"
+	for kind in notssl junk; do
+		rc=0
+		LD_LIBRARY_PATH=$T/$kind${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout "$WAIT" \
+			"$ECHO" -x -i 127.0.0.1 -p "$(free_port)" -n 1 --seccomp \
+			>"$T/$kind.out" 2>"$T/$kind.err" </dev/null || rc=$?
+		err=$(cat "$T/$kind.err")
+		ck "$kind $libseccomp: --seccomp stops the start with exit 78 (got $rc)" '[[ $rc == 78 ]]'
+		case $kind in
+		notssl) want="--seccomp: $libseccomp has no " ;;
+		junk) want="--seccomp: cannot load libseccomp ($libseccomp): " ;;
+		esac
+		ck "$kind $libseccomp: one line says why ('$err')" '[[ $err == *"$want"* && $(wc -l <"$T/$kind.err") == 1 ]]'
+	done
+fi
 
 t_finish
