@@ -507,7 +507,8 @@ void serv_set_periodic(void (*fn)(void), int seconds);
  * arguments, from serv_init or serv_worker_init: the filter is installed
  * once every worker ran serv_worker_init.  0, or -1 (errno EINVAL) for a
  * name this system does not know, EBUSY once the filter is installed,
- * ENOSPC past 64 names.  Without seccomp support it does nothing, 0.
+ * ENOSPC past 64 names.  Without --seccomp, or without seccomp support,
+ * it does nothing, 0.
  */
 int serv_seccomp_allow(const char *syscall_name);
 

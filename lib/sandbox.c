@@ -296,6 +296,12 @@ static const unsigned long allow_ioctl[] = {
 /* The address families socket() may open: syslog's, outgoing TCP/UDP. */
 static const int allow_family[] = { AF_UNIX, AF_INET, AF_INET6 };
 
+/*
+ * --seccomp is on: main() said so (hsvr_sandbox_load) before serv_init,
+ * the first place serv_seccomp_allow may be called from.
+ */
+static int scmp_wanted;
+
 #ifdef SCMP_DLOPEN
 static pthread_once_t scmp_once = PTHREAD_ONCE_INIT;
 static int scmp_loaded;
@@ -338,6 +344,7 @@ fail:
 int
 hsvr_sandbox_load(char *buf, size_t size)
 {
+	__atomic_store_n(&scmp_wanted, 1, __ATOMIC_RELAXED);
 	(void)pthread_once(&scmp_once, sandbox_load_once);
 	if (scmp_loaded)
 		return 0;
@@ -352,6 +359,7 @@ int
 hsvr_sandbox_load(char *buf, size_t size)
 {
 	(void)buf, (void)size;
+	__atomic_store_n(&scmp_wanted, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -430,11 +438,12 @@ serv_seccomp_allow(const char *name)
 		return -1;
 	}
 	/*
-	 * Not loadable now: --seccomp, which loads it at start-up (or stops
-	 * it with exit 78), is not on, and no filter will be installed;
-	 * nothing to allow, as without seccomp support.
+	 * Without --seccomp no filter will be installed: nothing to allow,
+	 * as without seccomp support, and libseccomp is not loaded for it
+	 * (hsvr-proxy calls this at every start).
 	 */
-	if (hsvr_sandbox_load(NULL, 0) != 0)
+	if (!__atomic_load_n(&scmp_wanted, __ATOMIC_RELAXED) ||
+	    hsvr_sandbox_load(NULL, 0) != 0)
 		return 0;
 	if ((nr = seccomp_syscall_resolve_name(name)) == __NR_SCMP_ERROR) {
 		errno = EINVAL;

@@ -129,6 +129,16 @@ if [[ -n $libevdns ]]; then
 	ck "${#tree[@]} processes, none maps libevent_extra" '((${#tree[@]} >= 2)) && [[ $(maps_evdns "${tree[@]}") == 0 ]]'
 fi
 srv_finish P
+if [[ -n $libseccomp ]]; then
+	# hsvr-proxy's serv_init calls serv_seccomp_allow: without --seccomp
+	# that must not load libseccomp either.
+	must "hsvr-proxy starts without --seccomp" \
+		'srv_start X "$t_builddir/examples/hsvr-proxy" -x -i 127.0.0.1 -p @PORT@ -n 2 --to 127.0.0.1:9'
+	# shellcheck disable=SC2046 # a list of pids
+	tree=("$X_PID" $(descendants "$X_PID"))
+	ck "hsvr-proxy: ${#tree[@]} processes, none maps libseccomp" '((${#tree[@]} >= 2)) && [[ $(maps_seccomp "${tree[@]}") == 0 ]]'
+	srv_finish X
+fi
 
 # -------------------------------------------------------- TLS
 must "hsvr-echo serves TLS with -c/-k" \
