@@ -34,7 +34,7 @@ MAIN_TEST_PROGS = \
 	tests/t-linger
 
 TESTS += tests/optmem.sh $(MAIN_TEST_PROGS) tests/perip.sh \
-	tests/http-body.sh tests/link.sh tests/layers.sh
+	tests/http-body.sh tests/http-linger.sh tests/link.sh tests/layers.sh
 
 check_PROGRAMS += $(MAIN_TEST_PROGS) \
 	tests/t-perip \
@@ -48,6 +48,7 @@ check_PROGRAMS += $(MAIN_TEST_PROGS) \
 
 EXTRA_DIST += tests/lib.sh tests/tap.sh
 EXTRA_DIST += tests/optmem.sh tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
+	tests/http-linger.sh \
 	tests/perip.sh
 # tests/layers.sh: no circle and no upward call between the files of lib/
 EXTRA_DIST += tests/layers.sh
