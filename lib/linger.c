@@ -75,15 +75,14 @@ kernel_holds(int fd, int *unread, uint64_t *unsent)
 	}
 #endif
 	*unread = ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-	n = 0;
+	*unsent = 0;
 #if defined(SIOCOUTQ)
-	if (ioctl(fd, SIOCOUTQ, &n) != 0)
-		n = 0;
+	if (ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0)
+		*unsent = (uint64_t)n;
 #elif defined(FIONWRITE)
-	if (ioctl(fd, FIONWRITE, &n) != 0)
-		n = 0;
+	if (ioctl(fd, FIONWRITE, &n) == 0 && n > 0)
+		*unsent = (uint64_t)n;
 #endif
-	*unsent = n > 0 ? (uint64_t)n : 0;
 }
 
 /*
