@@ -32,6 +32,9 @@ struct conn {
 	int minor;                 /* of the request being answered */
 	int status;                /* its response status */
 	int head_only;             /* HEAD: no body */
+	int whole;                 /* the request was read to its end (not
+	                              answered by fail()) */
+	size_t unseen;             /* bytes of this TYP_READ not yet in in */
 	struct http_body body;     /* the request body being skipped */
 	unsigned char out[512];    /* response head (and a small body) */
 	size_t outlen;             /* bytes of out still to queue */
@@ -249,6 +252,8 @@ serv_on_accept(SESSION *s)
 	c->stalled = 0;
 	c->inlen = c->incap = 0;
 	c->in = NULL;
+	c->whole = 0;
+	c->unseen = 0;
 	s->usr = c;
 	/* Every connection is TLS or none is: asked of the first one. */
 	if (body_sealed && __atomic_load_n(&tls_seen, __ATOMIC_RELAXED) < 0) {
@@ -415,6 +420,7 @@ fail(struct conn *c, int status)
 	c->status = status;
 	c->keep_alive = 0;
 	c->head_only = 0;
+	c->whole = 0;
 	respond(c);
 }
 
@@ -457,20 +463,28 @@ read_body(struct conn *c, size_t *off)
 		*off += used;
 	if (rc == HTTP_MORE)
 		return 0;
-	if (rc == HTTP_OK)
+	if (rc == HTTP_OK) {
+		c->whole = 1;
 		respond(c);
-	else
+	} else {
 		fail(c, rc);
+	}
 	return 1;
 }
 
 /*
  * Queue the response in pieces until the library pushes back: the head
  * copied, the body without a copy (by reference: it lives until serv_exit,
- * so nothing needs releasing; or from the file, by sendfile).
+ * so nothing needs releasing; or from the file, by sendfile).  rest: input
+ * bytes received after this request.
+ *
+ * A close after a request read to its end, answered with "Connection:
+ * close", with nothing after it, need not wait for the reply to be
+ * acknowledged (S_linger): the client is done sending.  It still lingers
+ * if the client sent more meanwhile, unread, as nginx does.
  */
 static int
-write_response(SESSION *s, struct conn *c)
+write_response(SESSION *s, struct conn *c, size_t rest)
 {
 	size_t n;
 	int rc = 0;
@@ -491,6 +505,8 @@ write_response(SESSION *s, struct conn *c)
 		return 0;
 	}
 	if (rc != 0 || !c->keep_alive) {
+		if (rc == 0 && c->whole && rest == 0 && c->unseen == 0)
+			(void)S_linger(s, 0);
 		S_close(s);
 		c->state = C_DONE;
 		return 0;
@@ -515,7 +531,7 @@ serve(SESSION *s, struct conn *c)
 			more = read_body(c, &off);
 			break;
 		case C_SEND:
-			more = write_response(s, c);
+			more = write_response(s, c, c->inlen - off);
 			break;
 		default:
 			more = 0;
@@ -570,8 +586,11 @@ serv_on_read(SESSION *s)
 		memcpy(c->in + c->inlen, s->buff + off, n);
 		c->inlen += n;
 		off += n;
+		c->unseen = s->blen - off;
 		serve(s, c);
 	}
+	if (c != NULL)
+		c->unseen = 0;
 }
 
 void

@@ -148,6 +148,27 @@ SESSION *S_search(char *ip, uint16_t port);
 void S_close(SESSION *s);
 
 /*
+ * How the session's close waits for its peer.  By default (on=1) a close
+ * that would leave the peer's input unread, or its reply not yet sent or
+ * acknowledged, lingers: the sending side ends (FIN), and what the peer
+ * still sends is read and thrown away until it closes (2 s after it last
+ * sent or took some of the reply, 30 s at most).  Closing at once would
+ * make the kernel answer later input with a reset, and a reset destroys
+ * the part of the reply the peer has not received yet.
+ *
+ * S_linger(s, 0) says that the peer will send nothing more that matters
+ * (HTTP: a request answered with "Connection: close", read to its end,
+ * nothing after it): the close then lingers only if input is waiting
+ * unread when it comes, not for the reply to be acknowledged, which saves
+ * a wait and a handful of system calls per connection.  Should the peer
+ * send anyway after the close, it may lose the end of the reply.  No
+ * effect on TLS sessions and UNIX-domain sockets, which never linger.
+ * Safe from any hsvr thread; call it before S_close.  0, or -1 if the
+ * session is not open.
+ */
+int S_linger(SESSION *s, int on);
+
+/*
  * Idle timeout of the session in seconds (default 60 or -T): TYP_TIMEOUT
  * fires after sec seconds in which nothing was received and no queued output
  * could be written.  sec <= 0 disables it.  Safe from any hsvr thread.

@@ -625,6 +625,10 @@ struct hsvr_conn {
 	struct hsvr_conn *hs_prev, *hs_next; /* worker's handshake lists */
 	int hs_list;                   /* -1, or the handshake list it is in */
 	uint8_t key[16];               /* peer address, IPv4 mapped into IPv6 */
+	/* S_linger (send.c, linger.c) */
+	int linger_input_only;         /* atomic: S_linger(s, 0): the close
+	                                  lingers only for unread input, not
+	                                  for an unacknowledged reply */
 };
 
 #define CONN(s) ((struct hsvr_conn *)(s))

@@ -1,7 +1,8 @@
 /*
  * send.c - S_send (and its zero-copy forms), S_close, S_settimer,
  * S_pause_read and S_shutdown: done directly on the session's own worker,
- * asked of that worker from any other thread; S_halfclose on the worker.
+ * asked of that worker from any other thread; S_halfclose on the worker;
+ * S_linger, a flag its close reads, from any thread.
  */
 #include "hsvr-int.h"
 
@@ -228,6 +229,18 @@ S_close(SESSION *s)
 		hsvr_session_close(c);
 	else
 		hsvr_worker_request(c, CTL_CLOSE, 0);
+}
+
+int
+S_linger(SESSION *s, int on)
+{
+	struct hsvr_conn *c = conn_of(s);
+
+	if (c == NULL || conn_state(c) != HSVR_ST_OPEN)
+		return S_ERR_INTERNAL;
+	/* Read by the owner when the close is decided (linger.c). */
+	__atomic_store_n(&c->linger_input_only, on == 0, __ATOMIC_SEQ_CST);
+	return S_OK;
 }
 
 int

@@ -30,10 +30,11 @@ MAIN_TEST_PROGS = \
 	tests/t-lateref \
 	tests/t-burst \
 	tests/t-balance \
-	tests/t-firstread
+	tests/t-firstread \
+	tests/t-linger
 
 TESTS += tests/optmem.sh $(MAIN_TEST_PROGS) tests/perip.sh \
-	tests/http-body.sh tests/link.sh tests/layers.sh
+	tests/http-body.sh tests/http-linger.sh tests/link.sh tests/layers.sh
 
 check_PROGRAMS += $(MAIN_TEST_PROGS) \
 	tests/t-perip \
@@ -42,10 +43,12 @@ check_PROGRAMS += $(MAIN_TEST_PROGS) \
 	tests/t-srv-ioc \
 	tests/t-srv-ioc-hooks \
 	tests/t-srv-ioc-notimeout \
-	tests/t-srv-ioc-min
+	tests/t-srv-ioc-min \
+	tests/t-srv-linger
 
 EXTRA_DIST += tests/lib.sh tests/tap.sh
 EXTRA_DIST += tests/optmem.sh tests/link.sh tests/README tests/http-body.sh tests/http-lib.sh \
+	tests/http-linger.sh \
 	tests/perip.sh
 # tests/layers.sh: no circle and no upward call between the files of lib/
 EXTRA_DIST += tests/layers.sh
@@ -97,6 +100,10 @@ tests_t_lateref_SOURCES = tests/lateref.c $(TEST_CLIENT)
 tests_t_burst_SOURCES = tests/burst.c $(TEST_CLIENT)
 tests_t_congest_SOURCES = tests/congest.c $(TEST_CLIENT)
 tests_t_close_SOURCES = tests/close.c $(TEST_CLIENT)
+tests_t_linger_SOURCES = tests/linger.c $(TEST_CLIENT)
+# The tests' library: HSVR_TEST_LINGER_MS holds a lingering close.
+tests_t_srv_linger_SOURCES = tests/srv-linger.c tests/pattern.h
+tests_t_srv_linger_LDADD = $(TEST_HOOKS_LDADD)
 tests_t_timeout_SOURCES = tests/timeout.c $(TEST_CLIENT)
 tests_t_limit_SOURCES = tests/limit.c $(TEST_CLIENT)
 tests_t_search_SOURCES = tests/search.c $(TEST_CLIENT)

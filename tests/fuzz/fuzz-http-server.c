@@ -135,6 +135,15 @@ S_tls_info(SESSION *s, S_TLS_INFO *info)
 	return -1;
 }
 
+/* Whether the close waits for the reply's acknowledgement: nothing to see
+ * here, only the call's rules (the session open, before S_close). */
+int
+S_linger(SESSION *s, int on)
+{
+	CHECK(s == &fake.s && !fake.closing && on == 0);
+	return S_OK;
+}
+
 void
 S_close(SESSION *s)
 {
