@@ -957,7 +957,11 @@ send_now(struct hsvr_conn *c, const struct hsvr_out *o, int more)
  * then: a small reply alone leaves as the callback returns, as before.
  * Staged bytes are counted as pending as queued ones are, so what S_send
  * returns (congestion included: the stage is far below the high mark) is
- * unchanged; a write error is seen by the session as one of the queue's.
+ * unchanged, but for two edges: a reset found by the stage's write closes
+ * the session as a queued write's would, the S_send having said 0 (a
+ * direct write would have made it say -1); and with nearly 1 MiB of other
+ * threads' sends in the inbox, the stage's 4 KiB may make a later send of
+ * the callback say -4 sooner.
  *
  * Staging costs a copy, and an echo's one send a callback gains nothing
  * from it: the worker stages only while its callbacks are seen to send
