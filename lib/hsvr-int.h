@@ -466,6 +466,9 @@ struct hsvr_transport {
 	int lingers;    /* a close may linger (shutdown, discard input) */
 	int holds_input; /* may hold input taken from the socket (records
 	                    decrypted): no socket event announces it */
+	/* cork: NULL, or write saying that more follows at once (MSG_MORE):
+	   the bytes may wait for that next write to leave with it */
+	ssize_t (*write_more)(struct hsvr_conn *, const void *, size_t);
 };
 
 extern const struct hsvr_transport hsvr_transport_tcp;
@@ -521,11 +524,26 @@ struct hsvr_worker {
 	unsigned early_skip;           /* session.c: those that did not */
 	/* session.c after a session finished: stop if drained (worker.c) */
 	void (*check_drained)(struct hsvr_worker *);
+	/*
+	 * cork (session.c): one callback's output.  cb_conn: the session
+	 * whose callback runs, cb_sends its sends so far; cork_score: the
+	 * first copy of a callback is staged while above 0; stage
+	 * (HSVR_STAGE_MAX bytes, worker.c), stage_len bytes of stage_c.
+	 */
+	struct hsvr_conn *cb_conn;
+	unsigned cb_sends;
+	unsigned cork_score;
+	struct hsvr_conn *stage_c;
+	size_t stage_len;
+	unsigned char *stage;
 	struct hsvr_counters ctr __attribute__((aligned(HSVR_CACHELINE)));
 	struct hsvr_qsbr qs;
 } __attribute__((aligned(HSVR_CACHELINE)));
 
 extern _Thread_local struct hsvr_worker *hsvr_self;
+
+/* cork: the most one callback's copies staged to leave together (session.c). */
+#define HSVR_STAGE_MAX 4096
 
 /*
  * The pool: room for n workers, the start gate closed; -m and --max-per-ip

@@ -32,6 +32,7 @@ static void proxy_refuse(struct hsvr_conn *, const char *);
 static void accepted(struct hsvr_conn *);
 static void outbound_accepted(struct hsvr_conn *);
 static void kick_later(struct hsvr_conn *);
+static void deliver(struct hsvr_conn *, CTYPE);
 
 /* The server's limits, given by hsvr_session_init. */
 static struct {
@@ -268,7 +269,7 @@ accepted(struct hsvr_conn *c)
 	   starts now.) */
 	c->last_active = c->wstalled = hsvr_clock_ms();
 	rearm(c, c->last_active);
-	hsvr_hooks_deliver(c, TYP_ACCEPT);
+	deliver(c, TYP_ACCEPT);
 	if (c->ob != NULL)
 		outbound_accepted(c);
 	if (conn_state(c) == HSVR_ST_OPEN && c->read_paused)
@@ -683,8 +684,13 @@ finish_as(struct hsvr_conn *c, int graceful)
 		    "closed before it was established");
 		SHARED_ADD(outbound_error, 1);
 	}
+	if (w->stage_c == c) {
+		lost = w->stage_len;    /* staged in a callback: never written */
+		w->stage_c = NULL;
+		w->stage_len = 0;
+	}
 	if (c->out != NULL) {
-		lost = evbuffer_get_length(c->out);
+		lost += evbuffer_get_length(c->out);
 		evbuffer_free(c->out);
 		c->out = NULL;
 	}
@@ -711,7 +717,7 @@ finish_as(struct hsvr_conn *c, int graceful)
 	}
 	/* An outbound session that failed gets TYP_TERM alone. */
 	if (c->accepted || c->ob != NULL)
-		hsvr_hooks_deliver(c, TYP_TERM);
+		deliver(c, TYP_TERM);
 	if (!lingers)
 		hsvr_linger_close_now(c);
 	w->check_drained(w);
@@ -755,7 +761,7 @@ hsvr_session_kick(struct hsvr_conn *c)
 	if (pending < (size_t)HSVR_LOW_MARK &&
 	    __atomic_load_n(&c->pub.writewait, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&c->pub.writewait, 0, __ATOMIC_SEQ_CST)) {
-		hsvr_hooks_deliver(c, TYP_SENDABLE);
+		deliver(c, TYP_SENDABLE);
 		pending = __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST);
 	}
 	if (c->shut_wanted && !c->shut_done && pending == 0 &&
@@ -879,33 +885,25 @@ nothing_queued(struct hsvr_conn *c)
 
 /*
  * Send what o holds, already counted in c->pending: straight to the socket
- * when nothing is queued, the rest into the output queue; counted in tx and
- * txcount.  Owner only.
- * 0: o was taken (its release is the queue's now, or is due); -1: the
- * session failed (reset, out of memory), o's bytes are lost (counted in
- * discarded_octet), o->rel is still the caller's, and the session closes.
+ * when nothing is queued, the rest into the output queue.  more: another
+ * write follows at once (a staged head before its file range).  0 or -1
+ * as hsvr_session_send.
  */
-int
-hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
+static inline __attribute__((always_inline)) int
+send_now(struct hsvr_conn *c, const struct hsvr_out *o, int more)
 {
 	ssize_t n = 0;
 	short want = 0;         /* what this call's own write waited for */
 	int starts;             /* the output queue was empty */
 
-	c->pub.tx++;
-	ctr_begin(&c->w->ctr);
-	CTR_ADD(&c->w->ctr, txcount, 1);
-	ctr_end(&c->w->ctr);
-	if (c->failed) {
-		lose(c, o->len);
-		return -1;
-	}
 	starts = queued(c) == 0;
 	if (c->dialing || c->handshaking)
 		starts = 0;     /* outbound, not established: queue it */
 	if (starts && o->kind != OUT_FILE) {
 		c->want = 0;
-		n = c->tp->write(c, o->data, o->len);
+		n = more && c->tp->write_more != NULL ?
+		    c->tp->write_more(c, o->data, o->len) :
+		    c->tp->write(c, o->data, o->len);
 		want = c->want;
 		if (n < 0 && !would_block()) {
 			lose(c, o->len);
@@ -946,6 +944,148 @@ hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
 		return 0;       /* outbound_accepted writes it */
 	want_write(c, want != EV_READ);
 	return 0;
+}
+
+/*
+ * One callback's output, corked.  A reply of several sends (an HTTP head,
+ * then its body from a file) written as each comes leaves in one packet a
+ * send (TCP_NODELAY), the head's alone.  So, in a session's own callback
+ * on its worker, the first copy (S_send) that finds nothing queued may be
+ * staged: copied to the worker's stage, which the callback's next copies
+ * join, and written when something else follows (with MSG_MORE: the bytes
+ * leave in that write's first segment) or when the callback returns, alone
+ * then: a small reply alone leaves as the callback returns, as before.
+ * Staged bytes are counted as pending as queued ones are, so what S_send
+ * returns (congestion included: the stage is far below the high mark) is
+ * unchanged, but for two edges: a reset found by the stage's write closes
+ * the session as a queued write's would, the S_send having said 0 (a
+ * direct write would have made it say -1); and with nearly 1 MiB of other
+ * threads' sends in the inbox, the stage's 4 KiB may make a later send of
+ * the callback say -4 sooner.
+ *
+ * Staging costs a copy, and an echo's one send a callback gains nothing
+ * from it: the worker stages only while its callbacks are seen to send
+ * more than once (cork_score, as early_score: a second send adds
+ * CORK_HIT, a staged callback that sent only once takes 1 away).  Below
+ * that a first send is written at once as before: the echo path pays the
+ * count of its sends, a few instructions.
+ */
+#define CORK_HIT 4
+#define CORK_MAX 32
+
+/* Write the stage (more: another write follows at once).  0, or -1. */
+static __attribute__((noinline)) int
+stage_flush(struct hsvr_worker *w, int more)
+{
+	struct hsvr_conn *c = w->stage_c;
+	struct hsvr_out o = { .kind = OUT_COPY, .data = w->stage,
+	    .len = w->stage_len };
+
+	w->stage_c = NULL;
+	w->stage_len = 0;
+	if (c->failed || conn_state(c) == HSVR_ST_CLOSED) {
+		lose(c, o.len);
+		return -1;
+	}
+	return send_now(c, &o, more);
+}
+
+/* A send of c in c's callback, past the first (or staging): see above. */
+static __attribute__((noinline)) int
+send_in_callback(struct hsvr_conn *c, const struct hsvr_out *o)
+{
+	struct hsvr_worker *w = c->w;
+
+	if (w->cb_sends == 2)   /* this callback sends more than once */
+		w->cork_score = w->cork_score > CORK_MAX - CORK_HIT ?
+		    CORK_MAX : w->cork_score + CORK_HIT;
+	if (w->stage_c == c) {
+		if (o->kind == OUT_COPY &&
+		    o->len <= HSVR_STAGE_MAX - w->stage_len) {
+			memcpy(w->stage + w->stage_len, o->data, o->len);
+			w->stage_len += o->len;
+			return 0;
+		}
+		if (stage_flush(w, 1) != 0) {
+			lose(c, o->len);
+			return -1;
+		}
+		return send_now(c, o, 0);
+	}
+	if (w->cork_score > 0 && o->kind == OUT_COPY &&
+	    o->len <= HSVR_STAGE_MAX && queued(c) == 0 && !c->dialing &&
+	    !c->handshaking) {
+		if (w->stage_c != NULL)
+			(void)stage_flush(w, 0);        /* another session's */
+		w->stage_c = c;
+		memcpy(w->stage, o->data, o->len);
+		w->stage_len = o->len;
+		return 0;
+	}
+	return send_now(c, o, 0);
+}
+
+/* A callback that staged has returned: the stage is written. */
+static __attribute__((noinline)) void
+callback_staged(struct hsvr_worker *w)
+{
+	if (w->cb_sends == 1 && w->cork_score > 0)
+		w->cork_score--;        /* staged, and nothing followed */
+	(void)stage_flush(w, 0);
+}
+
+/*
+ * Deliver a callback of c: what it staged is written as it returns.
+ * Inlined: the echo path pays a few stores and a test, not a call.  A
+ * callback inside another (a session's end inside S_connect's) ends the
+ * outer one's staging: the outer session's later sends, and its sends from
+ * the inner callback, find its stage (hsvr_session_send) and keep order.
+ */
+static inline __attribute__((always_inline)) void
+deliver(struct hsvr_conn *c, CTYPE type)
+{
+	struct hsvr_worker *w = c->w;
+
+	w->cb_conn = c;
+	w->cb_sends = 0;
+	hsvr_hooks_deliver(c, type);
+	w->cb_conn = NULL;
+	if (w->stage_c != NULL)
+		callback_staged(w);
+}
+
+/*
+ * Send what o holds, already counted in c->pending: at once, or staged
+ * until its callback returns (above); counted in tx and txcount.  Owner
+ * only.
+ * 0: o was taken (its release is the queue's now, or is due); -1: the
+ * session failed (reset, out of memory), o's bytes are lost (counted in
+ * discarded_octet), o->rel is still the caller's, and the session closes.
+ */
+int
+hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
+{
+	struct hsvr_worker *w = c->w;
+
+	c->pub.tx++;
+	ctr_begin(&w->ctr);
+	CTR_ADD(&w->ctr, txcount, 1);
+	ctr_end(&w->ctr);
+	if (c->failed) {
+		lose(c, o->len);
+		return -1;
+	}
+	if (c == w->cb_conn) {
+		if (w->cb_sends++ > 0 || w->cork_score > 0)
+			return send_in_callback(c, o);
+	} else if (w->stage_c == c) {
+		/* Staged by its callback, now inside another one: after that. */
+		if (stage_flush(w, 1) != 0) {
+			lose(c, o->len);
+			return -1;
+		}
+	}
+	return send_now(c, o, 0);
 }
 
 static void
@@ -1083,7 +1223,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		CTR_ADD(&w->ctr, rxoctet, n);
 		CTR_ADD(&w->ctr, rxcount, 1);
 		ctr_end(&w->ctr);
-		hsvr_hooks_deliver(c, TYP_READ);
+		deliver(c, TYP_READ);
 		c->pub.buff = NULL;
 		c->pub.blen = 0;
 		if (c->drain_due && !c->read_paused && more_arrived(c) &&
@@ -1127,7 +1267,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		w->rbuf[0] = '\0';
 		c->pub.buff = w->rbuf;
 		c->pub.blen = 0;
-		hsvr_hooks_deliver(c, TYP_READ);
+		deliver(c, TYP_READ);
 		c->pub.buff = NULL;
 	}
 	drain_now(c);
@@ -1186,7 +1326,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	CTR_ADD(&c->w->ctr, rxtimeout, 1);
 	ctr_end(&c->w->ctr);
 	if (hsvr_hooks_has_timeout())
-		hsvr_hooks_deliver(c, TYP_TIMEOUT);
+		deliver(c, TYP_TIMEOUT);
 	else
 		hsvr_session_close(c);
 }

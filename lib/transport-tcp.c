@@ -33,6 +33,18 @@ stream_write(struct hsvr_conn *c, const void *buf, size_t len)
 	return send(c->fd, buf, len, MSG_NOSIGNAL);
 }
 
+/*
+ * More follows at once (a file range, or more of the same callback's
+ * output): the bytes wait in the socket for that write and leave in its
+ * first segment, not in a small packet of their own (TCP_NODELAY is on).
+ * The next write without MSG_MORE, or the close, sends them.
+ */
+static ssize_t
+tcp_write_more(struct hsvr_conn *c, const void *buf, size_t len)
+{
+	return send(c->fd, buf, len, MSG_NOSIGNAL | MSG_MORE);
+}
+
 static ssize_t
 stream_flush(struct hsvr_conn *c, struct evbuffer *out)
 {
@@ -62,6 +74,7 @@ const struct hsvr_transport hsvr_transport_tcp = {
 	.shutdown = stream_shutdown,
 	.sendfile = 1,
 	.lingers = 1,
+	.write_more = tcp_write_more,
 };
 
 const struct hsvr_transport hsvr_transport_unix = {

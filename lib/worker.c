@@ -699,11 +699,12 @@ hsvr_worker_init(int index)
 	w->wake_rd = w->wake_wr = -1;
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	w->rbuf = malloc(HSVR_READ_MAX + 1);
+	w->stage = malloc(HSVR_STAGE_MAX);
 	w->stop_msg = calloc(1, sizeof *w->stop_msg);
 	w->drain_msg = calloc(1, sizeof *w->drain_msg);
 	w->base = base_new();
-	if (w->rbuf == NULL || w->stop_msg == NULL || w->drain_msg == NULL ||
-	    w->base == NULL) {
+	if (w->rbuf == NULL || w->stage == NULL || w->stop_msg == NULL ||
+	    w->drain_msg == NULL || w->base == NULL) {
 		hsvr_warnx("cannot set up worker %d: out of memory", index);
 		return -1;
 	}
@@ -791,6 +792,7 @@ worker_free(struct hsvr_worker *w)
 	if (w->wake_rd >= 0)
 		close(w->wake_rd);
 	free(w->rbuf);
+	free(w->stage);
 	free(w->stop_msg);
 	free(w->drain_msg);
 	pthread_mutex_destroy(&w->inbox_lock);

@@ -182,3 +182,11 @@ tests_t_hproxy_peer_SOURCES = tests/hproxy-peer.c tests/pattern.h
 tests_t_hproxy_peer_LDFLAGS = $(AM_LDFLAGS) $(PTHREAD_CFLAGS)
 TESTS += tests/hproxy.sh
 EXTRA_DIST += tests/hproxy.sh
+
+# One callback's sends leave together, a lone reply at once (session.c's
+# staging): counted segments and unsent bytes, t-srv-cork serving.
+MAIN_TEST_PROGS += tests/t-cork
+check_PROGRAMS += tests/t-srv-cork
+tests_t_cork_SOURCES = tests/cork.c $(TEST_CLIENT)
+tests_t_srv_cork_SOURCES = tests/srv-cork.c
+tests_t_srv_cork_LDADD = libhsvr.la
