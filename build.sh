@@ -24,7 +24,7 @@ set -euo pipefail
 # and check the Debian packages of debian/ (tests/deb.sh).
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
-	libevent-dev libssl-dev libbsd-dev libseccomp-dev
+	libevent-dev libssl-dev libseccomp-dev
 	git ca-certificates openssl mandoc file
 	apache2-utils wrk curl netcat-openbsd procps iproute2 valgrind
 	busybox systemd shellcheck clang libclang-rt-dev cppcheck clang-tidy

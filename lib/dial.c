@@ -18,9 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef HAVE_STRLCPY            /* libc's (glibc 2.38), else libbsd's */
-#include <bsd/string.h>
-#endif
 #include <event2/dns.h>
 
 /*
@@ -422,7 +419,7 @@ hsvr_dial_start(struct event_base *base, const char *host, uint16_t port,
 	d->arg = arg;
 	d->fd = -1;
 	d->port = port;
-	(void)strlcpy(d->name, host, sizeof d->name);
+	(void)snprintf(d->name, sizeof d->name, "%s", host);
 	event_assign(&d->conn, base, -1, 0, dial_connected, d);
 	evtimer_assign(&d->fin, base, dial_fin, d);
 	if (dial_numeric(d, host)) {

@@ -15,7 +15,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#ifndef HAVE_CLOSEFROM          /* libc's (glibc 2.34), else libbsd's */
+#ifndef HAVE_CLOSEFROM          /* libc's (glibc 2.34, BSD), else libbsd's */
 #include <bsd/unistd.h>
 #endif
 

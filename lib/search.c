@@ -10,11 +10,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
-#ifndef HAVE_STRLCPY            /* libc's (glibc 2.38), else libbsd's */
-#include <bsd/string.h>
-#endif
 
 #define INITIAL_BUCKETS 16
 
@@ -76,7 +74,7 @@ search_ipv4_text(const uint8_t a[4], char *host, size_t hostlen)
 		*p++ = (char)('0' + v % 10);
 		*p++ = i < 3 ? '.' : '\0';
 	}
-	(void)strlcpy(host, text, hostlen);
+	(void)snprintf(host, hostlen, "%s", text);
 }
 
 /*

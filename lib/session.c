@@ -11,13 +11,13 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <bsd/string.h>
 
 static void on_readable(evutil_socket_t, short, void *);
 static void on_writable(evutil_socket_t, short, void *);
@@ -511,7 +511,7 @@ hsvr_session_connect(struct hsvr_worker *w, const char *host, uint16_t port,
 		return NULL;
 	c->ob = (struct hsvr_outbound *)(c + 1);
 	c->ob->flags = flags;
-	(void)strlcpy(c->ob->name, host, sizeof c->ob->name);
+	(void)snprintf(c->ob->name, sizeof c->ob->name, "%s", host);
 	c->w = w;
 	c->fd = -1;
 	c->hs_list = -1;
@@ -520,7 +520,7 @@ hsvr_session_connect(struct hsvr_worker *w, const char *host, uint16_t port,
 	c->pub.outbound = 1;
 	c->pub.usr = usr;
 	c->pub.port = port;
-	(void)strlcpy(c->pub.host, host, sizeof c->pub.host);
+	(void)snprintf(c->pub.host, sizeof c->pub.host, "%s", host);
 	c->dialing = 1;
 	event_assign(&c->rev, w->base, -1, EV_READ | EV_PERSIST, on_readable,
 	    c);
