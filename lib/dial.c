@@ -27,7 +27,6 @@
  */
 #if defined(HSVR_LAZY_EVDNS) && defined(PIC)
 #define DNS_DLOPEN 1
-#include <dlfcn.h>
 
 #define DNS_FUNCTIONS(X) \
 	X(evdns_base_free) \
@@ -88,36 +87,23 @@ static pthread_once_t dns_once = PTHREAD_ONCE_INIT;
 static int dns_loaded;
 static char dns_error[128];     /* why not, when not */
 
-/*
- * Never closed: the workers' resolvers live until their threads end.
- * RTLD_LOCAL: its names stay out of the global scope; the libevent_core
- * it needs is the one already loaded.
- */
+#define DNS_NAME(name) #name,
+static const char *const dns_names[] = { DNS_FUNCTIONS(DNS_NAME) };
+#undef DNS_NAME
+_Static_assert(sizeof dns == sizeof dns_names / sizeof dns_names[0] *
+    sizeof(void *), "dns: one function pointer a name");
+
+/* The libevent_core it needs is the one already loaded. */
+static const struct hsvr_ondemand dns_lib = {
+	HSVR_LIBEVDNS, "evdns", "", dns_names,
+	sizeof dns_names / sizeof dns_names[0],
+};
+
 static void
 dial_load_once(void)
 {
-	const char *missing;
-	void *h, *f;
-
-	if ((h = dlopen(HSVR_LIBEVDNS, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		(void)snprintf(dns_error, sizeof dns_error,
-		    "cannot load %s: %s", HSVR_LIBEVDNS, dlerror());
-		return;
-	}
-	/* A function pointer from dlsym's object pointer, as POSIX allows. */
-#define DNS_FIND(name) \
-	if ((f = dlsym(h, #name)) == NULL) { \
-		missing = #name; \
-		goto fail; \
-	} \
-	memcpy(&(name), &f, sizeof f);
-	DNS_FUNCTIONS(DNS_FIND)
-#undef DNS_FIND
-	dns_loaded = 1;
-	return;
-fail:
-	(void)snprintf(dns_error, sizeof dns_error, "%s has no %s",
-	    HSVR_LIBEVDNS, missing);
+	dns_loaded = hsvr_ondemand_open(&dns_lib, &dns, dns_error,
+	    sizeof dns_error) == 0;
 }
 
 int

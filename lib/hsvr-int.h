@@ -821,6 +821,25 @@ void hsvr_free(void *);
 void hsvr_alloc_init(void);
 void hsvr_alloc_arm(int);
 
+/* ------------------------------------------------ libraries on demand */
+
+/*
+ * A library the shared libhsvr loads when first needed (ondemand.c):
+ * file, its name as linked (configure); what it is and who needs it, for
+ * the message ("OpenSSL", "TLS: "); names, its n functions, in the order
+ * of the caller's table of slots (function pointers only).
+ */
+struct hsvr_ondemand {
+	const char *file;
+	const char *what;
+	const char *who;
+	const char *const *names;
+	size_t n;
+};
+
+int hsvr_ondemand_open(const struct hsvr_ondemand *lib, void *slots,
+    char *err, size_t size);
+
 /* ------------------------------------------------------------ accept */
 
 /*

@@ -14,7 +14,6 @@
 #include "ossl.h"
 
 #ifdef HSVR_OSSL_DLOPEN
-#include <dlfcn.h>
 #include <pthread.h>
 
 struct hsvr_ossl hsvr_ossl;
@@ -23,41 +22,25 @@ static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
 static int ossl_loaded;
 static char ossl_error[256];    /* why not, when not */
 
-/*
- * The handle is never closed: libcrypto keeps state for the life of the
- * process (its atexit cleanup, thread-local error queues).  RTLD_LOCAL:
- * the library's names do not join the global scope; a program that links
- * OpenSSL itself gets the same copy, already loaded.
- */
+#define HSVR_OSSL_NAME(name) #name,
+static const char *const ossl_names[] = {
+	HSVR_OSSL_FUNCTIONS(HSVR_OSSL_NAME)
+};
+#undef HSVR_OSSL_NAME
+_Static_assert(sizeof hsvr_ossl == sizeof ossl_names / sizeof ossl_names[0] *
+    sizeof(void *), "struct hsvr_ossl: one function pointer a name");
+
+/* A program that links OpenSSL itself gets the same copy, already loaded. */
+static const struct hsvr_ondemand ossl_lib = {
+	HSVR_LIBSSL, "OpenSSL", "TLS: ", ossl_names,
+	sizeof ossl_names / sizeof ossl_names[0],
+};
+
 static void
 ossl_load_once(void)
 {
-	struct hsvr_ossl t;
-	const char *missing;
-	void *h, *f;
-
-	if ((h = dlopen(HSVR_LIBSSL, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		(void)snprintf(ossl_error, sizeof ossl_error,
-		    "TLS: cannot load OpenSSL (%s): %s", HSVR_LIBSSL,
-		    dlerror());
-		return;
-	}
-	/* A function pointer from dlsym's object pointer, as POSIX allows. */
-#define HSVR_OSSL_FIND(name) \
-	if ((f = dlsym(h, #name)) == NULL) { \
-		missing = #name; \
-		goto fail; \
-	} \
-	memcpy(&t.name, &f, sizeof f);
-	HSVR_OSSL_FUNCTIONS(HSVR_OSSL_FIND)
-#undef HSVR_OSSL_FIND
-	hsvr_ossl = t;
-	ossl_loaded = 1;
-	return;
-fail:
-	(void)snprintf(ossl_error, sizeof ossl_error,
-	    "TLS: %s has no %s: not the OpenSSL 3 hsvr was built with",
-	    HSVR_LIBSSL, missing);
+	ossl_loaded = hsvr_ondemand_open(&ossl_lib, &hsvr_ossl, ossl_error,
+	    sizeof ossl_error) == 0;
 }
 
 int

@@ -34,7 +34,6 @@
 #if defined(HSVR_LAZY_SECCOMP) && \
     (defined(PIC) || defined(HSVR_LAZY_SECCOMP_STATIC))
 #define SCMP_DLOPEN 1
-#include <dlfcn.h>
 
 #define SCMP_FUNCTIONS(X) \
 	X(seccomp_attr_set) \
@@ -307,38 +306,23 @@ static pthread_once_t scmp_once = PTHREAD_ONCE_INIT;
 static int scmp_loaded;
 static char scmp_error[256];    /* why not, when not */
 
-/*
- * Never closed (the filter, once loaded, needs nothing of it, but a
- * handle closed while another thread resolves a name would be worse).
- * RTLD_LOCAL: its names stay out of the global scope.
- */
+#define SCMP_NAME(name) #name,
+static const char *const scmp_names[] = { SCMP_FUNCTIONS(SCMP_NAME) };
+#undef SCMP_NAME
+_Static_assert(sizeof scmp == sizeof scmp_names / sizeof scmp_names[0] *
+    sizeof(void *), "scmp: one function pointer a name");
+
+/* (Never closed: a filter once loaded needs nothing of it.) */
+static const struct hsvr_ondemand scmp_lib = {
+	HSVR_LIBSECCOMP, "libseccomp", "--seccomp: ", scmp_names,
+	sizeof scmp_names / sizeof scmp_names[0],
+};
+
 static void
 sandbox_load_once(void)
 {
-	const char *missing;
-	void *h, *f;
-
-	if ((h = dlopen(HSVR_LIBSECCOMP, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		(void)snprintf(scmp_error, sizeof scmp_error,
-		    "--seccomp: cannot load libseccomp (%s): %s",
-		    HSVR_LIBSECCOMP, dlerror());
-		return;
-	}
-	/* A function pointer from dlsym's object pointer, as POSIX allows. */
-#define SCMP_FIND(name) \
-	if ((f = dlsym(h, #name)) == NULL) { \
-		missing = #name; \
-		goto fail; \
-	} \
-	memcpy(&(name), &f, sizeof f);
-	SCMP_FUNCTIONS(SCMP_FIND)
-#undef SCMP_FIND
-	scmp_loaded = 1;
-	return;
-fail:
-	(void)snprintf(scmp_error, sizeof scmp_error,
-	    "--seccomp: %s has no %s: not the libseccomp hsvr was built with",
-	    HSVR_LIBSECCOMP, missing);
+	scmp_loaded = hsvr_ondemand_open(&scmp_lib, &scmp, scmp_error,
+	    sizeof scmp_error) == 0;
 }
 
 int

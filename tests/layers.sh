@@ -28,6 +28,7 @@ clock.c 0
 fdlimit.c 0
 hash.c 0
 shared.c 0
+ondemand.c 0
 hooks.c 1
 transport-tcp.c 1
 transport.c 1

@@ -185,55 +185,40 @@ else
 	ok "# SKIP no --seccomp on this system"
 fi
 
-# -------------------------------------------------------- not OpenSSL
-# A real library that is not libssl, then a file that is no library, by
-# libssl's name, found first.
+# -------------------------------------------------------- not the library
+# A real library that is not the one wanted, then a file that is no
+# library, by its name, found first: the start stops with 78 and one line.
 other=$(ldd "$(command -v "$ECHO" || echo "$ECHO")" 2>/dev/null | awk '$1 ~ /^libevent_core-/ { print $3 }')
-mkdir -p "$T/notssl" "$T/junk"
-if [[ -n $other && -f $other ]]; then
-	cp "$other" "$T/notssl/$libssl"
-else
-	cp "$so" "$T/notssl/$libssl"
-fi
-echo "not a library" >"$T/junk/$libssl"
-for kind in notssl junk; do
-	rc=0
-	LD_LIBRARY_PATH=$T/$kind${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout "$WAIT" \
-		"$ECHO" -x -i 127.0.0.1 -p "$(free_port)" -n 1 \
-		-c "$PKI/server.crt" -k "$PKI/server.key" >"$T/$kind.out" 2>"$T/$kind.err" </dev/null || rc=$?
-	err=$(cat "$T/$kind.err")
-	ck "$kind $libssl: the start stops with exit 78 (got $rc)" '[[ $rc == 78 ]]'
-	case $kind in
-	notssl) want="TLS: $libssl has no " ;;
-	junk) want="TLS: cannot load OpenSSL ($libssl): " ;;
-	esac
-	ck "$kind $libssl: one line says why ('$err')" '[[ $err == *"$want"* && $(wc -l <"$T/$kind.err") == 1 ]]'
-done
+[[ -n $other && -f $other ]] || other=$so
 
-# -------------------------------------------------------- not libseccomp
-if [[ -n $libseccomp ]] && "$ECHO" --help 2>&1 | grep -q -- '--seccomp'; then
-	for kind in notssl junk; do
-		rm -f "$T/$kind/$libssl"
-	done
-	if [[ -n $other && -f $other ]]; then
-		cp "$other" "$T/notssl/$libseccomp"
-	else
-		cp "$so" "$T/notssl/$libseccomp"
-	fi
-	echo "not a library" >"$T/junk/$libseccomp"
-	for kind in notssl junk; do
+# impostors FILE PREFIX WHAT ARG...: hsvr-echo ARG... with FILE replaced;
+# the message starts "PREFIX" and says FILE has none of the names, or
+# "PREFIX cannot load WHAT (FILE): ".
+impostors() {
+	local file=$1 prefix=$2 what=$3 kind rc err want
+	shift 3
+	rm -rf "$T/notlib" "$T/junk"
+	mkdir -p "$T/notlib" "$T/junk"
+	cp "$other" "$T/notlib/$file"
+	echo "not a library" >"$T/junk/$file"
+	for kind in notlib junk; do
 		rc=0
 		LD_LIBRARY_PATH=$T/$kind${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout "$WAIT" \
-			"$ECHO" -x -i 127.0.0.1 -p "$(free_port)" -n 1 --seccomp \
+			"$ECHO" -x -i 127.0.0.1 -p "$(free_port)" -n 1 "$@" \
 			>"$T/$kind.out" 2>"$T/$kind.err" </dev/null || rc=$?
 		err=$(cat "$T/$kind.err")
-		ck "$kind $libseccomp: --seccomp stops the start with exit 78 (got $rc)" '[[ $rc == 78 ]]'
+		ck "$kind $file: the start stops with exit 78 (got $rc)" '[[ $rc == 78 ]]'
 		case $kind in
-		notssl) want="--seccomp: $libseccomp has no " ;;
-		junk) want="--seccomp: cannot load libseccomp ($libseccomp): " ;;
+		notlib) want="$prefix $file has no " ;;
+		junk) want="$prefix cannot load $what ($file): " ;;
 		esac
-		ck "$kind $libseccomp: one line says why ('$err')" '[[ $err == *"$want"* && $(wc -l <"$T/$kind.err") == 1 ]]'
+		ck "$kind $file: one line says why ('$err')" '[[ $err == *"$want"* && $(wc -l <"$T/$kind.err") == 1 ]]'
 	done
+}
+
+impostors "$libssl" "TLS:" OpenSSL -c "$PKI/server.crt" -k "$PKI/server.key"
+if [[ -n $libseccomp ]] && "$ECHO" --help 2>&1 | grep -q -- '--seccomp'; then
+	impostors "$libseccomp" "--seccomp:" libseccomp --seccomp
 fi
 
 t_finish
