@@ -102,23 +102,18 @@ if [[ -n $libevdns ]]; then
 	ck "libhsvr.so has no undefined evdns_ name${undef:+ (has: ${undef//$'\n'/ })}" '[[ -z $undef ]]'
 fi
 
-# maps_seccomp PID...: how many of these processes map libseccomp.
-maps_seccomp() {
-	local p n=0
+# maps_lib REGEX PID...: how many of these processes map a file matching
+# REGEX; maps_seccomp and maps_evdns: libseccomp's, libevent_extra's.
+maps_lib() {
+	local re=$1 p n=0
+	shift
 	for p; do
-		grep -qE '/libseccomp\.so' "/proc/$p/maps" 2>/dev/null && n=$((n + 1))
+		grep -qE "$re" "/proc/$p/maps" 2>/dev/null && n=$((n + 1))
 	done
 	echo "$n"
 }
-
-# maps_evdns PID...: how many of these processes map libevent_extra.
-maps_evdns() {
-	local p n=0
-	for p; do
-		grep -qE '/libevent_extra[-.]' "/proc/$p/maps" 2>/dev/null && n=$((n + 1))
-	done
-	echo "$n"
-}
+maps_seccomp() { maps_lib '/libseccomp\.so' "$@"; }
+maps_evdns() { maps_lib '/libevent_extra[-.]' "$@"; }
 
 # -------------------------------------------------------- plain TCP
 must "hsvr-echo serves plain TCP (supervisor and serving process)" \
