@@ -83,38 +83,17 @@ static int key_made;
 static _Thread_local struct dial_held *held;
 
 #ifdef DNS_DLOPEN
-static pthread_once_t dns_once = PTHREAD_ONCE_INIT;
-static int dns_loaded;
-static char dns_error[128];     /* why not, when not */
-
 #define DNS_NAME(name) #name,
 static const char *const dns_names[] = { DNS_FUNCTIONS(DNS_NAME) };
 #undef DNS_NAME
-_Static_assert(sizeof dns == sizeof dns_names / sizeof dns_names[0] *
-    sizeof(void *), "dns: one function pointer a name");
 
 /* The libevent_core it needs is the one already loaded. */
-static const struct hsvr_ondemand dns_lib = {
-	HSVR_LIBEVDNS, "evdns", "", dns_names,
-	sizeof dns_names / sizeof dns_names[0],
-};
-
-static void
-dial_load_once(void)
-{
-	dns_loaded = hsvr_ondemand_open(&dns_lib, &dns, dns_error,
-	    sizeof dns_error) == 0;
-}
+HSVR_ONDEMAND(dns_lib, HSVR_LIBEVDNS, "evdns", "", dns_names, dns);
 
 int
 hsvr_dial_load(char *buf, size_t size)
 {
-	(void)pthread_once(&dns_once, dial_load_once);
-	if (dns_loaded)
-		return 0;
-	if (size > 0)
-		(void)snprintf(buf, size, "%s", dns_error);
-	return -1;
+	return hsvr_ondemand_load(&dns_lib, buf, size);
 }
 
 #else /* evdns linked in */

@@ -827,7 +827,10 @@ void hsvr_alloc_arm(int);
  * A library the shared libhsvr loads when first needed (ondemand.c):
  * file, its name as linked (configure); what it is and who needs it, for
  * the message ("OpenSSL", "TLS: "); names, its n functions, in the order
- * of the caller's table of slots (function pointers only).
+ * of the table of function pointers at slots.  The rest is the load's
+ * state: tried once, by the first caller, under lock; state 1 loaded,
+ * -1 not (why in error).  Define one with HSVR_ONDEMAND, which also
+ * checks at compile time that the table is one function pointer a name.
  */
 struct hsvr_ondemand {
 	const char *file;
@@ -835,10 +838,22 @@ struct hsvr_ondemand {
 	const char *who;
 	const char *const *names;
 	size_t n;
+	void *slots;
+	pthread_mutex_t lock;
+	int state;                      /* 0 not tried, 1 loaded, -1 not */
+	char error[256];
 };
 
-int hsvr_ondemand_open(const struct hsvr_ondemand *lib, void *slots,
-    char *err, size_t size);
+#define HSVR_ONDEMAND(var, file, what, who, names, table)                 \
+	_Static_assert(sizeof(table) == sizeof(names) / sizeof((names)[0]) *  \
+	    sizeof(void *), #table ": one function pointer a name");          \
+	static struct hsvr_ondemand var = {                                   \
+		(file), (what), (who), (names),                               \
+		sizeof(names) / sizeof((names)[0]), &(table),                 \
+		PTHREAD_MUTEX_INITIALIZER, 0, { 0 },                          \
+	}
+
+int hsvr_ondemand_load(struct hsvr_ondemand *lib, char *buf, size_t size);
 
 /* ------------------------------------------------------------ accept */
 

@@ -302,39 +302,19 @@ static const int allow_family[] = { AF_UNIX, AF_INET, AF_INET6 };
 static int scmp_wanted;
 
 #ifdef SCMP_DLOPEN
-static pthread_once_t scmp_once = PTHREAD_ONCE_INIT;
-static int scmp_loaded;
-static char scmp_error[256];    /* why not, when not */
-
 #define SCMP_NAME(name) #name,
 static const char *const scmp_names[] = { SCMP_FUNCTIONS(SCMP_NAME) };
 #undef SCMP_NAME
-_Static_assert(sizeof scmp == sizeof scmp_names / sizeof scmp_names[0] *
-    sizeof(void *), "scmp: one function pointer a name");
 
 /* (Never closed: a filter once loaded needs nothing of it.) */
-static const struct hsvr_ondemand scmp_lib = {
-	HSVR_LIBSECCOMP, "libseccomp", "--seccomp: ", scmp_names,
-	sizeof scmp_names / sizeof scmp_names[0],
-};
-
-static void
-sandbox_load_once(void)
-{
-	scmp_loaded = hsvr_ondemand_open(&scmp_lib, &scmp, scmp_error,
-	    sizeof scmp_error) == 0;
-}
+HSVR_ONDEMAND(scmp_lib, HSVR_LIBSECCOMP, "libseccomp", "--seccomp: ",
+    scmp_names, scmp);
 
 int
 hsvr_sandbox_load(char *buf, size_t size)
 {
 	__atomic_store_n(&scmp_wanted, 1, __ATOMIC_RELAXED);
-	(void)pthread_once(&scmp_once, sandbox_load_once);
-	if (scmp_loaded)
-		return 0;
-	if (size > 0)
-		(void)snprintf(buf, size, "%s", scmp_error);
-	return -1;
+	return hsvr_ondemand_load(&scmp_lib, buf, size);
 }
 
 #else /* libseccomp linked in */
