@@ -919,20 +919,23 @@ med() {
 		sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# rrange WL HSVR ANCHOR METRIC: "min-max" of the per-round ratios.
-rrange() {
+# rstats WL HSVR ANCHOR METRIC: "median lo hi" of the per-round ratios
+# (hsvr's figure over the anchor's of the same round; rounds where either
+# is missing are left out), empty if no round has both.  The rounds are
+# measured side by side, so a round's ratio cancels what the machine's
+# load did to both; a ratio of the two medians would pair rounds that the
+# load treated differently.
+rstats() {
 	awk -F'\t' -v w="$1" -v a="$2" -v b="$3" -v m="$4" '
 		$1 == w && $4 == m && $2 == a { x[$3] = $5 }
 		$1 == w && $4 == m && $2 == b { y[$3] = $5 }
 		END {
-			for (r in x) if ((r in y) && y[r] > 0) {
-				q = x[r] / y[r]
-				if (n == 0 || q < lo) lo = q
-				if (n == 0 || q > hi) hi = q
-				n++
-			}
-			if (n) printf "%.2f–%.2f", lo, hi
-		}' "$RAW"
+			for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r]
+		}' "$RAW" |
+		sort -g | awk '{ v[NR] = $1 } END {
+			if (NR == 0) exit
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.4f %.2f %.2f\n", m, v[1], v[NR] }'
 }
 
 fmt() { # fmt VALUE: a readable number
@@ -1007,7 +1010,7 @@ HIGHER_BETTER=" tps rps mbps "
 
 report() {
 	local md=$OUT/RESULTS.md png=$OUT/results.png dat=$OUT/results.dat
-	local line wl label metric unit hs an alabel op tgt clabel hv av ratio met range adv tadv cls
+	local line wl label metric unit hs an alabel op tgt clabel hv av ratio met range adv tadv cls rmed paired lo hi
 	local when
 	when=$(date -u '+%Y-%m-%d %H:%M UTC')
 	mkdir -p "$OUT"
@@ -1042,26 +1045,35 @@ report() {
 		echo
 		echo "## Results"
 		echo
-		echo "Ratio = hsvr median ÷ anchor median; the range is the lowest and highest of the per-round ratios. Rows without a target are for information."
+		echo "Ratio = the median of the per-round ratios (hsvr's figure ÷ the anchor's in the same round, the two measured one after the other), with the lowest and highest of them; against a fixed budget, hsvr's median ÷ the budget. \"Of medians\" is hsvr's median ÷ the anchor's median, which can pair a round the machine's load slowed with one it did not. The hsvr and anchor columns are the medians. Rows without a target are for information."
 		echo
-		echo "| workload | metric | hsvr | anchor | anchor figure | ratio (per-round range) | target | target met? |"
-		echo "|---|---|---:|---|---:|---|---|---|"
+		echo "| workload | metric | hsvr | anchor | anchor figure | ratio (per-round range) | of medians | target | target met? |"
+		echo "|---|---|---:|---|---:|---|---:|---|---|"
 		for line in "${COMPARISONS[@]}"; do
 			IFS='|' read -r wl label metric unit hs an alabel op tgt clabel <<<"$line"
 			hv=$(med "$wl" "$hs" "$metric")
+			range="" rmed="—" paired=""
 			if [[ $an == @* ]]; then
 				av=${an#@}
-				range=""
 			else
 				av=$(med "$wl" "$an" "$metric")
-				range=$(rrange "$wl" "$hs" "$an" "$metric")
+				paired=$(rstats "$wl" "$hs" "$an" "$metric")
 			fi
 			# A workload that did not run is left out.
 			[[ -n $hv ]] || continue
 			if [[ -z $av ]]; then
 				ratio="—" met="not measured"
 			else
-				ratio=$(awk -v a="$hv" -v b="$av" 'BEGIN { printf "%.2f", a / b }')
+				# Against a fixed budget: hsvr's median over it.
+				# Against an anchor: the median of the rounds' ratios.
+				if [[ -n $paired ]]; then
+					read -r ratio lo hi <<<"$paired"
+					ratio=$(awk -v r="$ratio" 'BEGIN { printf "%.2f", r }')
+					range="$lo–$hi"
+					rmed=$(awk -v a="$hv" -v b="$av" 'BEGIN { printf "%.2f", a / b }')
+				else
+					ratio=$(awk -v a="$hv" -v b="$av" 'BEGIN { printf "%.2f", a / b }')
+				fi
 				case $op in
 				le) met=$(awk -v r="$ratio" -v t="$tgt" 'BEGIN { print (r <= t) ? "**yes**" : "**NO**" }') ;;
 				ge) met=$(awk -v r="$ratio" -v t="$tgt" 'BEGIN { print (r >= t) ? "**yes**" : "**NO**" }') ;;
@@ -1073,8 +1085,8 @@ report() {
 			ge) tdesc="≥ $tgt ×" ;;
 			*) tdesc="" ;;
 			esac
-			printf '| %s | %s | %s | %s | %s | %s%s | %s | %s |\n' "$label" "$unit" "$(fmt "$hv")" \
-				"$alabel" "$(fmt "$av")" "$ratio" "${range:+ ($range)}" "$tdesc" "$met"
+			printf '| %s | %s | %s | %s | %s | %s%s | %s | %s | %s |\n' "$label" "$unit" "$(fmt "$hv")" \
+				"$alabel" "$(fmt "$av")" "$ratio" "${range:+ ($range)}" "$rmed" "$tdesc" "$met"
 			# Chart (results.dat, read by results.gp): a panel per
 			# workload; hsvr's advantage (>1: hsvr better), the target's.
 			if [[ $ratio != "—" ]]; then
