@@ -207,6 +207,10 @@ serv_init(void)
 
 	serv_set_name("hsvr-http");
 	serv_set_alpn("http/1.1");
+	/* HTTP's client speaks first: a connection comes to a worker with
+	 * its request, which the read at accept then finds (nginx's
+	 * "listen ... deferred", as long as its client_header_timeout). */
+	serv_set_defer_accept(60);
 	requests = hsvr_metric_counter("http_requests_total",
 	    "HTTP requests answered, whatever their status");
 	if (hello)

@@ -448,6 +448,17 @@ typedef struct hsvr_tls_info {
 int S_tls_info(SESSION *s, S_TLS_INFO *info);
 
 /*
+ * For a protocol whose client speaks first (HTTP, TLS, SMTP is not): the
+ * kernel hands a TCP connection to the server only once its client has
+ * sent something, or after about seconds (Linux's TCP_DEFER_ACCEPT,
+ * FreeBSD's "dataready" accept filter), so that its first read finds the
+ * request.  0 (the default): at once.  Call before the server starts (in
+ * serv_init or an option's set function, or before S_start).  0, or -1
+ * (with a warning) if seconds is not from 0 to 3600.
+ */
+int serv_set_defer_accept(int seconds);
+
+/*
  * ALPN protocols the server accepts, in its order of preference, as a
  * comma-separated list ("h2,http/1.1").  Call before the server starts
  * (in serv_init, or before S_start).

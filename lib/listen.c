@@ -49,6 +49,66 @@ static struct {
 } sockets[MAX_SOCKETS];
 static int nsockets;
 
+/*
+ * serv_set_defer_accept: a TCP connection is handed to the server only
+ * once its client has sent something, or after about this many seconds
+ * (0: at once, the default).
+ */
+#define DEFER_MAX 3600
+static int defer_sec;
+
+int
+serv_set_defer_accept(int seconds)
+{
+	if (seconds < 0 || seconds > DEFER_MAX) {
+		hsvr_warnx("serv_set_defer_accept: %d: not a number of "
+		    "seconds from 0 to %d", seconds, DEFER_MAX);
+		return -1;
+	}
+	defer_sec = seconds;
+	return 0;
+}
+
+/*
+ * The kernel keeps a connection on the TCP socket fd until its first
+ * data (Linux's TCP_DEFER_ACCEPT, FreeBSD's "dataready" accept filter),
+ * as serv_set_defer_accept said: the read at accept then finds the
+ * request.  A socket made here is left alone when nothing was asked;
+ * one an older image handed over (force) gets this image's word, 0
+ * included; one inherited from a socket-activating supervisor keeps
+ * what that set, unless the application asks.
+ */
+static void
+listen_defer(int fd, int force)
+{
+	static int warned;
+
+	if (defer_sec == 0 && !force)
+		return;
+#if defined(TCP_DEFER_ACCEPT)
+	if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_sec,
+	    sizeof defer_sec) == 0)
+		return;
+#elif defined(SO_ACCEPTFILTER)
+	struct accept_filter_arg afa;
+
+	memset(&afa, 0, sizeof afa);
+	(void)snprintf(afa.af_name, sizeof afa.af_name, "dataready");
+	if (defer_sec > 0 ? setsockopt(fd, SOL_SOCKET, SO_ACCEPTFILTER, &afa,
+	    sizeof afa) == 0 : setsockopt(fd, SOL_SOCKET, SO_ACCEPTFILTER,
+	    NULL, 0) == 0 || errno == EINVAL)
+		return;
+#else
+	errno = ENOPROTOOPT;
+#endif
+	if (defer_sec > 0 && !warned) {
+		warned = 1;
+		hsvr_warn("serv_set_defer_accept: connections are accepted "
+		    "before their first data");
+	}
+}
+
+/* fd, a socket of the server's (kind as below), kept for an upgrade. */
 static void
 remember(int fd, char kind, int worker)
 {
@@ -163,6 +223,7 @@ listen_on(const struct sockaddr *sa, socklen_t salen, int backlog,
 			close(fd);
 			goto fail;
 		}
+		listen_defer(fd, 0);
 		remember(fd, reuseport ? 'r' : 't', i);
 	}
 	naddr++;
@@ -648,8 +709,10 @@ listen_inherited(int fd, const char *origin)
 		hsvr_warn("cannot listen on descriptor %d (%s)", fd, origin);
 		return -1;
 	}
-	if (ss.ss_family != AF_UNIX)
+	if (ss.ss_family != AF_UNIX) {
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+		listen_defer(fd, 0);
+	}
 	used = strlen(described);
 	if (ss.ss_family != AF_UNIX)
 		note_address(fd);
@@ -932,11 +995,13 @@ adopt_one(const struct hsvr_config *cfg, int fd, char kind, int worker)
 	case 't':
 	case 'i':
 		note_address(fd);
+		listen_defer(fd, kind == 't');
 		rc = hsvr_accept_add_shared(fd, 0);
 		break;
 	case 'r':
 		if (worker == 0)
 			note_address(fd);
+		listen_defer(fd, 1);
 		/* Fewer workers than before: some watch two sockets. */
 		rc = hsvr_accept_add(fd, 0, per_worker > 0 ?
 		    worker % per_worker : 0);

@@ -31,6 +31,7 @@ MAIN_TEST_PROGS = \
 	tests/t-burst \
 	tests/t-balance \
 	tests/t-firstread \
+	tests/t-defer \
 	tests/t-linger
 
 TESTS += tests/optmem.sh $(MAIN_TEST_PROGS) tests/perip.sh \
@@ -121,6 +122,7 @@ tests_t_options_SOURCES = tests/options.c $(TEST_CLIENT)
 tests_t_reuseport_SOURCES = tests/reuseport.c $(TEST_CLIENT)
 tests_t_balance_SOURCES = tests/balance.c $(TEST_CLIENT)
 tests_t_firstread_SOURCES = tests/firstread.c $(TEST_CLIENT)
+tests_t_defer_SOURCES = tests/defer.c $(TEST_CLIENT)
 tests_t_pause_SOURCES = tests/pause.c $(TEST_CLIENT)
 tests_t_probe_SOURCES = tests/probe.c $(TEST_CLIENT)
 

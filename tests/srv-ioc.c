@@ -6,6 +6,8 @@
  *                         the value "bad" is rejected (set() returns -1)
  *   --shout               a flag, only reported
  *   --periodic            serv_set_periodic(.., 1) from serv_init
+ *   --defer SECONDS       serv_set_defer_accept(SECONDS), from set(); its
+ *                         answer is printed "SET defer=.. rc=.."
  * Prints "SET ..." from set(), "INIT ..." from serv_init, "WORKER_INIT n",
  * "PERIODIC n main=1" and "SERV_EXIT" (stdout and stderr) from serv_exit.
  */
@@ -38,10 +40,24 @@ set_shout(const char *arg)
 
 TOPT_FLAG(set_periodic, periodic)
 
+static int
+set_defer(const char *arg)
+{
+	long v;
+	int rc;
+
+	/* What the library refuses, the option refuses: -1. */
+	rc = serv_set_defer_accept(topt_long(arg, -1000000, 1000000, &v) == 0 ?
+	    (int)v : -1);
+	tline_say("SET defer=%s rc=%d", arg, rc);
+	return rc;
+}
+
 static const struct serv_option options[] = {
 	{ "greeting", 'G', "TEXT", "text sent to each new connection", set_greeting },
 	{ "shout", 0, NULL, "a flag that only says it was given", set_shout },
 	{ "periodic", 0, NULL, "print PERIODIC every second", set_periodic },
+	{ "defer", 0, "SECONDS", "serv_set_defer_accept(SECONDS)", set_defer },
 	{ NULL, 0, NULL, NULL, NULL }
 };
 

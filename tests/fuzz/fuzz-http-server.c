@@ -164,6 +164,15 @@ serv_set_alpn(const char *protocols)
 	(void)protocols;
 }
 
+/* Called from serv_init, before any listening socket: the library's rule
+ * on the number is checked, nothing else is there to see. */
+int
+serv_set_defer_accept(int seconds)
+{
+	CHECK(seconds >= 0 && seconds <= 3600);
+	return 0;
+}
+
 /* No metrics here: hsvr_metric_add of NULL does nothing, as the library's. */
 hsvr_metric *
 hsvr_metric_counter(const char *name, const char *help)
