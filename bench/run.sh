@@ -305,8 +305,10 @@ tls_note() {
 	grep -q "^$CUR_WL	$1	" "$TLSINFO" || printf '%s\t%s\t%s\n' "$CUR_WL" "$1" "$2" >>"$TLSINFO"
 }
 
-# nginx_conf DIR PORT MODE [ssl]: a configuration for hello or body (1 MB
-# file), plain or over TLS with the run's certificate.
+# nginx_conf DIR PORT MODE [ssl|deferred]: a configuration for hello or
+# body (1 MB file), plain, plain with "listen ... deferred"
+# (TCP_DEFER_ACCEPT, as hsvr-http's serv_set_defer_accept), or over TLS
+# with the run's certificate.
 nginx_conf() {
 	local dir=$1 port=$2 mode=$3 tls=${4:-} user=""
 	mkdir -p "$dir/logs" "$dir/tmp"
@@ -353,6 +355,8 @@ EOF
         ssl_ecdh_curve X25519:prime256v1:secp384r1;
         ssl_prefer_server_ciphers off;
 EOF
+	elif [[ $tls == deferred ]]; then
+		echo "        listen 127.0.0.1:$port deferred;" >>"$dir/nginx.conf"
 	else
 		echo "        listen 127.0.0.1:$port;" >>"$dir/nginx.conf"
 	fi
@@ -418,6 +422,11 @@ server_cmd() {
 	nginx-hello | nginx-1mb)
 		dir=$TMP/nginx-$port
 		nginx_conf "$dir" "$port" "${name#nginx-}"
+		CMD=("$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off; master_process on;')
+		;;
+	nginx-hello-deferred)
+		dir=$TMP/nginx-$port
+		nginx_conf "$dir" "$port" hello deferred
 		CMD=("$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off; master_process on;')
 		;;
 	# TLS: the run's certificate and key for all; -m above IDLE_TLS_CONNS.
@@ -690,7 +699,7 @@ wl_close() {
 		return 0
 	}
 	one_run() { ab_run "$1" "$AB_CLOSE_N" 50 13; }
-	rounds hsvr-http-hello hsvr-http-hello-rp hsvr-http-hello-at nginx-hello libevent-http-hello
+	rounds hsvr-http-hello hsvr-http-hello-rp hsvr-http-hello-at nginx-hello nginx-hello-deferred libevent-http-hello
 }
 
 idle_run() {
@@ -972,6 +981,8 @@ COMPARISONS=(
 	"big|HTTP 1 MB body, ab -n $AB_BIG_N -c 100|rps|requests/s|hsvr-http-1mb|libevent-http-1mb|libevent evhttp (1 thread)|-||1MB req/s vs evhttp"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|ge|1.0|conn/s vs nginx"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|cpu_us|µs server CPU/connection|hsvr-http-hello|nginx-hello|nginx, $THREADS workers|-||conn CPU vs nginx"
+	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|nginx-hello-deferred|nginx listen ... deferred, $THREADS workers|-||conn/s vs nginx deferred"
+	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|cpu_us|µs server CPU/connection|hsvr-http-hello|nginx-hello-deferred|nginx listen ... deferred, $THREADS workers|-||conn CPU vs nginx deferred"
 	"close|connect, request, close: ab -n $AB_CLOSE_N -c 50|rps|connections/s|hsvr-http-hello|libevent-http-hello|libevent evhttp (1 thread)|-||conn/s vs evhttp"
 	"close|connect, request, close, hsvr --reuseport|rps|connections/s|hsvr-http-hello-rp|nginx-hello|nginx, $THREADS workers|-||conn/s --reuseport vs nginx"
 	"close|connect, request, close, hsvr --reuseport|cpu_us|µs server CPU/connection|hsvr-http-hello-rp|nginx-hello|nginx, $THREADS workers|-||conn CPU --reuseport vs nginx"
@@ -1130,7 +1141,7 @@ report() {
 		echo "- **raw libevent echo** (\`bench/echo-libevent.c\`): single-threaded, the libevent book's evconnlistener + bufferevent echo (\`evbuffer_add_buffer(output, input)\` in the read callback), libevent's default 4 KB reads and writes. **TCP_NODELAY is set on every accepted socket** (without it a multi-segment echo waits ~40 ms for a delayed ACK), and the listen backlog is 1024 (hsvr's default) instead of libevent's 128."
 		echo "- **libevent evhttp** (\`bench/http-libevent.c\`): single-threaded evhttp responder, the body added by reference (no copy per request)."
 		echo "- **epoll limit** (\`bench/echo-epoll.c\`): the main thread accepts on one shared listener and hands connections round robin to \`-t\` epoll threads; each readiness: one \`read\` of up to 64 KB, \`write\` it back; only a short write is kept (and reading paused until it drains). TCP_NODELAY set."
-		echo "- **nginx**: Debian's package, our own configuration (generated per run, shown below for one of them): \`worker_processes $THREADS\`, \`access_log off\`, \`keepalive_requests 1000000\`, hello as \`return 200 \"Hello, world\\n\"\`, the 1 MB body (1,000,000 bytes, as hsvr-http's default) as a static file with \`sendfile on; tcp_nopush on\`; run as \`nginx -p DIR -c DIR/nginx.conf -g 'daemon off; master_process on;'\`, error log in the run's temporary directory."
+		echo "- **nginx**: Debian's package, our own configuration (generated per run, shown below for one of them): \`worker_processes $THREADS\`, \`access_log off\`, \`keepalive_requests 1000000\`, hello as \`return 200 \"Hello, world\\n\"\`, the 1 MB body (1,000,000 bytes, as hsvr-http's default) as a static file with \`sendfile on; tcp_nopush on\`; run as \`nginx -p DIR -c DIR/nginx.conf -g 'daemon off; master_process on;'\`, error log in the run's temporary directory. hsvr-http asks for deferred accept (\`serv_set_defer_accept(60)\`: \`TCP_DEFER_ACCEPT\`, a connection comes to a worker with its request); nginx's default does not, so the connect-close workload also runs nginx with \`listen ... deferred\` (the same socket option), an anchor of its own."
 		echo "- **loads**: only 127.0.0.1. \`bench/echo-load\` keeps one message in flight per connection and checks the byte count of every echo (a mismatch stops the run); each echo server is first checked with content verification (\`-V\`, a '!' accepted in place of any byte). HTTP servers are checked with one \`curl\` GET (status 200 and body length) before their first round; ab's document length is checked each round."
 		echo "- **idle**: $IDLE_CONNS connections each send one 17-byte line and read its echo; the server's memory (its whole process tree) before the first connection and 0.5 s after the last echo: resident pages each counted once (the target's figure: the distinct physical pages of the tree, from /proc/PID/pagemap, so a page hsvr's supervisor and the serving process it forked share counts once, as it occupies memory once; for a one-process server it equals VmRSS), VmRSS summed over the processes (such a shared page counts twice), PSS (shared pages divided among all processes that map them) and RssAnon (memory the server wrote); bytes/connection = the difference ÷ $IDLE_CONNS."
 		echo "- **TLS** (tlshello, tlsconn, tlsidle): hsvr-http \`--hello\` and hsvr-echo with \`-c cert.pem -k key.pem\`, nginx with \`listen ... ssl\`, \`ssl_protocols TLSv1.2 TLSv1.3\` (hsvr's default minimum) with Mozilla's intermediate profile as hsvr's defaults (\`ssl_ciphers\` its six ECDHE AEAD ciphers, \`ssl_ecdh_curve X25519:prime256v1:secp384r1\`, \`ssl_prefer_server_ciphers off\`: the client's order, as hsvr), both otherwise OpenSSL's defaults (session tickets on; nginx keeps no session cache). The certificate and key are the same files for both, made at the start of the run: ECDSA P-256, self-signed. Keep-alive hello: \`wrk\` over https, the handshakes done before the measured interval counts. Handshakes: \`ab\` over https, which opens a new connection per request and makes a full handshake each time (it resumes no session), then one GET and the server's close. Idle TLS: \`bench/tls-idle\` opens $IDLE_TLS_CONNS connections (4 client threads, each connection in turn: full handshake, one message, the first record of the answer read) and reads the server's memory as the plain idle workload does; the echo servers get a 17-byte line, the HTTP servers one keep-alive GET. hsvr releases the OpenSSL read and write buffers of idle connections (SSL_MODE_RELEASE_BUFFERS) unless \`--tls-keep-buffers\`; nginx releases them too (it sets the same mode)."
