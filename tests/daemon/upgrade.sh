@@ -39,7 +39,11 @@
 #    line" fail (the script replaced the supervisor, which is gone);
 #  - without the chdir to the starting directory in lib/upgrade.c:
 #    "foreground: SIGUSR2: new connections are answered by the new
-#    binary" fails (the check cannot chdir to "run" from "run").
+#    binary" fails (the check cannot chdir to "run" from "run");
+#  - record_exe() in lib/upgrade.c with its same-name shortcut inverted
+#    (argv[0] kept only when it is /proc/self/exe's name): "link: SIGUSR2
+#    after the link was re-pointed: version 2 answers" and "link: the
+#    supervisor runs rel2's binary" fail (rel1's file is run again).
 
 # ck and bash -c evaluate their single-quoted conditions themselves, with
 # variables set here, and functions run through check: shellcheck sees

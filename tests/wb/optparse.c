@@ -13,7 +13,9 @@
  * Shown to fail: with number()'s "v > max" test removed, the "one past the
  * upper bound" checks fail; with the --reuseport/--accept-thread exclusion
  * removed, that check fails; with "*tcp_given = 1" removed from -p, "-l
- * with -p" is accepted and its check fails.
+ * with -p" is accepted and its check fails; with -n's default left at 1
+ * (online_cpus() not counting), "defaults" fails on a machine of 2 CPUs
+ * or more.
  */
 #include "hsvr-int.h"
 #include "wb.h"
