@@ -8,6 +8,7 @@
 #include "hsvr-int.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,32 @@ close_others(int *keep, int n)
 	closefrom(lo);
 }
 
+/*
+ * Started with standard input, output or error closed, the pidfile or a
+ * socket would take its number, and be replaced by /dev/null (the
+ * daemon) or written to as stderr: fill them first.  Whether one is
+ * closed, poll says in one call (POLLNVAL), without opening anything.
+ */
+static void
+fill_stdio(void)
+{
+	struct pollfd std[3] = {
+		{ STDIN_FILENO, 0, 0 },
+		{ STDOUT_FILENO, 0, 0 },
+		{ STDERR_FILENO, 0, 0 },
+	};
+	int fd;
+
+	if (poll(std, 3, 0) >= 0 && !(std[0].revents & POLLNVAL) &&
+	    !(std[1].revents & POLLNVAL) && !(std[2].revents & POLLNVAL))
+		return;
+	do
+		fd = open("/dev/null", O_RDWR);
+	while (fd >= 0 && fd <= STDERR_FILENO);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* The supervisor, until the server stops: the exit status. */
 static int
 supervise(int report_fd)
@@ -184,16 +211,7 @@ main(int argc, char **argv)
 	nkeep += hsvr_upgrade_fds(keep + nkeep, carried);
 	close_others(keep, nkeep);
 	free(keep);
-	/*
-	 * Started with standard input, output or error closed, the pidfile
-	 * or a socket would take its number, and be replaced by /dev/null
-	 * (the daemon) or written to as stderr: fill them first.
-	 */
-	do
-		fd = open("/dev/null", O_RDWR);
-	while (fd >= 0 && fd <= STDERR_FILENO);
-	if (fd >= 0)
-		close(fd);
+	fill_stdio();
 	hsvr_options_defaults(&config);
 	/* Sorted by close_others: the first "activated" are 3, 4, ... still. */
 	for (fd = 0; fd < activated; fd++)

@@ -108,15 +108,13 @@ static const struct serv_option *app_options;
 void
 hsvr_options_defaults(struct hsvr_config *cfg)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
 	memset(cfg, 0, sizeof *cfg);
 	cfg->progname = "hsvr";
 	(void)snprintf(cfg->name, sizeof cfg->name, "server");
 	cfg->port = 1966;
 	cfg->max_conn = 1000;
-	cfg->threads = ncpu < 1 ? 1 : ncpu > HSVR_MAX_THREADS ?
-	    HSVR_MAX_THREADS : (int)ncpu;
+	/* 0: the online CPUs, counted by the parse only without -n. */
+	cfg->threads = 0;
 	cfg->backlog = 1024;
 	cfg->timeout = 60;
 	cfg->drain_timeout = 30;
@@ -430,6 +428,19 @@ apply(struct hsvr_config *cfg, int key, const char *arg, int *tcp_given,
 	}
 }
 
+/*
+ * -n's default.  Counted only when -n is not given: sysconf reads
+ * /sys/devices/system/cpu/online, three system calls at every start.
+ */
+static int
+online_cpus(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return ncpu < 1 ? 1 : ncpu > HSVR_MAX_THREADS ? HSVR_MAX_THREADS :
+	    (int)ncpu;
+}
+
 void
 hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 {
@@ -484,6 +495,8 @@ hsvr_options_parse(struct hsvr_config *cfg, int argc, char **argv)
 		apply(cfg, key, optarg, &tcp_given, &proxy_given);
 	}
 	free(lo);
+	if (cfg->threads == 0)
+		cfg->threads = online_cpus();
 	if (optind < argc)
 		bad_usage(cfg, "unexpected argument '%s'", argv[optind]);
 	if (cfg->unix_path != NULL && tcp_given)

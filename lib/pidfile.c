@@ -146,7 +146,8 @@ hsvr_pidfile_open(const struct hsvr_config *cfg)
 		return HSVR_EX_UNAVAILABLE;
 	}
 	/* Readable by all (status checks), whatever the umask. */
-	(void)fchmod(pid_fd, 0644);
+	if ((sb.st_mode & 07777) != 0644)
+		(void)fchmod(pid_fd, 0644);
 	return 0;
 }
 

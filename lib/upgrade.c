@@ -67,7 +67,7 @@ record_exe(const char *argv0)
 	exe[n > 0 ? n : 0] = '\0';
 	if (getcwd(cwd, sizeof cwd) == NULL)
 		cwd[0] = '\0';
-	memcpy(start_dir, cwd, sizeof start_dir);
+	memcpy(start_dir, cwd, strlen(cwd) + 1);
 	if (argv0 == NULL || strchr(argv0, '/') == NULL)
 		return;
 	if (argv0[0] == '/')
@@ -77,6 +77,9 @@ record_exe(const char *argv0)
 	else
 		return;
 	if (len < 0 || (size_t)len >= sizeof path)
+		return;
+	/* The same name (no link on the way): the same file, nothing to ask. */
+	if (strcmp(path, exe) == 0)
 		return;
 	if (exe[0] == '\0' || (stat(path, &a) == 0 &&
 	    stat("/proc/self/exe", &b) == 0 && a.st_dev == b.st_dev &&

@@ -27,6 +27,8 @@
 #  - and a later SIGUSR2 with a good binary upgrades.
 # And with a UNIX-domain socket (-l: its name stays, and is removed at
 # exit by the new image) and with --reuseport (a socket per worker).
+# Last, started through a symbolic link to a release directory that is
+# then re-pointed to another release: SIGUSR2 runs the other release.
 # Broken on purpose once each (the line then failing):
 #  - adopt_kids() in lib/supervisor.c returning 0 (no adoption): "daemon:
 #    the old serving process ... is gone" fails (nobody tells it to
@@ -37,7 +39,11 @@
 #    line" fail (the script replaced the supervisor, which is gone);
 #  - without the chdir to the starting directory in lib/upgrade.c:
 #    "foreground: SIGUSR2: new connections are answered by the new
-#    binary" fails (the check cannot chdir to "run" from "run").
+#    binary" fails (the check cannot chdir to "run" from "run");
+#  - record_exe() in lib/upgrade.c with its same-name shortcut inverted
+#    (argv[0] kept only when it is /proc/self/exe's name): "link: SIGUSR2
+#    after the link was re-pointed: version 2 answers" and "link: the
+#    supervisor runs rel2's binary" fail (rel1's file is run again).
 
 # ck and bash -c evaluate their single-quoted conditions themselves, with
 # variables set here, and functions run through check: shellcheck sees
@@ -226,5 +232,24 @@ other unix "unix:$T/u.sock" -l "$T/u.sock" -n 2
 check "unix: the socket's name is removed at exit" [ ! -e "$T/u.sock" ]
 port=$(free_port)
 other reuseport "$port" -p "$port" -i 127.0.0.1 -n 3 --reuseport
+
+# ------------------------------- a symbolic link re-pointed to a release
+# Started as .../current/srv, current a link to rel1: re-pointed to rel2,
+# SIGUSR2 executes rel2's binary (argv[0], not /proc/self/exe, was
+# recorded: it names the running file, through the link).
+mkdir -p "$T/rel1" "$T/rel2"
+cp "$D1" "$T/rel1/srv" && cp "$D2" "$T/rel2/srv" && chmod 755 "$T/rel1/srv" "$T/rel2/srv"
+ln -s rel1 "$T/current"
+port=$(free_port)
+DSRV=$T/current/srv
+must "link: started as $DSRV" dsrv_start "$T/pid/link.pid" -p "$port" -i 127.0.0.1 -n 2
+sup=$SUP
+check "link: version 1" serves_version "$port" 1
+ln -sfn rel2 "$T/current"
+kill -USR2 "$sup"
+check "link: SIGUSR2 after the link was re-pointed: version 2 answers" wait_for 30 serves_version "$port" 2
+check "link: the supervisor runs rel2's binary ($(exe_of "$sup"))" [ "$(exe_of "$sup")" = "$(readlink -f "$T/rel2/srv")" ]
+kill -TERM "$sup"
+check "link: SIGTERM: exit 0" wait_for 20 gone "$sup"
 check "no sanitizer report" bash -c '! ls "$1".* 2>/dev/null' _ "$T/san"
 dt_finish

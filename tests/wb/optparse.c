@@ -13,7 +13,9 @@
  * Shown to fail: with number()'s "v > max" test removed, the "one past the
  * upper bound" checks fail; with the --reuseport/--accept-thread exclusion
  * removed, that check fails; with "*tcp_given = 1" removed from -p, "-l
- * with -p" is accepted and its check fails.
+ * with -p" is accepted and its check fails; with -n's default left at 1
+ * (online_cpus() not counting), "defaults" fails on a machine of 2 CPUs
+ * or more.
  */
 #include "hsvr-int.h"
 #include "wb.h"
@@ -142,16 +144,20 @@ static void
 accepted(void)
 {
 	char unixpath[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int online = ncpu < 1 ? 1 : ncpu > HSVR_MAX_THREADS ?
+	    HSVR_MAX_THREADS : (int)ncpu;
 
 	parse("/usr/local/sbin/mysrv", ARGS("-x"));
 	wb_ok(strcmp(cfg.progname, "mysrv") == 0 && cfg.port == 1966 &&
 	    cfg.max_conn == 1000 && cfg.backlog == 1024 && cfg.timeout == 60 &&
 	    cfg.drain_timeout == 30 && cfg.handshake_timeout == 10 &&
-	    cfg.threads >= 1 && cfg.threads <= HSVR_MAX_THREADS &&
+	    cfg.threads == online &&
 	    cfg.interface == NULL && cfg.unix_path == NULL &&
 	    cfg.foreground == 1 && cfg.report_fd == -1 &&
 	    strcmp(cfg.name, "server") == 0,
-	    "defaults; the program's name is argv[0]'s last component");
+	    "defaults (-n: the online CPUs, %d); the program's name is "
+	    "argv[0]'s last component", online);
 
 	parse("plain", ARGS("--port", "8080", "--interface=127.0.0.1",
 	    "--max-connections", "5", "--threads", "256", "--backlog",
