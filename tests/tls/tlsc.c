@@ -969,13 +969,6 @@ cmd_session(int argc, char **argv)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
 	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, new_session);
-	if (sess_in != NULL) {
-		if ((fp_sess = fopen(sess_in, "r")) == NULL ||
-		    (offer = PEM_read_SSL_SESSION(fp_sess, NULL, NULL,
-		    NULL)) == NULL)
-			die("cannot read a session from %s", sess_in);
-		fclose(fp_sess);
-	}
 	if (alpn != NULL && SSL_CTX_set_alpn_protos(ctx, wire,
 	    (unsigned int)alpn_wire(alpn, wire, sizeof wire)) != 0)
 		die("cannot set ALPN");
@@ -993,9 +986,14 @@ cmd_session(int argc, char **argv)
 	if (ca != NULL)
 		SSL_set1_host(t->ssl, "localhost");
 	SSL_set_tlsext_host_name(t->ssl, "localhost");
-	if (offer != NULL && SSL_set_session(t->ssl, offer) != 1)
-		die("cannot offer the session of %s", sess_in);
-	SSL_SESSION_free(offer);
+	if (sess_in != NULL) {
+		if ((fp_sess = fopen(sess_in, "r")) == NULL ||
+		    (offer = PEM_read_SSL_SESSION(fp_sess, NULL, NULL,
+		    NULL)) == NULL || SSL_set_session(t->ssl, offer) != 1)
+			die("cannot offer the session saved in %s", sess_in);
+		fclose(fp_sess);
+		SSL_SESSION_free(offer);
+	}
 	deadline = t_now() + t->timeout;
 	for (;;) {
 		errno = 0;
