@@ -78,8 +78,8 @@
 	X(SSL_CTX_set_client_CA_list) \
 	X(SSL_CTX_set_default_passwd_cb) \
 	X(SSL_CTX_set_default_verify_paths) \
-	X(SSL_CTX_set_options) \
 	X(SSL_CTX_set_num_tickets) \
+	X(SSL_CTX_set_options) \
 	X(SSL_CTX_set_session_id_context) \
 	X(SSL_CTX_set_timeout) \
 	X(SSL_CTX_set_tlsext_ticket_key_evp_cb) \
@@ -204,8 +204,8 @@ extern struct hsvr_ossl hsvr_ossl;
 	(hsvr_ossl.SSL_CTX_set_default_passwd_cb)
 #define SSL_CTX_set_default_verify_paths \
 	(hsvr_ossl.SSL_CTX_set_default_verify_paths)
-#define SSL_CTX_set_options (hsvr_ossl.SSL_CTX_set_options)
 #define SSL_CTX_set_num_tickets (hsvr_ossl.SSL_CTX_set_num_tickets)
+#define SSL_CTX_set_options (hsvr_ossl.SSL_CTX_set_options)
 #define SSL_CTX_set_session_id_context \
 	(hsvr_ossl.SSL_CTX_set_session_id_context)
 #define SSL_CTX_set_timeout (hsvr_ossl.SSL_CTX_set_timeout)
