@@ -78,6 +78,7 @@
 	X(SSL_CTX_set_client_CA_list) \
 	X(SSL_CTX_set_default_passwd_cb) \
 	X(SSL_CTX_set_default_verify_paths) \
+	X(SSL_CTX_set_num_tickets) \
 	X(SSL_CTX_set_options) \
 	X(SSL_CTX_set_session_id_context) \
 	X(SSL_CTX_set_timeout) \
@@ -203,6 +204,7 @@ extern struct hsvr_ossl hsvr_ossl;
 	(hsvr_ossl.SSL_CTX_set_default_passwd_cb)
 #define SSL_CTX_set_default_verify_paths \
 	(hsvr_ossl.SSL_CTX_set_default_verify_paths)
+#define SSL_CTX_set_num_tickets (hsvr_ossl.SSL_CTX_set_num_tickets)
 #define SSL_CTX_set_options (hsvr_ossl.SSL_CTX_set_options)
 #define SSL_CTX_set_session_id_context \
 	(hsvr_ossl.SSL_CTX_set_session_id_context)

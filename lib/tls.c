@@ -603,8 +603,17 @@ make_ctx(const struct hsvr_config *cfg, int reload, const struct staple *old,
 	SSL_CTX_set_timeout(c, TICKET_LIFETIME);
 	if (cfg->tls_no_tickets)
 		SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
-	else
+	else {
 		SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_key);
+		/*
+		 * One TLS 1.3 ticket after a full handshake, not OpenSSL's
+		 * two: each costs the server about 190,000 instructions, a
+		 * write and a packet, and the client 100,000 instructions
+		 * (bench/PROFILE.md).  A resumption brings a new one (OpenSSL
+		 * sends one after a resumption in any case).
+		 */
+		(void)SSL_CTX_set_num_tickets(c, 1);
+	}
 	if (cfg->tls_ca != NULL) {
 		if (SSL_CTX_load_verify_locations(c, cfg->tls_ca, NULL) != 1) {
 			hsvr_warnx("cannot load the CA certificates %s: %s",

@@ -6,8 +6,9 @@
 # prefers it); only the groups X25519, P-256, P-384; an OCSP response
 # stapled (--tls-ocsp), refused when it is about another certificate, kept
 # on a reload that brings a bad one; session ticket keys rotated (a ticket
-# from before one rotation resumes, one from before two does not) and
-# --tls-no-tickets resuming by session ID; a TLS 1.3 name in
+# from before one rotation resumes, one from before two does not), one
+# TLS 1.3 ticket per full handshake that resumes, and --tls-no-tickets
+# resuming by session ID; a TLS 1.3 name in
 # --tls-ciphers refused (78); hsvr-http selecting ALPN http/1.1.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -190,6 +191,18 @@ ck "--tls-no-tickets: no ticket issued" '[[ -s $T/n.pem && -z $(ticket_key "$T/n
 ck "--tls-no-tickets: the session resumes by its ID" \
 	'has "$(sc "$N_PORT" -tls1_2 -sess_in "$T/n.pem")" "Reused, TLSv1.2"'
 srv_finish N
+
+# ---- TLS 1.3: one session ticket after a full handshake (not OpenSSL's
+# two), which resumes the session (a ticket under the current key is not
+# renewed: no new one, as with two)
+must "t-tsrv starts, tickets on" 'ioc K -c "$PKI/server.crt" -k "$PKI/server.key"'
+out=$(printf 'INFO\n!tickets\n' | tls "$K_PORT" --tls 1.3 --sess-out "$T/k.pem")
+ck "TLS 1.3: one ticket after a full handshake ($(line_of "$out" TICKETS))" \
+	'has_line "$out" "TICKETS n=1 reused=0"'
+out=$(printf 'INFO\n!tickets\n' | tls "$K_PORT" --tls 1.3 --sess-in "$T/k.pem")
+ck "TLS 1.3: that ticket resumes ($(line_of "$out" TICKETS))" \
+	'has_line "$out" "TICKETS n=0 reused=1"'
+srv_finish K
 
 # ---- the HTTP example advertises http/1.1
 HTTP=$t_builddir/examples/hsvr-http

@@ -37,6 +37,9 @@
  *                              reset", "EOF error: ...", "EOF timeout";
  *                              data meanwhile as "DATA line"
  *         !dirty               close the socket without close_notify, exit
+ *         !tickets             "TICKETS n=N reused=R": the session tickets
+ *                              received so far (N), and whether the
+ *                              handshake resumed a session (R: 0 or 1)
  *       At the end of stdin: close_notify, exit 0.  Errors: "ERROR ...",
  *       exit 1.  Options:
  *         --tls 1.2|1.3   this version only     --max 1.2|1.3, --min 1.2|1.3
@@ -46,6 +49,8 @@
  *         --retry SEC     retry the connect while refused
  *         --rcvbuf N      SO_RCVBUF before connecting
  *         --slow          read at most 4 MB/s (16 ms pause per 64 kB)
+ *         --sess-in F     offer the session saved in F (PEM)
+ *         --sess-out F    save the last session received in F at the end
  *   t-tlsc raw [--send TEXT] [--hex HEX] [--random N] [--hello]
  *              [--hello-part N] [--wait SEC] PORT
  *       a plain TCP client that sends those bytes (or nothing) and waits
@@ -88,6 +93,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -766,6 +772,20 @@ wait_end(struct tc *t)
 	return how;
 }
 
+/* The session tickets (TLS 1.3: NewSessionTicket) received, the last. */
+static int tickets;
+static SSL_SESSION *last_session;
+
+static int
+new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	(void)ssl;
+	tickets++;
+	SSL_SESSION_free(last_session);
+	last_session = sess;
+	return 1;       /* the reference is kept */
+}
+
 static int
 session_line(struct tc *t, char *line)
 {
@@ -828,6 +848,8 @@ session_line(struct tc *t, char *line)
 	} else if (strcmp(argv[0], "!eof") == 0) {
 		out("EOF %s", wait_end(t));
 		return 1;
+	} else if (strcmp(argv[0], "!tickets") == 0) {
+		out("TICKETS n=%d reused=%d", tickets, SSL_session_reused(t->ssl));
 	} else if (strcmp(argv[0], "!dirty") == 0) {
 		close(t->fd);
 		t->fd = -1;
@@ -872,6 +894,9 @@ static int
 cmd_session(int argc, char **argv)
 {
 	const char *cert = NULL, *key = NULL, *ca = NULL, *alpn = NULL;
+	const char *sess_in = NULL, *sess_out = NULL;
+	SSL_SESSION *offer = NULL;
+	FILE *fp_sess;
 	int minv = 0, maxv = 0, rcvbuf = 0, port, i, r, done = 0, lport;
 	double retry = 0, deadline;
 	unsigned char wire[256], md[EVP_MAX_MD_SIZE];
@@ -910,6 +935,10 @@ cmd_session(int argc, char **argv)
 			rcvbuf = (int)parse_ull(argv[++i]);
 		} else if (strcmp(argv[i], "--slow") == 0) {
 			t->slow = 1;
+		} else if (strcmp(argv[i], "--sess-in") == 0 && i + 1 < argc - 1) {
+			sess_in = argv[++i];
+		} else if (strcmp(argv[i], "--sess-out") == 0 && i + 1 < argc - 1) {
+			sess_out = argv[++i];
 		} else {
 			die("session: unknown option %s", argv[i]);
 		}
@@ -936,6 +965,10 @@ cmd_session(int argc, char **argv)
 	}
 	/* Verified or not, the handshake goes on: the result is printed. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	/* Every session received goes to new_session (none is cached). */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session);
 	if (alpn != NULL && SSL_CTX_set_alpn_protos(ctx, wire,
 	    (unsigned int)alpn_wire(alpn, wire, sizeof wire)) != 0)
 		die("cannot set ALPN");
@@ -953,6 +986,14 @@ cmd_session(int argc, char **argv)
 	if (ca != NULL)
 		SSL_set1_host(t->ssl, "localhost");
 	SSL_set_tlsext_host_name(t->ssl, "localhost");
+	if (sess_in != NULL) {
+		if ((fp_sess = fopen(sess_in, "r")) == NULL ||
+		    (offer = PEM_read_SSL_SESSION(fp_sess, NULL, NULL,
+		    NULL)) == NULL || SSL_set_session(t->ssl, offer) != 1)
+			die("cannot offer the session saved in %s", sess_in);
+		fclose(fp_sess);
+		SSL_SESSION_free(offer);
+	}
 	deadline = t_now() + t->timeout;
 	for (;;) {
 		errno = 0;
@@ -998,6 +1039,14 @@ cmd_session(int argc, char **argv)
 		(void)SSL_shutdown(t->ssl);
 		ERR_clear_error();
 	}
+	if (sess_out != NULL) {
+		if (last_session == NULL || (fp_sess = fopen(sess_out,
+		    "w")) == NULL || PEM_write_SSL_SESSION(fp_sess,
+		    last_session) != 1 || fclose(fp_sess) != 0)
+			die("cannot save a session in %s", sess_out);
+	}
+	SSL_SESSION_free(last_session);
+	last_session = NULL;
 	SSL_free(t->ssl);
 	if (t->fd >= 0)
 		close(t->fd);
