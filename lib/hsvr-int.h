@@ -469,6 +469,9 @@ struct hsvr_transport {
 	/* cork: NULL, or write saying that more follows at once (MSG_MORE):
 	   the bytes may wait for that next write to leave with it */
 	ssize_t (*write_more)(struct hsvr_conn *, const void *, size_t);
+	/* NULL, or on: hold partial segments until off (TCP_CORK), or
+	   until the close or shutdown sends them; 0, or -1 */
+	int (*cork)(struct hsvr_conn *, int on);
 };
 
 extern const struct hsvr_transport hsvr_transport_tcp;
@@ -544,6 +547,12 @@ extern _Thread_local struct hsvr_worker *hsvr_self;
 
 /* cork: the most one callback's copies staged to leave together (session.c). */
 #define HSVR_STAGE_MAX 4096
+/*
+ * cork: a file range after staged bytes is sent corked when it is at least
+ * this long.  Linux's sendfile hands the socket 16 pages at a time; a
+ * shorter range goes in one piece, which MSG_MORE joins to the head.
+ */
+#define HSVR_CORK_FILE_MIN 65536
 
 /*
  * The pool: room for n workers, the start gate closed; -m and --max-per-ip
@@ -628,6 +637,10 @@ struct hsvr_conn {
 	                                  arrived is delivered */
 	unsigned early : 1;            /* rev made active at accept: a read
 	                                  that no event announced */
+	unsigned corked : 1;           /* the transport holds partial
+	                                  segments (a head and its file
+	                                  range): released as the callback
+	                                  returns, or by the close */
 	int tls_deferred_errno;        /* 0: end of stream, else the error */
 	short want;                    /* EV_READ or EV_WRITE the transport
 	                                  waits for (its last EAGAIN) */

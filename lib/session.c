@@ -973,13 +973,35 @@ send_now(struct hsvr_conn *c, const struct hsvr_out *o, int more)
 #define CORK_HIT 4
 #define CORK_MAX 32
 
-/* Write the stage (more: another write follows at once).  0, or -1. */
+/*
+ * A corked session's output so far is written (or queued): the cork comes
+ * off, so that nothing partial waits (TCP_CORK holds it up to 200 ms).
+ * Not when the session closes with nothing left: its close (or the
+ * lingering close's shutdown) sends the rest with the FIN, as the next
+ * loop turn comes, and the system call is saved.
+ */
+static void
+cork_end(struct hsvr_conn *c)
+{
+	c->corked = 0;
+	if (c->fd >= 0 && !c->failed &&
+	    (conn_state(c) != HSVR_ST_CLOSING ||
+	    __atomic_load_n(&c->pending, __ATOMIC_SEQ_CST) > 0))
+		(void)c->tp->cork(c, 0);
+}
+
+/*
+ * Write the stage (more: another write follows at once).  0, or -1.  An
+ * empty stage of a corked session only marks that its callback's return
+ * takes the cork off (send_in_callback).
+ */
 static __attribute__((noinline)) int
 stage_flush(struct hsvr_worker *w, int more)
 {
 	struct hsvr_conn *c = w->stage_c;
 	struct hsvr_out o = { .kind = OUT_COPY, .data = w->stage,
 	    .len = w->stage_len };
+	int r = 0;
 
 	w->stage_c = NULL;
 	w->stage_len = 0;
@@ -987,7 +1009,11 @@ stage_flush(struct hsvr_worker *w, int more)
 		lose(c, o.len);
 		return -1;
 	}
-	return send_now(c, &o, more);
+	if (o.len > 0)
+		r = send_now(c, &o, more);
+	if (!more && c->corked)
+		cork_end(c);
+	return r;
 }
 
 /* A send of c in c's callback, past the first (or staging): see above. */
@@ -995,6 +1021,7 @@ static __attribute__((noinline)) int
 send_in_callback(struct hsvr_conn *c, const struct hsvr_out *o)
 {
 	struct hsvr_worker *w = c->w;
+	int r;
 
 	if (w->cb_sends == 2)   /* this callback sends more than once */
 		w->cork_score = w->cork_score > CORK_MAX - CORK_HIT ?
@@ -1006,11 +1033,25 @@ send_in_callback(struct hsvr_conn *c, const struct hsvr_out *o)
 			w->stage_len += o->len;
 			return 0;
 		}
+		/* A head, then a long file range: corked (transport-tcp.c). */
+		if (o->kind == OUT_FILE && o->len >= HSVR_CORK_FILE_MIN &&
+		    !c->corked && c->tp->cork != NULL && queued(c) == 0 &&
+		    c->tp->cork(c, 1) == 0)
+			c->corked = 1;
 		if (stage_flush(w, 1) != 0) {
 			lose(c, o->len);
 			return -1;
 		}
-		return send_now(c, o, 0);
+		if (!c->corked)
+			return send_now(c, o, 0);
+		r = send_now(c, o, 0);
+		if (w->stage_c == NULL) {
+			w->stage_c = c;         /* the return uncorks: empty */
+			w->stage_len = 0;
+		} else {
+			cork_end(c);            /* cannot happen: be safe */
+		}
+		return r;
 	}
 	if (w->cork_score > 0 && o->kind == OUT_COPY &&
 	    o->len <= HSVR_STAGE_MAX && queued(c) == 0 && !c->dialing &&
@@ -1054,6 +1095,16 @@ deliver(struct hsvr_conn *c, CTYPE type)
 		callback_staged(w);
 }
 
+/* The last send of a corked session's staging: the cork comes off after. */
+static __attribute__((noinline)) int
+send_corked_last(struct hsvr_conn *c, const struct hsvr_out *o)
+{
+	int r = send_now(c, o, 0);
+
+	cork_end(c);
+	return r;
+}
+
 /*
  * Send what o holds, already counted in c->pending: at once, or staged
  * until its callback returns (above); counted in tx and txcount.  Owner
@@ -1084,6 +1135,8 @@ hsvr_session_send(struct hsvr_conn *c, const struct hsvr_out *o)
 			lose(c, o->len);
 			return -1;
 		}
+		if (c->corked)
+			return send_corked_last(c, o);
 	}
 	return send_now(c, o, 0);
 }

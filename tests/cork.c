@@ -18,6 +18,16 @@
  *    byte on the first one's socket.  A reply held back for a write that
  *    never comes (MSG_MORE with nothing after it) would wait there for the
  *    kernel's 200 ms probe.
+ *  - FILE 300000: a file range that sendfile hands over in batches goes
+ *    corked (TCP_CORK, asked by the server inside the callback; without it
+ *    each batch's partial last segment leaves alone when an ACK comes
+ *    between two batches), and the callback's return takes the cork off
+ *    (asked over the second connection): a cork left on would hold the
+ *    reply's last partial segment up to 200 ms.  A 1,000-byte range is
+ *    not corked (MSG_MORE suffices: no system call more).
+ *  - FILECLOSE 300000: the same with S_close in the callback, which keeps
+ *    the cork (the close sends the rest): the whole reply and the end of
+ *    file arrive.
  */
 #include "client.h"
 
@@ -87,7 +97,7 @@ static void
 cork(void)
 {
 	struct srv sv;
-	struct conn *a, *b;
+	struct conn *a, *b, *c;
 	long long segs, worst = 0;
 	char cmd[64];
 	int port, i, together = 0, small_ok = 0;
@@ -140,6 +150,31 @@ cork(void)
 	}
 	t_ok(small_ok == ROUNDS, "a lone S_send has left its socket when its "
 	    "callback returns, and arrives: %d of %d", small_ok, ROUNDS);
+
+	/* Short file ranges (the FILE 1000 above) go uncorked. */
+	snprintf(cmd, sizeof cmd, "CORKED %d", conn_port(a));
+	if (conn_cmd(b, line, sizeof line, "%s", cmd) != 0)
+		line[0] = '\0';
+	t_ok(t_num(line, "in_cb", -1) == 0, "a head and 1,000 bytes of a file "
+	    "are sent without TCP_CORK: %s", line);
+
+	/* A long one: corked in the callback, uncorked by its return. */
+	t_ok(file_reply(a, 300000) > 0, "FILE 300000: head and body arrive");
+	if (conn_cmd_until(b, line, sizeof line, cmd, "files", ROUNDS + 2,
+	    0.001) != 1)
+		line[0] = '\0';
+	t_ok(t_num(line, "in_cb", -1) == 1, "a head and 300,000 bytes of a "
+	    "file are sent corked: %s", line);
+	t_ok(t_num(line, "now", -1) == 0, "the cork is off once the "
+	    "callback has returned (the session stays open): %s", line);
+
+	c = srv_connect(&sv, "127.0.0.1", port);
+	if (conn_cmd(c, line, sizeof line, "FILECLOSE 300000") != 0)
+		line[0] = '\0';
+	t_ok(strcmp(line, "HEAD 300000") == 0 && read_body(c, 300000) &&
+	    conn_wait_eof(c, 10) == 1, "S_close after a corked file range: "
+	    "the whole reply, then the end of file, arrive");
+	conn_close(c);
 
 	conn_close(a);
 	conn_close(b);

@@ -10,6 +10,11 @@
  *                sent (SIOCOUTQNSD) on the socket of the session whose
  *                peer port is port, -1 if none; small, the SMALL commands
  *                answered so far
+ *   CORKED port  "CORKED now=.. in_cb=.. files=..": now, TCP_CORK of that
+ *                socket (-1 if none); in_cb, TCP_CORK of its own socket as
+ *                the last FILE's callback had sent the file range; files,
+ *                the FILE commands answered so far
+ *   FILECLOSE n  FILE n, then S_close in the same callback
  */
 #define _GNU_SOURCE     /* memfd_create */
 #include "hsvr.h"
@@ -17,6 +22,7 @@
 #include <dirent.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +35,8 @@
 
 static int body_fd = -1;
 static unsigned long smalls;    /* one worker: no lock needed */
+static unsigned long files;
+static int corked_in_cb = -1;
 
 /* The file FILE sends from: FILE_MAX bytes of 'x'. */
 void
@@ -53,20 +61,19 @@ serv_init(void)
 	}
 }
 
-/* Unsent bytes of the TCP socket whose peer port is port, or -1. */
-static long
-unsent_of(unsigned port)
+/* The TCP socket whose peer port is port, or -1. */
+static int
+sock_of(unsigned port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct dirent *e;
 	DIR *d;
-	long n = -1;
-	int fd, v;
+	int fd, found = -1;
 
 	if ((d = opendir("/proc/self/fd")) == NULL)
 		return -1;
-	while (n < 0 && (e = readdir(d)) != NULL) {
+	while (found < 0 && (e = readdir(d)) != NULL) {
 		fd = atoi(e->d_name);
 		len = sizeof ss;
 		if (e->d_name[0] == '.' || fd == dirfd(d) ||
@@ -76,11 +83,30 @@ unsent_of(unsigned port)
 		    ntohs(((struct sockaddr_in *)&ss)->sin_port) == port) ||
 		    (ss.ss_family == AF_INET6 &&
 		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == port))
-			if (ioctl(fd, SIOCOUTQNSD, &v) == 0)
-				n = v;
+			found = fd;
 	}
 	closedir(d);
-	return n;
+	return found;
+}
+
+/* Unsent bytes of the TCP socket whose peer port is port, or -1. */
+static long
+unsent_of(unsigned port)
+{
+	int fd = sock_of(port), v;
+
+	return fd >= 0 && ioctl(fd, SIOCOUTQNSD, &v) == 0 ? v : -1;
+}
+
+/* TCP_CORK of fd, or -1. */
+static int
+corked(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof v;
+
+	return fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, &len) ==
+	    0 ? v : -1;
 }
 
 static void
@@ -90,10 +116,20 @@ command(SESSION *s, char *line)
 	unsigned long n;
 	int len;
 
-	if (sscanf(line, "FILE %lu", &n) == 1 && n <= FILE_MAX) {
+	if ((sscanf(line, "FILE %lu", &n) == 1 ||
+	    sscanf(line, "FILECLOSE %lu", &n) == 1) && n <= FILE_MAX) {
 		len = snprintf(out, sizeof out, "HEAD %lu\n", n);
 		S_send(s, (unsigned char *)out, (size_t)len);
 		S_send_file(s, body_fd, 0, n, NULL, NULL);
+		corked_in_cb = corked(sock_of(s->port));
+		files++;
+		if (strncmp(line, "FILECLOSE", 9) == 0)
+			S_close(s);
+	} else if (sscanf(line, "CORKED %lu", &n) == 1) {
+		len = snprintf(out, sizeof out,
+		    "CORKED now=%d in_cb=%d files=%lu\n",
+		    corked(sock_of((unsigned)n)), corked_in_cb, files);
+		S_send(s, (unsigned char *)out, (size_t)len);
 	} else if (strcmp(line, "TWO") == 0) {
 		S_send(s, (unsigned char *)"ONE\n", 4);
 		S_send(s, (unsigned char *)"TWO\n", 4);
