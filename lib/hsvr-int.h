@@ -469,7 +469,8 @@ struct hsvr_transport {
 	/* cork: NULL, or write saying that more follows at once (MSG_MORE):
 	   the bytes may wait for that next write to leave with it */
 	ssize_t (*write_more)(struct hsvr_conn *, const void *, size_t);
-	/* NULL, or on: hold partial segments until off (TCP_CORK), or
+	/* NULL, or on: hold partial segments until off (TCP_CORK or
+	   TCP_NOPUSH), or
 	   until the close or shutdown sends them; 0, or -1 */
 	int (*cork)(struct hsvr_conn *, int on);
 };

@@ -1021,7 +1021,7 @@ static __attribute__((noinline)) int
 send_in_callback(struct hsvr_conn *c, const struct hsvr_out *o)
 {
 	struct hsvr_worker *w = c->w;
-	int r;
+	int corked, r;
 
 	if (w->cb_sends == 2)   /* this callback sends more than once */
 		w->cork_score = w->cork_score > CORK_MAX - CORK_HIT ?
@@ -1042,14 +1042,20 @@ send_in_callback(struct hsvr_conn *c, const struct hsvr_out *o)
 			lose(c, o->len);
 			return -1;
 		}
-		if (!c->corked)
-			return send_now(c, o, 0);
+		corked = c->corked;
 		r = send_now(c, o, 0);
+		if (!corked)
+			return r;
+		/*
+		 * The callback's return uncorks, through c's empty stage.  A
+		 * callback nested in send_now (a session ended by a failed
+		 * write) may have staged another session's bytes: then now.
+		 */
 		if (w->stage_c == NULL) {
-			w->stage_c = c;         /* the return uncorks: empty */
+			w->stage_c = c;
 			w->stage_len = 0;
 		} else {
-			cork_end(c);            /* cannot happen: be safe */
+			cork_end(c);
 		}
 		return r;
 	}

@@ -41,11 +41,13 @@ stream_write(struct hsvr_conn *c, const void *buf, size_t len)
  * first segment, not in a small packet of their own (TCP_NODELAY is on).
  * The next write without MSG_MORE, or the close, sends them.
  */
+#ifdef MSG_MORE
 static ssize_t
 tcp_write_more(struct hsvr_conn *c, const void *buf, size_t len)
 {
 	return send(c->fd, buf, len, MSG_NOSIGNAL | MSG_MORE);
 }
+#endif
 
 /*
  * A head and a long file range: with TCP_NODELAY, the ACKs that come while
@@ -53,13 +55,22 @@ tcp_write_more(struct hsvr_conn *c, const void *buf, size_t len)
  * batch's partial last segment alone (the head's length off the pages'
  * bounds: a 154-byte segment in a 1 MB HTTP reply), a packet more for
  * both ends.  Corked, only whole segments leave until the cork is taken
- * off, or the close or shutdown sends the rest with the FIN.
+ * off, or the close or shutdown sends the rest with the FIN.  Linux's
+ * TCP_CORK; FreeBSD's TCP_NOPUSH, whose clearing sends the rest too.
  */
+#if defined(TCP_CORK)
+#define TCP_HOLD TCP_CORK
+#elif defined(TCP_NOPUSH)
+#define TCP_HOLD TCP_NOPUSH
+#endif
+
+#ifdef TCP_HOLD
 static int
 tcp_cork(struct hsvr_conn *c, int on)
 {
-	return setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+	return setsockopt(c->fd, IPPROTO_TCP, TCP_HOLD, &on, sizeof on);
 }
+#endif
 
 static ssize_t
 stream_flush(struct hsvr_conn *c, struct evbuffer *out)
@@ -90,8 +101,12 @@ const struct hsvr_transport hsvr_transport_tcp = {
 	.shutdown = stream_shutdown,
 	.sendfile = 1,
 	.lingers = 1,
+#ifdef MSG_MORE
 	.write_more = tcp_write_more,
+#endif
+#ifdef TCP_HOLD
 	.cork = tcp_cork,
+#endif
 };
 
 const struct hsvr_transport hsvr_transport_unix = {
