@@ -470,8 +470,7 @@ struct hsvr_transport {
 	   the bytes may wait for that next write to leave with it */
 	ssize_t (*write_more)(struct hsvr_conn *, const void *, size_t);
 	/* NULL, or on: hold partial segments until off (TCP_CORK or
-	   TCP_NOPUSH), or
-	   until the close or shutdown sends them; 0, or -1 */
+	   TCP_NOPUSH), or until the close or shutdown sends them; 0, or -1 */
 	int (*cork)(struct hsvr_conn *, int on);
 };
 
