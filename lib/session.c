@@ -1294,6 +1294,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct hsvr_conn *c = arg;
 	struct hsvr_worker *w = c->w;
+	size_t tx;
 	ssize_t n;
 
 	(void)fd, (void)what;
@@ -1314,12 +1315,20 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		c->pub.blen = (size_t)n;
 		c->pub.rxoctet += (size_t)n;
 		c->pub.rx++;
-		c->last_active = hsvr_clock_ms();
 		ctr_begin(&w->ctr);
 		CTR_ADD(&w->ctr, rxoctet, n);
 		CTR_ADD(&w->ctr, rxcount, 1);
 		ctr_end(&w->ctr);
+		tx = c->pub.txoctet;
 		deliver(c, TYP_READ);
+		/*
+		 * The read is activity as of the callback's end: a write it
+		 * made stamped it already (sent), which saves a clock read a
+		 * round trip.  A deadline armed meanwhile from the older
+		 * stamp only comes early, and on_timer looks again.
+		 */
+		if (c->pub.txoctet == tx)
+			c->last_active = hsvr_clock_ms();
 		c->pub.buff = NULL;
 		c->pub.blen = 0;
 		if (c->drain_due && !c->read_paused && more_arrived(c) &&
