@@ -610,6 +610,7 @@ struct hsvr_conn {
 	int ctl_sec;                   /* atomic: CTL_TIMER's S_settimer value */
 	int shut_asked;                /* atomic: S_shutdown was called */
 	unsigned wev_added : 1;
+	unsigned rev_added : 1;        /* rev is in the base (session.c) */
 	unsigned failed : 1;           /* the transport failed: abort */
 	unsigned eof : 1;              /* the peer closed its side */
 	unsigned indexed : 1;          /* in the address index */
