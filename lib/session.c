@@ -68,15 +68,18 @@ hsvr_session_init(const struct hsvr_session_cfg *cfg)
 
 /*
  * event_add allocates (timer heap, descriptor map) and can fail: a session
- * that cannot wait for its events would hang, so it is closed instead.
+ * that cannot wait for its events would hang, so it is closed instead:
+ * 0, or -1 after that.
  */
-static void
+static int
 add_or_fail(struct hsvr_conn *c, struct event *ev, const struct timeval *tv)
 {
 	if (event_add(ev, tv) != 0) {
 		SHARED_ADD(alloc_error, 1);
 		fail(c);
+		return -1;
 	}
+	return 0;
 }
 
 static void
@@ -153,12 +156,8 @@ want_write(struct hsvr_conn *c, int on)
 static void
 read_add(struct hsvr_conn *c)
 {
-	if (event_add(&c->rev, NULL) != 0) {
-		SHARED_ADD(alloc_error, 1);
-		fail(c);
-		return;
-	}
-	c->rev_added = 1;
+	if (add_or_fail(c, &c->rev, NULL) == 0)
+		c->rev_added = 1;
 }
 
 static void
