@@ -785,24 +785,30 @@ wl_tlsidle() {
 }
 
 start_run() {
-	local s=$1 out cmd earg=--version
+	local s=$1 out cmd earg=--version clients=100 run
 	next_port
-	server_cmd "$s" "{PORT}"
-	[[ $s == hsvr-* ]] || earg=-h # the anchors: usage message, exit 64
-	[[ ${CMD[0]} != "$HSVR_ECHO" ]] || CMD[0]=$HSVR_ECHO_START
-	cmd="${SYSRUN[*]}${SYSRUN[*]:+ }$B/startstop -p $PORT -r 1 -c 100 -e $earg -o $TMP/$s.log -- ${CMD[*]}"
-	# (no argument of these commands has blanks: word splitting is safe)
-	if ! grep -q "^$CUR_WL	$s	" "$CMDS"; then
-		printf '%s\t%s\t%s\n' "$CUR_WL" "$s" "$cmd" | sed "s/-p $PORT/-p PORT/; s#$TMP#TMPDIR#g; s#$BUILD/##g" >>"$CMDS"
+	# nginx reads its port from a file written for this one: PORT itself.
+	if [[ $s == nginx-* ]]; then
+		server_cmd "$s" "$PORT"
+		clients=0 # it echoes nothing: listening and exec only
+	else
+		server_cmd "$s" "{PORT}"
 	fi
-	# shellcheck disable=SC2086 # $cmd: a command line without quoted arguments
-	out=$(timeout 60 $cmd) || die "start/stop of $s failed: $out"
+	[[ $s == hsvr-* ]] || earg=-h # the anchors: usage message
+	[[ ${CMD[0]} != "$HSVR_ECHO" ]] || CMD[0]=$HSVR_ECHO_START
+	run=("${SYSRUN[@]}" "$B/startstop" -p "$PORT" -r 1 -c "$clients" -e "$earg" -o "$TMP/$s.log" -- "${CMD[@]}")
+	if ! grep -q "^$CUR_WL	$s	" "$CMDS"; then
+		cmd=$(show_cmd "${run[@]}")
+		printf '%s\t%s\t%s\n' "$CUR_WL" "$s" "$cmd" | sed "s/\b$PORT\b/PORT/g; s#$TMP#TMPDIR#g; s#$BUILD/##g" >>"$CMDS"
+	fi
+	out=$(timeout 60 "${run[@]}") || die "start/stop of $s failed: $out"
 	say "$CUR_WL round $ROUND $s: $out"
 	record "$s" listen_ms "$(kv listen_ms "$out")"
+	record "$s" exec_ms "$(kv exec_ms "$out")"
+	((clients > 0)) || return 0
 	record "$s" serve_ms "$(kv serve_ms "$out")"
 	record "$s" exit_ms "$(kv exit_ms "$out")"
 	record "$s" exit_status "$(kv status "$out")"
-	record "$s" exec_ms "$(kv exec_ms "$out")"
 }
 
 # Start and stop times are short and noisy, and a round takes a fraction
@@ -813,7 +819,7 @@ wl_start() {
 	[[ -n $HSVR_ECHO_START ]] || sys_like
 	ROUNDS=$((ROUNDS * 3))
 	one_run() { start_run "$1"; }
-	rounds hsvr-echo-N libevent-echo
+	rounds hsvr-echo-N libevent-echo nginx-hello
 	ROUNDS=$saved
 }
 
@@ -1006,6 +1012,7 @@ COMPARISONS=(
 	"tlsidle|$IDLE_TLS_CONNS idle TLS connections: the engine (echo) against nginx (HTTP)|abpc|anonymous bytes/connection|hsvr-echo-tls-1|nginx-hello-tls|nginx ssl, $THREADS workers|-||idle TLS anon B/conn, echo vs nginx"
 	"start|start to listening (hsvr-echo -n $THREADS)|listen_ms|ms|hsvr-echo-N|@$START_BUDGET_MS|budget $START_BUDGET_MS ms|le|1.0|start vs 50 ms"
 	"start|start to listening|listen_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo|-||listen vs libevent"
+	"start|start to listening|listen_ms|ms|hsvr-echo-N|nginx-hello|nginx, $THREADS workers (a daemon too)|-||listen vs nginx"
 	"proxy64|TCP proxy to echo-epoll: 64 B × 100 conns, $THREADS threads|tps|round trips/s|hsvr-proxy|haproxy-tcp|haproxy 2.6 mode tcp, nbthread $THREADS|ge|1.0|proxy trips/s vs haproxy"
 	"proxy64|TCP proxy to echo-epoll: 64 B × 100 conns, $THREADS threads|cpu_us|µs proxy CPU/round trip|hsvr-proxy|haproxy-tcp|haproxy 2.6 mode tcp, nbthread $THREADS|le|1.0|proxy CPU/trip vs haproxy"
 	"proxystream|TCP proxy: $((PROXY_STREAM / 1000000)) MB out and back through echo-epoll|mbps|MB/s each way|hsvr-proxy|haproxy-tcp|haproxy 2.6 mode tcp, nbthread $THREADS|ge|1.0|proxy MB/s vs haproxy"
@@ -1014,6 +1021,7 @@ COMPARISONS=(
 	"proxyconn|TCP proxy: connect, 64 B echo, close × $PROXY_CONNS, 50 at a time|cpu_us|µs proxy CPU/connection|hsvr-proxy|haproxy-tcp|haproxy 2.6 mode tcp, nbthread $THREADS|le|1.0|proxy CPU/conn vs haproxy"
 	"start|start to first echo|serve_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo|-||first echo vs libevent"
 	"start|exec + dynamic linking alone (--version)|exec_ms|ms|hsvr-echo-N|libevent-echo|raw libevent echo (-h)|-||exec vs libevent"
+	"start|exec + dynamic linking alone (--version)|exec_ms|ms|hsvr-echo-N|nginx-hello|nginx (-h)|-||exec vs nginx"
 	"start|SIGTERM to exit, 100 idle clients|exit_ms|ms|hsvr-echo-N|@$START_BUDGET_MS|budget $START_BUDGET_MS ms|le|1.0|exit vs 50 ms"
 )
 
@@ -1145,7 +1153,7 @@ report() {
 		echo "- **loads**: only 127.0.0.1. \`bench/echo-load\` keeps one message in flight per connection and checks the byte count of every echo (a mismatch stops the run); each echo server is first checked with content verification (\`-V\`, a '!' accepted in place of any byte). HTTP servers are checked with one \`curl\` GET (status 200 and body length) before their first round; ab's document length is checked each round."
 		echo "- **idle**: $IDLE_CONNS connections each send one 17-byte line and read its echo; the server's memory (its whole process tree) before the first connection and 0.5 s after the last echo: resident pages each counted once (the target's figure: the distinct physical pages of the tree, from /proc/PID/pagemap, so a page hsvr's supervisor and the serving process it forked share counts once, as it occupies memory once; for a one-process server it equals VmRSS), VmRSS summed over the processes (such a shared page counts twice), PSS (shared pages divided among all processes that map them) and RssAnon (memory the server wrote); bytes/connection = the difference ÷ $IDLE_CONNS."
 		echo "- **TLS** (tlshello, tlsconn, tlsidle): hsvr-http \`--hello\` and hsvr-echo with \`-c cert.pem -k key.pem\`, nginx with \`listen ... ssl\`, \`ssl_protocols TLSv1.2 TLSv1.3\` (hsvr's default minimum) with Mozilla's intermediate profile as hsvr's defaults (\`ssl_ciphers\` its six ECDHE AEAD ciphers, \`ssl_ecdh_curve X25519:prime256v1:secp384r1\`, \`ssl_prefer_server_ciphers off\`: the client's order, as hsvr), both otherwise OpenSSL's defaults (session tickets on; nginx keeps no session cache). The certificate and key are the same files for both, made at the start of the run: ECDSA P-256, self-signed. Keep-alive hello: \`wrk\` over https, the handshakes done before the measured interval counts. Handshakes: \`ab\` over https, which opens a new connection per request and makes a full handshake each time (it resumes no session), then one GET and the server's close. Idle TLS: \`bench/tls-idle\` opens $IDLE_TLS_CONNS connections (4 client threads, each connection in turn: full handshake, one message, the first record of the answer read) and reads the server's memory as the plain idle workload does; the echo servers get a 17-byte line, the HTTP servers one keep-alive GET. hsvr releases the OpenSSL read and write buffers of idle connections (SSL_MODE_RELEASE_BUFFERS) unless \`--tls-keep-buffers\`; nginx releases them too (it sets the same mode)."
-		echo "- **start/stop** (\`bench/startstop.c\`): fork+exec to the first completed connect() (polled every 0.1 ms), to the first echo, then 100 clients connected and echoed once stay idle while SIGTERM is sent: time to the process's exit. \"exec\" is fork to exit of the same binary run with \`--version\` (the anchors: \`-h\`), i.e. exec and dynamic linking alone. The libevent anchor rows are for comparison only. $( ((${#SYSRUN[@]})) && echo "Measured as a system install runs them: hsvr-echo linked again from the same object without the prefix install's RUNPATH (whose hardware-capability subdirectories cost about 20 failed lookups per start), libhsvr found through a linker cache made by ldconfig (the prefix's lib directory and the system's), mounted over /etc/ld.so.cache in a private mount namespace (\`unshare -m\`) in which startstop and both servers run." || echo "Measured on the prefix install: hsvr-echo finds libhsvr through its RUNPATH, which costs about 20 failed lookups per start that a system install (the linker's cache) does not.")"
+		echo "- **start/stop** (\`bench/startstop.c\`): fork+exec to the first completed connect() (polled every 0.1 ms), to the first echo, then 100 clients connected and echoed once stay idle while SIGTERM is sent: time to the process's exit. \"exec\" is fork to exit of the same binary run with \`--version\` (the anchors: \`-h\`), i.e. exec and dynamic linking alone. The anchor rows are for comparison only: raw libevent does none of a daemon's work; nginx (the hello configuration, $THREADS workers, \`user www-data\` when run as root) reads its configuration, looks up its user and opens its error log before it listens (its pidfile comes after), and echoes nothing, so only its listening and \`-h\` are timed. $( ((${#SYSRUN[@]})) && echo "Measured as a system install runs them: hsvr-echo linked again from the same object without the prefix install's RUNPATH (whose hardware-capability subdirectories cost about 20 failed lookups per start), libhsvr found through a linker cache made by ldconfig (the prefix's lib directory and the system's), mounted over /etc/ld.so.cache in a private mount namespace (\`unshare -m\`) in which startstop and every server run." || echo "Measured on the prefix install: hsvr-echo finds libhsvr through its RUNPATH, which costs about 20 failed lookups per start that a system install (the linker's cache) does not.")"
 		echo "- **proxy** (proxy64, proxystream, proxyconn): \`examples/hsvr-proxy -n $THREADS --to\` and Debian's haproxy 2.6 in \`mode tcp\` (\`nbthread $THREADS\`, \`check inter 2s\` as hsvr-proxy's default health check, no log; configuration below), each in front of a fresh \`bench/echo-epoll -t $THREADS\` per round. CPU is the proxy's process tree's only. proxy64: \`bench/echo-load\` through the proxy (checked first with \`-V\`); proxystream: \`tests/t-hproxy-peer stream\`, one connection, $PROXY_STREAM pattern bytes written by one thread while another reads the echo and checks every byte, MB/s each way and proxy CPU seconds per GB each way; proxyconn: \`tests/t-hproxy-peer conns\`, 50 threads each in turn connecting, sending 64 bytes, reading their echo, closing."
 		echo
 		echo "### Commands (PORT and PID differ every run)"
