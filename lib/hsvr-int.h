@@ -247,8 +247,18 @@ int hsvr_output_add(struct evbuffer *q, const struct hsvr_out *o, size_t skip,
     int sendfile);
 /* fn(arg) as a release to be, or NULL when out of memory. */
 struct hsvr_release *hsvr_output_release_new(S_RELEASE_T fn, void *arg);
-/* o is done with: its release, if any, is due (hsvr_output_release_run). */
-void hsvr_output_done(const struct hsvr_out *o);
+/* r is due (hsvr_output_release_run): hsvr_output_done's slow part. */
+void hsvr_output_due(struct hsvr_release *r);
+/*
+ * o is done with: its release, if any, is due.  Inline: a copy (no
+ * release) costs the test alone, on the path of every answer.
+ */
+static inline void
+hsvr_output_done(const struct hsvr_out *o)
+{
+	if (o->rel != NULL)
+		hsvr_output_due(o->rel);
+}
 /* o was not taken: its release is freed, never called. */
 void hsvr_output_drop(const struct hsvr_out *o);
 /*

@@ -93,10 +93,9 @@ segment_done(const struct evbuffer_file_segment *seg, int flags, void *arg)
 }
 
 void
-hsvr_output_done(const struct hsvr_out *o)
+hsvr_output_due(struct hsvr_release *r)
 {
-	if (o->rel != NULL)
-		due(o->rel);
+	due(r);
 }
 
 void

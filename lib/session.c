@@ -183,19 +183,29 @@ refuse(struct hsvr_msg *m)
 	SHARED_ADD(session_error, 1);
 }
 
-/*
- * Draining, what the peer had sent is delivered: now serv_on_drain
- * (default S_close, which flushes the answers first).
- */
-static void
-drain_now(struct hsvr_conn *c)
+/* drain_now's work, once a drain is due. */
+static void __attribute__((noinline))
+drain_due_now(struct hsvr_conn *c)
 {
-	if (!c->drain_due || conn_state(c) != HSVR_ST_OPEN)
+	if (conn_state(c) != HSVR_ST_OPEN)
 		return;
 	c->drain_due = 0;
 	/* No serv_on_drain: S_close, which on the owner's thread is this. */
 	if (!hsvr_hooks_drain(c))
 		hsvr_session_close(c);
+}
+
+/*
+ * Draining, what the peer had sent is delivered: now serv_on_drain
+ * (default S_close, which flushes the answers first).  Inline: a session
+ * with no drain due (every one, but while the server drains) costs the
+ * test alone, after every read.
+ */
+static inline void
+drain_now(struct hsvr_conn *c)
+{
+	if (c->drain_due)
+		drain_due_now(c);
 }
 
 /*
@@ -519,8 +529,7 @@ outbound_accepted(struct hsvr_conn *c)
 		want_write(c, 1);
 	if (conn_state(c) == HSVR_ST_CLOSING || c->shut_wanted)
 		kick_later(c);
-	if (c->drain_due)
-		drain_now(c);
+	drain_now(c);
 }
 
 struct hsvr_conn *
@@ -938,8 +947,7 @@ send_now(struct hsvr_conn *c, const struct hsvr_out *o, int more)
 		if (n > 0)
 			sent(c, (size_t)n);
 		if ((size_t)n == o->len) {
-			if (o->rel != NULL)     /* (a call saved per copy) */
-				hsvr_output_done(o);
+			hsvr_output_done(o);
 			return nothing_queued(c);
 		}
 	}
@@ -1334,7 +1342,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		    conn_state(c) == HSVR_ST_OPEN) {
 			c->read_again = 0;
 			event_active(&c->rev, EV_READ, 0);
-		} else if (c->drain_due) {
+		} else {
 			drain_now(c);
 		}
 		if (c->read_again && !c->read_paused) {
