@@ -251,7 +251,8 @@ struct hsvr_release *hsvr_output_release_new(S_RELEASE_T fn, void *arg);
 void hsvr_output_due(struct hsvr_release *r);
 /*
  * o is done with: its release, if any, is due.  Inline: a copy (no
- * release) costs the test alone, on the path of every answer.
+ * release) costs the test alone, on the path of every answer written at
+ * once (send_now).
  */
 static inline void
 hsvr_output_done(const struct hsvr_out *o)

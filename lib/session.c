@@ -184,7 +184,7 @@ refuse(struct hsvr_msg *m)
 }
 
 /* drain_now's work, once a drain is due. */
-static void __attribute__((noinline))
+static __attribute__((noinline)) void
 drain_due_now(struct hsvr_conn *c)
 {
 	if (conn_state(c) != HSVR_ST_OPEN)
@@ -198,8 +198,8 @@ drain_due_now(struct hsvr_conn *c)
 /*
  * Draining, what the peer had sent is delivered: now serv_on_drain
  * (default S_close, which flushes the answers first).  Inline: a session
- * with no drain due (every one, but while the server drains) costs the
- * test alone, after every read.
+ * with no drain due (every session, except while the server drains)
+ * costs the test alone, after every read.
  */
 static inline void
 drain_now(struct hsvr_conn *c)
