@@ -168,6 +168,8 @@ build() {
 	# (lib/ossl.c), and the installed programs are themselves, not
 	# libtool's wrapper scripts (their RUNPATH names the prefix).
 	local src=$top args
+	# The tree as built (before this run writes RESULTS.md and the rest).
+	BUILT_REV=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)
 	# A fresh clone has no configure; once there, make's rebuild rules
 	# keep it and the Makefile.in files up to date.
 	if [[ ! -x $top/configure || ! -f $top/Makefile.in ]]; then
@@ -233,7 +235,7 @@ build() {
 # hardening flags, and libhsvr is found through a cache made by ldconfig
 # with the prefix's lib directory and the system's, mounted over
 # /etc/ld.so.cache in a private mount namespace (unshare -m) that the
-# start rows' startstop and both servers, hsvr and the anchor alike, run
+# start rows' startstop and every server, hsvr and the anchors alike, run
 # in.  Otherwise the start rows run the prefix install, and the report
 # says so.
 SYSRUN=()
@@ -799,7 +801,7 @@ start_run() {
 	run=("${SYSRUN[@]}" "$B/startstop" -p "$PORT" -r 1 -c "$clients" -e "$earg" -o "$TMP/$s.log" -- "${CMD[@]}")
 	if ! grep -q "^$CUR_WL	$s	" "$CMDS"; then
 		cmd=$(show_cmd "${run[@]}")
-		printf '%s\t%s\t%s\n' "$CUR_WL" "$s" "$cmd" | sed "s/\b$PORT\b/PORT/g; s#$TMP#TMPDIR#g; s#$BUILD/##g" >>"$CMDS"
+		printf '%s\t%s\t%s\n' "$CUR_WL" "$s" "$cmd" | sed "s#$TMP#TMPDIR#g; s/\b$PORT\b/PORT/g; s#$BUILD/##g" >>"$CMDS"
 	fi
 	out=$(timeout 60 "${run[@]}") || die "start/stop of $s failed: $out"
 	say "$CUR_WL round $ROUND $s: $out"
@@ -1043,7 +1045,7 @@ report() {
 		echo "|---|---|"
 		echo "| machine | $NPROC CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) |"
 		echo "| kernel | $(uname -srm) |"
-		echo "| hsvr | $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown), built \`CFLAGS='-O2 -g' --enable-shared --disable-static\`, installed to a prefix, with $(${CC:-cc} --version | head -n 1) |"
+		echo "| hsvr | ${BUILT_REV:-unknown}, built \`CFLAGS='-O2 -g' --enable-shared --disable-static\`, installed to a prefix, with $(${CC:-cc} --version | head -n 1) |"
 		echo "| libevent | $(pkg-config --modversion libevent_core 2>/dev/null || echo unknown) |"
 		echo "| nginx | $([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/^nginx version: //' || echo 'not installed: nginx rows empty') |"
 		echo "| load generators | $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }'), ab $(ab -V 2>/dev/null | awk '/Version/ { print $5 }' | tr -d ,), bench/echo-load, bench/tls-idle |"
