@@ -247,7 +247,7 @@ int hsvr_output_add(struct evbuffer *q, const struct hsvr_out *o, size_t skip,
     int sendfile);
 /* fn(arg) as a release to be, or NULL when out of memory. */
 struct hsvr_release *hsvr_output_release_new(S_RELEASE_T fn, void *arg);
-/* r is due (hsvr_output_release_run): hsvr_output_done's slow part. */
+/* r is due: queued for hsvr_output_release_run (off a worker, run now). */
 void hsvr_output_due(struct hsvr_release *r);
 /*
  * o is done with: its release, if any, is due.  Inline: a copy (no

@@ -48,8 +48,8 @@ hsvr_output_release_new(S_RELEASE_T fn, void *arg)
  * operation has returned.  Off a worker (the inbox dropped after the
  * workers stopped) nothing is going on: it runs now.
  */
-static void
-due(struct hsvr_release *r)
+void
+hsvr_output_due(struct hsvr_release *r)
 {
 	if (due_tail == NULL) {
 		r->fn(r->arg);
@@ -82,20 +82,14 @@ static void
 ref_done(const void *data, size_t len, void *arg)
 {
 	(void)data, (void)len;
-	due(arg);
+	hsvr_output_due(arg);
 }
 
 static void
 segment_done(const struct evbuffer_file_segment *seg, int flags, void *arg)
 {
 	(void)seg, (void)flags;
-	due(arg);
-}
-
-void
-hsvr_output_due(struct hsvr_release *r)
-{
-	due(r);
+	hsvr_output_due(arg);
 }
 
 void
